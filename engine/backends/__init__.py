@@ -1,0 +1,72 @@
+"""Backend registry: resolves `backend/model[@host]` specs, importing SDKs lazily."""
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+from typing import Callable
+
+from .base import Backend, BackendError, Chunk, EngineReport, GenParams
+
+# Built-in backends are imported only when a spec names them.
+_BUILTIN = {
+    "llamacpp": "engine.backends.llamacpp",
+    "fake": "engine.backends.fake",
+}
+_FACTORIES: dict[str, Callable[..., Backend]] = {}
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    backend: str
+    model: str
+    host: str | None = None
+
+    def __str__(self) -> str:
+        return f"{self.backend}/{self.model}" + (f"@{self.host}" if self.host else "")
+
+
+def register_backend(name: str, factory: Callable[..., Backend]) -> None:
+    """Register `factory(spec: ModelSpec, **options) -> Backend` under `name`."""
+    _FACTORIES[name] = factory
+
+
+def known_backends() -> list[str]:
+    return sorted(set(_BUILTIN) | set(_FACTORIES))
+
+
+def parse_spec(spec: str) -> ModelSpec:
+    backend, sep, rest = spec.partition("/")
+    if not sep or not backend or not rest:
+        raise BackendError(
+            f"model spec {spec!r} is not of the form backend/model "
+            f"(backends: {', '.join(known_backends())})"
+        )
+    model, host = rest, None
+    # A host follows the last '@' when it looks like a URL (model names may contain '@' rarely).
+    if "@" in rest:
+        head, _, tail = rest.rpartition("@")
+        if tail.startswith(("http://", "https://")):
+            model, host = head, tail
+    return ModelSpec(backend=backend, model=model, host=host)
+
+
+def _factory(name: str) -> Callable[..., Backend]:
+    if name not in _FACTORIES and name in _BUILTIN:
+        importlib.import_module(_BUILTIN[name])  # registers itself
+    if name not in _FACTORIES:
+        raise BackendError(f"unknown backend {name!r} (known: {', '.join(known_backends())})")
+    return _FACTORIES[name]
+
+
+def resolve(spec: str, **options) -> Backend:
+    """Build (but do not load) the backend for `spec`; raises BackendError with the spec named."""
+    parsed = parse_spec(spec)
+    backend = _factory(parsed.backend)(parsed, **options)
+    backend.spec = spec
+    return backend
+
+
+__all__ = [
+    "Backend", "BackendError", "Chunk", "EngineReport", "GenParams", "ModelSpec",
+    "parse_spec", "register_backend", "resolve", "known_backends",
+]

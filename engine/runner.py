@@ -1,0 +1,245 @@
+"""Runs a plan of models x cases x repeats and commits each generation as it ends.
+
+The runner owns the clock (time.perf_counter). Failures are data: a failed load or
+generation becomes a row with ok=false and its error, and the run goes on.
+"""
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Callable
+
+from .backends import Backend, BackendError, EngineReport, GenParams, resolve
+from .checks import run_check
+from .hostinfo import host_info
+from .scenarios import Case, Scenario
+from .store import Store, utcnow
+
+WARMUP_MAX_TOKENS = 8
+
+
+@dataclass
+class RunConfig:
+    scenario: Scenario
+    models: list[str]
+    repeats: int = 1
+    max_tokens: int | None = None
+    temperature: float | None = None
+    seed: int | None = None
+    case_ids: list[str] | None = None
+    backend_options: dict = field(default_factory=dict)
+    warmup: bool = True
+
+    def cases(self) -> list[Case]:
+        if not self.case_ids:
+            return list(self.scenario.cases)
+        known = {c.id: c for c in self.scenario.cases}
+        missing = [c for c in self.case_ids if c not in known]
+        if missing:
+            raise ValueError(f"scenario {self.scenario.id}: unknown case ids {missing}")
+        return [known[c] for c in self.case_ids]
+
+    def params(self, case: Case, repeat: int) -> GenParams:
+        d = self.scenario.defaults
+        seed = self.seed if self.seed is not None else d.seed
+        return GenParams(
+            max_tokens=self.max_tokens or case.max_tokens or d.max_tokens,
+            temperature=self.temperature if self.temperature is not None else d.temperature,
+            seed=None if seed is None else seed + repeat,
+        )
+
+    def planned_generations(self) -> int:
+        return len(self.models) * self.repeats * sum(len(c.turn_inputs()) for c in self.cases())
+
+    def as_dict(self) -> dict:
+        return {"scenario_id": self.scenario.id, "scenario_source": self.scenario.source_path,
+                "models": self.models, "repeats": self.repeats, "max_tokens": self.max_tokens,
+                "temperature": self.temperature, "seed": self.seed, "case_ids": self.case_ids,
+                "backend_options": self.backend_options, "warmup": self.warmup}
+
+
+@dataclass
+class Progress:
+    run_id: str
+    done: int
+    total: int
+    model_spec: str
+    case_id: str
+    ok: bool
+    elapsed_s: float
+
+
+@dataclass
+class _Timed:
+    text: str = ""
+    ttft_s: float | None = None
+    last_chunk_s: float | None = None
+    e2e_s: float | None = None
+    chunks: int = 0
+    report: EngineReport | None = None
+    error: str | None = None
+    started_at: object = field(default_factory=utcnow)
+
+
+def _ratio(num, den_s):
+    return num / den_s if num is not None and den_s else None
+
+
+class Runner:
+    def __init__(self, store: Store, on_progress: Callable[[Progress], None] | None = None,
+                 on_chunk: Callable[[str, str, str], None] | None = None,
+                 cancel: threading.Event | None = None):
+        self.store = store
+        self.on_progress = on_progress
+        self.on_chunk = on_chunk
+        self.cancel = cancel or threading.Event()
+
+    # -- public --------------------------------------------------------------------
+    def run(self, config: RunConfig) -> str:
+        """Run the plan; return the run id. Invalid input raises before anything is written."""
+        if config.repeats < 1:
+            raise ValueError("repeats must be at least 1")
+        cases = config.cases()
+        backends = {spec: resolve(spec, **config.backend_options) for spec in config.models}
+        run_id = self.store.create_run(config.scenario.id, config.as_dict(), host_info(),
+                                       config.planned_generations())
+        self._run_id, self._done, self._total = run_id, 0, config.planned_generations()
+        self._t_start = time.perf_counter()
+        try:
+            for spec, backend in backends.items():
+                if self.cancel.is_set():
+                    break
+                self._run_model(config, spec, backend, cases)
+        except BaseException as exc:
+            status = "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed"
+            self.store.finish_run(run_id, status, f"{type(exc).__name__}: {exc}")
+            raise
+        self.store.finish_run(run_id, "interrupted" if self.cancel.is_set() else "done")
+        return run_id
+
+    # -- per model -----------------------------------------------------------------
+    def _run_model(self, config: RunConfig, spec: str, backend: Backend, cases: list[Case]) -> None:
+        t0 = time.perf_counter()
+        try:
+            backend.load()
+        except Exception as exc:
+            self._fail_all(config, spec, cases, f"load failed: {exc}")
+            return
+        load_ms = (time.perf_counter() - t0) * 1000
+        try:
+            if config.warmup:
+                msgs, _ = cases[0].turn_inputs()[0]
+                self._generate(backend, msgs, GenParams(WARMUP_MAX_TOKENS, 0.0, 0), spec, "", watch=False)
+            memory = backend.memory_mb()
+            for case in cases:
+                for repeat in range(config.repeats):
+                    if self.cancel.is_set():
+                        return
+                    load_ms = self._run_case(config, spec, backend, case, repeat, load_ms, memory)
+        finally:
+            backend.close()
+
+    def _fail_all(self, config, spec, cases, error: str) -> None:
+        for case in cases:
+            for repeat in range(config.repeats):
+                for turn, (_, checks) in enumerate(case.turn_inputs()):
+                    self._record(spec, case, repeat, turn, _Timed(error=error), None, {}, checks)
+
+    def _run_case(self, config, spec, backend, case: Case, repeat: int, load_ms, memory) -> float | None:
+        params = config.params(case, repeat)
+        history: list[dict] = []
+        failed_before = None
+        for turn, (new_msgs, checks) in enumerate(case.turn_inputs()):
+            history += new_msgs
+            if failed_before:
+                timed = _Timed(error=f"not run: turn {failed_before} failed")
+            else:
+                timed = self._generate(backend, history, params, spec, case.id, watch=True)
+                history.append({"role": "assistant", "content": timed.text})
+                if timed.error:
+                    failed_before = turn + 1
+            self._record(spec, case, repeat, turn, timed, load_ms, memory, checks)
+            load_ms = None  # load time belongs to the first generation only
+        return load_ms
+
+    # -- one generation ------------------------------------------------------------
+    def _generate(self, backend, messages, params, spec, case_id, watch: bool) -> _Timed:
+        out = _Timed(started_at=utcnow())
+        parts: list[str] = []
+        clock = time.perf_counter
+        t0 = clock()
+        try:
+            for item in backend.stream(messages, params):
+                now = clock()
+                if isinstance(item, EngineReport):
+                    out.report = item
+                    break
+                if not item:
+                    continue
+                if out.ttft_s is None:
+                    out.ttft_s = now - t0
+                out.last_chunk_s = now - t0
+                out.chunks += 1
+                parts.append(item)
+                if watch:
+                    if self.on_chunk:
+                        self.on_chunk(spec, case_id, item)
+                    if self.cancel.is_set():
+                        out.error = "cancelled"
+                        break
+            else:
+                if out.error is None:
+                    out.error = "stream ended without the engine's final report"
+        except Exception as exc:
+            out.error = f"{type(exc).__name__}: {exc}"
+        out.e2e_s = clock() - t0
+        out.text = "".join(parts)
+        return out
+
+    def _record(self, spec, case: Case, repeat, turn, t: _Timed, load_ms, memory, checks) -> None:
+        r = t.report or EngineReport(tokens_from_engine=False)
+        out_tokens = r.output_tokens if r.output_tokens is not None else (t.chunks or None)
+        # Stream decode rate: tokens after the first over the time after the first chunk.
+        stream_window = (t.last_chunk_s - t.ttft_s) if t.ttft_s is not None else None
+        stream_rate = _ratio(out_tokens - 1, stream_window) if out_tokens and out_tokens > 1 else None
+        engine_rate = _ratio(r.engine_decode_tokens if r.engine_decode_tokens is not None else out_tokens,
+                             r.engine_decode_ms / 1000 if r.engine_decode_ms else None)
+        prompt_rate = _ratio(r.prompt_tokens, r.engine_prompt_ms / 1000 if r.engine_prompt_ms
+                             else t.ttft_s)
+        row = {
+            "run_id": self._run_id, "model_spec": spec, "case_id": case.id,
+            "category": case.category, "repeat": repeat, "turn": turn,
+            "ok": t.error is None, "error": t.error, "output_text": t.text,
+            "finish_reason": r.finish_reason, "load_ms": load_ms,
+            "ttft_ms": t.ttft_s * 1000 if t.ttft_s is not None else None,
+            "e2e_ms": t.e2e_s * 1000 if t.e2e_s is not None else None,
+            "prompt_tokens": r.prompt_tokens, "output_tokens": out_tokens,
+            "output_chars": len(t.text),
+            "prompt_tok_per_s": prompt_rate,
+            "decode_tok_per_s": engine_rate if engine_rate is not None else stream_rate,
+            "stream_decode_tok_per_s": stream_rate,
+            "chars_per_s": _ratio(len(t.text), t.e2e_s - t.ttft_s if t.ttft_s is not None and t.e2e_s else None),
+            "engine_prompt_ms": r.engine_prompt_ms, "engine_decode_ms": r.engine_decode_ms,
+            "tokens_source": ("engine" if r.tokens_from_engine else "stream") if t.report else None,
+            "rss_mb": memory.get("rss_mb"), "vram_mb": memory.get("vram_mb"),
+            "started_at": t.started_at,
+        }
+        check_rows = []
+        for c in checks:
+            if t.error:
+                passed, score, detail = False, 0.0, "generation failed"
+            else:
+                res = run_check(c.type, t.text, c.value, {"ignore_case": c.ignore_case})
+                passed, score, detail = res.passed, res.score, res.detail
+            check_rows.append({"run_id": self._run_id, "model_spec": spec, "case_id": case.id,
+                               "repeat": repeat, "turn": turn, "check_type": c.type,
+                               "passed": passed, "score": score, "weight": c.weight, "detail": detail})
+        self.store.add_generation(row, check_rows)
+        self._done += 1
+        if self.on_progress:
+            self.on_progress(Progress(self._run_id, self._done, self._total, spec, case.id,
+                                      t.error is None, time.perf_counter() - self._t_start))
+
+
+__all__ = ["Runner", "RunConfig", "Progress", "BackendError"]

@@ -1,0 +1,214 @@
+"""Scenarios are YAML files in scenarios/, validated on load.
+
+Errors name the file, the case and the field, so a person can fix the file.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from .checks import CHECKS
+
+SCENARIOS_DIR = Path(__file__).resolve().parent.parent / "scenarios"
+CRITERIA = ("quality", "ttft", "latency", "throughput", "memory", "cost")
+
+
+class ScenarioError(ValueError):
+    """A scenario could not be found or is invalid; the message names file, case and field."""
+
+
+def scenarios_dir() -> Path:
+    return Path(os.environ.get("MODELPICK_SCENARIOS_DIR", SCENARIOS_DIR))
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Check(_Strict):
+    type: str
+    value: Any = None
+    weight: float = Field(1.0, ge=0)
+    ignore_case: bool = True
+
+    @model_validator(mode="after")
+    def _known_and_valid(self):
+        if self.type not in CHECKS:
+            raise ValueError(f"unknown check type {self.type!r} (known: {', '.join(sorted(CHECKS))})")
+        self.value = CHECKS[self.type].validate(self.value)
+        return self
+
+
+class Message(_Strict):
+    role: Literal["system", "user", "assistant"]
+    content: str
+
+
+class Turn(_Strict):
+    user: str
+    checks: list[Check] = []
+
+
+class Case(_Strict):
+    id: str
+    category: str
+    lang: str | None = None
+    system: str | None = None
+    prompt: str | None = None
+    messages: list[Message] | None = None
+    turns: list[Turn] | None = None
+    context_file: str | None = None
+    checks: list[Check] = []
+    max_tokens: int | None = Field(None, ge=1)
+    # Filled in on load from context_file; not written by users.
+    context: str | None = Field(None, exclude=True)
+
+    @model_validator(mode="after")
+    def _one_input(self):
+        given = [k for k in ("prompt", "messages", "turns") if getattr(self, k)]
+        if len(given) != 1:
+            raise ValueError("a case needs exactly one of prompt, messages or turns"
+                             + (f" (has {', '.join(given)})" if given else ""))
+        if self.messages and self.messages[-1].role != "user":
+            raise ValueError("messages must end with a user message")
+        return self
+
+    def turn_inputs(self) -> list[tuple[list[dict], list[Check]]]:
+        """The user inputs in order, each as the messages it adds and the checks on its answer.
+
+        Multi-turn cases add one user message per turn; the runner appends the model's
+        own answers between them. Case-level checks apply to the last answer.
+        """
+        head = [{"role": "system", "content": self.system}] if self.system else []
+        if self.turns:
+            out = [([{"role": "user", "content": self._with_context(t.user, i == 0)}], list(t.checks))
+                   for i, t in enumerate(self.turns)]
+            out[-1] = (out[-1][0], out[-1][1] + list(self.checks))
+            out[0] = (head + out[0][0], out[0][1])
+            return out
+        if self.messages:
+            msgs = [m.model_dump() for m in self.messages]
+            msgs[-1]["content"] = self._with_context(msgs[-1]["content"], True)
+            return [(head + msgs, list(self.checks))]
+        return [(head + [{"role": "user", "content": self._with_context(self.prompt, True)}],
+                 list(self.checks))]
+
+    def _with_context(self, text: str, first: bool) -> str:
+        if not (self.context and first):
+            return text
+        if "{context}" in text:
+            return text.replace("{context}", self.context)
+        return f"{self.context}\n\n{text}"
+
+
+class Defaults(_Strict):
+    max_tokens: int = Field(256, ge=1)
+    temperature: float = Field(0.0, ge=0)
+    seed: int | None = 42
+
+
+class Scenario(_Strict):
+    id: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]*$")
+    name: str
+    description: str
+    weights: dict[str, float]
+    defaults: Defaults = Defaults()
+    cases: list[Case] = Field(min_length=1)
+    # Where it was loaded from; not part of the file.
+    source_path: str | None = Field(None, exclude=True)
+
+    @field_validator("weights")
+    @classmethod
+    def _weights(cls, weights: dict[str, float]):
+        unknown = set(weights) - set(CRITERIA)
+        if unknown:
+            raise ValueError(f"unknown criteria {sorted(unknown)} (known: {', '.join(CRITERIA)})")
+        if any(w < 0 for w in weights.values()) or sum(weights.values()) <= 0:
+            raise ValueError("weights must be >= 0 with a positive sum")
+        return weights
+
+    @model_validator(mode="after")
+    def _unique_ids(self):
+        seen = set()
+        for case in self.cases:
+            if case.id in seen:
+                raise ValueError(f"duplicate case id {case.id!r}")
+            seen.add(case.id)
+        return self
+
+    @property
+    def categories(self) -> list[str]:
+        return list(dict.fromkeys(c.category for c in self.cases))
+
+
+def _describe(err: dict, raw: Any) -> str:
+    loc = list(err["loc"])
+    where = ""
+    if len(loc) >= 2 and loc[0] == "cases" and isinstance(loc[1], int):
+        cases = raw.get("cases") if isinstance(raw, dict) else None
+        case = cases[loc[1]] if isinstance(cases, list) and loc[1] < len(cases) else None
+        case_id = case.get("id") if isinstance(case, dict) else None
+        where = f"case {case_id!r}: " if case_id else f"case #{loc[1] + 1}: "
+        loc = loc[2:]
+    field = ".".join(str(p) if not isinstance(p, int) else f"[{p}]" for p in loc).replace(".[", "[")
+    msg = err["msg"].removeprefix("Value error, ")
+    if err["type"] == "missing":
+        msg = "missing required field"
+    elif err["type"] == "extra_forbidden":
+        msg = "unknown field"
+    return f"{where}field {field or '(top level)'}: {msg}"
+
+
+def parse_scenario(text: str, source: str, base_dir: Path | None = None) -> Scenario:
+    """Validate YAML text; `source` names the file in errors."""
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise ScenarioError(f"{source}: YAML syntax error{where}: {problem}") from None
+    if not isinstance(raw, dict):
+        raise ScenarioError(f"{source}: expected a mapping with id, name, cases, ...")
+    try:
+        scenario = Scenario.model_validate(raw)
+    except ValidationError as exc:
+        lines = [_describe(e, raw) for e in exc.errors()]
+        raise ScenarioError(f"{source}: " + "; ".join(lines)) from None
+    for case in scenario.cases:
+        if case.context_file:
+            path = (base_dir or scenarios_dir()) / case.context_file
+            try:
+                case.context = path.read_text(encoding="utf-8").strip()
+            except OSError:
+                raise ScenarioError(
+                    f"{source}: case {case.id!r}: field context_file: cannot read {path}") from None
+    scenario.source_path = source
+    return scenario
+
+
+def load_scenario(id_or_path: str | Path) -> Scenario:
+    """Load a scenario by id (a file in scenarios/) or by path to a YAML file."""
+    path = Path(id_or_path)
+    if not (path.suffix in (".yaml", ".yml") or path.is_file()):
+        path = scenarios_dir() / f"{id_or_path}.yaml"
+        if not path.is_file():
+            known = ", ".join(s for s in list_scenario_ids()) or "none"
+            raise ScenarioError(f"unknown scenario {str(id_or_path)!r} (known: {known})")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ScenarioError(f"{path}: cannot read: {exc.strerror}") from None
+    return parse_scenario(text, str(path), base_dir=path.parent)
+
+
+def list_scenario_ids() -> list[str]:
+    return sorted(p.stem for p in scenarios_dir().glob("*.yaml"))
+
+
+def list_scenarios() -> list[Scenario]:
+    return [load_scenario(i) for i in list_scenario_ids()]

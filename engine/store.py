@@ -1,0 +1,205 @@
+"""DuckDB store. The schema changes only through the ordered migrations below.
+
+Each operation opens its own short connection: a run executes in a worker process
+while the dashboard reads, and DuckDB lets only one process hold a file at a time,
+so a lock is held for milliseconds and retried when another process has it.
+"""
+from __future__ import annotations
+
+import json
+import os
+import time
+import uuid
+from contextlib import contextmanager
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Iterator
+
+import duckdb
+
+DEFAULT_DB = "results.duckdb"
+RUN_STATUSES = ("running", "done", "interrupted", "failed")
+
+MIGRATIONS: list[tuple[str, str]] = [
+    ("001_initial", """
+        CREATE TABLE runs (
+            run_id VARCHAR PRIMARY KEY,
+            scenario_id VARCHAR NOT NULL,
+            status VARCHAR NOT NULL CHECK (status IN ('running', 'done', 'interrupted', 'failed')),
+            started_at TIMESTAMP NOT NULL,
+            finished_at TIMESTAMP,
+            planned_generations INTEGER,
+            error VARCHAR,
+            config_json JSON,
+            host_json JSON
+        );
+        CREATE TABLE generations (
+            run_id VARCHAR NOT NULL,
+            model_spec VARCHAR NOT NULL,
+            case_id VARCHAR NOT NULL,
+            category VARCHAR,
+            repeat INTEGER NOT NULL,
+            turn INTEGER NOT NULL,
+            ok BOOLEAN NOT NULL,
+            error VARCHAR,
+            output_text VARCHAR,
+            finish_reason VARCHAR,
+            load_ms DOUBLE,
+            ttft_ms DOUBLE,
+            e2e_ms DOUBLE,
+            prompt_tokens INTEGER,
+            output_tokens INTEGER,
+            output_chars INTEGER,
+            prompt_tok_per_s DOUBLE,
+            decode_tok_per_s DOUBLE,
+            stream_decode_tok_per_s DOUBLE,
+            chars_per_s DOUBLE,
+            engine_prompt_ms DOUBLE,
+            engine_decode_ms DOUBLE,
+            tokens_source VARCHAR,
+            rss_mb DOUBLE,
+            vram_mb DOUBLE,
+            started_at TIMESTAMP NOT NULL
+        );
+        CREATE TABLE check_results (
+            run_id VARCHAR NOT NULL,
+            model_spec VARCHAR NOT NULL,
+            case_id VARCHAR NOT NULL,
+            repeat INTEGER NOT NULL,
+            turn INTEGER NOT NULL,
+            check_type VARCHAR NOT NULL,
+            passed BOOLEAN NOT NULL,
+            score DOUBLE NOT NULL,
+            weight DOUBLE NOT NULL,
+            detail VARCHAR
+        );
+    """),
+]
+
+
+class StoreError(RuntimeError):
+    pass
+
+
+def default_db_path() -> str:
+    return os.environ.get("MODELPICK_DB") or DEFAULT_DB
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc).replace(tzinfo=None)
+
+
+class Store:
+    def __init__(self, path: str | Path | None = None, lock_timeout_s: float = 30.0):
+        self.path = str(path or default_db_path())
+        self.lock_timeout_s = lock_timeout_s
+        self.migrate()
+
+    @contextmanager
+    def connect(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        deadline = time.monotonic() + self.lock_timeout_s
+        delay = 0.01
+        while True:
+            try:
+                con = duckdb.connect(self.path)
+                break
+            except duckdb.IOException as exc:
+                # Another process holds the file for a moment; anything else is real.
+                if "lock" not in str(exc).lower() or time.monotonic() > deadline:
+                    raise StoreError(f"database {self.path}: {exc}") from exc
+                time.sleep(delay)
+                delay = min(delay * 2, 0.2)
+        try:
+            yield con
+        finally:
+            con.close()
+
+    # --- schema -------------------------------------------------------------------
+    def migrate(self) -> list[str]:
+        applied_now = []
+        with self.connect() as con:
+            con.execute("CREATE TABLE IF NOT EXISTS migrations "
+                        "(id INTEGER PRIMARY KEY, name VARCHAR NOT NULL, applied_at TIMESTAMP NOT NULL)")
+            done = {row[0] for row in con.execute("SELECT name FROM migrations").fetchall()}
+            for i, (name, sql) in enumerate(MIGRATIONS, start=1):
+                if name in done:
+                    continue
+                con.execute("BEGIN")
+                try:
+                    con.execute(sql)
+                    con.execute("INSERT INTO migrations VALUES (?, ?, ?)", [i, name, utcnow()])
+                    con.execute("COMMIT")
+                except Exception:
+                    con.execute("ROLLBACK")
+                    raise
+                applied_now.append(name)
+        return applied_now
+
+    # --- writes -------------------------------------------------------------------
+    def create_run(self, scenario_id: str, config: dict, host: dict, planned_generations: int) -> str:
+        run_id = utcnow().strftime("%Y%m%d-%H%M%S-") + uuid.uuid4().hex[:6]
+        with self.connect() as con:
+            con.execute(
+                "INSERT INTO runs (run_id, scenario_id, status, started_at, planned_generations, "
+                "config_json, host_json) VALUES (?, ?, 'running', ?, ?, ?, ?)",
+                [run_id, scenario_id, utcnow(), planned_generations,
+                 json.dumps(config, ensure_ascii=False), json.dumps(host, ensure_ascii=False)],
+            )
+        return run_id
+
+    def finish_run(self, run_id: str, status: str, error: str | None = None) -> None:
+        if status not in RUN_STATUSES:
+            raise ValueError(f"unknown run status {status!r}")
+        with self.connect() as con:
+            con.execute("UPDATE runs SET status = ?, finished_at = ?, error = ? WHERE run_id = ?",
+                        [status, utcnow(), error, run_id])
+
+    def add_generation(self, row: dict[str, Any], checks: list[dict[str, Any]]) -> None:
+        """One generation and its check results, in one transaction."""
+        cols = list(row)
+        with self.connect() as con:
+            con.execute("BEGIN")
+            try:
+                con.execute(f"INSERT INTO generations ({', '.join(cols)}) "
+                            f"VALUES ({', '.join('?' for _ in cols)})", [row[c] for c in cols])
+                for c in checks:
+                    ccols = list(c)
+                    con.execute(f"INSERT INTO check_results ({', '.join(ccols)}) "
+                                f"VALUES ({', '.join('?' for _ in ccols)})", [c[k] for k in ccols])
+                con.execute("COMMIT")
+            except Exception:
+                con.execute("ROLLBACK")
+                raise
+
+    # --- reads --------------------------------------------------------------------
+    def query(self, sql: str, params: list | None = None):
+        """A pandas DataFrame for read queries used by summaries and pages."""
+        with self.connect() as con:
+            return con.execute(sql, params or []).df()
+
+    def columns(self, table: str) -> list[str]:
+        with self.connect() as con:
+            rows = con.execute(
+                "SELECT column_name FROM information_schema.columns WHERE table_name = ? "
+                "ORDER BY ordinal_position", [table]).fetchall()
+        return [r[0] for r in rows]
+
+    def get_run(self, run_id: str) -> dict | None:
+        df = self.query("SELECT * FROM runs WHERE run_id = ?", [run_id])
+        return None if df.empty else df.iloc[0].to_dict()
+
+    def list_runs(self, limit: int = 50):
+        return self.query(
+            "SELECT r.run_id, r.scenario_id, r.status, r.started_at, r.finished_at, "
+            "r.planned_generations, count(g.run_id) AS generations_done, "
+            "list(DISTINCT g.model_spec ORDER BY g.model_spec) AS models "
+            "FROM runs r LEFT JOIN generations g USING (run_id) "
+            "GROUP BY ALL ORDER BY r.started_at DESC LIMIT ?", [limit])
+
+    def generations(self, run_id: str):
+        return self.query("SELECT * FROM generations WHERE run_id = ? "
+                          "ORDER BY started_at, model_spec, case_id, repeat, turn", [run_id])
+
+    def check_results(self, run_id: str):
+        return self.query("SELECT * FROM check_results WHERE run_id = ? "
+                          "ORDER BY model_spec, case_id, repeat, turn", [run_id])

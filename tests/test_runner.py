@@ -1,0 +1,165 @@
+import threading
+
+import pytest
+
+from engine.backends import Backend, BackendError, EngineReport, fake, register_backend
+from engine.runner import RunConfig, Runner
+from engine.scenarios import load_scenario, parse_scenario
+
+SMALL = """
+id: small
+name: Small
+description: d
+weights: {quality: 1}
+defaults: {max_tokens: 50}
+cases:
+  - id: greet
+    category: knowledge
+    prompt: hello world
+    checks:
+      - {type: contains, value: hello}
+  - id: chat
+    category: multi_turn
+    turns:
+      - user: first question
+        checks: [{type: contains, value: first}]
+      - user: second question
+        checks: [{type: contains, value: second}]
+  - id: bye
+    category: knowledge
+    prompt: goodbye
+    checks:
+      - {type: contains, value: nothing-like-this}
+"""
+
+
+@pytest.fixture
+def small():
+    return parse_scenario(SMALL, "small.yaml")
+
+
+def gens(store, run_id):
+    return store.generations(run_id)
+
+
+def test_run_records_every_generation_with_checks(store, small):
+    run_id = Runner(store).run(RunConfig(small, ["fake/echo"], repeats=2))
+    g = gens(store, run_id)
+    assert len(g) == 2 * 4  # 2 repeats x (1 + 2 turns + 1)
+    assert g.ok.all()
+    assert store.get_run(run_id)["status"] == "done"
+    assert store.get_run(run_id)["planned_generations"] == 8
+    # load time belongs to the first generation only
+    assert g.load_ms.notna().sum() == 1
+    assert (g.ttft_ms > 0).all() and (g.e2e_ms >= g.ttft_ms).all()
+    checks = store.check_results(run_id)
+    assert len(checks) == 2 * 4
+    assert checks[checks.case_id == "bye"].passed.sum() == 0
+    assert checks[checks.case_id == "greet"].passed.all()
+    # the fake says its token counts come from the stream, and the row says so
+    assert set(g.tokens_source) == {"stream"}
+
+
+def test_multi_turn_sends_the_history_with_the_models_own_answers(store, small):
+    seen = []
+
+    class Spy(Backend):
+        def __init__(self, spec, **_):
+            pass
+
+        def stream(self, messages, params):
+            seen.append([dict(m) for m in messages])
+            yield f"answer {len(seen)}"
+            yield EngineReport(prompt_tokens=1, output_tokens=2)
+
+    register_backend("spy", Spy)
+    Runner(store).run(RunConfig(small, ["spy/x"], case_ids=["chat"], warmup=False))
+    assert seen[1] == [
+        {"role": "user", "content": "first question"},
+        {"role": "assistant", "content": "answer 1"},
+        {"role": "user", "content": "second question"},
+    ]
+
+
+def test_failing_model_among_good_ones_does_not_stop_the_run(store, small):
+    run_id = Runner(store).run(RunConfig(small, ["fake/echo", "fake/load-error", "fake/flaky"]))
+    g = gens(store, run_id)
+    assert store.get_run(run_id)["status"] == "done"
+    assert g[g.model_spec == "fake/echo"].ok.all()
+    broken = g[g.model_spec == "fake/load-error"]
+    assert len(broken) == 4 and not broken.ok.any()
+    assert broken.error.str.contains("load failed").all()
+    flaky = g[g.model_spec == "fake/flaky"]
+    assert flaky.ok.any() and not flaky.ok.all()
+    # a failed generation's checks count as failed, not as missing
+    checks = store.check_results(run_id)
+    assert not checks[checks.model_spec == "fake/load-error"].passed.any()
+
+
+def test_error_mid_stream_keeps_what_was_measured(store, small):
+    run_id = Runner(store).run(RunConfig(small, ["fake/error-mid"], case_ids=["greet"], warmup=False))
+    row = gens(store, run_id).iloc[0]
+    assert not row.ok and "mid-stream" in row.error
+    assert row.output_text == "Echo: hello"  # the two words that arrived
+    assert row.ttft_ms > 0
+
+
+def test_later_turns_are_not_run_after_a_failed_turn(store, small):
+    run_id = Runner(store).run(RunConfig(small, ["fake/error-mid"], case_ids=["chat"], warmup=False))
+    g = gens(store, run_id).sort_values("turn")
+    assert g.error.iloc[1] == "not run: turn 1 failed"
+
+
+def test_cancellation_marks_the_run_interrupted(store, small):
+    cancel = threading.Event()
+    done = []
+
+    def progress(p):
+        done.append(p)
+        if p.done == 2:
+            cancel.set()
+
+    run_id = Runner(store, on_progress=progress, cancel=cancel).run(
+        RunConfig(small, ["fake/echo", "fake/slow"], repeats=3))
+    assert store.get_run(run_id)["status"] == "interrupted"
+    assert len(gens(store, run_id)) == 2
+    assert [p.done for p in done] == [1, 2] and done[0].total == 24
+
+
+def test_unknown_model_is_rejected_before_anything_is_written(store, small):
+    with pytest.raises(BackendError, match="unknown backend 'nope'"):
+        Runner(store).run(RunConfig(small, ["fake/echo", "nope/model"]))
+    with pytest.raises(BackendError, match="llamacpp/not-a-model"):
+        Runner(store).run(RunConfig(small, ["llamacpp/not-a-model"]))
+    assert store.query("SELECT count(*) AS n FROM runs").n[0] == 0
+
+
+def test_crash_of_the_store_marks_the_run_failed(store, small, monkeypatch):
+    calls = {"n": 0}
+    real_add = store.add_generation
+
+    def add(row, checks):
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise OSError("disk full")
+        real_add(row, checks)
+
+    monkeypatch.setattr(store, "add_generation", add)
+    with pytest.raises(OSError):
+        Runner(store).run(RunConfig(small, ["fake/echo"]))
+    run = store.query("SELECT * FROM runs").iloc[0]
+    assert run.status == "failed" and "disk full" in run.error
+    assert store.query("SELECT count(*) AS n FROM generations").n[0] == 1  # the first is kept
+
+
+def test_scenario_defaults_and_overrides_reach_the_backend(small):
+    cfg = RunConfig(small, ["fake/echo"], max_tokens=7, seed=3)
+    p = cfg.params(small.cases[0], repeat=1)
+    assert (p.max_tokens, p.temperature, p.seed) == (7, 0.0, 4)
+    assert RunConfig(small, ["fake/echo"]).params(small.cases[0], 0).max_tokens == 50
+
+
+def test_standard_scenario_runs_end_to_end_on_the_fake(store):
+    run_id = Runner(store).run(RunConfig(load_scenario("standard"), ["fake/echo"]))
+    assert store.get_run(run_id)["status"] == "done"
+    assert gens(store, run_id).ok.all()

@@ -1,0 +1,63 @@
+import subprocess
+import sys
+import time
+
+import duckdb
+
+from engine.store import MIGRATIONS, Store
+
+GENERATION_COLUMNS = [
+    "run_id", "model_spec", "case_id", "category", "repeat", "turn", "ok", "error",
+    "output_text", "finish_reason", "load_ms", "ttft_ms", "e2e_ms", "prompt_tokens",
+    "output_tokens", "output_chars", "prompt_tok_per_s", "decode_tok_per_s",
+    "stream_decode_tok_per_s", "chars_per_s", "engine_prompt_ms", "engine_decode_ms",
+    "tokens_source", "rss_mb", "vram_mb", "started_at",
+]
+
+
+def test_schema_has_exact_columns(store):
+    assert store.columns("runs") == [
+        "run_id", "scenario_id", "status", "started_at", "finished_at", "planned_generations",
+        "error", "config_json", "host_json"]
+    assert store.columns("generations") == GENERATION_COLUMNS
+    assert store.columns("check_results") == [
+        "run_id", "model_spec", "case_id", "repeat", "turn", "check_type", "passed", "score",
+        "weight", "detail"]
+
+
+def test_migrations_are_recorded_and_applied_once(tmp_path):
+    path = tmp_path / "m.duckdb"
+    s1 = Store(path)
+    names = s1.query("SELECT name FROM migrations ORDER BY id")["name"].tolist()
+    assert names == [name for name, _ in MIGRATIONS]
+    assert Store(path).migrate() == []  # reopening applies nothing
+
+
+def test_run_lifecycle_and_status_constraint(store):
+    run_id = store.create_run("standard", {"models": ["fake/echo"]}, {"cpu": "x"}, 3)
+    assert store.get_run(run_id)["status"] == "running"
+    store.finish_run(run_id, "done")
+    run = store.get_run(run_id)
+    assert run["status"] == "done" and run["finished_at"] is not None
+    with duckdb.connect(store.path) as con:
+        try:
+            con.execute("UPDATE runs SET status = 'bogus'")
+            raised = False
+        except duckdb.ConstraintException:
+            raised = True
+    assert raised
+
+
+def test_waits_for_another_process_holding_the_file(store):
+    # A second process holds the database for a moment (as a worker does mid-write).
+    holder = subprocess.Popen([sys.executable, "-c", (
+        "import duckdb, time, sys; con = duckdb.connect(sys.argv[1]); "
+        "print('held', flush=True); time.sleep(1.0); con.close()"), store.path],
+        stdout=subprocess.PIPE, text=True)
+    assert holder.stdout.readline().strip() == "held"
+    t0 = time.monotonic()
+    run_id = store.create_run("standard", {}, {}, 1)
+    waited = time.monotonic() - t0
+    holder.wait()
+    assert store.get_run(run_id) is not None
+    assert waited > 0.2  # it did have to wait for the lock, and then succeeded
