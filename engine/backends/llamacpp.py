@@ -4,6 +4,7 @@ Specs: `llamacpp/<catalog id>` for a bundled model, `llamacpp/<path>.gguf` for a
 """
 from __future__ import annotations
 
+import codecs
 import os
 from pathlib import Path
 from typing import Iterator
@@ -61,6 +62,7 @@ class LlamaCppBackend(Backend):
         self.n_threads = n_threads or _default_threads()
         self.n_gpu_layers = n_gpu_layers
         self._llm = None
+        self._formatter = None
         self._rss_mb: float | None = None
 
     def load(self) -> None:
@@ -74,20 +76,25 @@ class LlamaCppBackend(Backend):
             )
         except Exception as exc:  # llama.cpp raises ValueError on a bad file
             raise BackendError(f"llamacpp/{self.path.name}: could not load {self.path}: {exc}") from exc
-        if self.chat_template:
-            self._llm.chat_handler = self._template_handler(self._llm)
+        self._formatter = self._make_formatter(self._llm)
         self._rss_mb = (psutil.Process().memory_info().rss - rss_before) / 2**20
 
-    def _template_handler(self, llm):
+    def _make_formatter(self, llm):
+        """A Jinja formatter from the catalog's template or the GGUF's own; None to let
+        llama-cpp-python apply a named chat_format."""
         from llama_cpp.llama_chat_format import Jinja2ChatFormatter
+
+        template = self.chat_template
+        if template is None and not self.chat_format:
+            template = llm.metadata.get("tokenizer.chat_template")
+        if template is None:
+            return None
 
         def text(token: int) -> str:
             return llm.detokenize([token], special=True).decode("utf-8", "replace")
 
-        return Jinja2ChatFormatter(
-            template=self.chat_template, eos_token=text(llm.token_eos()),
-            bos_token=text(llm.token_bos()), stop_token_ids=[llm.token_eos()],
-        ).to_chat_handler()
+        return Jinja2ChatFormatter(template=template, eos_token=text(llm.token_eos()),
+                                   bos_token=text(llm.token_bos()))
 
     def close(self) -> None:
         if self._llm is not None:
@@ -107,11 +114,61 @@ class LlamaCppBackend(Backend):
         if self._llm is None:
             self.load()
         llm = self._llm
+        if self._formatter is None:
+            yield from self._stream_library_chat(messages, params)
+            return
+        formatted = self._formatter(messages=messages)
+        prompt = llm.tokenize(formatted.prompt.encode("utf-8"),
+                              add_bos=not formatted.added_special, special=True)
+        if len(prompt) >= self.n_ctx:
+            raise BackendError(f"llamacpp/{self.path.name}: prompt of {len(prompt)} tokens "
+                               f"exceeds the context of {self.n_ctx} tokens")
+        stops = self.stop + _as_list(formatted.stop)
         # Forget the previous prompt so every generation evaluates its whole prompt:
         # timings stay comparable across cases and repeats.
         llm.reset()
-        ctx = llm._ctx.ctx
-        llama_cpp.llama_perf_context_reset(ctx)
+        llama_cpp.llama_perf_context_reset(llm._ctx.ctx)
+        if params.seed is not None:
+            llm.set_seed(params.seed)
+        budget = min(params.max_tokens, self.n_ctx - len(prompt))
+        vocab = llm._model.vocab
+        decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+        text, emitted, n_out, finish, cut = "", 0, 0, "length", None
+        # Our own token loop rather than create_chat_completion: the library's stream
+        # re-detokenizes the whole answer at every token, which shows up in the timings.
+        for token in llm.generate(prompt, temp=params.temperature, top_k=40, top_p=0.95,
+                                  min_p=0.05, repeat_penalty=1.0):
+            if llama_cpp.llama_token_is_eog(vocab, token):
+                finish = "stop"
+                break
+            n_out += 1
+            text += decoder.decode(llm.detokenize([token]))
+            cut, safe = _stop_scan(text, emitted, stops)
+            if cut is not None:
+                text, safe, finish = text[:cut], cut, "stop"
+            if safe > emitted:
+                yield text[emitted:safe]
+                emitted = safe
+            if finish == "stop" or n_out >= budget:
+                break
+        if cut is None:
+            text += decoder.decode(b"", final=True)
+            if len(text) > emitted:
+                yield text[emitted:]
+        perf = llama_cpp.llama_perf_context(llm._ctx.ctx)
+        yield EngineReport(
+            prompt_tokens=len(prompt), output_tokens=n_out,
+            engine_prompt_ms=perf.t_p_eval_ms, engine_decode_ms=perf.t_eval_ms,
+            engine_decode_tokens=perf.n_eval, finish_reason=finish,
+        )
+
+    def _stream_library_chat(self, messages: list[dict], params: GenParams) -> Iterator[Chunk]:
+        """A named chat_format without a template: llama-cpp-python formats the chat."""
+        import llama_cpp
+
+        llm = self._llm
+        llm.reset()
+        llama_cpp.llama_perf_context_reset(llm._ctx.ctx)
         finish = None
         for chunk in llm.create_chat_completion(
             messages=messages, max_tokens=params.max_tokens, temperature=params.temperature,
@@ -123,15 +180,39 @@ class LlamaCppBackend(Backend):
                 yield text
             if choice.get("finish_reason"):
                 finish = choice["finish_reason"]
-        perf = llama_cpp.llama_perf_context(ctx)
+        perf = llama_cpp.llama_perf_context(llm._ctx.ctx)
         # llama.cpp evaluates every sampled token but the last one; an end-of-generation
         # token is not output, a token cut by max_tokens is.
-        output_tokens = perf.n_eval + (1 if finish == "length" else 0)
         yield EngineReport(
-            prompt_tokens=perf.n_p_eval, output_tokens=output_tokens,
+            prompt_tokens=perf.n_p_eval, output_tokens=perf.n_eval + (finish == "length"),
             engine_prompt_ms=perf.t_p_eval_ms, engine_decode_ms=perf.t_eval_ms,
             engine_decode_tokens=perf.n_eval, finish_reason=finish,
         )
+
+
+def _as_list(stop) -> list[str]:
+    if not stop:
+        return []
+    return [stop] if isinstance(stop, str) else list(stop)
+
+
+def _stop_scan(text: str, start: int, stops: list[str]) -> tuple[int | None, int]:
+    """(where a stop string begins, or None; how far text is safe to emit).
+
+    Text that could be the start of a stop string is held back until it is not.
+    """
+    if not stops:
+        return None, len(text)
+    hits = [i for i in (text.find(s, start) for s in stops) if i >= 0]
+    if hits:
+        return min(hits), min(hits)
+    safe = len(text)
+    for s in stops:
+        for k in range(min(len(s) - 1, len(text) - start), 0, -1):
+            if text.endswith(s[:k]):
+                safe = min(safe, len(text) - k)
+                break
+    return None, safe
 
 
 register_backend("llamacpp", LlamaCppBackend)
