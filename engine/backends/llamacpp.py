@@ -132,13 +132,15 @@ class LlamaCppBackend(Backend):
             llm.set_seed(params.seed)
         budget = min(params.max_tokens, self.n_ctx - len(prompt))
         vocab = llm._model.vocab
-        decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+        # Invalid UTF-8 from the model (it happens with byte tokens) is dropped, as
+        # llama-cpp-python does; a character split across tokens waits for its last byte.
+        decoder = codecs.getincrementaldecoder("utf-8")(errors="ignore")
         text, emitted, n_out, finish, cut = "", 0, 0, "length", None
         # Our own token loop rather than create_chat_completion: the library's stream
         # re-detokenizes the whole answer at every token, which shows up in the timings.
         for token in llm.generate(prompt, temp=params.temperature, top_k=40, top_p=0.95,
                                   min_p=0.05, repeat_penalty=1.0):
-            if llama_cpp.llama_token_is_eog(vocab, token):
+            if llama_cpp.llama_vocab_is_eog(vocab, token):
                 finish = "stop"
                 break
             n_out += 1

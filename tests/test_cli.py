@@ -1,0 +1,106 @@
+"""The command line as a user runs it: a subprocess, exit codes, messages, the database."""
+import json
+import subprocess
+import sys
+
+import duckdb
+
+from tests.conftest import ROOT
+
+
+def cli(*args, env):
+    return subprocess.run([sys.executable, "-m", "engine", *args], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=300)
+
+
+def test_run_with_a_failing_model_exits_zero_and_summary_reports_both(cli_env, tmp_path):
+    db = tmp_path / "x.duckdb"
+    res = cli("run", "--scenario", "standard", "--model", "fake/echo", "--model", "fake/flaky",
+              "--db", str(db), env=cli_env)
+    assert res.returncode == 0, res.stderr
+    run_id = res.stdout.strip()
+    assert "FAILED" in res.stderr  # progress shows the flaky model's failures
+    out = cli("summary", "--db", str(db), "--run", run_id, "--json", env=cli_env)
+    assert out.returncode == 0, out.stderr
+    summary = json.loads(out.stdout)
+    assert summary["status"] == "done"
+    models = {m["model_spec"]: m for m in summary["models"]}
+    assert set(models) == {"fake/echo", "fake/flaky"}
+    assert models["fake/flaky"]["ok_generations"] < models["fake/flaky"]["generations"]
+    assert models["fake/echo"]["ttft_ms_p95"] >= models["fake/echo"]["ttft_ms_p50"] > 0
+    assert 0 <= models["fake/echo"]["check_pass_rate"] <= 1
+    assert set(models["fake/echo"]["categories"]) >= {"knowledge", "coding", "multi_turn"}
+
+
+def test_db_defaults_to_the_environment_variable(cli_env):
+    res = cli("run", "--scenario", "standard", "--model", "fake/echo", "--case", "knowledge-en",
+              env=cli_env)
+    assert res.returncode == 0, res.stderr
+    with duckdb.connect(cli_env["MODELPICK_DB"], read_only=True) as con:
+        assert con.execute("SELECT count(*) FROM generations").fetchone()[0] == 1
+
+
+def test_bad_input_exits_nonzero_and_writes_no_run(cli_env, tmp_path):
+    db = tmp_path / "bad.duckdb"
+    bad_yaml = tmp_path / "broken.yaml"
+    bad_yaml.write_text("id: broken\nname: [oops\n", encoding="utf-8")
+    cases = [
+        (["--scenario", "nope", "--model", "fake/echo"], "unknown scenario 'nope'"),
+        (["--scenario", str(bad_yaml), "--model", "fake/echo"], "broken.yaml: YAML syntax error"),
+        (["--scenario", "standard", "--model", "nope/x"], "unknown backend 'nope'"),
+        (["--scenario", "standard", "--model", "fake/echo", "--model", "llamacpp/mystery"],
+         "unknown model llamacpp/mystery"),
+        (["--scenario", "standard", "--model", "llamacpp/missing.gguf"], "GGUF file not found"),
+        (["--scenario", "standard", "--model", "fake/echo", "--case", "no-such-case"], "unknown case"),
+        (["--scenario", "standard", "--model", "fake/echo", "--repeats", "0"], "repeats"),
+    ]
+    for args, message in cases:
+        res = cli("run", *args, "--db", str(db), env=cli_env)
+        assert res.returncode == 2, (args, res.stderr)
+        assert message in res.stderr, (args, res.stderr)
+        assert "Traceback" not in res.stderr
+    if db.exists():
+        with duckdb.connect(str(db), read_only=True) as con:
+            assert con.execute("SELECT count(*) FROM runs").fetchone()[0] == 0
+
+
+def test_list_models_and_scenarios(cli_env):
+    models = cli("list", "models", env=cli_env)
+    assert models.returncode == 0
+    for mid in ("smollm2-135m", "gemma3-270m", "gpt-oss-20b", "llama3-8b", "llama3-70b"):
+        assert mid in models.stdout
+    assert "llamacpp/smollm2-135m" in models.stdout
+    scen = cli("list", "scenarios", env=cli_env)
+    assert scen.returncode == 0 and "standard" in scen.stdout
+
+
+def test_summary_of_an_empty_database_is_a_clear_error(cli_env, tmp_path):
+    res = cli("summary", "--db", str(tmp_path / "empty.duckdb"), env=cli_env)
+    assert res.returncode == 2 and "no runs" in res.stderr
+
+
+def test_sigterm_interrupts_the_run_cleanly(cli_env, tmp_path):
+    db = tmp_path / "sig.duckdb"
+    proc = subprocess.Popen([sys.executable, "-m", "engine", "run", "--scenario", "standard",
+                             "--model", "fake/slow", "--repeats", "5", "--db", str(db)],
+                            cwd=ROOT, env=cli_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc.stderr.readline()  # the first generation has been committed
+    proc.terminate()
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err
+    with duckdb.connect(str(db), read_only=True) as con:
+        status, planned = con.execute("SELECT status, planned_generations FROM runs").fetchone()
+        done = con.execute("SELECT count(*) FROM generations").fetchone()[0]
+    assert status == "interrupted" and 1 <= done < planned
+
+
+def test_real_model_run_from_the_command_line(cli_env, tmp_path):
+    db = tmp_path / "real.duckdb"
+    res = cli("run", "--scenario", "standard", "--model", "llamacpp/smollm2-135m",
+              "--case", "coding-en", "--case", "instruction-zh", "--max-tokens", "32",
+              "--repeats", "2", "--n-ctx", "2048", "--db", str(db), env=cli_env)
+    assert res.returncode == 0, res.stderr
+    summary = json.loads(cli("summary", "--db", str(db), "--json", env=cli_env).stdout)
+    m = summary["models"][0]
+    assert m["model_spec"] == "llamacpp/smollm2-135m" and m["generations"] == 4
+    assert m["decode_tok_per_s_p50"] > 1 and m["load_ms"] > 0

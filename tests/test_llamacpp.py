@@ -1,0 +1,132 @@
+"""The llama.cpp backend through real llama.cpp with the bundled GGUF models."""
+import pytest
+
+from engine.backends import BackendError, EngineReport, GenParams, resolve
+from engine.backends.llamacpp import _stop_scan, supports_gpu_offload
+from engine.catalog import bundled_path
+from engine.runner import RunConfig, Runner
+from engine.scenarios import load_scenario
+
+QUESTION = [{"role": "user", "content": "What are Newton's three laws of motion?"}]
+
+
+def collect(backend, messages, **params):
+    chunks, reports = [], []
+    for item in backend.stream(messages, GenParams(**params)):
+        (reports if isinstance(item, EngineReport) else chunks).append(item)
+    assert len(reports) == 1 and isinstance(reports[0], EngineReport)
+    return "".join(chunks), reports[0]
+
+
+@pytest.fixture(scope="module")
+def smollm2():
+    backend = resolve("llamacpp/smollm2-135m", n_ctx=2048)
+    backend.load()
+    yield backend
+    backend.close()
+
+
+def test_counts_match_llama_cpp_own_usage(smollm2):
+    for max_tokens in (12, 300):
+        text, report = collect(smollm2, QUESTION, max_tokens=max_tokens)
+        ref = smollm2._llm.create_chat_completion(messages=QUESTION, max_tokens=max_tokens,
+                                                  temperature=0.0, seed=42)
+        assert text == ref["choices"][0]["message"]["content"]
+        assert report.prompt_tokens == ref["usage"]["prompt_tokens"]
+        assert report.output_tokens == ref["usage"]["completion_tokens"]
+        assert report.finish_reason == ref["choices"][0]["finish_reason"]
+        assert report.engine_decode_ms > 0 and report.engine_prompt_ms > 0
+        assert report.tokens_from_engine
+    assert report.finish_reason == "stop" and report.output_tokens < 300
+
+
+def test_counters_are_reset_per_generation(smollm2):
+    _, first = collect(smollm2, QUESTION, max_tokens=20)
+    _, second = collect(smollm2, QUESTION, max_tokens=20)
+    # the whole prompt is evaluated each time, and decode counts do not accumulate
+    assert second.prompt_tokens == first.prompt_tokens
+    assert second.engine_decode_tokens == first.engine_decode_tokens == 19
+
+
+def test_greedy_output_is_deterministic_and_chinese_survives_streaming(smollm2):
+    msgs = [{"role": "user", "content": "请用中文介绍你自己。"}]
+    a, _ = collect(smollm2, msgs, max_tokens=40)
+    b, _ = collect(smollm2, msgs, max_tokens=40)
+    assert a == b and "\ufffd" not in a
+
+
+def test_prompt_longer_than_context_is_a_clear_error():
+    backend = resolve("llamacpp/smollm2-135m", n_ctx=64)
+    backend.load()
+    try:
+        with pytest.raises(BackendError, match="exceeds the context of 64 tokens"):
+            collect(backend, [{"role": "user", "content": "word " * 200}], max_tokens=5)
+    finally:
+        backend.close()
+
+
+def test_gemma_base_model_answers_through_the_catalog_template():
+    backend = resolve("llamacpp/gemma3-270m", n_ctx=1024)
+    backend.load()
+    try:
+        text, report = collect(backend, [{"role": "user", "content": "What is the capital of France?"}],
+                               max_tokens=30)
+    finally:
+        backend.close()
+    assert "Paris" in text
+    assert "Question:" not in text  # the stop string ends the answer and is not shown
+
+
+def test_stop_strings_are_held_back_until_decided():
+    assert _stop_scan("Paris\nQue", 0, ["\nQuestion:"]) == (None, 5)
+    assert _stop_scan("Paris\nQuestion: x", 0, ["\nQuestion:"]) == (5, 5)
+    assert _stop_scan("Paris\nQuiet", 0, ["\nQuestion:"]) == (None, 11)
+    assert _stop_scan("abc", 0, []) == (None, 3)
+
+
+def test_missing_and_unknown_models_are_named():
+    with pytest.raises(BackendError, match="GGUF file not found: /nope/model.gguf"):
+        resolve("llamacpp//nope/model.gguf")
+    with pytest.raises(BackendError, match="unknown model llamacpp/mystery.*smollm2-135m"):
+        resolve("llamacpp/mystery")
+    with pytest.raises(BackendError, match="llamacpp/llama3-8b has no local GGUF.*ollama: llama3:8b-instruct"):
+        resolve("llamacpp/llama3-8b")
+
+
+def test_corrupt_gguf_fails_at_load_with_the_file_named(tmp_path):
+    bad = tmp_path / "broken.gguf"
+    bad.write_bytes(b"GGUF" + b"\0" * 64)
+    backend = resolve(f"llamacpp/{bad}")
+    with pytest.raises(BackendError, match="broken.gguf"):
+        backend.load()
+
+
+def test_gguf_by_path_and_gpu_offload_flag(smollm2_path):
+    backend = resolve(f"llamacpp/{smollm2_path}", n_ctx=512, n_gpu_layers=-1)
+    backend.load()
+    try:
+        text, _ = collect(backend, QUESTION, max_tokens=8)
+        assert text
+    finally:
+        backend.close()
+    assert isinstance(supports_gpu_offload(), bool)
+
+
+def test_runner_on_real_models_records_engine_and_stream_rates(store):
+    scenario = load_scenario("standard")
+    run_id = Runner(store).run(RunConfig(
+        scenario, ["llamacpp/smollm2-135m", "llamacpp/gemma3-270m"],
+        case_ids=["knowledge-en", "multi-turn-zh"], max_tokens=24,
+        backend_options={"n_ctx": 2048}))
+    g = store.generations(run_id)
+    assert len(g) == 2 * 3 and g.ok.all()
+    assert set(g.tokens_source) == {"engine"}
+    assert (g.decode_tok_per_s > 0).all() and (g.prompt_tok_per_s > 0).all()
+    assert g.stream_decode_tok_per_s.notna().all()
+    assert (g.output_tokens <= 24).all()
+    assert (g.load_ms.notna().groupby(g.model_spec).sum() == 1).all()
+    assert (g.rss_mb > 10).all()
+    # the second turn's prompt carries the first turn and its answer
+    mt = g[(g.case_id == "multi-turn-zh")].sort_values(["model_spec", "turn"])
+    for _, rows in mt.groupby("model_spec"):
+        assert rows.prompt_tokens.iloc[1] > rows.prompt_tokens.iloc[0] + rows.output_tokens.iloc[0]
