@@ -1,17 +1,20 @@
-"""ModelPick dashboard entry point."""
+"""ModelPick dashboard: the entry point sets up navigation and the language switch."""
 import streamlit as st
 
-from engine import Store, bundled_models, default_db_path
+from engine.i18n import LANGUAGES, t
 
-st.set_page_config(page_title="ModelPick", layout="wide")
-st.title("ModelPick")
-st.write("Compare open LLMs on your own scenarios with measured speed and quality.")
-st.subheader("Bundled models")
-st.dataframe([{"model": f"llamacpp/{m.id}", "name": m.name, "licence": m.license} for m in bundled_models()])
-st.subheader("Runs")
-runs = Store(default_db_path()).list_runs()
-if runs.empty:
-    st.info("No runs yet: start one with `python -m engine run --scenario standard "
-            "--model llamacpp/smollm2-135m --model llamacpp/gemma3-270m`.")
-else:
-    st.dataframe(runs)
+st.set_page_config(page_title="ModelPick", page_icon="⚖️", layout="wide")
+
+# The choice lives in a plain session key: widget state does not survive a page switch.
+lang = st.session_state.setdefault("lang", "en")
+lang = st.sidebar.radio("Language / 语言", list(LANGUAGES), index=list(LANGUAGES).index(lang),
+                        format_func=LANGUAGES.get, horizontal=True)
+st.session_state.lang = lang
+
+pages = [
+    st.Page("pages/home.py", title=t("nav_home", lang), icon="🏠", default=True, url_path="home"),
+    st.Page("pages/scenarios.py", title=t("nav_scenarios", lang), icon="📋", url_path="scenarios"),
+    st.Page("pages/run.py", title=t("nav_run", lang), icon="▶️", url_path="run"),
+    st.Page("pages/compare.py", title=t("nav_compare", lang), icon="📊", url_path="compare"),
+]
+st.navigation(pages).run()

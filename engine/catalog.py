@@ -95,3 +95,21 @@ def bundled_path(model_id: str) -> Path:
     if not path.is_file():
         raise BackendError(f"GGUF file for {model_id!r} not found: {path}")
     return path
+
+
+def catalog_table():
+    """The catalog as a table for people: facts and how to serve each model."""
+    import pandas as pd
+
+    rows = []
+    for m in load_catalog().values():
+        rows.append({
+            "model": m.id, "name": m.name, "params_total_b": m.params_total_b,
+            "params_active_b": m.params_active_b, "context_tokens": m.context_tokens,
+            "license": m.license, "quantization": m.quantization, "weights_gb": m.weights_gb,
+            "min_gpu_memory_gb": m.min_gpu_memory_gb,
+            "run_here": f"llamacpp/{m.id}" if m.bundled else "",
+            "ollama": m.serve.get("ollama", ""), "vllm": m.serve.get("vllm", ""),
+            "gguf": m.serve.get("gguf", ""),
+        })
+    return pd.DataFrame(rows)

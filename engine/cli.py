@@ -13,6 +13,7 @@ from .runner import Progress, RunConfig, Runner
 from .scenarios import ScenarioError, list_scenario_ids, load_scenario
 from .store import Store, StoreError, default_db_path
 from .summary import run_summary
+from .worker import LiveWriter
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -34,6 +35,8 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--no-warmup", action="store_true", help="skip the untimed warm-up generation")
     r.add_argument("--db", default=None, help="DuckDB file (default: $MODELPICK_DB or results.duckdb)")
     r.add_argument("--quiet", action="store_true")
+    r.add_argument("--run-id", help=argparse.SUPPRESS)  # chosen by the dashboard
+    r.add_argument("--live", help=argparse.SUPPRESS)  # live file for the dashboard
 
     ls = sub.add_parser("list", help="list models or scenarios")
     ls.add_argument("what", choices=["models", "scenarios"])
@@ -61,14 +64,19 @@ def _cmd_run(args) -> int:
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: cancel.set())
 
+    live = LiveWriter(args.live, args.run_id) if args.live else None
+
     def progress(p: Progress) -> None:
+        if live:
+            live.on_progress(p)
         if not args.quiet:
             mark = "ok" if p.ok else "FAILED"
             print(f"[{p.done}/{p.total}] {p.model_spec} {p.case_id} {mark} ({p.elapsed_s:.1f} s)",
                   file=sys.stderr, flush=True)
 
     store = Store(args.db or default_db_path())
-    run_id = Runner(store, on_progress=progress, cancel=cancel).run(config)
+    runner = Runner(store, on_progress=progress, cancel=cancel, on_chunk=live.on_chunk if live else None)
+    run_id = runner.run(config, run_id=args.run_id)
     print(run_id, flush=True)
     return 0
 

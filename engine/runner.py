@@ -96,14 +96,14 @@ class Runner:
         self.cancel = cancel or threading.Event()
 
     # -- public --------------------------------------------------------------------
-    def run(self, config: RunConfig) -> str:
+    def run(self, config: RunConfig, run_id: str | None = None) -> str:
         """Run the plan; return the run id. Invalid input raises before anything is written."""
         if config.repeats < 1:
             raise ValueError("repeats must be at least 1")
         cases = config.cases()
         backends = {spec: resolve(spec, **config.backend_options) for spec in config.models}
         run_id = self.store.create_run(config.scenario.id, config.as_dict(), host_info(),
-                                       config.planned_generations())
+                                       config.planned_generations(), run_id=run_id)
         self._run_id, self._done, self._total = run_id, 0, config.planned_generations()
         self._t_start = time.perf_counter()
         try:

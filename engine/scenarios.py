@@ -212,3 +212,44 @@ def list_scenario_ids() -> list[str]:
 
 def list_scenarios() -> list[Scenario]:
     return [load_scenario(i) for i in list_scenario_ids()]
+
+
+def save_scenario_text(text: str, source: str, overwrite: bool = False) -> Scenario:
+    """Validate a user's scenario YAML and save it as scenarios/<id>.yaml.
+
+    Nothing is written unless the file is valid; an existing scenario is not replaced
+    unless `overwrite` is set.
+    """
+    scenario = parse_scenario(text, source)
+    target = scenarios_dir() / f"{scenario.id}.yaml"
+    if target.exists() and not overwrite:
+        raise ScenarioError(f"{source}: field id: a scenario {scenario.id!r} exists already "
+                            f"({target.name}); choose another id")
+    target.write_text(text, encoding="utf-8")
+    scenario.source_path = str(target)
+    return scenario
+
+
+def scenario_yaml_from_form(scenario_id: str, name: str, description: str,
+                            weights: dict[str, float], max_tokens: int, rows: list[dict]) -> str:
+    """YAML for a scenario built in the dashboard's form. Each row is a case with `id`,
+    `category`, `prompt`, and optional `must_contain` (comma-separated), `max_chars`."""
+    cases = []
+    for i, row in enumerate(rows, start=1):
+        if not any(str(row.get(k) or "").strip() for k in ("id", "prompt")):
+            continue  # an empty row the editor left behind
+        checks = []
+        words = [w.strip() for w in str(row.get("must_contain") or "").replace("，", ",").split(",") if w.strip()]
+        if words:
+            checks.append({"type": "contains", "value": words})
+        max_chars = row.get("max_chars")
+        if max_chars not in (None, "") and max_chars == max_chars:  # NaN: left empty
+            checks.append({"type": "max_chars", "value": int(max_chars)})
+        cases.append({"id": str(row.get("id") or f"case-{i}").strip(),
+                      "category": str(row.get("category") or "").strip(),
+                      "prompt": str(row.get("prompt") or "").strip() or None, "checks": checks})
+    data = {"id": scenario_id.strip(), "name": name.strip(), "description": description.strip(),
+            "weights": {k: float(v) for k, v in weights.items() if v},
+            "defaults": {"max_tokens": int(max_tokens), "temperature": 0.0, "seed": 42},
+            "cases": cases}
+    return yaml.safe_dump(data, allow_unicode=True, sort_keys=False)

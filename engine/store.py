@@ -77,6 +77,10 @@ MIGRATIONS: list[tuple[str, str]] = [
 ]
 
 
+def new_run_id() -> str:
+    return utcnow().strftime("%Y%m%d-%H%M%S-") + uuid.uuid4().hex[:6]
+
+
 class StoreError(RuntimeError):
     pass
 
@@ -136,8 +140,9 @@ class Store:
         return applied_now
 
     # --- writes -------------------------------------------------------------------
-    def create_run(self, scenario_id: str, config: dict, host: dict, planned_generations: int) -> str:
-        run_id = utcnow().strftime("%Y%m%d-%H%M%S-") + uuid.uuid4().hex[:6]
+    def create_run(self, scenario_id: str, config: dict, host: dict, planned_generations: int,
+                   run_id: str | None = None) -> str:
+        run_id = run_id or new_run_id()
         with self.connect() as con:
             con.execute(
                 "INSERT INTO runs (run_id, scenario_id, status, started_at, planned_generations, "

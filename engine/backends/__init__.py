@@ -61,7 +61,11 @@ def _factory(name: str) -> Callable[..., Backend]:
 def resolve(spec: str, **options) -> Backend:
     """Build (but do not load) the backend for `spec`; raises BackendError with the spec named."""
     parsed = parse_spec(spec)
-    backend = _factory(parsed.backend)(parsed, **options)
+    try:
+        factory = _factory(parsed.backend)
+    except BackendError as exc:
+        raise BackendError(f"{spec}: {exc}") from None
+    backend = factory(parsed, **options)
     backend.spec = spec
     return backend
 

@@ -1,0 +1,56 @@
+"""Altair charts for the Compare page: distributions, not only bars."""
+from __future__ import annotations
+
+import altair as alt
+import pandas as pd
+
+from .i18n import t
+
+
+def _distribution(gens: pd.DataFrame, column: str, title: str, lang: str) -> alt.Chart:
+    data = gens.loc[gens.ok & gens[column].notna(), ["model_spec", "case_id", column]]
+    base = alt.Chart(data).encode(
+        x=alt.X("model_spec:N", title=t("model", lang)),
+        y=alt.Y(f"{column}:Q", title=title, scale=alt.Scale(zero=False)),
+    )
+    box = base.mark_boxplot(extent="min-max", opacity=0.5, size=40).encode(color=alt.Color("model_spec:N", legend=None))
+    points = base.mark_circle(size=30, color="black", opacity=0.6).encode(
+        xOffset=alt.XOffset("jitter:Q"), tooltip=["model_spec", "case_id", alt.Tooltip(f"{column}:Q", format=".1f")],
+    ).transform_calculate(jitter="random()")
+    return (box + points).properties(title=title, height=280)
+
+
+def ttft_chart(gens: pd.DataFrame, lang: str) -> alt.Chart:
+    return _distribution(gens, "ttft_ms", t("chart_ttft", lang), lang)
+
+
+def latency_chart(gens: pd.DataFrame, lang: str) -> alt.Chart:
+    return _distribution(gens, "e2e_ms", t("chart_latency", lang), lang)
+
+
+def throughput_chart(gens: pd.DataFrame, lang: str) -> alt.Chart:
+    return _distribution(gens, "decode_tok_per_s", t("chart_decode", lang), lang)
+
+
+def pass_rate_chart(gens: pd.DataFrame, checks: pd.DataFrame, lang: str) -> alt.Chart:
+    merged = checks.merge(gens[["run_id", "model_spec", "case_id", "repeat", "turn", "category"]],
+                          on=["run_id", "model_spec", "case_id", "repeat", "turn"])
+    data = (merged.groupby(["model_spec", "category"]).passed.mean().reset_index()
+            .rename(columns={"passed": "pass_rate"}))
+    return alt.Chart(data).mark_bar().encode(
+        x=alt.X("category:N", title=t("category", lang)),
+        xOffset="model_spec:N",
+        y=alt.Y("pass_rate:Q", title=t("chart_pass_rate", lang), scale=alt.Scale(domain=[0, 1]),
+                axis=alt.Axis(format="%")),
+        color=alt.Color("model_spec:N", title=t("model", lang)),
+        tooltip=["model_spec", "category", alt.Tooltip("pass_rate:Q", format=".0%")],
+    ).properties(title=t("chart_pass_rate", lang), height=280)
+
+
+def history_chart(hist: pd.DataFrame, metric: str, lang: str) -> alt.Chart:
+    return alt.Chart(hist).mark_line(point=True).encode(
+        x=alt.X("started_at:T", title=t("run_started", lang)),
+        y=alt.Y(f"{metric}:Q", title=t(metric, lang), scale=alt.Scale(zero=False)),
+        color=alt.Color("model_spec:N", title=t("model", lang)),
+        tooltip=["run_id", "model_spec", alt.Tooltip(f"{metric}:Q", format=".2f")],
+    ).properties(title=t("chart_history", lang), height=260)

@@ -1,0 +1,249 @@
+"""Runs execute in a separate worker process (the command line), so a run goes on when
+the dashboard tab closes and a crash in a model runtime cannot take the dashboard down.
+
+The worker commits each generation to the database (progress is read from there) and
+keeps a small live file beside the database with its pid and the answer being
+generated, for the dashboard to stream.
+"""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from .store import Store, new_run_id
+
+ROOT = Path(__file__).resolve().parent.parent
+_LIVE_INTERVAL_S = 0.25
+
+
+def runs_dir(db_path: str) -> Path:
+    return Path(f"{db_path}.runs")
+
+
+def live_path(db_path: str, run_id: str) -> Path:
+    return runs_dir(db_path) / f"{run_id}.json"
+
+
+def log_path(db_path: str, run_id: str) -> Path:
+    return runs_dir(db_path) / f"{run_id}.log"
+
+
+class LiveWriter:
+    """Called by the worker: the answer being generated, written at most every 0.25 s."""
+
+    def __init__(self, path: Path, run_id: str):
+        self.path, self.run_id = Path(path), run_id
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.state = {"run_id": run_id, "pid": os.getpid(), "model_spec": None, "case_id": None, "text": ""}
+        self._last = 0.0
+        self._write()
+
+    def on_chunk(self, model_spec: str, case_id: str, chunk: str) -> None:
+        if (self.state["model_spec"], self.state["case_id"]) != (model_spec, case_id):
+            self.state.update(model_spec=model_spec, case_id=case_id, text="")
+        self.state["text"] += chunk
+        if time.monotonic() - self._last >= _LIVE_INTERVAL_S:
+            self._write()
+
+    def on_progress(self, _progress) -> None:
+        self._write()
+
+    def _write(self) -> None:
+        self._last = time.monotonic()
+        tmp = self.path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(self.state, ensure_ascii=False), encoding="utf-8")
+        os.replace(tmp, self.path)
+
+
+def start_run(db_path: str, scenario: str, models: list[str], repeats: int = 1,
+              max_tokens: int | None = None, temperature: float | None = None,
+              gpu_layers: int = 0, case_ids: list[str] | None = None) -> str:
+    """Launch `python -m engine run` in its own session; return the run id it will use."""
+    run_id = new_run_id()
+    cmd = [sys.executable, "-m", "engine", "run", "--scenario", scenario, "--db", db_path,
+           "--run-id", run_id, "--live", str(live_path(db_path, run_id)), "--quiet",
+           "--repeats", str(repeats), "--gpu-layers", str(gpu_layers)]
+    for m in models:
+        cmd += ["--model", m]
+    for c in case_ids or []:
+        cmd += ["--case", c]
+    if max_tokens:
+        cmd += ["--max-tokens", str(max_tokens)]
+    if temperature is not None:
+        cmd += ["--temperature", str(temperature)]
+    runs_dir(db_path).mkdir(parents=True, exist_ok=True)
+    with open(log_path(db_path, run_id), "w", encoding="utf-8") as log:
+        proc = subprocess.Popen(cmd, cwd=ROOT, stdin=subprocess.DEVNULL, stdout=log,
+                                stderr=subprocess.STDOUT, start_new_session=True)
+    _PROCS[run_id] = proc
+    return run_id
+
+
+# Children started by this process, so their exit status can be collected (no zombies).
+_PROCS: dict[str, subprocess.Popen] = {}
+
+
+@dataclass
+class RunStatus:
+    run_id: str
+    status: str  # starting, running, done, interrupted, failed
+    done: int = 0
+    total: int | None = None
+    elapsed_s: float = 0.0
+    remaining_s: float | None = None
+    model_spec: str | None = None
+    case_id: str | None = None
+    partial_text: str = ""
+    error: str | None = None
+
+    @property
+    def finished(self) -> bool:
+        return self.status in ("done", "interrupted", "failed")
+
+
+def _read_live(db_path: str, run_id: str) -> dict:
+    try:
+        return json.loads(live_path(db_path, run_id).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+
+
+def _alive(pid: int | None, run_id: str) -> bool:
+    proc = _PROCS.get(run_id)
+    if proc is not None:
+        return proc.poll() is None
+    if not pid:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _log_tail(db_path: str, run_id: str, lines: int = 5) -> str:
+    try:
+        text = log_path(db_path, run_id).read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return ""
+    return "\n".join(text.strip().splitlines()[-lines:])
+
+
+def run_status(store: Store, run_id: str) -> RunStatus:
+    """Progress from the database; the answer being generated from the live file.
+
+    A run marked running whose worker is gone (a crash in a model runtime) is marked failed.
+    """
+    live = _read_live(store.path, run_id)
+    run = store.get_run(run_id)
+    pid = live.get("pid") or (_PROCS[run_id].pid if run_id in _PROCS else None)
+    if run is None:
+        if _alive(pid, run_id):
+            return RunStatus(run_id, "starting")
+        return RunStatus(run_id, "failed", error=_log_tail(store.path, run_id) or "the worker did not start")
+    done = store.query("SELECT count(*) AS n FROM generations WHERE run_id = ?", [run_id]).n[0]
+    status = run["status"]
+    if status == "running" and not _alive(pid, run_id):
+        store.finish_run(run_id, "failed", "worker process exited unexpectedly: "
+                         + (_log_tail(store.path, run_id, 3) or "no message"))
+        run = store.get_run(run_id)
+        status = "failed"
+    total = run["planned_generations"]
+    end = run["finished_at"] if run["finished_at"] is not None else None
+    from .store import utcnow
+
+    elapsed = ((end or utcnow()) - run["started_at"]).total_seconds()
+    remaining = elapsed / done * (total - done) if done and total and status == "running" else None
+    return RunStatus(run_id, status, int(done), total, elapsed, remaining,
+                     live.get("model_spec"), live.get("case_id"), live.get("text", ""),
+                     run["error"] if isinstance(run["error"], str) else None)
+
+
+def cancel_run(store: Store, run_id: str) -> bool:
+    """Ask the worker to stop after the current chunk; the run ends as interrupted."""
+    pid = _read_live(store.path, run_id).get("pid")
+    if not pid or not _alive(pid, run_id):
+        return False
+    os.kill(pid, signal.SIGTERM)
+    return True
+
+
+def running_runs(store: Store) -> list[str]:
+    df = store.query("SELECT run_id FROM runs WHERE status = 'running' ORDER BY started_at DESC")
+    return df.run_id.tolist()
+
+
+# --- before a run starts -------------------------------------------------------------
+
+DEFAULT_OLLAMA_HOST = "http://127.0.0.1:11434"
+_HTTP_BACKENDS = ("ollama", "openai")
+
+
+def default_ollama_host() -> str:
+    host = os.environ.get("OLLAMA_HOST") or DEFAULT_OLLAMA_HOST
+    return host if host.startswith(("http://", "https://")) else f"http://{host}"
+
+
+def collect_specs(bundled: list[str], gguf_path: str = "", ollama_host: str = "",
+                  ollama_tags: str = "", openai_url: str = "", openai_models: str = "",
+                  extra: str = "") -> list[str]:
+    """Model specs from the Run page's fields, in order, without duplicates."""
+    specs = list(bundled)
+    if gguf_path.strip():
+        specs.append(f"llamacpp/{gguf_path.strip()}")
+    host = ollama_host.strip().rstrip("/")
+    for tag in filter(None, (x.strip() for x in ollama_tags.split(","))):
+        specs.append(f"ollama/{tag}" + (f"@{host}" if host and host != default_ollama_host() else ""))
+    url = openai_url.strip().rstrip("/")
+    for model in filter(None, (x.strip() for x in openai_models.split(","))):
+        specs.append(f"openai/{model}@{url}" if url else f"openai/{model}")
+    specs += [line.strip() for line in extra.splitlines() if line.strip()]
+    return list(dict.fromkeys(specs))
+
+
+def check_reachable(url: str, timeout_s: float = 2.0) -> str | None:
+    """None when something answers HTTP at url, else why not."""
+    import urllib.error
+    import urllib.request
+
+    try:
+        urllib.request.urlopen(url, timeout=timeout_s).close()
+    except urllib.error.HTTPError:
+        return None  # it answered, if only with an error status
+    except (urllib.error.URLError, OSError, ValueError) as exc:
+        reason = getattr(exc, "reason", exc)
+        return f"{url} is unreachable: {reason}"
+    return None
+
+
+def preflight(specs: list[str], case_ids: list[str] | None = None) -> list[str]:
+    """Problems to fix before starting: no models or cases, unknown or missing models,
+    servers that do not answer. Empty when the run can start."""
+    from .backends import BackendError, parse_spec, resolve
+
+    problems = []
+    if not specs:
+        problems.append("choose at least one model")
+    if case_ids is not None and not case_ids:
+        problems.append("choose at least one case")
+    for spec in specs:
+        try:
+            resolve(spec)
+        except BackendError as exc:
+            problems.append(str(exc))
+            continue
+        parsed = parse_spec(spec)
+        if parsed.backend in _HTTP_BACKENDS:
+            url = parsed.host or (default_ollama_host() if parsed.backend == "ollama" else None)
+            why = check_reachable(url) if url else f"{spec}: give the server URL as {spec}@http://host:port/v1"
+            if why:
+                problems.append(f"{spec}: {why}")
+    return problems

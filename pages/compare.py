@@ -1,0 +1,96 @@
+import streamlit as st
+
+from engine import charts, compare
+from pages._shared import fmt, lang, store, tr
+
+st.title(tr("nav_compare"))
+s = store()
+runs = compare.runs_table(s, limit=200)
+if runs.empty:
+    st.info(tr("cmp_empty"))
+    if st.button(tr("cmp_go_run")):
+        st.switch_page("pages/run.py")
+    st.stop()
+
+mode = st.radio(tr("cmp_source"), ["run", "scenario"], horizontal=True,
+                format_func=lambda m: tr(f"cmp_source_{m}"))
+if mode == "run":
+    run_ids = runs.run_id.tolist()
+    wanted = st.session_state.get("compare_run")
+    labels = {r.run_id: f"{r.run_id} · {r.scenario_id} · {tr(r.status)} · "
+              f"{', '.join(r.models) if r.models is not None else ''}" for r in runs.itertuples()}
+    run_id = st.selectbox(tr("cmp_run"), run_ids, index=run_ids.index(wanted) if wanted in run_ids else 0,
+                          format_func=labels.get)
+    scenario_id = runs.set_index("run_id").scenario_id[run_id]
+    gens, checks = compare.load_results(s, run_id=run_id)
+else:
+    scenario_id = st.selectbox(tr("scenario"), compare.scenario_ids_with_runs(s))
+    gens, checks = compare.load_results(s, scenario_id=scenario_id)
+
+if gens.empty:
+    st.info(tr("cmp_no_generations"))
+    st.stop()
+
+models = sorted(gens.model_spec.unique())
+failed = gens[~gens.ok]
+if not failed.empty:
+    st.warning(tr("cmp_failed_generations", n=len(failed), total=len(gens)))
+
+st.subheader(tr("cmp_metrics"))
+table = compare.metrics_table(gens, checks)
+
+
+def _label(key: str) -> str:
+    if key.startswith("pass_rate:"):
+        return tr("pass_rate_cat", category=tr(key.split(":", 1)[1]))
+    return tr(key)
+
+
+shown = table.copy()
+for m in models:
+    shown[m] = [fmt(v, pct=k in ("ok_rate", "check_pass_rate") or k.startswith("pass_rate:"),
+                    digits=2 if k == "load_s" else 1)
+                for k, v in zip(table.metric, table[m])]
+shown["metric"] = table.metric.map(_label)
+shown["better"] = table.better.map(lambda b: tr(f"better_{b}"))
+shown["winner"] = table.winner.map(lambda w: "–" if w is None else tr("tie") if w == "tie" else w)
+st.dataframe(shown.rename(columns={"metric": tr("metric"), "better": tr("better"), "winner": tr("winner")}),
+             hide_index=True)
+d1, d2, d3 = st.columns(3)
+d1.download_button(tr("cmp_download_metrics"), compare.to_csv(table), "metrics.csv", "text/csv")
+d2.download_button(tr("cmp_download_generations"), compare.to_csv(gens), "generations.csv", "text/csv")
+d3.download_button(tr("cmp_download_checks"), compare.to_csv(checks), "check_results.csv", "text/csv")
+
+st.subheader(tr("cmp_charts"))
+c1, c2 = st.columns(2)
+c1.altair_chart(charts.ttft_chart(gens, lang()), width="stretch")
+c2.altair_chart(charts.latency_chart(gens, lang()), width="stretch")
+c3, c4 = st.columns(2)
+c3.altair_chart(charts.throughput_chart(gens, lang()), width="stretch")
+if not checks.empty:
+    c4.altair_chart(charts.pass_rate_chart(gens, checks, lang()), width="stretch")
+
+hist = compare.history(s, models, scenario_id)
+if hist.run_id.nunique() > 1:
+    st.subheader(tr("chart_history"))
+    metric = st.selectbox(tr("metric"), ["ttft_ms_p50", "e2e_ms_p50", "decode_tok_per_s_p50", "check_pass_rate"],
+                          format_func=tr)
+    st.altair_chart(charts.history_chart(hist, metric, lang()), width="stretch")
+
+st.subheader(tr("cmp_answers"))
+for item in compare.answers(gens, checks):
+    title = f"{item['case_id']} · {tr(item['category'])}" + (
+        f" · {tr('scen_turn', n=item['turn'] + 1)}" if item["turn"] else "")
+    with st.expander(title):
+        cols = st.columns(len(item["models"]))
+        for col, ans in zip(cols, item["models"]):
+            col.markdown(f"**{ans['model_spec']}**")
+            if not ans["ok"]:
+                col.error(tr("cmp_generation_failed"))
+                col.text(ans["error"] or "")
+            col.text(ans["text"] or "–")  # model output: plain text, never HTML
+            col.caption(tr("cmp_answer_timing", ttft=fmt(ans["ttft_ms"], 0), e2e=fmt(ans["e2e_ms"], 0)))
+            if ans["checks"]:
+                col.dataframe([{tr("check"): c["check_type"], tr("passed"): "✅" if c["passed"] else "❌",
+                                tr("score"): round(c["score"], 2), tr("detail"): c["detail"]}
+                               for c in ans["checks"]], hide_index=True)

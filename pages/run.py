@@ -1,0 +1,96 @@
+import streamlit as st
+
+from engine import bundled_models, catalog, list_scenario_ids, load_scenario, worker
+from engine.scenarios import ScenarioError
+from pages._shared import fmt, store, tr
+
+st.title(tr("nav_run"))
+s = store()
+
+active = st.session_state.get("active_run") or next(iter(worker.running_runs(s)), None)
+
+
+@st.fragment(run_every=1.0)
+def progress_panel(run_id: str) -> None:
+    status = worker.run_status(s, run_id)
+    st.subheader(tr("run_active", run_id=run_id))
+    if status.status == "starting":
+        st.info(tr("run_starting"))
+        return
+    total = status.total or 1
+    st.progress(min(status.done / total, 1.0), text=tr(
+        "run_progress", done=status.done, total=total, elapsed=fmt(status.elapsed_s, 0),
+        remaining=fmt(status.remaining_s, 0)))
+    if not status.finished:
+        if status.model_spec:
+            st.caption(tr("run_generating", model=status.model_spec, case=status.case_id))
+            st.text(status.partial_text[-3000:])  # model output: shown as text, never HTML
+        if st.button(tr("run_cancel"), key="cancel"):
+            worker.cancel_run(s, run_id)
+            st.toast(tr("run_cancelling"))
+        return
+    if status.status == "done":
+        st.success(tr("run_done", done=status.done))
+    elif status.status == "interrupted":
+        st.warning(tr("run_interrupted", done=status.done, total=total))
+    else:
+        st.error(tr("run_failed", error=status.error or ""))
+    if status.done and st.button(tr("run_open_compare"), type="primary", key="open-compare"):
+        st.session_state.compare_run = run_id
+        st.session_state.active_run = None
+        st.switch_page("pages/compare.py")
+
+
+if active:
+    progress_panel(active)
+    st.divider()
+
+st.subheader(tr("run_new"))
+scenario_ids = list_scenario_ids()
+scenario_id = st.selectbox(tr("scenario"), scenario_ids,
+                           index=scenario_ids.index("standard") if "standard" in scenario_ids else 0)
+try:
+    scenario = load_scenario(scenario_id)
+except ScenarioError as exc:
+    st.error(str(exc))
+    st.stop()
+
+bundled = [f"llamacpp/{m.id}" for m in bundled_models()]
+chosen = st.multiselect(tr("run_bundled_models"), bundled, default=bundled)
+
+with st.expander(tr("run_catalog")):
+    st.caption(tr("run_catalog_help"))
+    st.dataframe(catalog.catalog_table(), hide_index=True)
+    gguf = st.text_input(tr("run_gguf_path"), placeholder="/models/Meta-Llama-3.1-8B-Instruct-Q4_K_M.gguf")
+
+with st.expander(tr("run_servers")):
+    ollama_host = st.text_input(tr("run_ollama_host"), value=worker.default_ollama_host())
+    ollama_tags = st.text_input(tr("run_ollama_models"), placeholder="llama3:8b-instruct, gpt-oss:20b")
+    openai_url = st.text_input(tr("run_openai_url"), placeholder="http://localhost:8000/v1", key="openai_url")
+    openai_models = st.text_input(tr("run_openai_models"), placeholder="openai/gpt-oss-20b", key="openai_models")
+    extra = st.text_area(tr("run_extra_specs"), placeholder="llamacpp/smollm2-135m", key="extra_specs")
+
+c1, c2, c3, c4 = st.columns(4)
+repeats = c1.number_input(tr("run_repeats"), min_value=1, max_value=50, value=1)
+max_tokens = c2.number_input(tr("run_max_tokens"), min_value=1, max_value=32768,
+                             value=scenario.defaults.max_tokens)
+temperature = c3.slider(tr("run_temperature"), 0.0, 2.0, float(scenario.defaults.temperature), 0.05)
+gpu_layers = c4.number_input(tr("run_gpu_layers"), min_value=-1, max_value=1000, value=0,
+                             help=tr("run_gpu_layers_help"))
+case_ids = [c.id for c in scenario.cases]
+cases = st.multiselect(tr("run_cases"), case_ids, default=case_ids)
+
+specs = worker.collect_specs(chosen, gguf, ollama_host, ollama_tags, openai_url, openai_models, extra)
+st.caption(tr("run_plan", models=len(specs), cases=len(cases), repeats=repeats))
+
+if st.button(tr("run_start"), type="primary", disabled=bool(active and not worker.run_status(s, active).finished)):
+    problems = worker.preflight(specs, cases)
+    if problems:
+        for p in problems:
+            st.error(p)
+    else:
+        st.session_state.active_run = worker.start_run(
+            s.path, scenario.source_path or scenario_id, specs, repeats=int(repeats),
+            max_tokens=int(max_tokens), temperature=float(temperature), gpu_layers=int(gpu_layers),
+            case_ids=cases if len(cases) < len(case_ids) else None)
+        st.rerun()

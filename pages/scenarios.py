@@ -1,0 +1,77 @@
+import pandas as pd
+import streamlit as st
+
+from engine import list_scenario_ids, load_scenario
+from engine.scenarios import CRITERIA, ScenarioError, save_scenario_text, scenario_yaml_from_form
+from pages._shared import tr
+
+st.title(tr("nav_scenarios"))
+
+ids = list_scenario_ids()
+if not ids:
+    st.info(tr("scen_none"))
+else:
+    sid = st.selectbox(tr("scenario"), ids, index=ids.index("standard") if "standard" in ids else 0)
+    try:
+        sc = load_scenario(sid)
+    except ScenarioError as exc:
+        st.error(str(exc))
+    else:
+        st.subheader(sc.name)
+        st.write(sc.description)
+        left, right = st.columns(2)
+        left.markdown(f"**{tr('scen_weights')}**")
+        left.dataframe(pd.DataFrame([{"criterion": tr(k), "weight": v} for k, v in sc.weights.items()]),
+                       hide_index=True)
+        right.markdown(f"**{tr('scen_defaults')}**")
+        right.dataframe(pd.DataFrame([sc.defaults.model_dump()]), hide_index=True)
+        st.markdown(f"**{tr('scen_cases', n=len(sc.cases))}**")
+        for case in sc.cases:
+            with st.expander(f"{case.id} · {tr(case.category)}" + (f" · {case.lang}" if case.lang else "")):
+                for turn, (msgs, checks) in enumerate(case.turn_inputs(), start=1):
+                    if len(case.turn_inputs()) > 1:
+                        st.caption(tr("scen_turn", n=turn))
+                    st.text(msgs[-1]["content"])
+                    if checks:
+                        st.dataframe(pd.DataFrame([{"type": c.type, "value": str(c.value), "weight": c.weight}
+                                                   for c in checks]), hide_index=True)
+
+st.divider()
+st.subheader(tr("scen_create"))
+upload_tab, form_tab = st.tabs([tr("scen_tab_yaml"), tr("scen_tab_form")])
+
+
+def _save(text: str, source: str) -> None:
+    try:
+        saved = save_scenario_text(text, source)
+    except ScenarioError as exc:
+        st.error(tr("scen_invalid", error=str(exc)))
+    else:
+        st.success(tr("scen_saved", id=saved.id, n=len(saved.cases)))
+
+
+with upload_tab:
+    uploaded = st.file_uploader(tr("scen_upload"), type=["yaml", "yml"])
+    if uploaded is not None and st.button(tr("scen_validate_save"), key="save-upload"):
+        _save(uploaded.getvalue().decode("utf-8", errors="replace"), uploaded.name)
+    pasted = st.text_area(tr("scen_paste"), height=200, key="pasted_yaml")
+    if st.button(tr("scen_validate_save"), key="save-pasted"):
+        _save(pasted, tr("scen_pasted_source"))
+
+with form_tab:
+    with st.form("new-scenario"):
+        new_id = st.text_input(tr("scen_id"), placeholder="my-support-bot")
+        name = st.text_input(tr("scen_name"))
+        description = st.text_area(tr("scen_description"))
+        cols = st.columns(len(CRITERIA))
+        weights = {c: col.number_input(tr(c), 0.0, 1.0, 0.5 if c == "quality" else 0.1, 0.05, key=f"w-{c}")
+                   for c, col in zip(CRITERIA, cols)}
+        max_tokens = st.number_input(tr("run_max_tokens"), 1, 32768, 256)
+        rows = st.data_editor(
+            pd.DataFrame([{"id": "", "category": "", "prompt": "", "must_contain": "", "max_chars": None}]),
+            num_rows="dynamic", key="cases_editor",
+            column_config={"max_chars": st.column_config.NumberColumn(min_value=1, step=1)})
+        if st.form_submit_button(tr("scen_validate_save")):
+            text = scenario_yaml_from_form(new_id, name, description, weights, max_tokens,
+                                           rows.to_dict("records"))
+            _save(text, tr("scen_form_source"))
