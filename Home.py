@@ -3,7 +3,7 @@ import streamlit as st
 
 from engine.i18n import LANGUAGES, t
 
-st.set_page_config(page_title="ModelPick", page_icon="⚖️", layout="wide")
+st.set_page_config(page_title="ModelPick", layout="wide")
 
 # The choice lives in a plain session key: widget state does not survive a page switch.
 lang = st.session_state.setdefault("lang", "en")
@@ -12,9 +12,9 @@ lang = st.sidebar.radio("Language / 语言", list(LANGUAGES), index=list(LANGUAG
 st.session_state.lang = lang
 
 pages = [
-    st.Page("pages/home.py", title=t("nav_home", lang), icon="🏠", default=True, url_path="home"),
-    st.Page("pages/scenarios.py", title=t("nav_scenarios", lang), icon="📋", url_path="scenarios"),
-    st.Page("pages/run.py", title=t("nav_run", lang), icon="▶️", url_path="run"),
-    st.Page("pages/compare.py", title=t("nav_compare", lang), icon="📊", url_path="compare"),
+    st.Page("pages/home.py", title=t("nav_home", lang), icon=":material/home:", default=True, url_path="home"),
+    st.Page("pages/scenarios.py", title=t("nav_scenarios", lang), icon=":material/list_alt:", url_path="scenarios"),
+    st.Page("pages/run.py", title=t("nav_run", lang), icon=":material/play_arrow:", url_path="run"),
+    st.Page("pages/compare.py", title=t("nav_compare", lang), icon=":material/bar_chart:", url_path="compare"),
 ]
 st.navigation(pages).run()

@@ -6,17 +6,18 @@ import pandas as pd
 
 from .i18n import t
 
+_MODEL_AXIS = alt.Axis(labelAngle=0, labelLimit=260)
+
 
 def _distribution(gens: pd.DataFrame, column: str, title: str, lang: str) -> alt.Chart:
     data = gens.loc[gens.ok & gens[column].notna(), ["model_spec", "case_id", column]]
     base = alt.Chart(data).encode(
-        x=alt.X("model_spec:N", title=t("model", lang)),
+        x=alt.X("model_spec:N", title=t("model", lang), axis=_MODEL_AXIS),
         y=alt.Y(f"{column}:Q", title=title, scale=alt.Scale(zero=False)),
     )
     box = base.mark_boxplot(extent="min-max", opacity=0.5, size=40).encode(color=alt.Color("model_spec:N", legend=None))
-    points = base.mark_circle(size=30, color="black", opacity=0.6).encode(
-        xOffset=alt.XOffset("jitter:Q"), tooltip=["model_spec", "case_id", alt.Tooltip(f"{column}:Q", format=".1f")],
-    ).transform_calculate(jitter="random()")
+    points = base.mark_tick(color="black", opacity=0.5, thickness=1, size=30).encode(
+        tooltip=["model_spec", "case_id", alt.Tooltip(f"{column}:Q", format=".1f")])
     return (box + points).properties(title=title, height=280)
 
 
@@ -37,6 +38,7 @@ def pass_rate_chart(gens: pd.DataFrame, checks: pd.DataFrame, lang: str) -> alt.
                           on=["run_id", "model_spec", "case_id", "repeat", "turn"])
     data = (merged.groupby(["model_spec", "category"]).passed.mean().reset_index()
             .rename(columns={"passed": "pass_rate"}))
+    data["category"] = data["category"].map(lambda c: t(c, lang))
     return alt.Chart(data).mark_bar().encode(
         x=alt.X("category:N", title=t("category", lang)),
         xOffset="model_spec:N",

@@ -29,6 +29,7 @@ TEXT: dict[str, tuple[str, str]] = {
     "run_starting": ("Starting the worker…", "正在启动测试进程…"),
     "run_progress": ("{done} / {total} generations · {elapsed} s elapsed · about {remaining} s left",
                      "已完成 {done} / {total} 次生成 · 已用 {elapsed} 秒 · 预计还需 {remaining} 秒"),
+    "run_progress_final": ("{done} / {total} generations in {elapsed} s", "完成 {done} / {total} 次生成，用时 {elapsed} 秒"),
     "run_generating": ("Generating: {model} · {case}", "正在生成：{model} · {case}"),
     "run_cancel": ("Cancel", "取消"),
     "run_cancelling": ("Cancelling after the current answer…", "将在当前回答后停止…"),

@@ -18,8 +18,9 @@ def progress_panel(run_id: str) -> None:
         st.info(tr("run_starting"))
         return
     total = status.total or 1
+    key = "run_progress_final" if status.finished else "run_progress"
     st.progress(min(status.done / total, 1.0), text=tr(
-        "run_progress", done=status.done, total=total, elapsed=fmt(status.elapsed_s, 0),
+        key, done=status.done, total=total, elapsed=fmt(status.elapsed_s, 0),
         remaining=fmt(status.remaining_s, 0)))
     if not status.finished:
         if status.model_spec:

@@ -1,0 +1,112 @@
+"""The CTO's click-through in a real headless Chromium against `streamlit run Home.py`:
+Home, Run (one bundled model on two cases, to the end), Compare (answers and a chart)."""
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import ROOT
+
+CHROMIUM = "/usr/bin/chromium"
+ARTIFACTS = ROOT / "tests" / "artifacts"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+
+
+def _browser_or_skip():
+    if not Path(CHROMIUM).exists():
+        if os.environ.get("CI"):
+            pytest.fail(f"{CHROMIUM} is missing: CI must install Debian's chromium (.ci/run does)")
+        pytest.skip(f"{CHROMIUM} not installed (apt-get install chromium); CI installs it and runs this")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def server(tmp_path):
+    _browser_or_skip()
+    port = _free_port()
+    env = dict(os.environ, MODELPICK_DB=str(tmp_path / "browser.duckdb"))
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "streamlit", "run", "Home.py", "--server.headless", "true",
+         "--server.port", str(port), "--server.address", "127.0.0.1",
+         "--browser.gatherUsageStats", "false"],
+        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+            break
+        except OSError:
+            if proc.poll() is not None:
+                pytest.fail("streamlit exited: " + proc.stdout.read())
+            time.sleep(0.2)
+    yield f"http://127.0.0.1:{port}"
+    proc.terminate()
+    proc.wait(timeout=30)  # the port is free again only once the server is gone
+
+
+def _pick(page, label: str, values: list[str]) -> None:
+    """Replace a multiselect's choice with `values`, as a person would: clear, type, Enter."""
+    box = page.get_by_test_id("stMultiSelect").filter(has_text=label)
+    box.get_by_role("button", name="Clear all").click()
+    for value in values:
+        box.locator("input").fill(value)
+        page.keyboard.press("Enter")
+    page.keyboard.press("Escape")
+
+
+def test_click_through(server):
+    from playwright.sync_api import expect, sync_playwright
+
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        page.set_default_timeout(30_000)
+        try:
+            page.goto(server)
+            expect(page.get_by_text("No runs yet")).to_be_visible()
+            page.screenshot(path=ARTIFACTS / "1-home.png", full_page=True)
+
+            page.locator("[data-testid=stSidebarNavLink]").filter(has_text="Run").click()
+            expect(page.get_by_role("heading", name="New run")).to_be_visible()
+            _pick(page, "Bundled models", ["llamacpp/smollm2-135m"])
+            _pick(page, "Cases", ["knowledge-en", "coding-en"])
+            max_tokens = page.get_by_test_id("stNumberInput").filter(has_text="Max tokens").locator("input")
+            max_tokens.fill("48")
+            max_tokens.press("Enter")
+            expect(page.get_by_text("1 models × 2 cases × 1 repeats")).to_be_visible()
+            page.screenshot(path=ARTIFACTS / "2-run-form.png", full_page=True)
+            page.locator("[data-testid=stButton] button").filter(has_text="Start").click()
+
+            expect(page.get_by_test_id("stProgress")).to_be_visible()
+            expect(page.get_by_text("Finished: 2 generations")).to_be_visible(timeout=120_000)
+            page.screenshot(path=ARTIFACTS / "3-run-done.png", full_page=True)
+
+            page.locator("[data-testid=stButton] button").filter(has_text="Open the comparison").click()
+            expect(page.get_by_role("heading", name="Metrics")).to_be_visible()
+            expect(page.get_by_test_id("stDataFrame").first).to_be_visible()
+            expect(page.locator("[data-testid=stVegaLiteChart] svg").first).to_be_visible()
+            page.get_by_text("coding-en · coding").click()
+            expect(page.get_by_test_id("stText").filter(has_text="def ").first).to_be_visible()
+            page.screenshot(path=ARTIFACTS / "4-compare.png", full_page=True)
+
+            page.get_by_test_id("stSidebar").get_by_text("中文").click()
+            expect(page.locator("[data-testid=stSidebarNavLink]").filter(has_text="对比结果")).to_be_visible()
+            expect(page.get_by_role("heading", name="指标对比")).to_be_visible()
+            page.screenshot(path=ARTIFACTS / "5-compare-zh.png", full_page=True)
+        except Exception:
+            page.screenshot(path=ARTIFACTS / "failure.png", full_page=True)
+            raise
+        finally:
+            browser.close()
