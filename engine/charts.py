@@ -39,10 +39,11 @@ def pass_rate_chart(gens: pd.DataFrame, checks: pd.DataFrame, lang: str) -> alt.
     data = (merged.groupby(["model_spec", "category"]).passed.mean().reset_index()
             .rename(columns={"passed": "pass_rate"}))
     data["category"] = data["category"].map(lambda c: t(c, lang))
+    # Horizontal bars: they stretch with the page and keep long category names readable.
     return alt.Chart(data).mark_bar().encode(
-        x=alt.X("category:N", title=t("category", lang)),
-        xOffset="model_spec:N",
-        y=alt.Y("pass_rate:Q", title=t("chart_pass_rate", lang), scale=alt.Scale(domain=[0, 1]),
+        y=alt.Y("category:N", title=t("category", lang), axis=alt.Axis(labelLimit=200)),
+        yOffset="model_spec:N",
+        x=alt.X("pass_rate:Q", title=t("chart_pass_rate", lang), scale=alt.Scale(domain=[0, 1]),
                 axis=alt.Axis(format="%")),
         color=alt.Color("model_spec:N", title=t("model", lang)),
         tooltip=["model_spec", "category", alt.Tooltip("pass_rate:Q", format=".0%")],
