@@ -7,10 +7,11 @@ from __future__ import annotations
 
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Callable
 
-from .backends import Backend, BackendError, EngineReport, GenParams, resolve
+from .backends import Backend, BackendError, EngineReport, GenParams, Reasoning, parse_spec, resolve
 from .checks import run_check
 from .hostinfo import host_info
 from .scenarios import Case, Scenario
@@ -47,6 +48,7 @@ class RunConfig:
             max_tokens=self.max_tokens or case.max_tokens or d.max_tokens,
             temperature=self.temperature if self.temperature is not None else d.temperature,
             seed=None if seed is None else seed + repeat,
+            mode=case.mode,
         )
 
     def planned_generations(self) -> int:
@@ -73,10 +75,12 @@ class Progress:
 @dataclass
 class _Timed:
     text: str = ""
-    ttft_s: float | None = None
+    reasoning: str = ""
+    ttft_s: float | None = None  # first chunk of any kind (reasoning or answer)
+    first_answer_s: float | None = None
     last_chunk_s: float | None = None
+    gaps_ms: list = field(default_factory=list)
     e2e_s: float | None = None
-    chunks: int = 0
     report: EngineReport | None = None
     error: str | None = None
     started_at: object = field(default_factory=utcnow)
@@ -106,11 +110,31 @@ class Runner:
                                        config.planned_generations(), run_id=run_id)
         self._run_id, self._done, self._total = run_id, 0, config.planned_generations()
         self._t_start = time.perf_counter()
-        try:
-            for spec, backend in backends.items():
+        self._lock = threading.Lock()
+        # One worker per host, sequential within a host so timings stay clean: a fleet
+        # run takes the time of its slowest host, not the sum.
+        by_place: dict[str, list[str]] = {}
+        for spec in backends:
+            by_place.setdefault(parse_spec(spec).place, []).append(spec)
+
+        def run_place(specs: list[str]) -> None:
+            for spec in specs:
                 if self.cancel.is_set():
-                    break
-                self._run_model(config, spec, backend, cases)
+                    return
+                self._run_model(config, spec, backends[spec], cases)
+
+        try:
+            if len(by_place) == 1:
+                run_place(next(iter(by_place.values())))
+            else:
+                with ThreadPoolExecutor(max_workers=len(by_place), thread_name_prefix="host") as pool:
+                    futures = [pool.submit(run_place, specs) for specs in by_place.values()]
+                    try:
+                        for f in futures:
+                            f.result()
+                    except BaseException:
+                        self.cancel.set()  # stop the other hosts too
+                        raise
         except BaseException as exc:
             status = "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed"
             self.store.finish_run(run_id, status, f"{type(exc).__name__}: {exc}")
@@ -126,7 +150,7 @@ class Runner:
         except Exception as exc:
             self._fail_all(config, spec, cases, f"load failed: {exc}")
             return
-        load_ms = (time.perf_counter() - t0) * 1000
+        load_ms = (time.perf_counter() - t0) * 1000 if backend.load_is_model_load else None
         try:
             if config.warmup:
                 msgs, _ = cases[0].turn_inputs()[0]
@@ -159,7 +183,8 @@ class Runner:
                 history.append({"role": "assistant", "content": timed.text})
                 if timed.error:
                     failed_before = turn + 1
-            self._record(spec, case, repeat, turn, timed, load_ms, memory, checks)
+            self._record(spec, case, repeat, turn, timed, load_ms, memory, checks,
+                         backend.engine_load_ms if load_ms is not None else None)
             load_ms = None  # load time belongs to the first generation only
         return load_ms
 
@@ -167,6 +192,8 @@ class Runner:
     def _generate(self, backend, messages, params, spec, case_id, watch: bool) -> _Timed:
         out = _Timed(started_at=utcnow())
         parts: list[str] = []
+        thinking: list[str] = []
+        gaps = out.gaps_ms
         clock = time.perf_counter
         t0 = clock()
         try:
@@ -175,15 +202,24 @@ class Runner:
                 if isinstance(item, EngineReport):
                     out.report = item
                     break
-                if not item:
-                    continue
+                if isinstance(item, Reasoning):
+                    if not item.text:
+                        continue
+                    thinking.append(item.text)
+                else:
+                    if not item:
+                        continue
+                    parts.append(item)
+                    if out.first_answer_s is None:
+                        out.first_answer_s = now - t0
+                elapsed = now - t0
                 if out.ttft_s is None:
-                    out.ttft_s = now - t0
-                out.last_chunk_s = now - t0
-                out.chunks += 1
-                parts.append(item)
+                    out.ttft_s = elapsed
+                else:
+                    gaps.append((elapsed - out.last_chunk_s) * 1000)
+                out.last_chunk_s = elapsed
                 if watch:
-                    if self.on_chunk:
+                    if self.on_chunk and isinstance(item, str):
                         self.on_chunk(spec, case_id, item)
                     if self.cancel.is_set():
                         out.error = "cancelled"
@@ -195,11 +231,15 @@ class Runner:
             out.error = f"{type(exc).__name__}: {exc}"
         out.e2e_s = clock() - t0
         out.text = "".join(parts)
+        out.reasoning = "".join(thinking)
         return out
 
-    def _record(self, spec, case: Case, repeat, turn, t: _Timed, load_ms, memory, checks) -> None:
+    def _record(self, spec, case: Case, repeat, turn, t: _Timed, load_ms, memory, checks,
+                engine_load_ms: float | None = None) -> None:
         r = t.report or EngineReport(tokens_from_engine=False)
-        out_tokens = r.output_tokens if r.output_tokens is not None else (t.chunks or None)
+        # Without the engine's count, one streamed chunk (answer or reasoning) is one token.
+        n_chunks = len(t.gaps_ms) + 1 if t.ttft_s is not None else 0
+        out_tokens = r.output_tokens if r.output_tokens is not None else (n_chunks or None)
         # Stream decode rate: tokens after the first over the time after the first chunk.
         stream_window = (t.last_chunk_s - t.ttft_s) if t.ttft_s is not None else None
         stream_rate = _ratio(out_tokens - 1, stream_window) if out_tokens and out_tokens > 1 else None
@@ -224,6 +264,12 @@ class Runner:
             "tokens_source": ("engine" if r.tokens_from_engine else "stream") if t.report else None,
             "rss_mb": memory.get("rss_mb"), "vram_mb": memory.get("vram_mb"),
             "started_at": t.started_at,
+            "first_answer_ms": t.first_answer_s * 1000 if t.first_answer_s is not None else None,
+            "reasoning_text": t.reasoning or None,
+            "chunk_gaps_ms": t.gaps_ms,
+            # the engine's own load figure: from load() on the first generation, else per request
+            "engine_load_ms": engine_load_ms if engine_load_ms is not None else r.extra.get("load_ms"),
+            "engine_total_ms": r.extra.get("total_ms"),
         }
         check_rows = []
         for c in checks:
@@ -235,11 +281,12 @@ class Runner:
             check_rows.append({"run_id": self._run_id, "model_spec": spec, "case_id": case.id,
                                "repeat": repeat, "turn": turn, "check_type": c.type,
                                "passed": passed, "score": score, "weight": c.weight, "detail": detail})
-        self.store.add_generation(row, check_rows)
-        self._done += 1
-        if self.on_progress:
-            self.on_progress(Progress(self._run_id, self._done, self._total, spec, case.id,
-                                      t.error is None, time.perf_counter() - self._t_start))
+        with self._lock:
+            self.store.add_generation(row, check_rows)
+            self._done += 1
+            if self.on_progress:
+                self.on_progress(Progress(self._run_id, self._done, self._total, spec, case.id,
+                                          t.error is None, time.perf_counter() - self._t_start))
 
 
 __all__ = ["Runner", "RunConfig", "Progress", "BackendError"]

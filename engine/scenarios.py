@@ -64,6 +64,8 @@ class Case(_Strict):
     context_file: str | None = None
     checks: list[Check] = []
     max_tokens: int | None = Field(None, ge=1)
+    # "completion" sends the prompt raw (no chat template), as /v1/completions does.
+    mode: Literal["chat", "completion"] = "chat"
     # Filled in on load from context_file; not written by users.
     context: str | None = Field(None, exclude=True)
 

@@ -5,14 +5,18 @@ import importlib
 from dataclasses import dataclass
 from typing import Callable
 
-from .base import Backend, BackendError, Chunk, EngineReport, GenParams
+from .base import Backend, BackendError, Chunk, EngineReport, GenParams, Reasoning
 
 # Built-in backends are imported only when a spec names them.
 _BUILTIN = {
     "llamacpp": "engine.backends.llamacpp",
     "fake": "engine.backends.fake",
+    "ollama": "engine.backends.ollama",
+    "openai": "engine.backends.openai_compat",
 }
 _FACTORIES: dict[str, Callable[..., Backend]] = {}
+# Backends whose default host is not this process.
+_DEFAULT_PLACE = {"ollama": "ollama-default"}
 
 
 @dataclass(frozen=True)
@@ -20,6 +24,11 @@ class ModelSpec:
     backend: str
     model: str
     host: str | None = None
+
+    @property
+    def place(self) -> str:
+        """Where the model runs: its host, or 'local' for in-process backends."""
+        return self.host or _DEFAULT_PLACE.get(self.backend, "local")
 
     def __str__(self) -> str:
         return f"{self.backend}/{self.model}" + (f"@{self.host}" if self.host else "")
@@ -71,6 +80,6 @@ def resolve(spec: str, **options) -> Backend:
 
 
 __all__ = [
-    "Backend", "BackendError", "Chunk", "EngineReport", "GenParams", "ModelSpec",
+    "Backend", "BackendError", "Chunk", "EngineReport", "GenParams", "ModelSpec", "Reasoning",
     "parse_spec", "register_backend", "resolve", "known_backends",
 ]

@@ -19,6 +19,16 @@ class GenParams:
     max_tokens: int = 256
     temperature: float = 0.0
     seed: int | None = 42
+    # "chat": messages through the model's chat template; "completion": the last user
+    # message as a raw prompt (the OpenAI /v1/completions shape).
+    mode: str = "chat"
+
+
+@dataclass(frozen=True)
+class Reasoning:
+    """A chunk of a reasoning model's thinking, kept apart from the answer."""
+
+    text: str
 
 
 @dataclass
@@ -37,13 +47,18 @@ class EngineReport:
     extra: dict = field(default_factory=dict)
 
 
-Chunk = Union[str, EngineReport]
+Chunk = Union[str, Reasoning, EngineReport]
 
 
 class Backend(ABC):
     """A loaded (or loadable) model. `stream` is the only required method."""
 
     spec: str = ""
+    # False where load() only checks the model is there (a server that keeps it loaded):
+    # then no load time is recorded, rather than a misleading one.
+    load_is_model_load: bool = True
+    # The engine's own figure for the last load(), where it reports one (Ollama's load_duration).
+    engine_load_ms: float | None = None
 
     def load(self) -> None:
         """Bring the model into memory. The harness times this call."""
@@ -57,4 +72,4 @@ class Backend(ABC):
 
     @abstractmethod
     def stream(self, messages: list[dict], params: GenParams) -> Iterator[Chunk]:
-        """Yield text chunks, then exactly one EngineReport as the last item."""
+        """Yield answer text (str) and Reasoning chunks, then exactly one EngineReport last."""

@@ -1,0 +1,182 @@
+"""Ollama through its official client: `ollama/<tag>` or `ollama/<tag>@http://host:11434`.
+
+TTFT is measured by the harness; Ollama's own figures (nanoseconds in the final chunk)
+are reported beside it. Load time is measured cold: the model is unloaded first.
+"""
+from __future__ import annotations
+
+from contextlib import asynccontextmanager, contextmanager
+from typing import AsyncIterator, Iterator
+
+from . import ModelSpec, register_backend
+from .base import Backend, BackendError, Chunk, EngineReport, GenParams, Reasoning
+
+_NS_PER_MS = 1e6
+
+
+def default_host() -> str:
+    from ..worker import default_ollama_host
+
+    return default_ollama_host()
+
+
+class OllamaBackend(Backend):
+    def __init__(self, spec: ModelSpec, timeout_s: float = 120.0, keep_alive: str = "10m", **_ignored):
+        self.tag = spec.model
+        self.host = spec.host or default_host()
+        self.timeout_s = timeout_s
+        self.keep_alive = keep_alive
+        self._client = None
+
+    @property
+    def name(self) -> str:
+        return f"ollama/{self.tag}@{self.host}"
+
+    def client(self):
+        if self._client is None:
+            import ollama
+
+            self._client = ollama.Client(host=self.host, timeout=self.timeout_s)
+        return self._client
+
+    @contextmanager
+    def _errors(self):
+        try:
+            yield
+        except Exception as exc:
+            raise _translate(exc, self.tag, self.host, self.timeout_s) from exc
+
+    def load(self) -> None:
+        c = self.client()
+        with self._errors():
+            c.generate(model=self.tag, keep_alive=0)  # unload, so the next load is cold
+            loaded = c.generate(model=self.tag, keep_alive=self.keep_alive)  # empty prompt: load only
+        self.engine_load_ms = (loaded.load_duration or 0) / _NS_PER_MS or None
+
+    def close(self) -> None:
+        if self._client is not None:
+            self._client.close()
+            self._client = None
+
+    def memory_mb(self) -> dict:
+        with self._errors():
+            running = self.client().ps().models
+        for m in running:
+            if self.tag in (m.model, m.name):
+                return {"vram_mb": (m.size_vram or 0) / 2**20,
+                        "rss_mb": ((m.size or 0) - (m.size_vram or 0)) / 2**20}
+        return {}
+
+    def _request(self, messages: list[dict], params: GenParams) -> dict:
+        options = {"num_predict": params.max_tokens, "temperature": params.temperature}
+        if params.seed is not None:
+            options["seed"] = params.seed
+        if params.mode == "completion":
+            return {"kind": "generate", "model": self.tag, "prompt": messages[-1]["content"], "raw": True,
+                    "stream": True, "options": options, "keep_alive": self.keep_alive}
+        return {"kind": "chat", "model": self.tag, "messages": messages, "stream": True,
+                "options": options, "keep_alive": self.keep_alive}
+
+    def stream(self, messages: list[dict], params: GenParams) -> Iterator[Chunk]:
+        req = self._request(messages, params)
+        call = getattr(self.client(), req.pop("kind"))
+        final = None
+        with self._errors():
+            for part in call(**req):
+                yield from _pieces(part)
+                if part.done:
+                    final = part
+        yield _report(final, self.tag)
+
+    async def astream(self, messages: list[dict], params: GenParams) -> AsyncIterator[Chunk]:
+        """The same generation through ollama.AsyncClient, for the load sweep."""
+        req = self._request(messages, params)
+        kind = req.pop("kind")
+        async with _async_client(self.host, self.timeout_s) as client:
+            final = None
+            try:
+                async for part in await getattr(client, kind)(**req):
+                    for piece in _pieces(part):
+                        yield piece
+                    if part.done:
+                        final = part
+            except Exception as exc:
+                raise _translate(exc, self.tag, self.host, self.timeout_s) from exc
+        yield _report(final, self.tag)
+
+
+@asynccontextmanager
+async def _async_client(host: str, timeout_s: float):
+    import ollama
+
+    client = ollama.AsyncClient(host=host, timeout=timeout_s)
+    try:
+        yield client
+    finally:
+        await client._client.aclose()
+
+
+def _pieces(part) -> list[Chunk]:
+    out: list[Chunk] = []
+    msg = getattr(part, "message", None)
+    thinking = msg.thinking if msg is not None else getattr(part, "thinking", None)
+    content = msg.content if msg is not None else getattr(part, "response", None)
+    if thinking:
+        out.append(Reasoning(thinking))
+    if content:
+        out.append(content)
+    return out
+
+
+def _report(final, tag: str) -> EngineReport:
+    if final is None:
+        raise BackendError(f"ollama/{tag}: the stream ended without its final chunk (done: true)")
+
+    def ms(ns):
+        return ns / _NS_PER_MS if ns is not None else None
+
+    return EngineReport(
+        prompt_tokens=final.prompt_eval_count, output_tokens=final.eval_count,
+        engine_prompt_ms=ms(final.prompt_eval_duration), engine_decode_ms=ms(final.eval_duration),
+        engine_decode_tokens=final.eval_count, finish_reason=final.done_reason,
+        extra={"load_ms": ms(final.load_duration), "total_ms": ms(final.total_duration)},
+    )
+
+
+def _translate(exc: Exception, tag: str, host: str, timeout_s: float) -> Exception:
+    """A clear BackendError naming the model and host for what the client raised."""
+    import json
+
+    import httpx
+    import ollama
+
+    if isinstance(exc, BackendError):
+        return exc
+    if isinstance(exc, ollama.ResponseError):
+        if exc.status_code == 404:
+            return BackendError(f"ollama/{tag}: model not found on {host} (ollama pull {tag}): {exc.error}")
+        status = f"HTTP {exc.status_code}" if exc.status_code and exc.status_code > 0 else "error in stream"
+        return BackendError(f"ollama/{tag}: {status} from {host}: {exc.error}")
+    if isinstance(exc, ConnectionError) or isinstance(exc, httpx.ConnectError):
+        return BackendError(f"ollama/{tag}: cannot connect to {host} (connection refused or host down)")
+    if isinstance(exc, httpx.TimeoutException):
+        return BackendError(f"ollama/{tag}: {host} sent nothing for {timeout_s:g} s (timeout)")
+    if isinstance(exc, json.JSONDecodeError):
+        return BackendError(f"ollama/{tag}: malformed JSON line from {host}: {exc.doc[:80]!r}")
+    if isinstance(exc, httpx.HTTPError):
+        return BackendError(f"ollama/{tag}: {type(exc).__name__} talking to {host}: {exc}")
+    return exc
+
+
+def installed_models(host: str | None = None, timeout_s: float = 5.0) -> list[str]:
+    """Tags installed on an Ollama host, for the Run page; BackendError if unreachable."""
+    import ollama
+
+    host = host or default_host()
+    try:
+        return sorted(m.model for m in ollama.Client(host=host, timeout=timeout_s).list().models)
+    except Exception as exc:
+        raise _translate(exc, "*", host, timeout_s) from exc
+
+
+register_backend("ollama", OllamaBackend)

@@ -1,0 +1,221 @@
+"""Any OpenAI-compatible server (vLLM, llama-server, llama-cpp-python, ...):
+`openai/<model>@<base_url>`, e.g. `openai/gpt-oss-20b@http://localhost:8000/v1`.
+
+The API key is read from an environment variable, never from the spec: the variable is
+named by `?api_key_env=NAME` after the URL (default OPENAI_API_KEY), so neither the
+database nor an export ever holds the key itself.
+"""
+from __future__ import annotations
+
+import json
+import os
+from typing import AsyncIterator, Iterable, Iterator
+from urllib.parse import parse_qs, urlsplit, urlunsplit
+
+from . import ModelSpec, register_backend
+from .base import Backend, BackendError, Chunk, EngineReport, GenParams, Reasoning
+
+DEFAULT_KEY_ENV = "OPENAI_API_KEY"
+
+
+def split_base_url(url: str) -> tuple[str, str]:
+    """(base URL without query, name of the API-key variable)."""
+    parts = urlsplit(url)
+    key_env = parse_qs(parts.query).get("api_key_env", [DEFAULT_KEY_ENV])[0]
+    return urlunsplit((parts.scheme, parts.netloc, parts.path.rstrip("/"), "", "")), key_env
+
+
+class OpenAIBackend(Backend):
+    load_is_model_load = False  # the server keeps the model loaded; load() only checks it is served
+
+    def __init__(self, spec: ModelSpec, timeout_s: float = 120.0, api_key_env: str | None = None, **_ignored):
+        if not spec.host:
+            raise BackendError(f"openai/{spec.model}: give the server URL, e.g. "
+                               f"openai/{spec.model}@http://localhost:8000/v1")
+        self.model = spec.model
+        self.base_url, key_env = split_base_url(spec.host)
+        self.key_env = api_key_env or key_env
+        self.timeout_s = timeout_s
+        self._client = None
+
+    @property
+    def name(self) -> str:
+        return f"openai/{self.model}@{self.base_url}"
+
+    def _headers(self) -> dict:
+        key = os.environ.get(self.key_env)
+        return {"Authorization": f"Bearer {key}"} if key else {}
+
+    def _timeout(self):
+        import httpx
+
+        # Connecting should be quick; a stream may pause while the server is busy.
+        return httpx.Timeout(self.timeout_s, connect=min(10.0, self.timeout_s))
+
+    def client(self):
+        if self._client is None:
+            import httpx
+
+            self._client = httpx.Client(timeout=self._timeout(), headers=self._headers())
+        return self._client
+
+    def close(self) -> None:
+        if self._client is not None:
+            self._client.close()
+            self._client = None
+
+    def load(self) -> None:
+        """Check the server answers and serves this model (a clear error before any case runs)."""
+        import httpx
+
+        try:
+            r = self.client().get(f"{self.base_url}/models")
+        except httpx.HTTPError as exc:
+            raise self._error(exc) from exc
+        if r.status_code >= 400:
+            raise BackendError(f"{self.name}: HTTP {r.status_code} from /models: {_error_text(r.text)}")
+        try:
+            served = [m.get("id") for m in r.json().get("data", [])]
+        except (ValueError, AttributeError):
+            return  # a server without a proper model list: the first request will tell
+        if served and self.model not in served:
+            raise BackendError(f"{self.name}: model not served (the server has: {', '.join(served)})")
+
+    def request(self, messages: list[dict], params: GenParams) -> tuple[str, dict]:
+        body = {"model": self.model, "max_tokens": params.max_tokens, "temperature": params.temperature,
+                "stream": True, "stream_options": {"include_usage": True}}
+        if params.seed is not None:
+            body["seed"] = params.seed
+        if params.mode == "completion":
+            body["prompt"] = messages[-1]["content"]
+            return f"{self.base_url}/completions", body
+        body["messages"] = messages
+        return f"{self.base_url}/chat/completions", body
+
+    def stream(self, messages: list[dict], params: GenParams) -> Iterator[Chunk]:
+        import httpx
+
+        url, body = self.request(messages, params)
+        parser = StreamParser(self.name)
+        try:
+            with self.client().stream("POST", url, json=body) as r:
+                if r.status_code >= 400:
+                    r.read()
+                    raise self._status_error(r.status_code, r.text)
+                for line in r.iter_lines():
+                    yield from parser.feed(line)
+        except httpx.HTTPError as exc:
+            raise self._error(exc) from exc
+        yield parser.report()
+
+    async def astream(self, messages: list[dict], params: GenParams, client=None) -> AsyncIterator[Chunk]:
+        """The same generation with httpx.AsyncClient, for the load sweep."""
+        import httpx
+
+        url, body = self.request(messages, params)
+        parser = StreamParser(self.name)
+        own = client is None
+        client = client or httpx.AsyncClient(timeout=self._timeout(), headers=self._headers())
+        try:
+            async with client.stream("POST", url, json=body) as r:
+                if r.status_code >= 400:
+                    await r.aread()
+                    raise self._status_error(r.status_code, r.text)
+                async for line in r.aiter_lines():
+                    for piece in parser.feed(line):
+                        yield piece
+        except httpx.HTTPError as exc:
+            raise self._error(exc) from exc
+        finally:
+            if own:
+                await client.aclose()
+        yield parser.report()
+
+    def _status_error(self, status: int, text: str) -> BackendError:
+        what = "model not found" if status == 404 else f"HTTP {status}"
+        return BackendError(f"{self.name}: {what}: {_error_text(text)}")
+
+    def _error(self, exc: Exception) -> BackendError:
+        import httpx
+
+        if isinstance(exc, httpx.ConnectError):
+            return BackendError(f"{self.name}: cannot connect (connection refused or host down)")
+        if isinstance(exc, httpx.TimeoutException):
+            return BackendError(f"{self.name}: the server sent nothing for {self.timeout_s:g} s (timeout)")
+        if isinstance(exc, httpx.RemoteProtocolError):
+            return BackendError(f"{self.name}: the connection broke mid-stream: {exc}")
+        return BackendError(f"{self.name}: {type(exc).__name__}: {exc}")
+
+
+class StreamParser:
+    """Server-sent events of a chat/completions stream to chunks and a final report.
+
+    Token counts come from the usage chunk (stream_options.include_usage); a server that
+    sends none is counted from the stream, and the report says so.
+    """
+
+    def __init__(self, name: str):
+        self.name = name
+        self.usage: dict | None = None
+        self.finish_reason: str | None = None
+        self.chunks = 0
+        self.done = False
+
+    def feed(self, line: str) -> Iterable[Chunk]:
+        line = line.strip()
+        if not line or line.startswith(":") or not line.startswith("data:"):
+            return ()  # blank separators, comments, event/id fields
+        data = line[5:].strip()
+        if data == "[DONE]":
+            self.done = True
+            return ()
+        try:
+            event = json.loads(data)
+        except ValueError:
+            raise BackendError(f"{self.name}: malformed JSON in the stream: {data[:80]!r}") from None
+        if not isinstance(event, dict):
+            raise BackendError(f"{self.name}: unexpected event in the stream: {data[:80]!r}")
+        if event.get("error"):
+            err = event["error"]
+            raise BackendError(f"{self.name}: error in the stream: "
+                               f"{err.get('message', err) if isinstance(err, dict) else err}")
+        if event.get("usage"):
+            self.usage = event["usage"]
+        out: list[Chunk] = []
+        for choice in event.get("choices") or []:
+            delta = choice.get("delta") or {}
+            thinking = delta.get("reasoning_content") or delta.get("reasoning")
+            text = delta.get("content") if "delta" in choice else choice.get("text")
+            if thinking:
+                out.append(Reasoning(thinking))
+            if text:
+                out.append(text)
+            if choice.get("finish_reason"):
+                self.finish_reason = choice["finish_reason"]
+        self.chunks += len(out)
+        return out
+
+    def report(self) -> EngineReport:
+        if not self.done and self.finish_reason is None:
+            raise BackendError(f"{self.name}: the stream ended without a final chunk")
+        if self.usage:
+            return EngineReport(prompt_tokens=self.usage.get("prompt_tokens"),
+                                output_tokens=self.usage.get("completion_tokens"),
+                                finish_reason=self.finish_reason)
+        return EngineReport(output_tokens=self.chunks, finish_reason=self.finish_reason,
+                            tokens_from_engine=False)
+
+
+def _error_text(text: str) -> str:
+    try:
+        err = json.loads(text).get("error")
+        if isinstance(err, dict):
+            return err.get("message") or json.dumps(err)
+        if err:
+            return str(err)
+    except (ValueError, AttributeError):
+        pass
+    return text.strip()[:200] or "(empty body)"
+
+
+register_backend("openai", OpenAIBackend)

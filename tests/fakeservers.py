@@ -1,0 +1,272 @@
+"""Loopback servers that speak Ollama's and the OpenAI-compatible streaming protocols
+exactly as documented (NDJSON with nanosecond metrics; server-sent events with a usage
+chunk), with faults chosen by model name. Used where the real server cannot run here,
+and by bench/http_overhead.py as a server that answers instantly."""
+from __future__ import annotations
+
+import json
+import threading
+import time
+from datetime import datetime, timezone
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+ANSWER = "Newton's first law is about inertia, the second about acceleration, the third about reaction."
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server: "_Server"
+
+    def log_message(self, *args):  # quiet
+        pass
+
+    # --- helpers ---------------------------------------------------------------------
+    def _body(self) -> dict:
+        n = int(self.headers.get("Content-Length") or 0)
+        return json.loads(self.rfile.read(n) or b"{}")
+
+    def _json(self, status: int, obj) -> None:
+        data = json.dumps(obj).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def _start_stream(self, content_type: str) -> None:
+        self.send_response(200)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Transfer-Encoding", "chunked")
+        self.end_headers()
+
+    def _chunk(self, data: bytes) -> None:
+        self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
+        self.wfile.flush()
+
+    def _end_stream(self) -> None:
+        self.wfile.write(b"0\r\n\r\n")
+        self.wfile.flush()
+
+    def _words(self, max_tokens: int) -> list[str]:
+        words = ANSWER.split(" ")
+        burst = self.server.burst
+        if burst:
+            words = ["tok"] * burst
+        return [w if i == 0 else " " + w for i, w in enumerate(words[:max_tokens])]
+
+    def _stall(self) -> None:
+        # Stop sending, keep the connection open; end when the client gives up.
+        self.server.stop_stall.wait(30)
+
+
+class OllamaHandler(_Handler):
+    MODELS = {"llama3:8b-instruct", "gpt-oss:20b", "fault:500", "fault:error-mid", "fault:malformed",
+              "fault:stall", "fault:no-final"}
+
+    def do_GET(self):
+        if self.path == "/":
+            data = b"Ollama is running"
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+        elif self.path == "/api/tags":
+            self._json(200, {"models": [{"name": m, "model": m, "modified_at": _now(), "size": 4_920_000_000,
+                                         "digest": "sha256:" + "0" * 64, "details": _details()}
+                                        for m in sorted(self.MODELS) if not m.startswith("fault")]})
+        elif self.path == "/api/ps":
+            self._json(200, {"models": [{"name": m, "model": m, "size": 6_000_000_000, "size_vram": 5_000_000_000,
+                                         "digest": "sha256:" + "0" * 64, "expires_at": _now(),
+                                         "details": _details(), "context_length": 8192}
+                                        for m in sorted(self.server.loaded)]})
+        else:
+            self._json(404, {"error": "404 page not found"})
+
+    def do_POST(self):
+        body = self._body()
+        self.server.requests.append((self.path, body))
+        model = body.get("model", "")
+        if self.path not in ("/api/chat", "/api/generate"):
+            return self._json(404, {"error": "404 page not found"})
+        if model not in self.MODELS:
+            return self._json(404, {"error": f"model '{model}' not found"})
+        if model == "fault:500":
+            return self._json(500, {"error": "llama runner process has terminated: signal: killed"})
+        if self.path == "/api/generate" and not body.get("prompt"):
+            if body.get("keep_alive") in (0, "0", "0s"):
+                self.server.loaded.discard(model)
+                return self._json(200, {"model": model, "created_at": _now(), "response": "", "done": True,
+                                        "done_reason": "unload"})
+            cold = model not in self.server.loaded
+            self.server.loaded.add(model)
+            if cold:
+                time.sleep(self.server.load_s)
+            return self._json(200, {"model": model, "created_at": _now(), "response": "", "done": True,
+                                    "done_reason": "load",
+                                    "load_duration": int(self.server.load_s * 1e9) if cold else 0})
+        self._stream_answer(model, body)
+
+    def _stream_answer(self, model: str, body: dict) -> None:
+        cold = model not in self.server.loaded
+        self.server.loaded.add(model)
+        opts = body.get("options") or {}
+        words = self._words(int(opts.get("num_predict") or 128))
+        chat = self.path == "/api/chat"
+        t0 = time.perf_counter_ns()
+        self._start_stream("application/x-ndjson")
+
+        def line(obj):
+            self._chunk((json.dumps(obj) + "\n").encode())
+
+        def piece(text="", thinking=None):
+            obj = {"model": model, "created_at": _now(), "done": False}
+            if chat:
+                obj["message"] = {"role": "assistant", "content": text}
+                if thinking:
+                    obj["message"]["thinking"] = thinking
+            else:
+                obj["response"] = text
+                if thinking:
+                    obj["thinking"] = thinking
+            line(obj)
+
+        if model == "gpt-oss:20b":
+            for w in ["The", " user", " asks", " about", " Newton."]:
+                piece(thinking=w)
+                time.sleep(self.server.delay_s)
+        first_decode = time.perf_counter_ns()
+        for i, w in enumerate(words):
+            if model.startswith("fault:") and i == 2:
+                if model == "fault:error-mid":
+                    line({"error": "an error was encountered while running the model: out of memory"})
+                elif model == "fault:malformed":
+                    self._chunk(b"{this is not json\n")
+                elif model == "fault:stall":
+                    return self._stall()
+                self._end_stream()
+                return
+            piece(w)
+            time.sleep(self.server.delay_s)
+        end = time.perf_counter_ns()
+        prompt_tokens = sum(len(str(m.get("content", "")).split()) for m in body.get("messages", [])) or \
+            len(str(body.get("prompt", "")).split())
+        line({"model": model, "created_at": _now(),
+              **({"message": {"role": "assistant", "content": ""}} if chat else {"response": ""}),
+              "done": True, "done_reason": "length" if len(words) == int(opts.get("num_predict") or 128) else "stop",
+              "total_duration": end - t0 + (int(self.server.load_s * 1e9) if cold else 0),
+              "load_duration": int(self.server.load_s * 1e9) if cold else 0,
+              "prompt_eval_count": prompt_tokens, "prompt_eval_duration": max(first_decode - t0, 1000),
+              "eval_count": len(words) + (5 if model == "gpt-oss:20b" else 0),
+              "eval_duration": max(end - first_decode, 1000)})
+        self._end_stream()
+
+
+class OpenAIHandler(_Handler):
+    MODELS = {"echo", "no-usage", "reasoner", "fault-500", "fault-error-mid", "fault-malformed",
+              "fault-stall", "fault-no-final", "fault-drop"}
+
+    def do_GET(self):
+        self.server.auth.append(self.headers.get("Authorization"))
+        if self.path.rstrip("/") == "/v1/models":
+            self._json(200, {"object": "list", "data": [{"id": m, "object": "model", "owned_by": "test"}
+                                                        for m in sorted(self.MODELS)]})
+        else:
+            self._json(404, {"error": {"message": "not found", "type": "not_found_error"}})
+
+    def do_POST(self):
+        self.server.auth.append(self.headers.get("Authorization"))
+        body = self._body()
+        self.server.requests.append((self.path, body))
+        model = body.get("model")
+        if self.path not in ("/v1/chat/completions", "/v1/completions"):
+            return self._json(404, {"error": {"message": "not found"}})
+        if model not in self.MODELS:
+            return self._json(404, {"error": {"message": f"The model `{model}` does not exist.",
+                                              "type": "NotFoundError", "code": 404}})
+        if model == "fault-500":
+            return self._json(500, {"error": {"message": "CUDA out of memory", "type": "InternalServerError"}})
+        chat = self.path == "/v1/chat/completions"
+        words = self._words(int(body.get("max_tokens") or 128))
+        self._start_stream("text/event-stream")
+
+        def event(obj):
+            self._chunk(f"data: {json.dumps(obj)}\n\n".encode())
+
+        def choice(delta_or_text, finish=None):
+            if chat:
+                return {"index": 0, "delta": delta_or_text, "finish_reason": finish}
+            return {"index": 0, "text": delta_or_text.get("content", ""), "finish_reason": finish}
+
+        base = {"id": "cmpl-1", "object": "chat.completion.chunk" if chat else "text_completion",
+                "created": int(time.time()), "model": model}
+        if chat:
+            event({**base, "choices": [choice({"role": "assistant", "content": ""})]})
+        if model == "reasoner":
+            for w in ["Thinking", " about", " laws."]:
+                event({**base, "choices": [choice({"reasoning_content": w})]})
+                time.sleep(self.server.delay_s)
+        for i, w in enumerate(words):
+            if model.startswith("fault-") and i == 2:
+                if model == "fault-error-mid":
+                    event({"error": {"message": "the engine died", "type": "InternalServerError"}})
+                elif model == "fault-malformed":
+                    self._chunk(b"data: {not json\n\n")
+                elif model == "fault-stall":
+                    return self._stall()
+                elif model == "fault-drop":
+                    self.wfile.write(b"ff\r\ndata: {\"partial")  # cut inside a chunk
+                    self.wfile.flush()
+                    self.close_connection = True
+                    return
+                self._end_stream()
+                return
+            event({**base, "choices": [choice({"content": w})]})
+            if self.server.delay_s:
+                time.sleep(self.server.delay_s)
+        finish = "length" if len(words) == int(body.get("max_tokens") or 128) else "stop"
+        event({**base, "choices": [choice({}, finish)]})
+        if model != "no-usage" and (body.get("stream_options") or {}).get("include_usage"):
+            prompt_tokens = sum(len(str(m.get("content", "")).split()) for m in body.get("messages", [])) or \
+                len(str(body.get("prompt", "")).split())
+            event({**base, "choices": [], "usage": {"prompt_tokens": prompt_tokens,
+                                                    "completion_tokens": len(words) + (3 if model == "reasoner" else 0),
+                                                    "total_tokens": prompt_tokens + len(words)}})
+        self._chunk(b"data: [DONE]\n\n")
+        self._end_stream()
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    request_queue_size = 256
+
+
+class FakeServer:
+    """Start on a free loopback port; `url` is the base, e.g. http://127.0.0.1:PORT."""
+
+    def __init__(self, handler, delay_s: float = 0.002, load_s: float = 0.05, burst: int = 0):
+        self.httpd = _Server(("127.0.0.1", 0), handler)
+        self.httpd.delay_s, self.httpd.load_s, self.httpd.burst = delay_s, load_s, burst
+        self.httpd.loaded, self.httpd.requests, self.httpd.auth = set(), [], []
+        self.httpd.stop_stall = threading.Event()
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.httpd.server_port}"
+
+    def __enter__(self) -> "FakeServer":
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.httpd.stop_stall.set()
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat().replace("+00:00", "Z")
+
+
+def _details() -> dict:
+    return {"format": "gguf", "family": "llama", "parameter_size": "8.0B", "quantization_level": "Q4_K_M"}

@@ -1,0 +1,163 @@
+"""The OpenAI-compatible backend against a real server (llama-cpp-python's own, on
+loopback, serving the bundled SmolLM2), and against a loopback fake for the faults a
+real server will not produce on demand."""
+import os
+import socket
+import subprocess
+import sys
+import time
+
+import httpx
+import pytest
+
+from engine.backends import BackendError, EngineReport, GenParams, Reasoning, resolve
+from engine.runner import RunConfig, Runner
+from engine.scenarios import load_scenario
+from tests.conftest import ROOT
+from tests.fakeservers import FakeServer, OpenAIHandler
+
+Q = [{"role": "user", "content": "What are Newton's three laws of motion?"}]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def llama_server(smollm2_path, tmp_path_factory):
+    port = _free_port()
+    log = open(tmp_path_factory.mktemp("llama-server") / "server.log", "w+")  # a pipe would fill and block it
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "llama_cpp.server", "--model", str(smollm2_path), "--model_alias", "smollm2",
+         "--host", "127.0.0.1", "--port", str(port), "--n_ctx", "2048"],
+        cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, text=True)
+    url = f"http://127.0.0.1:{port}/v1"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            log.seek(0)
+            pytest.fail("llama_cpp.server exited: " + log.read()[-2000:])
+        try:
+            if httpx.get(f"{url}/models", timeout=1).status_code == 200:
+                break
+        except httpx.HTTPError:
+            time.sleep(0.3)
+    else:
+        proc.kill()
+        pytest.fail("llama_cpp.server did not start in 120 s")
+    yield url
+    proc.terminate()
+    proc.wait(timeout=30)
+    log.close()
+
+
+@pytest.fixture
+def fake_openai():
+    with FakeServer(OpenAIHandler) as srv:
+        yield srv
+
+
+def collect(backend, messages=Q, **params):
+    chunks, reasoning, reports = [], [], []
+    for item in backend.stream(messages, GenParams(**params)):
+        if isinstance(item, EngineReport):
+            reports.append(item)
+        elif isinstance(item, Reasoning):
+            reasoning.append(item.text)
+        else:
+            chunks.append(item)
+    return "".join(chunks), "".join(reasoning), reports[-1]
+
+
+def test_real_server_stream_and_runner(llama_server, store):
+    b = resolve(f"openai/smollm2@{llama_server}")
+    b.load()
+    text, _, report = collect(b, max_tokens=24)
+    assert text and report.finish_reason in ("stop", "length")
+    # llama-cpp-python's server sends no usage chunk: counted from the stream, and marked so
+    assert report.tokens_from_engine is False and 1 <= report.output_tokens <= 24
+    run_id = Runner(store).run(RunConfig(load_scenario("standard"), [f"openai/smollm2@{llama_server}"],
+                                         case_ids=["knowledge-en", "multi-turn-en"], max_tokens=24))
+    g = store.generations(run_id)
+    assert g.ok.all() and len(g) == 3 and set(g.tokens_source) == {"stream"}
+    assert g.load_ms.isna().all()  # a server keeps its model loaded: no load time is claimed
+    assert (g.ttft_ms > 0).all() and (g.e2e_ms > g.ttft_ms).all()
+    assert g.chunk_gaps_ms.map(len).sum() > 0
+
+
+def test_real_server_raw_completion(llama_server):
+    b = resolve(f"openai/smollm2@{llama_server}")
+    text, _, report = collect(b, [{"role": "user", "content": "The capital of France is"}],
+                              mode="completion", max_tokens=8)
+    assert text.strip() and report.finish_reason in ("stop", "length")
+
+
+def test_usage_is_used_when_sent_and_the_request_asks_for_it(fake_openai):
+    b = resolve(f"openai/echo@{fake_openai.url}/v1")
+    text, _, report = collect(b, max_tokens=6)
+    assert report.tokens_from_engine and report.output_tokens == 6 and report.prompt_tokens == 7
+    assert report.finish_reason == "length"
+    path, body = fake_openai.httpd.requests[-1]
+    assert path == "/v1/chat/completions" and body["stream_options"] == {"include_usage": True}
+
+
+def test_reasoning_deltas_are_kept_apart(fake_openai, store):
+    run_id = Runner(store).run(RunConfig(load_scenario("standard"), [f"openai/reasoner@{fake_openai.url}/v1"],
+                                         case_ids=["knowledge-en"]))
+    g = store.generations(run_id).iloc[0]
+    assert g.reasoning_text == "Thinking about laws." and g.output_text.startswith("Newton")
+    assert g.first_answer_ms > g.ttft_ms
+
+
+def test_api_key_is_sent_but_never_stored(fake_openai, store, monkeypatch):
+    monkeypatch.setenv("MY_VLLM_KEY", "sk-secret-123")
+    spec = f"openai/echo@{fake_openai.url}/v1?api_key_env=MY_VLLM_KEY"
+    run_id = Runner(store).run(RunConfig(load_scenario("standard"), [spec], case_ids=["knowledge-en"]))
+    assert "Bearer sk-secret-123" in fake_openai.httpd.auth
+    with open(store.path, "rb") as fh:
+        assert b"sk-secret-123" not in fh.read()
+    for table in ("runs", "generations", "check_results"):
+        assert "sk-secret" not in store.query(f"SELECT * FROM {table}").to_csv()
+    assert store.generations(run_id).ok.all()
+
+
+@pytest.mark.parametrize("model,message", [
+    ("missing", "model not found: The model `missing` does not exist"),
+    ("fault-500", "HTTP 500: CUDA out of memory"),
+    ("fault-error-mid", "error in the stream: the engine died"),
+    ("fault-malformed", "malformed JSON in the stream"),
+    ("fault-stall", "sent nothing for 1 s \\(timeout\\)"),
+    ("fault-no-final", "ended without a final chunk"),
+    ("fault-drop", "connection broke mid-stream"),
+])
+def test_faults_are_clear_errors(fake_openai, model, message):
+    b = resolve(f"openai/{model}@{fake_openai.url}/v1", timeout_s=1)
+    with pytest.raises(BackendError, match=message):
+        collect(b)
+
+
+def test_connection_refused_and_missing_url():
+    with pytest.raises(BackendError, match="cannot connect"):
+        resolve("openai/x@http://127.0.0.1:9/v1").load()
+    with pytest.raises(BackendError, match="give the server URL"):
+        resolve("openai/gpt-oss-20b")
+
+
+def test_load_checks_the_model_is_served(fake_openai):
+    with pytest.raises(BackendError, match="model not served .*echo"):
+        resolve(f"openai/not-here@{fake_openai.url}/v1").load()
+
+
+def test_faults_mid_run_keep_what_was_measured(fake_openai, store):
+    url = f"{fake_openai.url}/v1"
+    specs = [f"openai/echo@{url}", f"openai/fault-drop@{url}", f"openai/fault-stall@{url}"]
+    run_id = Runner(store).run(RunConfig(load_scenario("standard"), specs, case_ids=["knowledge-en"],
+                                         backend_options={"timeout_s": 1}))
+    g = store.generations(run_id).set_index("model_spec")
+    assert g.loc[specs[0]].ok
+    for spec in specs[1:]:
+        row = g.loc[spec]
+        assert not row.ok and row.output_text == "Newton's first" and row.ttft_ms > 0
+    assert store.get_run(run_id)["status"] == "done"
