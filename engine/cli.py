@@ -38,6 +38,17 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--run-id", help=argparse.SUPPRESS)  # chosen by the dashboard
     r.add_argument("--live", help=argparse.SUPPRESS)  # live file for the dashboard
 
+    sw = sub.add_parser("sweep", help="load sweep of an HTTP-served model at rising concurrency")
+    sw.add_argument("--model", required=True, help="ollama/<tag>[@host] or openai/<model>@<base_url>")
+    sw.add_argument("--scenario", required=True, help="its cases' prompts are sent in turn")
+    sw.add_argument("--concurrency", default="1,2,4,8", help="levels, e.g. 1,2,4,8")
+    sw.add_argument("--requests", type=int, help="requests per level (default 4 x concurrency, at least 8)")
+    sw.add_argument("--max-tokens", type=int)
+    sw.add_argument("--slo", help="for goodput, e.g. ttft_ms=500,e2e_ms=5000 (also itl_ms)")
+    sw.add_argument("--level-timeout", type=float, default=120.0, help="seconds per level at most")
+    sw.add_argument("--timeout", type=float, default=60.0, help="seconds a request may wait for data")
+    sw.add_argument("--db", default=None)
+
     ls = sub.add_parser("list", help="list models or scenarios")
     ls.add_argument("what", choices=["models", "scenarios"])
 
@@ -81,6 +92,29 @@ def _cmd_run(args) -> int:
     return 0
 
 
+def _cmd_sweep(args) -> int:
+    from .sweep import SweepConfig, parse_levels, parse_slo, run_sweep
+
+    config = SweepConfig(model=args.model, scenario=load_scenario(args.scenario),
+                         concurrency=parse_levels(args.concurrency), requests=args.requests,
+                         max_tokens=args.max_tokens, slo=parse_slo(args.slo),
+                         level_timeout_s=args.level_timeout, request_timeout_s=args.timeout)
+    if args.requests is not None and args.requests < 1:
+        raise ValueError("--requests must be at least 1")
+
+    def show(level: dict) -> None:
+        def f(v):
+            return "-" if v is None else f"{v:.0f}"
+        print(f"c={level['concurrency']}: {level['ok_requests']}/{level['requests']} ok, "
+              f"{f(level['output_tok_per_s'])} tok/s, {level['req_per_s']:.2f} req/s, "
+              f"TTFT p50 {f(level['ttft_ms_p50'])} p95 {f(level['ttft_ms_p95'])} ms, "
+              f"ITL p50 {f(level['itl_ms_p50'])} ms, e2e p95 {f(level['e2e_ms_p95'])} ms, "
+              f"goodput {level['goodput_req_per_s']:.2f} req/s", file=sys.stderr, flush=True)
+
+    print(run_sweep(Store(args.db or default_db_path()), config, on_level=show), flush=True)
+    return 0
+
+
 def _cmd_list(args) -> int:
     if args.what == "scenarios":
         for sid in list_scenario_ids():
@@ -113,7 +147,8 @@ def _cmd_summary(args) -> int:
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
-        return {"run": _cmd_run, "list": _cmd_list, "summary": _cmd_summary}[args.command](args)
-    except (ScenarioError, BackendError, StoreError, LookupError, ValueError) as exc:
+        commands = {"run": _cmd_run, "sweep": _cmd_sweep, "list": _cmd_list, "summary": _cmd_summary}
+        return commands[args.command](args)
+    except (ScenarioError, BackendError, StoreError, LookupError, ValueError) as exc:  # bad input
         print(f"error: {exc}", file=sys.stderr)
         return 2

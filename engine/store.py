@@ -81,6 +81,46 @@ MIGRATIONS: list[tuple[str, str]] = [
         ALTER TABLE generations ADD COLUMN engine_load_ms DOUBLE;
         ALTER TABLE generations ADD COLUMN engine_total_ms DOUBLE;
     """),
+    ("003_load_sweeps", """
+        CREATE TABLE sweeps (
+            sweep_id VARCHAR PRIMARY KEY,
+            model_spec VARCHAR NOT NULL,
+            scenario_id VARCHAR NOT NULL,
+            status VARCHAR NOT NULL CHECK (status IN ('running', 'done', 'interrupted', 'failed')),
+            started_at TIMESTAMP NOT NULL,
+            finished_at TIMESTAMP,
+            config_json JSON,
+            host_json JSON
+        );
+        CREATE TABLE sweep_levels (
+            sweep_id VARCHAR NOT NULL,
+            concurrency INTEGER NOT NULL,
+            requests INTEGER NOT NULL,
+            ok_requests INTEGER NOT NULL,
+            errors INTEGER NOT NULL,
+            wall_s DOUBLE NOT NULL,
+            output_tok_per_s DOUBLE,
+            req_per_s DOUBLE,
+            ttft_ms_p50 DOUBLE, ttft_ms_p95 DOUBLE, ttft_ms_p99 DOUBLE,
+            itl_ms_p50 DOUBLE, itl_ms_p95 DOUBLE, itl_ms_p99 DOUBLE,
+            e2e_ms_p50 DOUBLE, e2e_ms_p95 DOUBLE,
+            goodput_req_per_s DOUBLE,
+            slo_json JSON
+        );
+        CREATE TABLE sweep_requests (
+            sweep_id VARCHAR NOT NULL,
+            concurrency INTEGER NOT NULL,
+            request_index INTEGER NOT NULL,
+            ok BOOLEAN NOT NULL,
+            error VARCHAR,
+            ttft_ms DOUBLE,
+            e2e_ms DOUBLE,
+            output_tokens INTEGER,
+            tokens_source VARCHAR,
+            chunk_gaps_ms DOUBLE[],
+            started_at TIMESTAMP NOT NULL
+        );
+    """),
 ]
 
 
@@ -158,6 +198,21 @@ class Store:
                  json.dumps(config, ensure_ascii=False), json.dumps(host, ensure_ascii=False)],
             )
         return run_id
+
+    def insert_rows(self, table: str, rows: list[dict[str, Any]]) -> None:
+        """Rows of one table in one transaction (all rows share the first row's columns)."""
+        if not rows:
+            return
+        cols = list(rows[0])
+        with self.connect() as con:
+            con.execute("BEGIN")
+            try:
+                con.executemany(f"INSERT INTO {table} ({', '.join(cols)}) VALUES ({', '.join('?' for _ in cols)})",
+                                [[r[c] for c in cols] for r in rows])
+                con.execute("COMMIT")
+            except Exception:
+                con.execute("ROLLBACK")
+                raise
 
     def finish_run(self, run_id: str, status: str, error: str | None = None) -> None:
         if status not in RUN_STATUSES:

@@ -31,7 +31,9 @@ def llama_server(smollm2_path, tmp_path_factory):
     log = open(tmp_path_factory.mktemp("llama-server") / "server.log", "w+")  # a pipe would fill and block it
     proc = subprocess.Popen(
         [sys.executable, "-m", "llama_cpp.server", "--model", str(smollm2_path), "--model_alias", "smollm2",
-         "--host", "127.0.0.1", "--port", str(port), "--n_ctx", "2048"],
+         "--host", "127.0.0.1", "--port", str(port), "--n_ctx", "2048",
+         # by default it drops a running stream when a new request arrives; queue them instead
+         "--interrupt_requests", "False"],
         cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, text=True)
     url = f"http://127.0.0.1:{port}/v1"
     deadline = time.monotonic() + 120

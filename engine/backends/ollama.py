@@ -5,7 +5,7 @@ are reported beside it. Load time is measured cold: the model is unloaded first.
 """
 from __future__ import annotations
 
-from contextlib import asynccontextmanager, contextmanager
+from contextlib import contextmanager
 from typing import AsyncIterator, Iterator
 
 from . import ModelSpec, register_backend
@@ -88,32 +88,33 @@ class OllamaBackend(Backend):
                     final = part
         yield _report(final, self.tag)
 
-    async def astream(self, messages: list[dict], params: GenParams) -> AsyncIterator[Chunk]:
+    def async_client(self, max_connections: int):
+        """One ollama.AsyncClient for many concurrent requests (the load sweep)."""
+        import httpx
+        import ollama
+
+        return ollama.AsyncClient(host=self.host, timeout=self.timeout_s,
+                                  limits=httpx.Limits(max_connections=max_connections))
+
+    async def astream(self, messages: list[dict], params: GenParams, client=None) -> AsyncIterator[Chunk]:
         """The same generation through ollama.AsyncClient, for the load sweep."""
         req = self._request(messages, params)
         kind = req.pop("kind")
-        async with _async_client(self.host, self.timeout_s) as client:
-            final = None
-            try:
-                async for part in await getattr(client, kind)(**req):
-                    for piece in _pieces(part):
-                        yield piece
-                    if part.done:
-                        final = part
-            except Exception as exc:
-                raise _translate(exc, self.tag, self.host, self.timeout_s) from exc
+        own = client is None
+        client = client or self.async_client(1)
+        final = None
+        try:
+            async for part in await getattr(client, kind)(**req):
+                for piece in _pieces(part):
+                    yield piece
+                if part.done:
+                    final = part
+        except Exception as exc:
+            raise _translate(exc, self.tag, self.host, self.timeout_s) from exc
+        finally:
+            if own:
+                await client._client.aclose()
         yield _report(final, self.tag)
-
-
-@asynccontextmanager
-async def _async_client(host: str, timeout_s: float):
-    import ollama
-
-    client = ollama.AsyncClient(host=host, timeout=timeout_s)
-    try:
-        yield client
-    finally:
-        await client._client.aclose()
 
 
 def _pieces(part) -> list[Chunk]:

@@ -108,6 +108,13 @@ class OpenAIBackend(Backend):
             raise self._error(exc) from exc
         yield parser.report()
 
+    def async_client(self, max_connections: int):
+        """One client for many concurrent requests (the load sweep)."""
+        import httpx
+
+        return httpx.AsyncClient(timeout=self._timeout(), headers=self._headers(),
+                                 limits=httpx.Limits(max_connections=max_connections))
+
     async def astream(self, messages: list[dict], params: GenParams, client=None) -> AsyncIterator[Chunk]:
         """The same generation with httpx.AsyncClient, for the load sweep."""
         import httpx
@@ -115,7 +122,7 @@ class OpenAIBackend(Backend):
         url, body = self.request(messages, params)
         parser = StreamParser(self.name)
         own = client is None
-        client = client or httpx.AsyncClient(timeout=self._timeout(), headers=self._headers())
+        client = client or self.async_client(1)
         try:
             async with client.stream("POST", url, json=body) as r:
                 if r.status_code >= 400:

@@ -1,0 +1,216 @@
+"""Load sweep: one HTTP-served model at rising concurrency, as a capacity test.
+
+Per level, N requests go out with at most `c` in flight (asyncio), bounded in count and
+time. Stored per level: aggregate output tokens/s, requests/s, TTFT and inter-token
+latency p50/p95/p99, end-to-end p50/p95, errors, and goodput against SLOs; raw samples
+per request beside them. These figures feed the cost per request.
+"""
+from __future__ import annotations
+
+import asyncio
+import itertools
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .backends import BackendError, EngineReport, GenParams, Reasoning, resolve
+from .hostinfo import host_info
+from .scenarios import Scenario
+from .store import Store, new_run_id, utcnow
+
+SLO_KEYS = ("ttft_ms", "e2e_ms", "itl_ms")
+
+
+def parse_slo(text: str | None) -> dict[str, float]:
+    """`ttft_ms=500,e2e_ms=5000` to a dict; ValueError naming the bad part."""
+    slo: dict[str, float] = {}
+    for part in filter(None, (p.strip() for p in (text or "").split(","))):
+        key, sep, value = part.partition("=")
+        if not sep or key.strip() not in SLO_KEYS:
+            raise ValueError(f"--slo: {part!r} is not KEY=VALUE with KEY one of {', '.join(SLO_KEYS)}")
+        try:
+            slo[key.strip()] = float(value)
+        except ValueError:
+            raise ValueError(f"--slo: {part!r}: {value!r} is not a number") from None
+    return slo
+
+
+def parse_levels(text: str) -> list[int]:
+    try:
+        levels = [int(x) for x in text.split(",") if x.strip()]
+    except ValueError:
+        raise ValueError(f"--concurrency: {text!r} is not a list of integers like 1,2,4,8") from None
+    if not levels or min(levels) < 1:
+        raise ValueError("--concurrency: levels must be positive integers")
+    return levels
+
+
+@dataclass
+class SweepConfig:
+    model: str
+    scenario: Scenario
+    concurrency: list[int]
+    requests: int | None = None  # per level; default 4 x concurrency, at least 8
+    max_tokens: int | None = None
+    slo: dict[str, float] = field(default_factory=dict)
+    level_timeout_s: float = 120.0
+    request_timeout_s: float = 60.0
+
+    def requests_for(self, c: int) -> int:
+        return self.requests or max(8, 4 * c)
+
+
+@dataclass
+class _Sample:
+    ok: bool = False
+    error: str | None = None
+    ttft_ms: float | None = None
+    e2e_ms: float | None = None
+    output_tokens: int | None = None
+    tokens_source: str | None = None
+    gaps_ms: list = field(default_factory=list)
+    started_at: object = None
+
+
+async def _one(backend, messages, params, client) -> _Sample:
+    s = _Sample(started_at=utcnow())
+    clock = time.perf_counter
+    t0 = clock()
+    last = None
+    chunks = 0
+    try:
+        async for item in backend.astream(messages, params, client=client):
+            now = clock()
+            if isinstance(item, EngineReport):
+                s.output_tokens = item.output_tokens if item.output_tokens is not None else chunks
+                s.tokens_source = "engine" if item.tokens_from_engine else "stream"
+                s.ok = True
+                break
+            if not (item.text if isinstance(item, Reasoning) else item):
+                continue
+            chunks += 1
+            if last is None:
+                s.ttft_ms = (now - t0) * 1000
+            else:
+                s.gaps_ms.append((now - last) * 1000)
+            last = now
+        else:
+            s.error = "stream ended without the engine's final report"
+    except asyncio.CancelledError:
+        s.error = "cancelled: the level's time limit was reached"
+    except Exception as exc:
+        s.error = f"{type(exc).__name__}: {exc}"
+    s.e2e_ms = (clock() - t0) * 1000
+    if not s.ok and s.output_tokens is None:
+        s.output_tokens = chunks or None
+    return s
+
+
+async def _level(backend, prompts, params, c: int, n: int, timeout_s: float) -> tuple[list[_Sample], float]:
+    sem = asyncio.Semaphore(c)
+    deadline = time.monotonic() + timeout_s
+
+    async with backend.async_client(c) as client:
+        async def bounded(messages):
+            async with sem:
+                if time.monotonic() > deadline:
+                    return _Sample(error="not sent: the level's time limit was reached", started_at=utcnow())
+                return await _one(backend, messages, params, client)
+
+        t0 = time.perf_counter()
+        tasks = [asyncio.create_task(bounded(m)) for m in itertools.islice(itertools.cycle(prompts), n)]
+        _, pending = await asyncio.wait(tasks, timeout=timeout_s + 5)
+        for task in pending:
+            task.cancel()
+        await asyncio.gather(*pending, return_exceptions=True)
+        wall = time.perf_counter() - t0
+    samples = [t.result() if not t.cancelled() else _Sample(error="cancelled", started_at=utcnow()) for t in tasks]
+    return samples, wall
+
+
+def _pct(values, q):
+    return float(np.percentile(values, q)) if len(values) else None
+
+
+def _meets(s: _Sample, slo: dict) -> bool:
+    if not s.ok:
+        return False
+    if "ttft_ms" in slo and (s.ttft_ms is None or s.ttft_ms > slo["ttft_ms"]):
+        return False
+    if "e2e_ms" in slo and s.e2e_ms > slo["e2e_ms"]:
+        return False
+    if "itl_ms" in slo and s.gaps_ms and float(np.mean(s.gaps_ms)) > slo["itl_ms"]:
+        return False
+    return True
+
+
+def summarise(samples: list[_Sample], wall_s: float, c: int, slo: dict) -> dict:
+    ok = [s for s in samples if s.ok]
+    ttft = [s.ttft_ms for s in ok if s.ttft_ms is not None]
+    gaps = [g for s in ok for g in s.gaps_ms]
+    e2e = [s.e2e_ms for s in ok]
+    tokens = sum(s.output_tokens or 0 for s in ok)
+    return {
+        "concurrency": c, "requests": len(samples), "ok_requests": len(ok),
+        "errors": len(samples) - len(ok), "wall_s": wall_s,
+        "output_tok_per_s": tokens / wall_s if wall_s else None,
+        "req_per_s": len(ok) / wall_s if wall_s else None,
+        "ttft_ms_p50": _pct(ttft, 50), "ttft_ms_p95": _pct(ttft, 95), "ttft_ms_p99": _pct(ttft, 99),
+        "itl_ms_p50": _pct(gaps, 50), "itl_ms_p95": _pct(gaps, 95), "itl_ms_p99": _pct(gaps, 99),
+        "e2e_ms_p50": _pct(e2e, 50), "e2e_ms_p95": _pct(e2e, 95),
+        "goodput_req_per_s": sum(_meets(s, slo) for s in samples) / wall_s if wall_s else None,
+    }
+
+
+def run_sweep(store: Store, config: SweepConfig, on_level=None) -> str:
+    """Run every level; return the sweep id. Levels are committed as they finish."""
+    import json
+
+    backend = resolve(config.model, timeout_s=config.request_timeout_s)
+    if not hasattr(backend, "astream"):
+        raise BackendError(f"{config.model}: a load sweep needs an HTTP backend (ollama/ or openai/)")
+    prompts = [c.turn_inputs()[0][0] for c in config.scenario.cases]
+    d = config.scenario.defaults
+    params = GenParams(max_tokens=config.max_tokens or d.max_tokens, temperature=d.temperature, seed=d.seed)
+    backend.load()  # a clear error now if the server or model is missing
+    sweep_id = new_run_id()
+    with store.connect() as con:
+        con.execute("INSERT INTO sweeps VALUES (?, ?, ?, 'running', ?, NULL, ?, ?)",
+                    [sweep_id, config.model, config.scenario.id, utcnow(),
+                     json.dumps({"concurrency": config.concurrency, "requests": config.requests,
+                                 "max_tokens": params.max_tokens, "slo": config.slo,
+                                 "level_timeout_s": config.level_timeout_s}), json.dumps(host_info())])
+    status = "failed"
+    try:
+        for c in config.concurrency:
+            samples, wall = asyncio.run(_level(backend, prompts, params, c, config.requests_for(c),
+                                               config.level_timeout_s))
+            level = {"sweep_id": sweep_id, **summarise(samples, wall, c, config.slo),
+                     "slo_json": json.dumps(config.slo)}
+            store.insert_rows("sweep_requests", [
+                {"sweep_id": sweep_id, "concurrency": c, "request_index": i, "ok": s.ok, "error": s.error,
+                 "ttft_ms": s.ttft_ms, "e2e_ms": s.e2e_ms, "output_tokens": s.output_tokens,
+                 "tokens_source": s.tokens_source, "chunk_gaps_ms": s.gaps_ms, "started_at": s.started_at}
+                for i, s in enumerate(samples)])
+            store.insert_rows("sweep_levels", [level])
+            if on_level:
+                on_level(level)
+        status = "done"
+    except KeyboardInterrupt:
+        status = "interrupted"
+        raise
+    finally:
+        with store.connect() as con:
+            con.execute("UPDATE sweeps SET status = ?, finished_at = ? WHERE sweep_id = ?",
+                        [status, utcnow(), sweep_id])
+        backend.close()
+    return sweep_id
+
+
+def sweeps(store: Store):
+    return store.query("SELECT * FROM sweeps ORDER BY started_at DESC")
+
+
+def sweep_levels(store: Store, sweep_id: str):
+    return store.query("SELECT * FROM sweep_levels WHERE sweep_id = ? ORDER BY concurrency", [sweep_id])
