@@ -5,6 +5,7 @@ and by bench/http_overhead.py as a server that answers instantly."""
 from __future__ import annotations
 
 import json
+import socket
 import threading
 import time
 from datetime import datetime, timezone
@@ -19,6 +20,11 @@ class _Handler(BaseHTTPRequestHandler):
 
     def log_message(self, *args):  # quiet
         pass
+
+    def setup(self):
+        super().setup()
+        # Small streamed writes must not wait for delayed ACKs (a 40 ms stall per request).
+        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
     # --- helpers ---------------------------------------------------------------------
     def _body(self) -> dict:

@@ -138,3 +138,22 @@ def test_live_ollama_server():
     text, _, report = collect(b, max_tokens=16)
     assert report.output_tokens and report.engine_decode_ms > 0
     assert "vram_mb" in b.memory_mb()
+
+
+def test_models_on_different_hosts_run_in_parallel_and_sequential_within_a_host(store):
+    import pandas as pd
+
+    with FakeServer(OllamaHandler, delay_s=0.02) as a, FakeServer(OllamaHandler, delay_s=0.02) as b:
+        specs = [f"ollama/llama3:8b-instruct@{a.url}", f"ollama/gpt-oss:20b@{a.url}",
+                 f"ollama/llama3:8b-instruct@{b.url}"]
+        run_id = Runner(store).run(RunConfig(load_scenario("standard"), specs,
+                                             case_ids=["knowledge-en", "coding-en"]))
+    g = store.generations(run_id)
+    assert g.ok.all() and len(g) == 6
+    g["end"] = g.started_at + pd.to_timedelta(g.e2e_ms, unit="ms")
+    host_a, host_b = g[g.model_spec.str.contains(a.url)], g[g.model_spec.str.contains(b.url)]
+    # host B's generations ran while host A was busy ...
+    assert host_b.started_at.min() < host_a.end.max() and host_a.started_at.min() < host_b.end.max()
+    # ... but on one host, one generation at a time
+    a_sorted = host_a.sort_values("started_at")
+    assert (a_sorted.started_at.iloc[1:].values >= a_sorted.end.iloc[:-1].values).all()
