@@ -113,3 +113,19 @@ def catalog_table():
             "gguf": m.serve.get("gguf", ""),
         })
     return pd.DataFrame(rows)
+
+
+PRESETS_PATH = Path(__file__).with_name("presets.yaml")
+
+
+class Preset(BaseModel):
+    id: str
+    label: str
+    spec: str
+    serve: str
+
+
+@lru_cache(maxsize=1)
+def load_presets() -> dict[str, Preset]:
+    data = yaml.safe_load(PRESETS_PATH.read_text(encoding="utf-8"))
+    return {p["id"]: Preset(**p) for p in data["presets"]}

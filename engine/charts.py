@@ -57,3 +57,19 @@ def history_chart(hist: pd.DataFrame, metric: str, lang: str) -> alt.Chart:
         color=alt.Color("model_spec:N", title=t("model", lang)),
         tooltip=["run_id", "model_spec", alt.Tooltip(f"{metric}:Q", format=".2f")],
     ).properties(title=t("chart_history", lang), height=260)
+
+
+def sweep_chart(levels: pd.DataFrame, lang: str) -> alt.Chart:
+    """Throughput and tail TTFT against concurrency: where the server saturates."""
+    base = alt.Chart(levels).encode(x=alt.X("concurrency:O", title=t("concurrency", lang)))
+    throughput = base.mark_line(point=True).encode(
+        y=alt.Y("output_tok_per_s:Q", title=t("output_tok_per_s", lang)),
+        tooltip=["concurrency", alt.Tooltip("output_tok_per_s:Q", format=".1f"),
+                 alt.Tooltip("req_per_s:Q", format=".2f"), "errors"],
+    ).properties(title=t("chart_sweep_throughput", lang), height=240)
+    ttft = base.mark_line(point=True, color="#d62728").encode(
+        y=alt.Y("ttft_ms_p95:Q", title=t("ttft_ms_p95", lang)),
+        tooltip=["concurrency", alt.Tooltip("ttft_ms_p95:Q", format=".0f"),
+                 alt.Tooltip("goodput_req_per_s:Q", format=".2f")],
+    ).properties(title=t("chart_sweep_ttft", lang), height=240)
+    return alt.hconcat(throughput, ttft)

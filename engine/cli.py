@@ -8,7 +8,7 @@ import sys
 import threading
 
 from .backends import BackendError
-from .catalog import load_catalog
+from .catalog import load_catalog, load_presets
 from .runner import Progress, RunConfig, Runner
 from .scenarios import ScenarioError, list_scenario_ids, load_scenario
 from .store import Store, StoreError, default_db_path
@@ -22,8 +22,10 @@ def _parser() -> argparse.ArgumentParser:
 
     r = sub.add_parser("run", help="run a scenario on two or more models")
     r.add_argument("--scenario", required=True, help="scenario id from scenarios/ or a path to a YAML file")
-    r.add_argument("--model", action="append", required=True, dest="models",
+    r.add_argument("--model", action="append", default=[], dest="models",
                    help="model spec backend/model, e.g. llamacpp/smollm2-135m (repeat for more)")
+    r.add_argument("--preset", action="append", default=[], dest="presets",
+                   help="a ready-made spec from `list presets`, e.g. gpt-oss-20b-vllm")
     r.add_argument("--repeats", type=int, default=1)
     r.add_argument("--case", action="append", dest="case_ids", help="run only these case ids")
     r.add_argument("--max-tokens", type=int)
@@ -50,7 +52,7 @@ def _parser() -> argparse.ArgumentParser:
     sw.add_argument("--db", default=None)
 
     ls = sub.add_parser("list", help="list models or scenarios")
-    ls.add_argument("what", choices=["models", "scenarios"])
+    ls.add_argument("what", choices=["models", "scenarios", "presets"])
 
     s = sub.add_parser("summary", help="per-model figures of a run")
     s.add_argument("--db", default=None)
@@ -62,6 +64,13 @@ def _parser() -> argparse.ArgumentParser:
 def _cmd_run(args) -> int:
     if args.repeats < 1:
         raise ValueError("--repeats must be at least 1")
+    presets = load_presets()
+    for pid in args.presets:
+        if pid not in presets:
+            raise ValueError(f"unknown preset {pid!r} (known: {', '.join(presets)})")
+        args.models.append(presets[pid].spec)
+    if not args.models:
+        raise ValueError("give at least one --model or --preset")
     scenario = load_scenario(args.scenario)
     options = {"n_gpu_layers": args.gpu_layers, "n_ctx": args.n_ctx}
     if args.threads:
@@ -116,6 +125,10 @@ def _cmd_sweep(args) -> int:
 
 
 def _cmd_list(args) -> int:
+    if args.what == "presets":
+        for p in load_presets().values():
+            print(f"{p.id}\t{p.spec}\t{p.label}\n\tserve: {p.serve}")
+        return 0
     if args.what == "scenarios":
         for sid in list_scenario_ids():
             sc = load_scenario(sid)

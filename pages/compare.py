@@ -1,6 +1,6 @@
 import streamlit as st
 
-from engine import charts, compare
+from engine import charts, compare, sweep
 from pages._shared import fmt, lang, store, tr
 
 st.title(tr("nav_compare"))
@@ -76,6 +76,18 @@ if hist.run_id.nunique() > 1:
     metric = st.selectbox(tr("metric"), ["ttft_ms_p50", "e2e_ms_p50", "decode_tok_per_s_p50", "check_pass_rate"],
                           format_func=tr)
     st.altair_chart(charts.history_chart(hist, metric, lang()), width="stretch")
+
+sweeps = sweep.sweeps(s)
+if not sweeps.empty:
+    st.subheader(tr("cmp_sweeps"))
+    sweep_id = st.selectbox(tr("cmp_sweep"), sweeps.sweep_id.tolist(),
+                            format_func=lambda i: f"{i} · {sweeps.set_index('sweep_id').model_spec[i]}")
+    levels = sweep.sweep_levels(s, sweep_id)
+    if not levels.empty:
+        st.altair_chart(charts.sweep_chart(levels, lang()), width="stretch")
+        st.dataframe(levels.drop(columns=["sweep_id", "slo_json"]), hide_index=True)
+        st.download_button(tr("cmp_download_metrics"), compare.to_csv(levels), "sweep.csv", "text/csv",
+                           key="sweep-csv")
 
 st.subheader(tr("cmp_answers"))
 for item in compare.answers(gens, checks):

@@ -1,6 +1,8 @@
 import streamlit as st
 
 from engine import bundled_models, catalog, list_scenario_ids, load_scenario, worker
+from engine.backends import BackendError
+from engine.backends.ollama import installed_models as ollama_installed
 from engine.scenarios import ScenarioError
 from pages._shared import fmt, store, tr
 
@@ -57,7 +59,7 @@ except ScenarioError as exc:
     st.stop()
 
 bundled = [f"llamacpp/{m.id}" for m in bundled_models()]
-chosen = st.multiselect(tr("run_bundled_models"), bundled, default=bundled)
+chosen = st.multiselect(tr("run_bundled_models"), bundled, default=bundled, key="bundled")
 
 with st.expander(tr("run_catalog")):
     st.caption(tr("run_catalog_help"))
@@ -65,8 +67,24 @@ with st.expander(tr("run_catalog")):
     gguf = st.text_input(tr("run_gguf_path"), placeholder="/models/Meta-Llama-3.1-8B-Instruct-Q4_K_M.gguf")
 
 with st.expander(tr("run_servers")):
-    ollama_host = st.text_input(tr("run_ollama_host"), value=worker.default_ollama_host())
-    ollama_tags = st.text_input(tr("run_ollama_models"), placeholder="llama3:8b-instruct, gpt-oss:20b")
+    presets = catalog.load_presets()
+    chosen_presets = st.multiselect(tr("run_presets"), list(presets), format_func=lambda p: presets[p].label,
+                                    key="presets")
+    for pid in chosen_presets:
+        st.caption(tr("run_preset_serve"))
+        st.code(presets[pid].serve, language="bash")
+    ollama_host = st.text_input(tr("run_ollama_host"), value=worker.default_ollama_host(), key="ollama_host")
+    if st.button(tr("run_ollama_list"), key="ollama-list"):
+        try:
+            st.session_state.ollama_installed = ollama_installed(ollama_host)
+        except BackendError as exc:
+            st.session_state.ollama_installed = []
+            st.error(str(exc))
+    installed = st.session_state.get("ollama_installed") or []
+    picked = st.multiselect(tr("run_ollama_installed"), installed, key="ollama_picked") if installed else []
+    ollama_tags = st.text_input(tr("run_ollama_models"), placeholder="llama3:8b-instruct, gpt-oss:20b",
+                                key="ollama_tags")
+    ollama_tags = ", ".join([*picked, ollama_tags]) if picked else ollama_tags
     openai_url = st.text_input(tr("run_openai_url"), placeholder="http://localhost:8000/v1", key="openai_url")
     openai_models = st.text_input(tr("run_openai_models"), placeholder="openai/gpt-oss-20b", key="openai_models")
     extra = st.text_area(tr("run_extra_specs"), placeholder="llamacpp/smollm2-135m", key="extra_specs")
@@ -79,9 +97,10 @@ temperature = c3.slider(tr("run_temperature"), 0.0, 2.0, float(scenario.defaults
 gpu_layers = c4.number_input(tr("run_gpu_layers"), min_value=-1, max_value=1000, value=0,
                              help=tr("run_gpu_layers_help"))
 case_ids = [c.id for c in scenario.cases]
-cases = st.multiselect(tr("run_cases"), case_ids, default=case_ids)
+cases = st.multiselect(tr("run_cases"), case_ids, default=case_ids, key=f"cases-{scenario_id}")
 
-specs = worker.collect_specs(chosen, gguf, ollama_host, ollama_tags, openai_url, openai_models, extra)
+specs = worker.collect_specs(chosen + [presets[p].spec for p in chosen_presets], gguf, ollama_host,
+                             ollama_tags, openai_url, openai_models, extra)
 st.caption(tr("run_plan", models=len(specs), cases=len(cases), repeats=repeats))
 
 if st.button(tr("run_start"), type="primary", disabled=bool(active and not worker.run_status(s, active).finished)):

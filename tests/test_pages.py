@@ -127,9 +127,9 @@ def test_custom_scenario_form_builds_a_valid_file(tmp_path):
 
 def test_run_page_starts_a_worker_and_shows_progress_then_compare():
     at = app("pages/run.py")
-    at.multiselect[0].set_value([])  # no bundled models: the fake ones only
+    at.multiselect(key="bundled").set_value([])  # no bundled models: the fake ones only
     at.text_area(key="extra_specs").set_value("fake/echo\nfake/flaky")
-    at.multiselect[1].set_value(["knowledge-en", "coding-zh"])
+    at.multiselect(key="cases-standard").set_value(["knowledge-en", "coding-zh"])
     next(b for b in at.button if b.label == "Start").click().run()
     assert not at.error, [e.value for e in at.error]
     run_id = at.session_state.active_run
@@ -151,7 +151,7 @@ def test_run_page_starts_a_worker_and_shows_progress_then_compare():
 
 def test_run_page_reports_bad_models_and_unreachable_servers_before_starting():
     at = app("pages/run.py")
-    at.multiselect[0].set_value([])
+    at.multiselect(key="bundled").set_value([])
     at.text_area(key="extra_specs").set_value("nope/model\nllamacpp/missing.gguf")
     at.text_input(key="openai_url").set_value("http://127.0.0.1:9/v1")  # nothing listens there
     at.text_input(key="openai_models").set_value("some-model")
@@ -235,3 +235,23 @@ def test_specs_from_the_run_page_fields():
     assert specs == ["llamacpp/smollm2-135m", "llamacpp//m/x.gguf",
                      "ollama/llama3:8b-instruct@http://gpu-box:11434", "ollama/gpt-oss:20b@http://gpu-box:11434",
                      "openai/gpt-oss-20b@http://localhost:8000/v1", "fake/echo"]
+
+
+def test_compare_page_shows_a_load_sweep_chart():
+    from engine.sweep import SweepConfig, run_sweep
+    from tests.fakeservers import FakeServer, OpenAIHandler
+
+    seed_run(cases=["knowledge-en"])
+    with FakeServer(OpenAIHandler) as srv:
+        run_sweep(Store(), SweepConfig(f"openai/echo@{srv.url}/v1", load_scenario("standard"), [1, 2], requests=2))
+    at = app("pages/compare.py")
+    assert "Load sweeps" in texts(at)
+    specs = json.dumps([json.loads(c.proto.spec) for c in at.get("vega_lite_chart")])
+    assert "output_tok_per_s" in specs and "concurrency" in specs
+
+
+def test_run_page_offers_the_use_case_presets_with_their_serve_commands():
+    at = app("pages/run.py")
+    at.multiselect(key="presets").set_value(["gpt-oss-20b-vllm"]).run()
+    assert any("vllm serve openai/gpt-oss-20b" in c.value for c in at.code)
+    assert "3 models × 11 cases × 1 repeats" in texts(at)  # two bundled models and the preset
