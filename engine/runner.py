@@ -76,8 +76,8 @@ class Progress:
 class _Timed:
     text: str = ""
     reasoning: str = ""
-    ttft_s: float | None = None  # first chunk of any kind (reasoning or answer)
-    first_answer_s: float | None = None
+    first_token_s: float | None = None  # first chunk of any kind, reasoning included
+    ttft_s: float | None = None  # first answer chunk: what a user of a chat feature waits for
     last_chunk_s: float | None = None
     gaps_ms: list = field(default_factory=list)
     e2e_s: float | None = None
@@ -210,11 +210,11 @@ class Runner:
                     if not item:
                         continue
                     parts.append(item)
-                    if out.first_answer_s is None:
-                        out.first_answer_s = now - t0
+                    if out.ttft_s is None:
+                        out.ttft_s = now - t0
                 elapsed = now - t0
-                if out.ttft_s is None:
-                    out.ttft_s = elapsed
+                if out.first_token_s is None:
+                    out.first_token_s = elapsed
                 else:
                     gaps.append((elapsed - out.last_chunk_s) * 1000)
                 out.last_chunk_s = elapsed
@@ -238,15 +238,15 @@ class Runner:
                 engine_load_ms: float | None = None) -> None:
         r = t.report or EngineReport(tokens_from_engine=False)
         # Without the engine's count, one streamed chunk (answer or reasoning) is one token.
-        n_chunks = len(t.gaps_ms) + 1 if t.ttft_s is not None else 0
+        n_chunks = len(t.gaps_ms) + 1 if t.first_token_s is not None else 0
         out_tokens = r.output_tokens if r.output_tokens is not None else (n_chunks or None)
         # Stream decode rate: tokens after the first over the time after the first chunk.
-        stream_window = (t.last_chunk_s - t.ttft_s) if t.ttft_s is not None else None
+        stream_window = (t.last_chunk_s - t.first_token_s) if t.first_token_s is not None else None
         stream_rate = _ratio(out_tokens - 1, stream_window) if out_tokens and out_tokens > 1 else None
         engine_rate = _ratio(r.engine_decode_tokens if r.engine_decode_tokens is not None else out_tokens,
                              r.engine_decode_ms / 1000 if r.engine_decode_ms else None)
         prompt_rate = _ratio(r.prompt_tokens, r.engine_prompt_ms / 1000 if r.engine_prompt_ms
-                             else t.ttft_s)
+                             else t.first_token_s)
         row = {
             "run_id": self._run_id, "model_spec": spec, "case_id": case.id,
             "category": case.category, "repeat": repeat, "turn": turn,
@@ -264,7 +264,7 @@ class Runner:
             "tokens_source": ("engine" if r.tokens_from_engine else "stream") if t.report else None,
             "rss_mb": memory.get("rss_mb"), "vram_mb": memory.get("vram_mb"),
             "started_at": t.started_at,
-            "first_answer_ms": t.first_answer_s * 1000 if t.first_answer_s is not None else None,
+            "first_token_ms": t.first_token_s * 1000 if t.first_token_s is not None else None,
             "reasoning_text": t.reasoning or None,
             "chunk_gaps_ms": t.gaps_ms,
             # the engine's own load figure: from load() on the first generation, else per request

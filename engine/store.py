@@ -75,7 +75,7 @@ MIGRATIONS: list[tuple[str, str]] = [
         );
     """),
     ("002_reasoning_and_server_timings", """
-        ALTER TABLE generations ADD COLUMN first_answer_ms DOUBLE;
+        ALTER TABLE generations ADD COLUMN first_token_ms DOUBLE;
         ALTER TABLE generations ADD COLUMN reasoning_text VARCHAR;
         ALTER TABLE generations ADD COLUMN chunk_gaps_ms DOUBLE[];
         ALTER TABLE generations ADD COLUMN engine_load_ms DOUBLE;

@@ -87,12 +87,15 @@ async def _one(backend, messages, params, client) -> _Sample:
                 s.tokens_source = "engine" if item.tokens_from_engine else "stream"
                 s.ok = True
                 break
-            if not (item.text if isinstance(item, Reasoning) else item):
+            if isinstance(item, Reasoning):
+                if not item.text:
+                    continue
+            elif not item:
                 continue
+            elif s.ttft_ms is None:
+                s.ttft_ms = (now - t0) * 1000  # the first answer token, as in the runner
             chunks += 1
-            if last is None:
-                s.ttft_ms = (now - t0) * 1000
-            else:
+            if last is not None:
                 s.gaps_ms.append((now - last) * 1000)
             last = now
         else:

@@ -13,7 +13,7 @@ GENERATION_COLUMNS = [
     "stream_decode_tok_per_s", "chars_per_s", "engine_prompt_ms", "engine_decode_ms",
     "tokens_source", "rss_mb", "vram_mb", "started_at",
     # 002_reasoning_and_server_timings
-    "first_answer_ms", "reasoning_text", "chunk_gaps_ms", "engine_load_ms", "engine_total_ms",
+    "first_token_ms", "reasoning_text", "chunk_gaps_ms", "engine_load_ms", "engine_total_ms",
 ]
 
 
