@@ -7,12 +7,15 @@ from __future__ import annotations
 
 import threading
 import time
+from pathlib import Path
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Callable
 
 from .backends import Backend, BackendError, EngineReport, GenParams, Reasoning, parse_spec, resolve
-from .checks import run_check
+from .backends import ContextOverflow
+from .checks import CheckResult, run_check
+from .checks.judge import CheckSkipped
 from .hostinfo import host_info
 from .scenarios import Case, Scenario
 from .store import Store, utcnow
@@ -31,6 +34,7 @@ class RunConfig:
     case_ids: list[str] | None = None
     backend_options: dict = field(default_factory=dict)
     warmup: bool = True
+    judge: str | None = None  # model spec of the judge for llm_judge checks
 
     def cases(self) -> list[Case]:
         if not self.case_ids:
@@ -58,7 +62,7 @@ class RunConfig:
         return {"scenario_id": self.scenario.id, "scenario_source": self.scenario.source_path,
                 "models": self.models, "repeats": self.repeats, "max_tokens": self.max_tokens,
                 "temperature": self.temperature, "seed": self.seed, "case_ids": self.case_ids,
-                "backend_options": self.backend_options, "warmup": self.warmup}
+                "backend_options": self.backend_options, "warmup": self.warmup, "judge": self.judge}
 
 
 @dataclass
@@ -83,7 +87,25 @@ class _Timed:
     e2e_s: float | None = None
     report: EngineReport | None = None
     error: str | None = None
+    exceeds_context: bool = False
     started_at: object = field(default_factory=utcnow)
+
+
+def estimate_tokens(text: str) -> int:
+    """A tokenizer-free estimate: one token per CJK character, one per 4 other characters."""
+    cjk = sum(1 for ch in text if "\u3400" <= ch <= "\u9fff")
+    return cjk + (len(text) - cjk) // 4
+
+
+def _exceeds(backend: Backend, messages: list[dict]) -> str | None:
+    """Why a prompt clearly cannot fit the model's context (with a 10% margin), else None."""
+    limit = backend.context_tokens
+    if not limit:
+        return None
+    need = estimate_tokens("".join(m["content"] for m in messages))
+    if need > limit * 1.1:
+        return f"exceeds context: prompt of about {need} tokens, context {limit} tokens"
+    return None
 
 
 def _ratio(num, den_s):
@@ -106,6 +128,9 @@ class Runner:
             raise ValueError("repeats must be at least 1")
         cases = config.cases()
         backends = {spec: resolve(spec, **config.backend_options) for spec in config.models}
+        self._judge = self._make_judge(config.judge) if config.judge else None
+        source = config.scenario.source_path
+        self._base_dir = str(Path(source).parent) if source else None
         run_id = self.store.create_run(config.scenario.id, config.as_dict(), host_info(),
                                        config.planned_generations(), run_id=run_id)
         self._run_id, self._done, self._total = run_id, 0, config.planned_generations()
@@ -142,6 +167,22 @@ class Runner:
         self.store.finish_run(run_id, "interrupted" if self.cancel.is_set() else "done")
         return run_id
 
+    def _make_judge(self, spec: str):
+        """A callable prompt -> verdict text on the judge model (loaded once, one call at a time)."""
+        backend = resolve(spec)
+        lock = threading.Lock()
+        loaded = []
+
+        def judge(prompt: str) -> str:
+            with lock:
+                if not loaded:
+                    backend.load()
+                    loaded.append(True)
+                params = GenParams(max_tokens=512, temperature=0.0, seed=0)
+                return "".join(x for x in backend.stream([{"role": "user", "content": prompt}], params)
+                               if isinstance(x, str))
+        return judge
+
     # -- per model -----------------------------------------------------------------
     def _run_model(self, config: RunConfig, spec: str, backend: Backend, cases: list[Case]) -> None:
         t0 = time.perf_counter()
@@ -176,15 +217,19 @@ class Runner:
         failed_before = None
         for turn, (new_msgs, checks) in enumerate(case.turn_inputs()):
             history += new_msgs
+            too_long = _exceeds(backend, history)
             if failed_before:
                 timed = _Timed(error=f"not run: turn {failed_before} failed")
+            elif too_long:
+                timed = _Timed(error=too_long, exceeds_context=True)
             else:
                 timed = self._generate(backend, history, params, spec, case.id, watch=True)
                 history.append({"role": "assistant", "content": timed.text})
                 if timed.error:
                     failed_before = turn + 1
             self._record(spec, case, repeat, turn, timed, load_ms, memory, checks,
-                         backend.engine_load_ms if load_ms is not None else None)
+                         backend.engine_load_ms if load_ms is not None else None,
+                         question=new_msgs[-1]["content"])
             load_ms = None  # load time belongs to the first generation only
         return load_ms
 
@@ -227,6 +272,8 @@ class Runner:
             else:
                 if out.error is None:
                     out.error = "stream ended without the engine's final report"
+        except ContextOverflow as exc:
+            out.error, out.exceeds_context = f"exceeds context: {exc}", True
         except Exception as exc:
             out.error = f"{type(exc).__name__}: {exc}"
         out.e2e_s = clock() - t0
@@ -235,7 +282,7 @@ class Runner:
         return out
 
     def _record(self, spec, case: Case, repeat, turn, t: _Timed, load_ms, memory, checks,
-                engine_load_ms: float | None = None) -> None:
+                engine_load_ms: float | None = None, question: str = "") -> None:
         r = t.report or EngineReport(tokens_from_engine=False)
         # Without the engine's count, one streamed chunk (answer or reasoning) is one token.
         n_chunks = len(t.gaps_ms) + 1 if t.first_token_s is not None else 0
@@ -270,17 +317,28 @@ class Runner:
             # the engine's own load figure: from load() on the first generation, else per request
             "engine_load_ms": engine_load_ms if engine_load_ms is not None else r.extra.get("load_ms"),
             "engine_total_ms": r.extra.get("total_ms"),
+            "exceeds_context": t.exceeds_context,
         }
         check_rows = []
-        for c in checks:
+        # A prompt beyond the model's context is not a wrong answer: its checks are not scored.
+        for c in checks if not t.exceeds_context else []:
+            raw = None
             if t.error:
                 passed, score, detail = False, 0.0, "generation failed"
             else:
-                res = run_check(c.type, t.text, c.value, {"ignore_case": c.ignore_case})
-                passed, score, detail = res.passed, res.score, res.detail
+                opts = {"ignore_case": c.ignore_case, "ttft_ms": row["ttft_ms"], "e2e_ms": row["e2e_ms"],
+                        "base_dir": self._base_dir, "question": question, "judge": self._judge}
+                try:
+                    res = run_check(c.type, t.text, c.value, opts)
+                except CheckSkipped:
+                    continue
+                except Exception as exc:  # a check that breaks scores 0 and says why
+                    res = CheckResult(False, 0.0, f"check error: {type(exc).__name__}: {exc}")
+                passed, score, detail, raw = res.passed, res.score, res.detail, res.raw
             check_rows.append({"run_id": self._run_id, "model_spec": spec, "case_id": case.id,
                                "repeat": repeat, "turn": turn, "check_type": c.type,
-                               "passed": passed, "score": score, "weight": c.weight, "detail": detail})
+                               "passed": passed, "score": score, "weight": c.weight, "detail": detail,
+                               "raw_verdict": raw})
         with self._lock:
             self.store.add_generation(row, check_rows)
             self._done += 1

@@ -121,6 +121,47 @@ MIGRATIONS: list[tuple[str, str]] = [
             started_at TIMESTAMP NOT NULL
         );
     """),
+    ("004_scoring_and_ratings", """
+        ALTER TABLE generations ADD COLUMN exceeds_context BOOLEAN DEFAULT false;
+        ALTER TABLE check_results ADD COLUMN raw_verdict VARCHAR;
+        CREATE TABLE judge_pairs (
+            run_id VARCHAR NOT NULL,
+            case_id VARCHAR NOT NULL,
+            turn INTEGER NOT NULL,
+            judge_spec VARCHAR NOT NULL,
+            model_1 VARCHAR NOT NULL,
+            model_2 VARCHAR NOT NULL,
+            score_1 DOUBLE,
+            winner_12 VARCHAR,
+            winner_21 VARCHAR,
+            raw_12 VARCHAR,
+            raw_21 VARCHAR,
+            created_at TIMESTAMP NOT NULL
+        );
+        CREATE TABLE ratings (
+            run_id VARCHAR NOT NULL,
+            model_spec VARCHAR NOT NULL,
+            case_id VARCHAR NOT NULL,
+            repeat INTEGER NOT NULL,
+            turn INTEGER NOT NULL,
+            dimension VARCHAR NOT NULL,
+            stars INTEGER NOT NULL CHECK (stars BETWEEN 1 AND 5),
+            rater VARCHAR NOT NULL,
+            created_at TIMESTAMP NOT NULL
+        );
+        CREATE TABLE ab_votes (
+            scenario_id VARCHAR NOT NULL,
+            case_id VARCHAR NOT NULL,
+            turn INTEGER NOT NULL,
+            left_run_id VARCHAR NOT NULL,
+            left_model VARCHAR NOT NULL,
+            right_run_id VARCHAR NOT NULL,
+            right_model VARCHAR NOT NULL,
+            vote VARCHAR NOT NULL CHECK (vote IN ('left', 'right', 'tie', 'both_bad')),
+            rater VARCHAR NOT NULL,
+            created_at TIMESTAMP NOT NULL
+        );
+    """),
 ]
 
 

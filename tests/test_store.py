@@ -14,6 +14,8 @@ GENERATION_COLUMNS = [
     "tokens_source", "rss_mb", "vram_mb", "started_at",
     # 002_reasoning_and_server_timings
     "first_token_ms", "reasoning_text", "chunk_gaps_ms", "engine_load_ms", "engine_total_ms",
+    # 004_scoring_and_ratings
+    "exceeds_context",
 ]
 
 
@@ -24,7 +26,17 @@ def test_schema_has_exact_columns(store):
     assert store.columns("generations") == GENERATION_COLUMNS
     assert store.columns("check_results") == [
         "run_id", "model_spec", "case_id", "repeat", "turn", "check_type", "passed", "score",
-        "weight", "detail"]
+        "weight", "detail", "raw_verdict"]
+    assert store.columns("ratings") == [
+        "run_id", "model_spec", "case_id", "repeat", "turn", "dimension", "stars", "rater", "created_at"]
+    assert store.columns("ab_votes") == [
+        "scenario_id", "case_id", "turn", "left_run_id", "left_model", "right_run_id", "right_model",
+        "vote", "rater", "created_at"]
+    assert store.columns("judge_pairs") == [
+        "run_id", "case_id", "turn", "judge_spec", "model_1", "model_2", "score_1", "winner_12",
+        "winner_21", "raw_12", "raw_21", "created_at"]
+    assert store.columns("sweep_levels")[:6] == [
+        "sweep_id", "concurrency", "requests", "ok_requests", "errors", "wall_s"]
 
 
 def test_migrations_are_recorded_and_applied_once(tmp_path):

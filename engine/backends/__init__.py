@@ -5,7 +5,7 @@ import importlib
 from dataclasses import dataclass
 from typing import Callable
 
-from .base import Backend, BackendError, Chunk, EngineReport, GenParams, Reasoning
+from .base import Backend, BackendError, Chunk, ContextOverflow, EngineReport, GenParams, Reasoning
 
 # Built-in backends are imported only when a spec names them.
 _BUILTIN = {
@@ -80,6 +80,6 @@ def resolve(spec: str, **options) -> Backend:
 
 
 __all__ = [
-    "Backend", "BackendError", "Chunk", "EngineReport", "GenParams", "ModelSpec", "Reasoning",
+    "Backend", "BackendError", "ContextOverflow", "Chunk", "EngineReport", "GenParams", "ModelSpec", "Reasoning",
     "parse_spec", "register_backend", "resolve", "known_backends",
 ]

@@ -14,6 +14,10 @@ class BackendError(Exception):
     """A model could not be resolved, loaded or run; the message names the model."""
 
 
+class ContextOverflow(BackendError):
+    """The prompt does not fit the model's context: reported as such, not as a wrong answer."""
+
+
 @dataclass(frozen=True)
 class GenParams:
     max_tokens: int = 256
@@ -59,6 +63,8 @@ class Backend(ABC):
     load_is_model_load: bool = True
     # The engine's own figure for the last load(), where it reports one (Ollama's load_duration).
     engine_load_ms: float | None = None
+    # The context the model runs with, in tokens, where known (checked before long prompts).
+    context_tokens: int | None = None
 
     def load(self) -> None:
         """Bring the model into memory. The harness times this call."""

@@ -13,7 +13,7 @@ import psutil
 
 from ..catalog import bundled_path, get_model, load_catalog
 from . import ModelSpec, register_backend
-from .base import Backend, BackendError, Chunk, EngineReport, GenParams
+from .base import Backend, BackendError, Chunk, ContextOverflow, EngineReport, GenParams
 
 
 def supports_gpu_offload() -> bool:
@@ -59,6 +59,7 @@ class LlamaCppBackend(Backend):
         self.chat_template = entry.chat_template if entry and not chat_format else None
         self.stop = list(entry.stop) if entry else []
         self.n_ctx = n_ctx
+        self.context_tokens = n_ctx
         self.n_threads = n_threads or _default_threads()
         self.n_gpu_layers = n_gpu_layers
         self._llm = None
@@ -114,16 +115,21 @@ class LlamaCppBackend(Backend):
         if self._llm is None:
             self.load()
         llm = self._llm
-        if self._formatter is None:
+        if params.mode == "completion":
+            prompt = llm.tokenize(messages[-1]["content"].encode("utf-8"), add_bos=True, special=False)
+            template_stops: list[str] = []
+        elif self._formatter is None:
             yield from self._stream_library_chat(messages, params)
             return
-        formatted = self._formatter(messages=messages)
-        prompt = llm.tokenize(formatted.prompt.encode("utf-8"),
-                              add_bos=not formatted.added_special, special=True)
+        else:
+            formatted = self._formatter(messages=messages)
+            prompt = llm.tokenize(formatted.prompt.encode("utf-8"),
+                                  add_bos=not formatted.added_special, special=True)
+            template_stops = _as_list(formatted.stop)
         if len(prompt) >= self.n_ctx:
-            raise BackendError(f"llamacpp/{self.path.name}: prompt of {len(prompt)} tokens "
-                               f"exceeds the context of {self.n_ctx} tokens")
-        stops = self.stop + _as_list(formatted.stop)
+            raise ContextOverflow(f"llamacpp/{self.path.name}: prompt of {len(prompt)} tokens "
+                                  f"exceeds the context of {self.n_ctx} tokens")
+        stops = self.stop + template_stops
         # Forget the previous prompt so every generation evaluates its whole prompt:
         # timings stay comparable across cases and repeats.
         llm.reset()

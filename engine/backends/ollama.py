@@ -63,6 +63,7 @@ class OllamaBackend(Backend):
             running = self.client().ps().models
         for m in running:
             if self.tag in (m.model, m.name):
+                self.context_tokens = getattr(m, "context_length", None) or self.context_tokens
                 return {"vram_mb": (m.size_vram or 0) / 2**20,
                         "rss_mb": ((m.size or 0) - (m.size_vram or 0)) / 2**20}
         return {}

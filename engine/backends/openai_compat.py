@@ -13,7 +13,7 @@ from typing import AsyncIterator, Iterable, Iterator
 from urllib.parse import parse_qs, urlsplit, urlunsplit
 
 from . import ModelSpec, register_backend
-from .base import Backend, BackendError, Chunk, EngineReport, GenParams, Reasoning
+from .base import Backend, BackendError, Chunk, ContextOverflow, EngineReport, GenParams, Reasoning
 
 DEFAULT_KEY_ENV = "OPENAI_API_KEY"
 
@@ -139,8 +139,11 @@ class OpenAIBackend(Backend):
         yield parser.report()
 
     def _status_error(self, status: int, text: str) -> BackendError:
+        message = _error_text(text)
+        if status == 400 and "context" in message.lower():
+            return ContextOverflow(f"{self.name}: {message}")
         what = "model not found" if status == 404 else f"HTTP {status}"
-        return BackendError(f"{self.name}: {what}: {_error_text(text)}")
+        return BackendError(f"{self.name}: {what}: {message}")
 
     def _error(self, exc: Exception) -> BackendError:
         import httpx

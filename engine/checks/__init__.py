@@ -16,6 +16,7 @@ class CheckResult:
     passed: bool
     score: float
     detail: str
+    raw: str | None = None  # a judge's verdict as it gave it
 
 
 @dataclass(frozen=True)
@@ -162,6 +163,142 @@ def _max_chars(output: str, value: int, opts: dict) -> CheckResult:
     return CheckResult(n <= value, 1.0 if n <= value else value / n, f"{n} chars (max {value})")
 
 
+# --- language, refusal, latency, JSON ------------------------------------------------
+
+_LATIN = re.compile(r"[A-Za-z]")
+
+
+def _language_value(value: Any) -> dict:
+    if isinstance(value, str):
+        value = {"lang": value}
+    if not isinstance(value, dict) or value.get("lang") not in ("zh", "en"):
+        raise ValueError("value must be zh or en, or {lang: zh|en, min_share: 0..1}")
+    share = value.get("min_share", 0.6)
+    if not isinstance(share, (int, float)) or not 0 < share <= 1:
+        raise ValueError("min_share must be in (0, 1]")
+    return {"lang": value["lang"], "min_share": float(share)}
+
+
+def language_share(text: str, lang: str) -> float | None:
+    """Share of CJK ideographs (zh) or Latin letters (en) among all letters; None if no letters."""
+    cjk = sum(1 for ch in text if _is_cjk(ch))
+    latin = len(_LATIN.findall(text))
+    if cjk + latin == 0:
+        return None
+    return (cjk if lang == "zh" else latin) / (cjk + latin)
+
+
+@check("language", _language_value)
+def _language(output: str, value: dict, opts: dict) -> CheckResult:
+    share = language_share(output, value["lang"])
+    if share is None:
+        return CheckResult(False, 0.0, "no letters in the answer")
+    ok = share >= value["min_share"]
+    return CheckResult(ok, min(1.0, share / value["min_share"]),
+                       f"{share:.0%} {value['lang']} (need {value['min_share']:.0%})")
+
+
+REFUSAL_MARKERS = (
+    "i don't know", "i do not know", "not mentioned", "does not mention", "doesn't mention",
+    "does not say", "doesn't say", "not specified", "not stated", "no information", "not provided",
+    "cannot find", "can't find", "unable to find", "not in the document", "i'm not sure", "i am not sure",
+    "i cannot", "i can't", "unable to provide", "not able to",
+    "不知道", "没有提到", "未提及", "没有提及", "未说明", "没有说明", "文档中没有", "文中没有", "无法确定",
+    "无法回答", "无法提供", "不清楚", "没有相关信息", "未找到", "不确定",
+)
+
+
+def is_refusal(text: str) -> str | None:
+    low = text.casefold()
+    return next((m for m in REFUSAL_MARKERS if m in low), None)
+
+
+def _bool(value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise ValueError("value must be true (the answer should refuse) or false (it should answer)")
+    return value
+
+
+@check("refusal", _bool)
+def _refusal(output: str, value: bool, opts: dict) -> CheckResult:
+    marker = is_refusal(output)
+    if value:
+        return CheckResult(marker is not None, 1.0 if marker else 0.0,
+                           f"declined ({marker!r})" if marker else "answered where it should have declined")
+    return CheckResult(marker is None, 0.0 if marker else 1.0,
+                       f"declined ({marker!r}) where it should have answered" if marker else "answered")
+
+
+def _latency_value(value: Any) -> dict:
+    if not isinstance(value, dict) or not value or set(value) - {"ttft_ms", "e2e_ms"} or not all(
+            isinstance(v, (int, float)) and v > 0 for v in value.values()):
+        raise ValueError("value must be {ttft_ms: N} and/or {e2e_ms: N}, positive milliseconds")
+    return value
+
+
+@check("latency", _latency_value)
+def _latency(output: str, value: dict, opts: dict) -> CheckResult:
+    parts, ok = [], True
+    for key, limit in value.items():
+        got = opts.get(key)
+        if got is None:
+            ok = False
+            parts.append(f"{key} not measured")
+            continue
+        ok &= got <= limit
+        parts.append(f"{key} {got:.0f} (SLA {limit:.0f})")
+    return CheckResult(ok, 1.0 if ok else 0.0, ", ".join(parts))
+
+
+def _schema(value: Any) -> dict:
+    import jsonschema
+
+    if not isinstance(value, dict):
+        raise ValueError("value must be a JSON schema (a mapping)")
+    try:
+        jsonschema.Draft202012Validator.check_schema(value)
+    except jsonschema.SchemaError as exc:
+        raise ValueError(f"invalid JSON schema: {exc.message}") from None
+    return value
+
+
+def extract_json(text: str):
+    """The first JSON value in an answer: a fenced block, else the outermost {...} or [...]."""
+    import json
+
+    fenced = re.search(r"```(?:json)?\s*\n(.*?)```", text, re.DOTALL)
+    candidates = [fenced.group(1)] if fenced else []
+    for open_, close in (("{", "}"), ("[", "]")):
+        start, end = text.find(open_), text.rfind(close)
+        if start != -1 and end > start:
+            candidates.append(text[start:end + 1])
+    for cand in candidates:
+        try:
+            return json.loads(cand)
+        except ValueError:
+            continue
+    raise ValueError("no JSON found in the answer")
+
+
+@check("json_schema", _schema)
+def _json_schema(output: str, value: dict, opts: dict) -> CheckResult:
+    import jsonschema
+
+    try:
+        data = extract_json(output)
+    except ValueError as exc:
+        return CheckResult(False, 0.0, str(exc))
+    errors = sorted(jsonschema.Draft202012Validator(value).iter_errors(data), key=lambda e: list(e.path))
+    if errors:
+        where = "/".join(str(p) for p in errors[0].path) or "(root)"
+        return CheckResult(False, 0.0, f"{len(errors)} schema error(s); at {where}: {errors[0].message[:120]}")
+    return CheckResult(True, 1.0, "valid JSON matching the schema")
+
+
 def run_check(check_type: str, output: str, value: Any, opts: dict | None = None) -> CheckResult:
     kind = CHECKS[check_type]
     return kind.fn(output, kind.validate(value), opts or {})
+
+
+# Checks that execute code or call a judge live in their own modules and register here.
+from . import code, judge  # noqa: E402,F401

@@ -1,0 +1,176 @@
+"""Runs untrusted, model-written Python in a sandbox.
+
+bubblewrap (`bwrap`) gives a read-only root, a private /tmp, no network and new
+namespaces for everything; the child runs as an unprivileged user with limits on CPU
+time, memory, file size and process count, an empty environment, a wall-clock time
+limit and capped output. Without bwrap the sandbox refuses to run, unless the user
+turns isolation off knowingly (MODELPICK_UNSANDBOXED=1), and then still applies the
+limits, an empty environment and (where `unshare` allows) no network.
+"""
+from __future__ import annotations
+
+import os
+import resource
+import shutil
+import signal
+import subprocess
+import tempfile
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+UNSANDBOXED_ENV = "MODELPICK_UNSANDBOXED"
+_NOBODY = 65534
+
+
+class SandboxUnavailable(RuntimeError):
+    """No isolation is available and the user has not turned it off knowingly."""
+
+
+@dataclass(frozen=True)
+class Limits:
+    wall_s: float = 10.0
+    cpu_s: int = 10
+    memory_mb: int = 512
+    file_size_mb: int = 16
+    processes: int = 32
+    output_bytes: int = 64 * 1024
+
+
+@dataclass
+class SandboxResult:
+    returncode: int | None
+    stdout: str
+    stderr: str
+    timed_out: bool = False
+    output_truncated: bool = False
+    duration_s: float = 0.0
+    isolation: str = "bwrap"
+
+    @property
+    def killed_by(self) -> str | None:
+        if self.timed_out:
+            return "time limit"
+        if self.output_truncated:
+            return "output limit"
+        if self.returncode is not None and self.returncode < 0:
+            return signal.Signals(-self.returncode).name
+        return None
+
+
+def _python() -> str:
+    # A system interpreter the unprivileged user can read (a venv under /root may not be).
+    for candidate in ("/usr/bin/python3", "/usr/local/bin/python3"):
+        if os.access(candidate, os.X_OK):
+            return candidate
+    return shutil.which("python3") or "python3"
+
+
+def isolation() -> str:
+    """'bwrap', 'unsandboxed' (turned off knowingly) or raise SandboxUnavailable."""
+    if shutil.which("bwrap") and _bwrap_works():
+        return "bwrap"
+    if os.environ.get(UNSANDBOXED_ENV) == "1":
+        return "unsandboxed"
+    raise SandboxUnavailable(
+        "no sandbox for model-written code: install bubblewrap (apt-get install bubblewrap); "
+        f"to run such code without isolation anyway, set {UNSANDBOXED_ENV}=1")
+
+
+_BWRAP_OK: bool | None = None
+
+
+def _bwrap_works() -> bool:
+    global _BWRAP_OK
+    if _BWRAP_OK is None:
+        try:
+            r = subprocess.run(["bwrap", "--ro-bind", "/", "/", "--unshare-all", "--die-with-parent", "true"],
+                               capture_output=True, timeout=10)
+            _BWRAP_OK = r.returncode == 0
+        except (OSError, subprocess.TimeoutExpired):
+            _BWRAP_OK = False
+    return _BWRAP_OK
+
+
+def _limit_child(limits: Limits, drop_privileges: bool):
+    def apply() -> None:
+        mb = 2**20
+        resource.setrlimit(resource.RLIMIT_CPU, (limits.cpu_s, limits.cpu_s + 1))
+        resource.setrlimit(resource.RLIMIT_AS, (limits.memory_mb * mb, limits.memory_mb * mb))
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limits.file_size_mb * mb, limits.file_size_mb * mb))
+        resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+        if drop_privileges and os.getuid() == 0:
+            os.setgroups([])
+            os.setgid(_NOBODY)
+            os.setuid(_NOBODY)
+        if os.getuid() != 0:  # root ignores RLIMIT_NPROC; an unprivileged user does not
+            resource.setrlimit(resource.RLIMIT_NPROC, (limits.processes, limits.processes))
+    return apply
+
+
+def run_python(code: str, files: dict[str, str] | None = None, limits: Limits = Limits()) -> SandboxResult:
+    """Run `code` as main.py in a fresh temporary folder with `files` beside it."""
+    mode = isolation()
+    with tempfile.TemporaryDirectory(prefix="modelpick-sbx-") as tmp:
+        work = Path(tmp)
+        for name, text in {**(files or {}), "main.py": code}.items():
+            (work / name).write_text(text, encoding="utf-8")
+        if os.getuid() == 0:
+            os.chmod(work, 0o777)  # the unprivileged user may write its scratch files here
+        env = {"PATH": "/usr/bin:/bin", "HOME": "/tmp/work", "LANG": "C.UTF-8", "PYTHONIOENCODING": "utf-8"}
+        py = [_python(), "-I", "-X", "utf8", "main.py"]
+        if mode == "bwrap":
+            cmd = ["bwrap", "--ro-bind", "/", "/", "--tmpfs", "/tmp", "--bind", str(work), "/tmp/work",
+                   "--chdir", "/tmp/work", "--dev", "/dev", "--proc", "/proc", "--tmpfs", "/root",
+                   "--tmpfs", "/home", "--unshare-all", "--die-with-parent", "--new-session", "--clearenv",
+                   *sum((["--setenv", k, v] for k, v in env.items()), []), *py]
+            cwd = None
+        else:
+            net = ["unshare", "-n"] if shutil.which("unshare") and os.getuid() == 0 else []
+            cmd, cwd = [*net, *py], str(work)
+        return _execute(cmd, cwd, env, limits, mode)
+
+
+def _execute(cmd, cwd, env, limits: Limits, mode: str) -> SandboxResult:
+    t0 = time.monotonic()
+    proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, start_new_session=True,
+                            preexec_fn=_limit_child(limits, drop_privileges=True))
+    out, err = bytearray(), bytearray()
+    truncated = threading.Event()
+
+    def pump(stream, buf):
+        while chunk := stream.read(8192):
+            room = limits.output_bytes - len(buf)
+            if room > 0:
+                buf += chunk[:room]
+            if len(chunk) > room:
+                truncated.set()
+                _kill(proc)
+                # keep draining so the child is not blocked on a full pipe while it dies
+        stream.close()
+
+    readers = [threading.Thread(target=pump, args=(proc.stdout, out), daemon=True),
+               threading.Thread(target=pump, args=(proc.stderr, err), daemon=True)]
+    for r in readers:
+        r.start()
+    timed_out = False
+    try:
+        proc.wait(timeout=limits.wall_s)
+    except subprocess.TimeoutExpired:
+        timed_out = True
+        _kill(proc)
+        proc.wait()
+    for r in readers:
+        r.join(timeout=5)
+    return SandboxResult(proc.returncode, out.decode("utf-8", "replace"), err.decode("utf-8", "replace"),
+                         timed_out=timed_out, output_truncated=truncated.is_set(),
+                         duration_s=time.monotonic() - t0, isolation=mode)
+
+
+def _kill(proc: subprocess.Popen) -> None:
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)  # the whole session: children and grandchildren
+    except (ProcessLookupError, PermissionError):
+        pass
