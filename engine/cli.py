@@ -35,6 +35,7 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--n-ctx", type=int, default=4096)
     r.add_argument("--threads", type=int, help="CPU threads for llama.cpp (default: physical cores)")
     r.add_argument("--no-warmup", action="store_true", help="skip the untimed warm-up generation")
+    r.add_argument("--judge", help="model spec of the judge for llm_judge checks (without one they are skipped)")
     r.add_argument("--db", default=None, help="DuckDB file (default: $MODELPICK_DB or results.duckdb)")
     r.add_argument("--quiet", action="store_true")
     r.add_argument("--run-id", help=argparse.SUPPRESS)  # chosen by the dashboard
@@ -50,6 +51,13 @@ def _parser() -> argparse.ArgumentParser:
     sw.add_argument("--level-timeout", type=float, default=120.0, help="seconds per level at most")
     sw.add_argument("--timeout", type=float, default=60.0, help="seconds a request may wait for data")
     sw.add_argument("--db", default=None)
+
+    j = sub.add_parser("judge", help="pairwise judging of two models' answers in a run")
+    j.add_argument("--run", required=True)
+    j.add_argument("--judge", required=True, help="model spec of the judge")
+    j.add_argument("--models", nargs=2, required=True, metavar=("MODEL_1", "MODEL_2"))
+    j.add_argument("--rubric")
+    j.add_argument("--db", default=None)
 
     ls = sub.add_parser("list", help="list models or scenarios")
     ls.add_argument("what", choices=["models", "scenarios", "presets"])
@@ -77,7 +85,12 @@ def _cmd_run(args) -> int:
         options["n_threads"] = args.threads
     config = RunConfig(scenario=scenario, models=args.models, repeats=args.repeats,
                        max_tokens=args.max_tokens, temperature=args.temperature, seed=args.seed,
-                       case_ids=args.case_ids, backend_options=options, warmup=not args.no_warmup)
+                       case_ids=args.case_ids, backend_options=options, warmup=not args.no_warmup,
+                       judge=args.judge)
+    if args.judge:
+        from .backends import resolve
+
+        resolve(args.judge)  # an unknown judge is bad input, rejected before the run starts
     config.cases()  # validates --case before anything is written
     cancel = threading.Event()
     # SIGTERM (the dashboard's Cancel) and Ctrl-C end the run cleanly as 'interrupted'.
@@ -124,6 +137,17 @@ def _cmd_sweep(args) -> int:
     return 0
 
 
+def _cmd_judge(args) -> int:
+    from .judging import pairwise
+
+    rows = pairwise(Store(args.db or default_db_path()), args.run, args.judge, *args.models, rubric=args.rubric)
+    scores = [s for s in rows.score_1 if s == s and s is not None]
+    share = sum(scores) / len(scores) if scores else float("nan")
+    print(f"{args.models[0]} preferred in {share:.0%} of {len(rows)} comparisons over {args.models[1]} "
+          f"(both orders averaged)")
+    return 0
+
+
 def _cmd_list(args) -> int:
     if args.what == "presets":
         for p in load_presets().values():
@@ -160,7 +184,8 @@ def _cmd_summary(args) -> int:
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
-        commands = {"run": _cmd_run, "sweep": _cmd_sweep, "list": _cmd_list, "summary": _cmd_summary}
+        commands = {"run": _cmd_run, "sweep": _cmd_sweep, "judge": _cmd_judge, "list": _cmd_list,
+                    "summary": _cmd_summary}
         return commands[args.command](args)
     except (ScenarioError, BackendError, StoreError, LookupError, ValueError) as exc:  # bad input
         print(f"error: {exc}", file=sys.stderr)

@@ -4,6 +4,7 @@ Errors name the file, the case and the field, so a person can fix the file.
 """
 from __future__ import annotations
 
+import itertools
 import os
 from pathlib import Path
 from typing import Any, Literal
@@ -53,6 +54,15 @@ class Turn(_Strict):
     checks: list[Check] = []
 
 
+class Needle(_Strict):
+    """A long-context probe: `fact` hidden at `depth` (0 = start, 1 = end) of filler text
+    grown to about `tokens` tokens."""
+    fact: str
+    depth: float = Field(ge=0, le=1)
+    tokens: int = Field(ge=100)
+    filler_file: str
+
+
 class Case(_Strict):
     id: str
     category: str
@@ -61,7 +71,8 @@ class Case(_Strict):
     prompt: str | None = None
     messages: list[Message] | None = None
     turns: list[Turn] | None = None
-    context_file: str | None = None
+    context_file: str | list[str] | None = None
+    needle: Needle | None = None
     checks: list[Check] = []
     max_tokens: int | None = Field(None, ge=1)
     # "completion" sends the prompt raw (no chat template), as /v1/completions does.
@@ -147,6 +158,22 @@ class Scenario(_Strict):
         return list(dict.fromkeys(c.category for c in self.cases))
 
 
+def haystack(filler: str, fact: str, depth: float, tokens: int) -> str:
+    """Filler repeated to about `tokens` tokens (4 characters each) with `fact` placed at
+    `depth`, on a sentence boundary."""
+    target_chars = tokens * 4
+    sentences = [s.strip() + "." for s in filler.split(".") if s.strip()]
+    text: list[str] = []
+    size = 0
+    for sentence in itertools.cycle(sentences):
+        if size >= target_chars:
+            break
+        text.append(sentence)
+        size += len(sentence) + 1
+    text.insert(round(depth * len(text)), fact)
+    return " ".join(text)
+
+
 def _describe(err: dict, raw: Any) -> str:
     loc = list(err["loc"])
     where = ""
@@ -181,14 +208,25 @@ def parse_scenario(text: str, source: str, base_dir: Path | None = None) -> Scen
     except ValidationError as exc:
         lines = [_describe(e, raw) for e in exc.errors()]
         raise ScenarioError(f"{source}: " + "; ".join(lines)) from None
+    base = base_dir or scenarios_dir()
     for case in scenario.cases:
-        if case.context_file:
-            path = (base_dir or scenarios_dir()) / case.context_file
+        files = [case.context_file] if isinstance(case.context_file, str) else (case.context_file or [])
+        parts = []
+        for i, name in enumerate(files):
             try:
-                case.context = path.read_text(encoding="utf-8").strip()
+                parts.append((base / name).read_text(encoding="utf-8").strip())
             except OSError:
-                raise ScenarioError(
-                    f"{source}: case {case.id!r}: field context_file: cannot read {path}") from None
+                field = "context_file" + (f"[{i}]" if isinstance(case.context_file, list) else "")
+                raise ScenarioError(f"{source}: case {case.id!r}: field {field}: cannot read {base / name}") from None
+        if case.needle:
+            try:
+                filler = (base / case.needle.filler_file).read_text(encoding="utf-8").strip()
+            except OSError:
+                raise ScenarioError(f"{source}: case {case.id!r}: field needle.filler_file: "
+                                    f"cannot read {base / case.needle.filler_file}") from None
+            parts.append(haystack(filler, case.needle.fact, case.needle.depth, case.needle.tokens))
+        if parts:
+            case.context = "\n\n".join(parts)
     scenario.source_path = source
     return scenario
 

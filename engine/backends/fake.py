@@ -6,6 +6,8 @@ Behaviour comes from the model name:
   fake/flaky        every second generation raises
   fake/load-error   fails when loaded
   fake/slow         like echo, sleeping `delay_s` (option, default 0.05 s) per word
+  fake/judge-first  a judge with pure position bias: always "WINNER: A", "SCORE: 5"
+  fake/judge-keyword a fair judge: prefers the answer containing GOOD, in either position
   fake/<name>       answers queued with `enqueue(name, ...)`, then echoes
 """
 from __future__ import annotations
@@ -50,7 +52,12 @@ class FakeBackend(Backend):
             raise RuntimeError("fake/flaky: simulated runtime failure")
         last_user = next((m["content"] for m in reversed(messages) if m["role"] == "user"), "")
         queue = _QUEUES.get(self.model)
-        answer = queue.popleft() if queue else f"Echo: {last_user}"
+        if queue:
+            answer = queue.popleft()
+        elif self.model.startswith("judge-"):
+            answer = _judge_answer(self.model, last_user)
+        else:
+            answer = f"Echo: {last_user}"
         words = answer.split(" ")[: params.max_tokens]
         for i, word in enumerate(words):
             if self.model == "error-mid" and i == 2:
@@ -64,6 +71,18 @@ class FakeBackend(Backend):
             finish_reason="length" if len(words) == params.max_tokens else "stop",
             tokens_from_engine=False,
         )
+
+
+def _judge_answer(model: str, prompt: str) -> str:
+    if model == "judge-first":
+        return "Both are fine. WINNER: A SCORE: 5"
+    if "Answer A:" in prompt:
+        a = prompt.split("Answer A:", 1)[1].split("Answer B:", 1)[0]
+        b = prompt.split("Answer B:", 1)[1]
+        winner = "A" if "GOOD" in a and "GOOD" not in b else "B" if "GOOD" in b and "GOOD" not in a else "TIE"
+        return f"Compared both. WINNER: {winner}"
+    answer = prompt.split("Answer:", 1)[-1]
+    return "Checked. SCORE: " + ("5" if "GOOD" in answer else "1")
 
 
 register_backend("fake", FakeBackend)

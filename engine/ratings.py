@@ -1,0 +1,123 @@
+"""Human ratings: stars per answer and dimension, and blind A/B votes turned into
+Bradley-Terry strengths with bootstrap confidence intervals."""
+from __future__ import annotations
+
+import random
+
+import numpy as np
+import pandas as pd
+
+from .store import Store, utcnow
+
+DIMENSIONS = ("overall", "accuracy", "fluency", "instruction_following", "tone")
+VOTES = ("left", "right", "tie", "both_bad")
+
+
+def add_stars(store: Store, run_id: str, model_spec: str, case_id: str, repeat: int, turn: int,
+              dimension: str, stars: int, rater: str) -> None:
+    if not rater.strip():
+        raise ValueError("rater: give your name so ratings can be told apart")
+    if dimension not in DIMENSIONS:
+        raise ValueError(f"dimension: {dimension!r} is not one of {', '.join(DIMENSIONS)}")
+    if not isinstance(stars, int) or not 1 <= stars <= 5:
+        raise ValueError("stars: give 1 to 5")
+    store.insert_rows("ratings", [{"run_id": run_id, "model_spec": model_spec, "case_id": case_id,
+                                   "repeat": repeat, "turn": turn, "dimension": dimension, "stars": stars,
+                                   "rater": rater.strip(), "created_at": utcnow()}])
+
+
+def star_summary(store: Store, run_id: str | None = None) -> pd.DataFrame:
+    where, params = ("WHERE run_id = ?", [run_id]) if run_id else ("", [])
+    return store.query(f"""SELECT model_spec, dimension, avg(stars) AS stars_mean, count(*) AS ratings,
+                                  count(DISTINCT rater) AS raters
+                           FROM ratings {where} GROUP BY ALL ORDER BY ALL""", params)
+
+
+def next_pair(store: Store, scenario_id: str, rng: random.Random | None = None) -> dict | None:
+    """Two answers to one case from two different models (latest run of each), in random
+    order; None when fewer than two models have answered any case of the scenario."""
+    rng = rng or random.Random()
+    df = store.query("""
+        WITH last AS (SELECT g.model_spec, arg_max(g.run_id, r.started_at) AS run_id
+                      FROM generations g JOIN runs r USING (run_id) WHERE r.scenario_id = ? GROUP BY 1)
+        SELECT g.run_id, g.model_spec, g.case_id, g.turn, g.output_text
+        FROM generations g JOIN last USING (model_spec, run_id)
+        WHERE g.ok AND g.repeat = 0""", [scenario_id])
+    groups = [part for _, part in df.groupby(["case_id", "turn"]) if part.model_spec.nunique() >= 2]
+    if not groups:
+        return None
+    part = rng.choice(groups)
+    left, right = part.sample(2, random_state=rng.randrange(2**31)).to_dict("records")
+    return {"scenario_id": scenario_id, "case_id": left["case_id"], "turn": int(left["turn"]),
+            "left": left, "right": right}
+
+
+def add_vote(store: Store, pair: dict, vote: str, rater: str) -> None:
+    if vote not in VOTES:
+        raise ValueError(f"vote: {vote!r} is not one of {', '.join(VOTES)}")
+    if not rater.strip():
+        raise ValueError("rater: give your name so votes can be told apart")
+    store.insert_rows("ab_votes", [{
+        "scenario_id": pair["scenario_id"], "case_id": pair["case_id"], "turn": pair["turn"],
+        "left_run_id": pair["left"]["run_id"], "left_model": pair["left"]["model_spec"],
+        "right_run_id": pair["right"]["run_id"], "right_model": pair["right"]["model_spec"],
+        "vote": vote, "rater": rater.strip(), "created_at": utcnow()}])
+
+
+def votes(store: Store, scenario_id: str | None = None) -> pd.DataFrame:
+    where, params = ("WHERE scenario_id = ?", [scenario_id]) if scenario_id else ("", [])
+    return store.query(f"SELECT * FROM ab_votes {where} ORDER BY created_at", params)
+
+
+def _outcomes(v: pd.DataFrame) -> list[tuple[str, str, float]]:
+    """(model_i, model_j, i's share of the win); 'both bad' carries no preference."""
+    out = []
+    for r in v.itertuples():
+        share = {"left": 1.0, "right": 0.0, "tie": 0.5}.get(r.vote)
+        if share is not None:
+            out.append((r.left_model, r.right_model, share))
+    return out
+
+
+def bradley_terry(outcomes: list[tuple[str, str, float]], iters: int = 500, prior: float = 0.5) -> dict[str, float]:
+    """Strengths by the MM algorithm (Hunter 2004), ties as half wins. A small prior win
+    against a virtual average opponent keeps strengths finite for unbeaten models.
+    Returned on an Elo-like scale: 1000 + 400 log10(strength / geometric mean)."""
+    models = sorted({m for a, b, _ in outcomes for m in (a, b)})
+    if not models:
+        return {}
+    idx = {m: i for i, m in enumerate(models)}
+    wins = np.full(len(models), prior)
+    pairs = np.zeros((len(models), len(models)))
+    for a, b, s in outcomes:
+        i, j = idx[a], idx[b]
+        wins[i] += s
+        wins[j] += 1 - s
+        pairs[i, j] += 1
+        pairs[j, i] += 1
+    p = np.ones(len(models))
+    for _ in range(iters):
+        denom = (pairs / (p[:, None] + p[None, :])).sum(axis=1) + 2 * prior / (p + 1.0)
+        p = wins / denom
+        p /= np.exp(np.log(p).mean())
+    return {m: 1000 + 400 * float(np.log10(p[idx[m]])) for m in models}
+
+
+def ratings_table(v: pd.DataFrame, n_boot: int = 500, seed: int = 0) -> pd.DataFrame:
+    """Per model: Bradley-Terry rating with a bootstrap 95% CI over votes, and the vote count."""
+    outcomes = _outcomes(v)
+    if not outcomes:
+        return pd.DataFrame(columns=["model_spec", "rating", "ci_low", "ci_high", "votes"])
+    point = bradley_terry(outcomes)
+    rng = np.random.default_rng(seed)
+    samples = {m: [] for m in point}
+    for _ in range(n_boot):
+        draw = [outcomes[i] for i in rng.integers(0, len(outcomes), len(outcomes))]
+        for m, r in bradley_terry(draw, iters=200).items():
+            samples[m].append(r)
+    counts = pd.Series([m for a, b, _ in outcomes for m in (a, b)]).value_counts()
+    rows = [{"model_spec": m, "rating": r,
+             "ci_low": float(np.percentile(samples[m], 2.5)) if samples[m] else r,
+             "ci_high": float(np.percentile(samples[m], 97.5)) if samples[m] else r,
+             "votes": int(counts.get(m, 0))} for m, r in point.items()]
+    return pd.DataFrame(rows).sort_values("rating", ascending=False, ignore_index=True)
