@@ -26,7 +26,8 @@ def case_scores(gens: pd.DataFrame, checks: pd.DataFrame, cases_lang: dict[str, 
     per = per[per.w > 0].assign(score=lambda d: d.ws / d.w).reset_index()
     cats = gens.drop_duplicates(["run_id", "model_spec", "case_id"])[["run_id", "model_spec", "case_id", "category"]]
     per = per.merge(cats, on=["run_id", "model_spec", "case_id"], how="left")
-    per["lang"] = per.case_id.map(cases_lang or {}).fillna(per.case_id.map(_lang_from_id))
+    langs = cases_lang or {}
+    per["lang"] = [langs.get(c) or _lang_from_id(c) for c in per.case_id]
     return per[["run_id", "model_spec", "case_id", "repeat", "category", "lang", "score"]]
 
 

@@ -1,0 +1,117 @@
+"""Model-written code is untrusted: each attack is stopped, scores 0, and leaves the
+machine as it was."""
+import os
+import socket
+import threading
+import time
+import uuid
+from pathlib import Path
+
+import psutil
+import pytest
+
+from engine import sandbox
+from engine.checks import run_check
+from engine.sandbox import Limits, SandboxUnavailable, run_python
+from tests.conftest import ROOT
+
+pytestmark = pytest.mark.skipif(
+    not os.environ.get("CI") and sandbox.shutil.which("bwrap") is None,
+    reason="bubblewrap is not installed (apt-get install bubblewrap); CI installs it and runs these")
+
+# A hidden test that any correct palindrome function passes.
+TESTS = {"tests": 'f = solution_function("pal")\ndef test_it():\n    assert f("abba") and not f("ab")\n',
+         "timeout_s": 3}
+
+
+def score(code: str) -> tuple[float, str]:
+    res = run_check("python_tests", f"```python\n{code}\n```", TESTS)
+    return res.score, res.detail
+
+
+def no_sandbox_processes_left() -> bool:
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        left = [p for p in psutil.process_iter(["uids"]) if p.info["uids"] and p.info["uids"].real == 65534]
+        if not left:
+            return True
+        time.sleep(0.1)
+    return False
+
+
+def test_a_correct_answer_passes():
+    assert score("def is_pal(s):\n    return s == s[::-1]") == (1.0, "1/1 hidden tests passed")
+
+
+def test_infinite_loop_is_stopped():
+    s, detail = score("def is_pal(s):\n    return s == s[::-1]\nwhile True:\n    pass")
+    assert s == 0 and "time limit" in detail
+    assert no_sandbox_processes_left()
+
+
+def test_fork_bomb_is_contained_and_cleaned_up():
+    s, detail = score("import os\ndef is_pal(s):\n    return True\nwhile True:\n    os.fork()")
+    assert s == 0
+    assert no_sandbox_processes_left()
+
+
+def test_memory_bomb_fails():
+    s, detail = score("def is_pal(s):\n    return s == s[::-1]\nblob = bytearray(8 * 1024**3)")
+    assert s == 0 and "MemoryError" in detail
+
+
+def test_writing_outside_the_working_folder_fails_and_leaves_nothing(tmp_path):
+    marker = f"modelpick-escape-{uuid.uuid4().hex}"
+    targets = [ROOT / marker, Path("/tmp") / marker, Path.home() / marker]
+    code = "def is_pal(s):\n    return s == s[::-1]\n" + "".join(
+        f"open({str(t)!r}, 'w').write('x')\n" for t in targets)
+    s, detail = score(code)
+    assert s == 0 and ("Read-only file system" in detail or "Permission denied" in detail
+                       or "No such file" in detail)
+    assert not any(t.exists() for t in targets)
+    # its own scratch folder is writable
+    ok = run_python("open('scratch.txt', 'w').write('fine'); print(open('scratch.txt').read())")
+    assert ok.stdout.strip() == "fine"
+
+
+def test_parent_environment_is_not_visible(monkeypatch):
+    monkeypatch.setenv("MODELPICK_TEST_SECRET", "s3cret-value")
+    res = run_python("import os; print(sorted(os.environ)); print(os.environ.get('MODELPICK_TEST_SECRET'))")
+    assert "s3cret-value" not in res.stdout and "MODELPICK_TEST_SECRET" not in res.stdout
+    s, _ = score("import os\ndef is_pal(s):\n    return os.environ['MODELPICK_TEST_SECRET'] == 's3cret-value'")
+    assert s == 0
+
+
+def test_network_connections_fail():
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen()
+    port = server.getsockname()[1]
+    accepted = []
+    threading.Thread(target=lambda: accepted.append(server.accept()), daemon=True).start()
+    try:
+        s, detail = score(f"import socket\nsocket.create_connection(('127.0.0.1', {port}), timeout=1)\n"
+                          "def is_pal(s):\n    return s == s[::-1]")
+    finally:
+        server.close()
+    assert s == 0 and ("refused" in detail or "unreachable" in detail.lower() or "Errno" in detail)
+    assert not accepted
+
+
+def test_printing_gigabytes_is_cut_off():
+    t0 = time.monotonic()
+    s, detail = score("def is_pal(s):\n    return s == s[::-1]\nwhile True:\n    print('x' * 100000)")
+    assert s == 0 and "output limit" in detail
+    assert time.monotonic() - t0 < 3  # stopped at the cap, not at the time limit
+    res = run_python("print('y' * 10**7)", limits=Limits(output_bytes=1000))
+    assert res.output_truncated and len(res.stdout) == 1000
+
+
+def test_no_isolation_means_refusal_unless_turned_off_knowingly(monkeypatch):
+    monkeypatch.setattr(sandbox.shutil, "which", lambda name: None)
+    monkeypatch.delenv(sandbox.UNSANDBOXED_ENV, raising=False)
+    with pytest.raises(SandboxUnavailable, match="install bubblewrap"):
+        run_python("print(1)")
+    monkeypatch.setenv(sandbox.UNSANDBOXED_ENV, "1")
+    out = run_python("import os; print(os.getuid(), len(os.environ) < 8)")
+    assert out.isolation == "unsandboxed" and out.stdout.split()[1] == "True"

@@ -1,0 +1,312 @@
+"""Every scoring check with right and wrong answers (Chinese and English), the judge and
+pairwise judging with the fake backend, bootstrap intervals, and human ratings."""
+import random
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from engine import RunConfig, Runner, load_scenario
+from engine.checks import extract_json, language_share, run_check
+from engine.checks.code import extract_code
+from engine.checks.judge import judge_pair
+from engine.judging import pairwise
+from engine.ratings import add_stars, add_vote, bradley_terry, next_pair, ratings_table, star_summary, votes
+from engine.scenarios import SCENARIOS_DIR, ScenarioError, parse_scenario
+from engine.scoring import bootstrap_ci, case_scores, category_scores, star_rows
+from engine.backends import fake
+
+DEV = load_scenario("dev-assistant")
+
+
+def check_of(case_id: str, check_type: str):
+    case = next(c for c in DEV.cases if c.id == case_id)
+    return next(c for c in case.checks if c.type == check_type)
+
+
+def run(check, answer, **opts):
+    return run_check(check.type, answer, check.value, {"base_dir": str(SCENARIOS_DIR), **opts})
+
+
+# --- code -----------------------------------------------------------------------------
+
+GOOD_MERGE = """Here you go:
+```python
+def merge_intervals(intervals):
+    out = []
+    for s, e in sorted(intervals):
+        if out and s <= out[-1][1]:
+            out[-1][1] = max(out[-1][1], e)
+        else:
+            out.append([s, e])
+    return out
+```
+It sorts first."""
+
+BAD_MERGE = """```python
+def merge_intervals(intervals):
+    return sorted(intervals)
+```"""
+
+
+@pytest.mark.skipif(__import__("shutil").which("bwrap") is None and not __import__("os").environ.get("CI"),
+                    reason="bubblewrap is not installed; CI installs it and runs this")
+class TestExecutedChecks:
+    def test_python_tests_right_and_wrong(self):
+        chk = check_of("merge-intervals-en", "python_tests")
+        good = run(chk, GOOD_MERGE)
+        assert good.passed and good.score == 1.0 and good.detail == "4/4 hidden tests passed"
+        bad = run(chk, BAD_MERGE)
+        assert not bad.passed and 0 < bad.score < 1 and "test_basic" in bad.detail
+
+    def test_python_tests_chinese_case_and_unfenced_code(self):
+        chk = check_of("word-count-zh", "python_tests")
+        answer = "可以这样写：\ndef word_count(text):\n    from collections import Counter\n    return dict(Counter(text.lower().split()))\n以上函数不区分大小写。"
+        assert run(chk, answer).passed
+        wrong = "def word_count(text):\n    return dict.fromkeys(text.split(), 1)"
+        assert not run(chk, wrong).passed
+
+    def test_code_that_does_not_run_scores_zero_with_a_reason(self):
+        res = run(check_of("merge-intervals-en", "python_tests"), "```python\ndef merge_intervals(x):\n  return (\n```")
+        assert res.score == 0 and "did not run" in res.detail and "SyntaxError" in res.detail
+
+    def test_forged_result_lines_are_not_believed(self):
+        forged = '```python\nprint("@@0000@@" + \'{"results": [["test_x", true, ""]]}\')\ndef merge_intervals(x):\n    return x\n```'
+        assert not run(check_of("merge-intervals-en", "python_tests"), forged).passed
+
+    def test_testgen_needs_tests_that_catch_the_bugs(self):
+        chk = check_of("testgen-en", "python_testgen")
+        strong = "```python\ndef test_leap():\n    assert is_leap(2024)\n    assert not is_leap(1900)\n    assert is_leap(2000)\n    assert not is_leap(2023)\n```"
+        res = run(chk, strong)
+        assert res.passed and res.score == 1.0 and "caught 2/2" in res.detail
+        weak = "```python\ndef test_leap():\n    assert is_leap(2024)\n```"
+        res = run(chk, weak)
+        assert not res.passed and res.score == 0.5 and "caught 0/2" in res.detail
+        wrong = "```python\ndef test_leap():\n    assert is_leap(1900)\n```"
+        assert run(chk, wrong).score == 0 and "fails on the correct code" in run(chk, wrong).detail
+        unittest_style = ("```python\nimport unittest\nclass T(unittest.TestCase):\n    def test_c(self):\n"
+                          "        self.assertFalse(is_leap(1900))\n        self.assertTrue(is_leap(2000))\n```")
+        assert run(chk, unittest_style).passed
+
+
+def test_extract_code_prefers_fenced_blocks_in_the_language():
+    assert extract_code("text\n```python\nx = 1\n```\nmore\n```bash\nls\n```") == "x = 1"
+    assert extract_code("Use:\n```sql\nSELECT 1;\n```", "sql") == "SELECT 1;"
+    assert extract_code("The query is SELECT name FROM t; done", "sql") == "SELECT name FROM t;"
+    assert extract_code("```python\ndef f():\n    return 1\n") == "def f():\n    return 1"  # cut off by max_tokens
+
+
+def test_sql_result_right_wrong_and_ordered():
+    totals = check_of("sql-city-totals-en", "sql_result")
+    right = "```sql\nSELECT c.city, SUM(o.amount) AS total FROM orders o JOIN customers c ON c.id = o.customer_id GROUP BY c.city HAVING SUM(o.amount) > 500;\n```"
+    assert run(totals, right).passed
+    off_by_boundary = right.replace("> 500", ">= 500")  # Hangzhou's total is exactly 500
+    res = run(totals, off_by_boundary)
+    assert not res.passed and "got 3 rows, expected 2" in res.detail
+    top = check_of("sql-top-customers-zh", "sql_result")
+    q = "SELECT c.name, SUM(o.amount) t FROM customers c JOIN orders o ON o.customer_id = c.id GROUP BY c.name ORDER BY t {} LIMIT 2"
+    assert run(top, f"```sql\n{q.format('DESC')}\n```").passed
+    assert not run(top, f"```sql\n{q.format('DESC').replace('LIMIT 2', 'LIMIT 3')}\n```").passed
+
+
+def test_sql_is_read_only_without_file_access_and_time_limited():
+    chk = check_of("sql-city-totals-en", "sql_result")
+    for attack in ["DROP TABLE orders", "INSERT INTO customers VALUES (9, 'X', 'Y')",
+                   "SELECT * FROM read_csv('/etc/passwd')", "COPY customers TO '/tmp/leak.csv'"]:
+        res = run(chk, f"```sql\n{attack}\n```")
+        assert not res.passed and "the query failed" in res.detail, attack
+    slow = "```sql\nSELECT count(*) FROM range(100000000000) a, range(1000) b\n```"
+    res = run_check("sql_result", slow, {**chk.value, "timeout_s": 0.5}, {"base_dir": str(SCENARIOS_DIR)})
+    assert not res.passed and "ran over 0.5 s" in res.detail
+    assert run(chk, "```sql\nSELECT c.city, SUM(o.amount) FROM orders o JOIN customers c ON c.id = o.customer_id GROUP BY 1 HAVING SUM(o.amount) > 500\n```").passed
+
+
+# --- text checks ------------------------------------------------------------------------
+
+def test_json_schema():
+    schema = next(c for c in load_scenario("kb-qa").cases if c.id == "json-en").checks[0].value
+    ok = run_check("json_schema", 'Sure:\n```json\n{"lead": "Li Wei", "launch_date": "2027-03-15"}\n```', schema)
+    assert ok.passed
+    wrong_date = run_check("json_schema", '{"lead": "Li Wei", "launch_date": "March 15, 2027"}', schema)
+    assert not wrong_date.passed and "launch_date" in wrong_date.detail
+    assert "no JSON" in run_check("json_schema", "The lead is Li Wei.", schema).detail
+    assert extract_json('prefix [1, 2] suffix') == [1, 2]
+    with pytest.raises(ScenarioError, match="invalid JSON schema"):
+        parse_scenario("id: x\nname: x\ndescription: x\nweights: {quality: 1}\ncases:\n  - id: a\n"
+                       "    category: c\n    prompt: p\n    checks: [{type: json_schema, value: {type: 12}}]\n", "x.yaml")
+
+
+def test_language_share_counts_cjk_against_latin():
+    assert language_share("秋天的黄昏很美 GPU", "zh") == pytest.approx(7 / 10)
+    assert run_check("language", "秋天的黄昏，夕阳如金。", "zh").passed
+    assert not run_check("language", "Autumn dusk is golden.", "zh").passed
+    assert run_check("language", "Newton's laws describe motion.", "en").passed
+    assert not run_check("language", "牛顿定律描述运动。", "en").passed
+    assert not run_check("language", "12345", "zh").passed
+
+
+@pytest.mark.parametrize("answer,refuses", [
+    ("The document does not say how much parking costs.", True),
+    ("I don't know; I can transfer you to a human agent.", True),
+    ("文档中没有提到停车费用。", True),
+    ("抱歉，我不清楚高级会员的价格，可以为您转接人工客服。", True),
+    ("Parking costs 300 CNY per month.", False),
+    ("停车位每月 300 元。", False),
+])
+def test_refusal_both_ways(answer, refuses):
+    assert run_check("refusal", answer, True).passed is refuses
+    assert run_check("refusal", answer, False).passed is (not refuses)
+
+
+def test_latency_sla_uses_the_measured_timings():
+    sla = {"ttft_ms": 800, "e2e_ms": 3000}
+    assert run_check("latency", "hi", sla, {"ttft_ms": 420, "e2e_ms": 2100}).passed
+    late = run_check("latency", "hi", sla, {"ttft_ms": 950, "e2e_ms": 2100})
+    assert not late.passed and "ttft_ms 950 (SLA 800)" in late.detail
+
+
+# --- judge ------------------------------------------------------------------------------
+
+def test_llm_judge_scores_with_the_judge_and_keeps_its_raw_verdict(store):
+    fake.enqueue("echo", "GOOD answer", "GOOD answer", "weak answer")  # warm-up, case 1, case 2
+    sc = parse_scenario("""
+id: judged
+name: j
+description: d
+weights: {quality: 1}
+cases:
+  - {id: a, category: writing, prompt: p1, checks: [{type: llm_judge, value: "Says GOOD."}]}
+  - {id: b, category: writing, prompt: p2, checks: [{type: llm_judge, value: "Says GOOD."}]}
+""", "judged.yaml")
+    run_id = Runner(store).run(RunConfig(sc, ["fake/echo"], judge="fake/judge-keyword"))
+    c = store.check_results(run_id).set_index("case_id")
+    assert c.loc["a"].score == 1.0 and c.loc["b"].score == 0.0
+    assert c.loc["a"].raw_verdict == "Checked. SCORE: 5"
+    # without a judge the check is skipped, not failed
+    run_id = Runner(store).run(RunConfig(sc, ["fake/echo"]))
+    assert store.check_results(run_id).empty
+
+
+def test_pairwise_judging_cancels_position_bias_and_rewards_the_better_answer(store):
+    first = lambda prompt: "WINNER: A"  # noqa: E731  a judge that always prefers the first answer
+    assert judge_pair(first, "q", "GOOD", "bad")["score_1"] == 0.5
+    assert judge_pair(first, "q", "bad", "GOOD")["score_1"] == 0.5
+    fair = judge_pair(lambda p: "WINNER: " + ("A" if "GOOD" in p.split("Answer B:")[0] else "B"), "q", "GOOD", "bad")
+    assert fair["score_1"] == 1.0 and fair["winner_12"] == "A" and fair["winner_21"] == "B"
+    fake.enqueue("good", *["GOOD answer"] * 3)
+    sc = load_scenario("standard")
+    run_id = Runner(store).run(RunConfig(sc, ["fake/good", "fake/echo"], case_ids=["knowledge-en", "coding-en"]))
+    rows = pairwise(store, run_id, "fake/judge-keyword", "fake/good", "fake/echo")
+    assert len(rows) == 2 and (rows.score_1 == 1.0).all()
+    stored = store.query("SELECT * FROM judge_pairs")
+    assert len(stored) == 2 and stored.raw_12.str.contains("WINNER").all()
+    biased_rows = pairwise(store, run_id, "fake/judge-first", "fake/good", "fake/echo")
+    assert (biased_rows.score_1 == 0.5).all()
+
+
+# --- scores and intervals ----------------------------------------------------------------
+
+def test_bootstrap_interval_contains_the_mean_and_narrows_with_more_cases():
+    rng = np.random.default_rng(1)
+    small = rng.binomial(1, 0.7, 10)
+    large = rng.binomial(1, 0.7, 400)
+    m1, lo1, hi1 = bootstrap_ci(small)
+    m2, lo2, hi2 = bootstrap_ci(large)
+    assert lo1 <= m1 <= hi1 and lo2 <= m2 <= hi2
+    assert (hi2 - lo2) < (hi1 - lo1) / 3
+    assert bootstrap_ci([1.0]) == (1.0, 1.0, 1.0)
+
+
+def test_case_and_category_scores_weight_checks_and_cover_repeats(store):
+    fake.enqueue("echo", *["惯性 加速度 反作用"] * 10)
+    sc = load_scenario("standard")
+    run_id = Runner(store).run(RunConfig(sc, ["fake/echo"], case_ids=["knowledge-zh", "knowledge-en"], repeats=2))
+    gens, checks = store.generations(run_id), store.check_results(run_id)
+    scores = case_scores(gens, checks)
+    assert len(scores) == 4  # 2 cases x 2 repeats
+    zh = scores[scores.case_id == "knowledge-zh"].score.iloc[0]
+    assert zh == pytest.approx(1.0)  # all keywords and Chinese: every weighted check passed
+    en = scores[scores.case_id == "knowledge-en"].score.iloc[0]
+    assert en < 0.5
+    cats = category_scores(scores)
+    row = cats.iloc[0]
+    assert row.n == 4 and row.ci_low <= row.score <= row.ci_high
+    stars = star_rows(scores).set_index("row")
+    assert stars.loc["chinese_fluency"].stars == pytest.approx(5.0)
+    assert stars.loc["english"].stars < 3
+
+
+def test_exceeding_the_context_is_reported_not_scored(store):
+    from engine.backends import Backend, EngineReport, register_backend
+
+    class Small(Backend):
+        context_tokens = 2000
+
+        def __init__(self, spec, **_):
+            pass
+
+        def stream(self, messages, params):
+            yield "7391"
+            yield EngineReport(output_tokens=1)
+
+    register_backend("small", Small)
+    kb = load_scenario("kb-qa")
+    run_id = Runner(store).run(RunConfig(kb, ["small/ctx"], case_ids=["needle-1k-d50", "needle-12k-d50"]))
+    g = store.generations(run_id).set_index("case_id")
+    assert g.loc["needle-1k-d50"].ok and not g.loc["needle-1k-d50"].exceeds_context
+    far = g.loc["needle-12k-d50"]
+    assert not far.ok and far.exceeds_context and far.error.startswith("exceeds context")
+    checks = store.check_results(run_id)
+    assert set(checks.case_id) == {"needle-1k-d50"}  # nothing scored for the probe that did not fit
+
+
+def test_real_llama_cpp_context_overflow_is_reported_as_such(store):
+    kb = load_scenario("kb-qa")
+    run_id = Runner(store).run(RunConfig(kb, ["llamacpp/smollm2-135m"], case_ids=["needle-3k-d50"],
+                                         max_tokens=8, backend_options={"n_ctx": 2048}))
+    g = store.generations(run_id).iloc[0]
+    assert g.exceeds_context and "exceeds" in g.error
+    assert store.check_results(run_id).empty
+
+
+# --- human ratings -------------------------------------------------------------------------
+
+def test_stars_are_stored_with_the_rater_and_validated(store):
+    run_id = Runner(store).run(RunConfig(load_scenario("standard"), ["fake/echo"], case_ids=["knowledge-en"]))
+    add_stars(store, run_id, "fake/echo", "knowledge-en", 0, 0, "fluency", 4, "Mei")
+    add_stars(store, run_id, "fake/echo", "knowledge-en", 0, 0, "fluency", 2, "Tom")
+    s = star_summary(store, run_id).iloc[0]
+    assert s.stars_mean == 3 and s.raters == 2
+    for bad in [dict(stars=6), dict(dimension="vibes"), dict(rater=" ")]:
+        kwargs = {"dimension": "fluency", "stars": 3, "rater": "Mei", **bad}
+        with pytest.raises(ValueError):
+            add_stars(store, run_id, "fake/echo", "knowledge-en", 0, 0, **kwargs)
+
+
+def test_blind_pairs_are_random_and_votes_become_ratings(store):
+    sc = load_scenario("standard")
+    Runner(store).run(RunConfig(sc, ["fake/echo", "fake/flaky"], case_ids=["knowledge-en", "coding-en"]))
+    rng = random.Random(3)
+    pairs = [next_pair(store, "standard", rng) for _ in range(30)]
+    assert all(p["left"]["model_spec"] != p["right"]["model_spec"] for p in pairs)
+    lefts = {p["left"]["model_spec"] for p in pairs}
+    assert lefts == {"fake/echo", "fake/flaky"}  # either model can be on the left
+    for p in pairs[:12]:
+        add_vote(store, p, "left" if p["left"]["model_spec"] == "fake/echo" else "right", "Mei")
+    add_vote(store, pairs[12], "tie", "Tom")
+    add_vote(store, pairs[13], "both_bad", "Tom")
+    with pytest.raises(ValueError):
+        add_vote(store, pairs[14], "maybe", "Tom")
+    table = ratings_table(votes(store, "standard")).set_index("model_spec")
+    assert table.loc["fake/echo"].rating > table.loc["fake/flaky"].rating
+    assert table.loc["fake/echo"].ci_low <= table.loc["fake/echo"].rating <= table.loc["fake/echo"].ci_high
+    assert table.loc["fake/echo"].votes == 13  # 'both bad' carries no preference
+    assert next_pair(store, "no-such-scenario") is None
+
+
+def test_bradley_terry_orders_by_strength_and_treats_ties_as_half():
+    outcomes = [("a", "b", 1.0)] * 8 + [("a", "b", 0.0)] * 2 + [("b", "c", 1.0)] * 8 + [("b", "c", 0.0)] * 2
+    r = bradley_terry(outcomes)
+    assert r["a"] > r["b"] > r["c"]
+    even = bradley_terry([("x", "y", 0.5)] * 10)
+    assert even["x"] == pytest.approx(even["y"])
