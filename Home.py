@@ -16,5 +16,6 @@ pages = [
     st.Page("pages/scenarios.py", title=t("nav_scenarios", lang), icon=":material/list_alt:", url_path="scenarios"),
     st.Page("pages/run.py", title=t("nav_run", lang), icon=":material/play_arrow:", url_path="run"),
     st.Page("pages/compare.py", title=t("nav_compare", lang), icon=":material/bar_chart:", url_path="compare"),
+    st.Page("pages/rate.py", title=t("nav_rate", lang), icon=":material/thumbs_up_down:", url_path="rate"),
 ]
 st.navigation(pages).run()

@@ -73,3 +73,17 @@ def sweep_chart(levels: pd.DataFrame, lang: str) -> alt.Chart:
                  alt.Tooltip("goodput_req_per_s:Q", format=".2f")],
     ).properties(title=t("chart_sweep_ttft", lang), height=240)
     return alt.hconcat(throughput, ttft)
+
+
+def category_score_chart(cats: pd.DataFrame, lang: str) -> alt.Chart:
+    """Mean check score per category with its bootstrap 95% interval."""
+    data = cats.assign(category=cats["category"].map(lambda c: t(c, lang)))
+    base = alt.Chart(data).encode(
+        y=alt.Y("category:N", title=t("category", lang), axis=alt.Axis(labelLimit=200)),
+        yOffset="model_spec:N", color=alt.Color("model_spec:N", title=t("model", lang)))
+    bars = base.mark_errorbar(ticks=True).encode(
+        x=alt.X("ci_low:Q", title=t("chart_quality", lang), scale=alt.Scale(domain=[0, 1])), x2="ci_high:Q")
+    points = base.mark_point(filled=True, size=60).encode(
+        x="score:Q", tooltip=["model_spec", "category", alt.Tooltip("score:Q", format=".2f"),
+                              alt.Tooltip("ci_low:Q", format=".2f"), alt.Tooltip("ci_high:Q", format=".2f"), "n"])
+    return (bars + points).properties(title=t("chart_quality", lang), height=max(160, 40 * len(data)))

@@ -167,3 +167,23 @@ def leaders(store: Store) -> pd.DataFrame:
 
 def to_csv(df: pd.DataFrame) -> bytes:
     return df.to_csv(index=False).encode("utf-8")
+
+
+def quality(gens: pd.DataFrame, checks: pd.DataFrame, scenario_id: str) -> dict[str, pd.DataFrame]:
+    """Case scores, per-category scores with 95% CIs, and the use case's star rows."""
+    from .scenarios import ScenarioError, load_scenario
+    from .scoring import case_scores, category_scores, star_rows
+
+    try:
+        langs = {c.id: c.lang for c in load_scenario(scenario_id).cases}
+    except ScenarioError:
+        langs = {}
+    scores = case_scores(gens, checks, langs)
+    return {"cases": scores, "categories": category_scores(scores), "stars": star_rows(scores)}
+
+
+def human_ratings(store: Store, scenario_id: str, run_id: str | None = None) -> dict[str, pd.DataFrame]:
+    """Blind A/B ratings (Bradley-Terry with 95% CIs) and star averages, for beside the checks."""
+    from .ratings import ratings_table, star_summary, votes
+
+    return {"ab": ratings_table(votes(store, scenario_id)), "stars": star_summary(store, run_id)}

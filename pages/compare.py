@@ -14,6 +14,7 @@ if runs.empty:
 
 mode = st.radio(tr("cmp_source"), ["run", "scenario"], horizontal=True,
                 format_func=lambda m: tr(f"cmp_source_{m}"))
+run_id = None
 if mode == "run":
     run_ids = runs.run_id.tolist()
     wanted = st.session_state.get("compare_run")
@@ -60,6 +61,27 @@ d1, d2, d3 = st.columns(3)
 d1.download_button(tr("cmp_download_metrics"), compare.to_csv(table), "metrics.csv", "text/csv")
 d2.download_button(tr("cmp_download_generations"), compare.to_csv(gens), "generations.csv", "text/csv")
 d3.download_button(tr("cmp_download_checks"), compare.to_csv(checks), "check_results.csv", "text/csv")
+
+quality = compare.quality(gens, checks, scenario_id)
+if not quality["categories"].empty:
+    st.subheader(tr("cmp_quality"))
+    st.altair_chart(charts.category_score_chart(quality["categories"], lang()), width="stretch")
+    stars = quality["stars"].assign(row=quality["stars"].row.map(tr))
+    st.markdown(f"**{tr('cmp_stars')}**")
+    st.dataframe(stars.rename(columns=lambda c: tr(c) if c != "model_spec" else tr("model")).round(2),
+                 hide_index=True)
+
+st.subheader(tr("cmp_human"))
+human = compare.human_ratings(s, scenario_id, run_id if mode == "run" else None)
+if human["ab"].empty and human["stars"].empty:
+    st.caption(tr("cmp_no_human"))
+if not human["ab"].empty:
+    st.markdown(f"**{tr('cmp_human_ab')}**")
+    st.dataframe(human["ab"].round(0).rename(columns=lambda c: tr(c) if c != "model_spec" else tr("model")),
+                 hide_index=True)
+if not human["stars"].empty:
+    st.markdown(f"**{tr('cmp_human_stars')}**")
+    st.dataframe(human["stars"].round(2), hide_index=True)
 
 st.subheader(tr("cmp_charts"))
 c1, c2 = st.columns(2)

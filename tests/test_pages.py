@@ -255,3 +255,25 @@ def test_run_page_offers_the_use_case_presets_with_their_serve_commands():
     at.multiselect(key="presets").set_value(["gpt-oss-20b-vllm"]).run()
     assert any("vllm serve openai/gpt-oss-20b" in c.value for c in at.code)
     assert "3 models × 11 cases × 1 repeats" in texts(at)  # two bundled models and the preset
+
+
+def test_rate_page_blind_vote_reveals_names_only_after_voting():
+    seed_run(cases=["knowledge-en", "coding-en"])
+    at = app("pages/rate.py")
+    assert not any("fake/" in m.value for m in [*at.markdown, *at.caption])  # names hidden
+    pair = at.session_state.pair
+    next(b for b in at.button if b.key == "vote-left").click().run()
+    assert "Enter your name first" in at.error[0].value  # no anonymous votes
+    at.text_input(key="rater").set_value("Mei")
+    next(b for b in at.button if b.key == "vote-left").click().run()
+    assert f"A was {pair['left']['model_spec']}, B was {pair['right']['model_spec']}" in at.success[0].value
+    v = Store().query("SELECT * FROM ab_votes")
+    assert len(v) == 1 and v.vote[0] == "left" and v.left_model[0] == pair["left"]["model_spec"]
+    at.slider(key="rate_stars_value").set_value(4)
+    next(b for b in at.button if b.key == "save-stars").click().run()
+    r = Store().query("SELECT * FROM ratings")
+    assert len(r) == 1 and r.stars[0] == 4 and r.rater[0] == "Mei"
+    at.switch_page("pages/compare.py").run()
+    assert "Blind A/B (Bradley-Terry rating, 95% CI)" in texts(at)
+    specs = json.dumps([json.loads(c.proto.spec) for c in at.get("vega_lite_chart")])
+    assert "errorbar" in specs and "ci_low" in specs

@@ -1,0 +1,70 @@
+import random
+
+import streamlit as st
+
+from engine import compare, ratings
+from pages._shared import store, tr
+
+st.title(tr("nav_rate"))
+st.write(tr("rate_intro"))
+s = store()
+scenario_ids = compare.scenario_ids_with_runs(s)
+if not scenario_ids:
+    st.info(tr("cmp_empty"))
+    st.stop()
+
+rater = st.text_input(tr("rate_rater"), key="rater")
+scenario_id = st.selectbox(tr("scenario"), scenario_ids, key="rate_scenario")
+
+st.subheader(tr("rate_blind"))
+pair = st.session_state.get("pair")
+if pair is None or pair["scenario_id"] != scenario_id:
+    pair = st.session_state.pair = ratings.next_pair(s, scenario_id, random.Random())
+    st.session_state.pair_voted = False
+if pair is None:
+    st.info(tr("rate_no_pair"))
+else:
+    st.caption(f"{pair['case_id']} · {tr('scen_turn', n=pair['turn'] + 1)}")
+    left, right = st.columns(2)
+    left.markdown(f"**{tr('rate_left')}**")
+    left.text(pair["left"]["output_text"] or "–")  # model output: plain text, never HTML
+    right.markdown(f"**{tr('rate_right')}**")
+    right.text(pair["right"]["output_text"] or "–")
+    if st.session_state.get("pair_voted"):
+        st.success(tr("rate_revealed", left=pair["left"]["model_spec"], right=pair["right"]["model_spec"]))
+        if st.button(tr("rate_next"), key="next-pair"):
+            st.session_state.pair = None
+            st.rerun()
+    else:
+        cols = st.columns(4)
+        for col, vote in zip(cols, ratings.VOTES):
+            if col.button(tr(f"vote_{vote}"), key=f"vote-{vote}"):
+                if not rater.strip():
+                    st.error(tr("rate_need_name"))
+                else:
+                    ratings.add_vote(s, pair, vote, rater)
+                    st.session_state.pair_voted = True
+                    st.rerun()
+
+st.subheader(tr("rate_stars"))
+runs = compare.runs_table(s)
+runs = runs[runs.scenario_id == scenario_id]
+run_id = st.selectbox(tr("cmp_run"), runs.run_id.tolist(), key="rate_run")
+gens, _ = compare.load_results(s, run_id=run_id)
+gens = gens[gens.ok]
+if not gens.empty:
+    labels = {i: f"{r.model_spec} · {r.case_id} · {tr('scen_turn', n=r.turn + 1)} · #{r['repeat'] + 1}"
+              for i, r in gens.iterrows()}
+    idx = st.selectbox(tr("cmp_answers"), list(labels), format_func=labels.get, key="rate_answer")
+    answer = gens.loc[idx]
+    repeat = int(answer["repeat"])  # not answer.repeat: that is a pandas method
+    st.text(answer.output_text or "–")
+    dimension = st.selectbox(tr("rate_dimension"), ratings.DIMENSIONS, format_func=tr, key="rate_dim")
+    stars = st.slider(tr("stars"), 1, 5, 3, key="rate_stars_value")
+    if st.button(tr("rate_save_stars"), key="save-stars"):
+        if not rater.strip():
+            st.error(tr("rate_need_name"))
+        else:
+            ratings.add_stars(s, run_id, answer.model_spec, answer.case_id, repeat, int(answer.turn),
+                              dimension, int(stars), rater)
+            st.success(tr("rate_saved_stars"))
