@@ -2,6 +2,8 @@
 in both orders, and the verdicts (raw text included) are stored in judge_pairs."""
 from __future__ import annotations
 
+import threading
+
 import pandas as pd
 
 from .backends import GenParams, resolve
@@ -9,14 +11,21 @@ from .checks.judge import judge_pair
 from .store import Store, utcnow
 
 
-def judge_callable(spec: str):
+def make_judge(spec: str):
+    """(judge, backend): `judge(prompt) -> verdict text` on the judge model, loaded on first
+    use and called one prompt at a time (runs on several hosts share it)."""
     backend = resolve(spec)
-    backend.load()
+    lock = threading.Lock()
+    loaded = []
 
     def judge(prompt: str) -> str:
-        params = GenParams(max_tokens=512, temperature=0.0, seed=0)
-        return "".join(x for x in backend.stream([{"role": "user", "content": prompt}], params)
-                       if isinstance(x, str))
+        with lock:
+            if not loaded:
+                backend.load()
+                loaded.append(True)
+            params = GenParams(max_tokens=512, temperature=0.0, seed=0)
+            return "".join(x for x in backend.stream([{"role": "user", "content": prompt}], params)
+                           if isinstance(x, str))
     return judge, backend
 
 
@@ -29,7 +38,7 @@ def pairwise(store: Store, run_id: str, judge_spec: str, model_1: str, model_2: 
     if gens.empty or gens.model_spec.nunique() < 2:
         raise LookupError(f"run {run_id} has no answers from both {model_1} and {model_2}")
     questions = _questions(store, run_id)
-    judge, backend = judge_callable(judge_spec)
+    judge, backend = make_judge(judge_spec)
     rows = []
     try:
         for (case_id, turn), part in gens.groupby(["case_id", "turn"]):

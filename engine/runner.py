@@ -16,6 +16,7 @@ from .backends import Backend, BackendError, EngineReport, GenParams, Reasoning,
 from .backends import ContextOverflow
 from .checks import CheckResult, run_check
 from .checks.judge import CheckSkipped
+from .judging import make_judge
 from .hostinfo import host_info
 from .scenarios import Case, Scenario
 from .store import Store, utcnow
@@ -128,7 +129,7 @@ class Runner:
             raise ValueError("repeats must be at least 1")
         cases = config.cases()
         backends = {spec: resolve(spec, **config.backend_options) for spec in config.models}
-        self._judge = self._make_judge(config.judge) if config.judge else None
+        self._judge, judge_backend = make_judge(config.judge) if config.judge else (None, None)
         source = config.scenario.source_path
         self._base_dir = str(Path(source).parent) if source else None
         run_id = self.store.create_run(config.scenario.id, config.as_dict(), host_info(),
@@ -164,24 +165,11 @@ class Runner:
             status = "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed"
             self.store.finish_run(run_id, status, f"{type(exc).__name__}: {exc}")
             raise
+        finally:
+            if judge_backend is not None:
+                judge_backend.close()
         self.store.finish_run(run_id, "interrupted" if self.cancel.is_set() else "done")
         return run_id
-
-    def _make_judge(self, spec: str):
-        """A callable prompt -> verdict text on the judge model (loaded once, one call at a time)."""
-        backend = resolve(spec)
-        lock = threading.Lock()
-        loaded = []
-
-        def judge(prompt: str) -> str:
-            with lock:
-                if not loaded:
-                    backend.load()
-                    loaded.append(True)
-                params = GenParams(max_tokens=512, temperature=0.0, seed=0)
-                return "".join(x for x in backend.stream([{"role": "user", "content": prompt}], params)
-                               if isinstance(x, str))
-        return judge
 
     # -- per model -----------------------------------------------------------------
     def _run_model(self, config: RunConfig, spec: str, backend: Backend, cases: list[Case]) -> None:

@@ -38,3 +38,27 @@ def cli_env(tmp_path):
     env["MODELPICK_DB"] = str(tmp_path / "cli.duckdb")
     env["PYTHONPATH"] = str(ROOT)
     return env
+
+
+def collect(backend, messages, **params):
+    """(answer text, reasoning text, the final EngineReport) of one streamed generation."""
+    from engine.backends import EngineReport, GenParams, Reasoning
+
+    chunks, reasoning, reports = [], [], []
+    for item in backend.stream(messages, GenParams(**params)):
+        if isinstance(item, EngineReport):
+            reports.append(item)
+        elif isinstance(item, Reasoning):
+            reasoning.append(item.text)
+        else:
+            chunks.append(item)
+    assert len(reports) == 1, "a stream ends with exactly one EngineReport"
+    return "".join(chunks), "".join(reasoning), reports[0]
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]

@@ -1,7 +1,6 @@
 """The CTO's click-through in a real headless Chromium against `streamlit run Home.py`:
 Home, Run (one bundled model on two cases, to the end), Compare (answers and a chart)."""
 import os
-import shutil
 import socket
 import subprocess
 import sys
@@ -10,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import ROOT
+from tests.conftest import ROOT, free_port
 
 CHROMIUM = "/usr/bin/chromium"
 ARTIFACTS = ROOT / "tests" / "artifacts"
@@ -25,16 +24,12 @@ def _browser_or_skip():
         pytest.skip(f"{CHROMIUM} not installed (apt-get install chromium); CI installs it and runs this")
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture
 def server(tmp_path):
     _browser_or_skip()
-    port = _free_port()
+    port = free_port()
     env = dict(os.environ, MODELPICK_DB=str(tmp_path / "browser.duckdb"))
     proc = subprocess.Popen(
         [sys.executable, "-m", "streamlit", "run", "Home.py", "--server.headless", "true",

@@ -1,21 +1,21 @@
 """The llama.cpp backend through real llama.cpp with the bundled GGUF models."""
 import pytest
 
-from engine.backends import BackendError, EngineReport, GenParams, resolve
+from engine.backends import BackendError, resolve
 from engine.backends.llamacpp import _stop_scan, supports_gpu_offload
 from engine.catalog import bundled_path
 from engine.runner import RunConfig, Runner
 from engine.scenarios import load_scenario
+from tests.conftest import collect as _collect
+
+
+def collect(backend, messages, **params):
+    text, _, report = _collect(backend, messages, **params)
+    return text, report
 
 QUESTION = [{"role": "user", "content": "What are Newton's three laws of motion?"}]
 
 
-def collect(backend, messages, **params):
-    chunks, reports = [], []
-    for item in backend.stream(messages, GenParams(**params)):
-        (reports if isinstance(item, EngineReport) else chunks).append(item)
-    assert len(reports) == 1 and isinstance(reports[0], EngineReport)
-    return "".join(chunks), reports[0]
 
 
 @pytest.fixture(scope="module")

@@ -4,12 +4,18 @@ import os
 
 import pytest
 
-from engine.backends import BackendError, EngineReport, GenParams, Reasoning, resolve
+from engine.backends import BackendError, resolve
 from engine.backends.ollama import installed_models
 from engine.runner import RunConfig, Runner
 from engine.scenarios import load_scenario
 from engine.worker import check_reachable
+from tests.conftest import collect as _collect
 from tests.fakeservers import FakeServer, OllamaHandler
+
+
+def collect(backend, messages=None, **params):
+    return _collect(backend, messages or Q, **params)
+
 
 Q = [{"role": "user", "content": "What are Newton's three laws?"}]
 
@@ -20,16 +26,6 @@ def ollama_server():
         yield srv
 
 
-def collect(backend, messages=Q, **params):
-    chunks, reasoning, reports = [], [], []
-    for item in backend.stream(messages, GenParams(**params)):
-        if isinstance(item, EngineReport):
-            reports.append(item)
-        elif isinstance(item, Reasoning):
-            reasoning.append(item.text)
-        else:
-            chunks.append(item)
-    return "".join(chunks), "".join(reasoning), reports[-1]
 
 
 def test_stream_reports_ollamas_own_nanosecond_figures_in_ms(ollama_server):

@@ -2,7 +2,6 @@
 loopback, serving the bundled SmolLM2), and against a loopback fake for the faults a
 real server will not produce on demand."""
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -10,24 +9,26 @@ import time
 import httpx
 import pytest
 
-from engine.backends import BackendError, EngineReport, GenParams, Reasoning, resolve
+from engine.backends import BackendError, resolve
 from engine.runner import RunConfig, Runner
 from engine.scenarios import load_scenario
-from tests.conftest import ROOT
+from tests.conftest import ROOT, free_port
+from tests.conftest import collect as _collect
 from tests.fakeservers import FakeServer, OpenAIHandler
+
+
+def collect(backend, messages=None, **params):
+    return _collect(backend, messages or Q, **params)
+
 
 Q = [{"role": "user", "content": "What are Newton's three laws of motion?"}]
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
 def llama_server(smollm2_path, tmp_path_factory):
-    port = _free_port()
+    port = free_port()
     log = open(tmp_path_factory.mktemp("llama-server") / "server.log", "w+")  # a pipe would fill and block it
     proc = subprocess.Popen(
         [sys.executable, "-m", "llama_cpp.server", "--model", str(smollm2_path), "--model_alias", "smollm2",
@@ -61,16 +62,6 @@ def fake_openai():
         yield srv
 
 
-def collect(backend, messages=Q, **params):
-    chunks, reasoning, reports = [], [], []
-    for item in backend.stream(messages, GenParams(**params)):
-        if isinstance(item, EngineReport):
-            reports.append(item)
-        elif isinstance(item, Reasoning):
-            reasoning.append(item.text)
-        else:
-            chunks.append(item)
-    return "".join(chunks), "".join(reasoning), reports[-1]
 
 
 def test_real_server_stream_and_runner(llama_server, store):
