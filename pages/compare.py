@@ -12,7 +12,7 @@ if runs.empty:
         st.switch_page("pages/run.py")
     st.stop()
 
-mode = st.radio(tr("cmp_source"), ["run", "scenario"], horizontal=True,
+mode = st.radio(tr("cmp_source"), ["run", "scenario"], horizontal=True, key="cmp_mode",
                 format_func=lambda m: tr(f"cmp_source_{m}"))
 run_id = None
 if mode == "run":

@@ -277,3 +277,13 @@ def test_rate_page_blind_vote_reveals_names_only_after_voting():
     assert "Blind A/B (Bradley-Terry rating, 95% CI)" in texts(at)
     specs = json.dumps([json.loads(c.proto.spec) for c in at.get("vega_lite_chart")])
     assert "errorbar" in specs and "ci_low" in specs
+
+
+def test_compare_latest_run_of_each_model_for_a_scenario():
+    seed_run(models=("fake/echo",), cases=["knowledge-en"])
+    seed_run(models=("fake/flaky",), cases=["knowledge-en"])
+    at = app("pages/compare.py")
+    at.radio(key="cmp_mode").set_value("scenario").run()
+    assert not at.exception
+    metrics = at.dataframe[0].value
+    assert {"fake/echo", "fake/flaky"} <= set(metrics.columns)  # models from two different runs
