@@ -97,6 +97,10 @@ def metrics_table(gens: pd.DataFrame, checks: pd.DataFrame) -> pd.DataFrame:
         for m in models:
             if col == "passed":
                 series = checks.loc[checks.model_spec == m, "passed"]
+            elif col == "ok":
+                # a prompt beyond the model's context is not a failed generation
+                mine = gens[(gens.model_spec == m) & ~gens["exceeds_context"].fillna(False).astype(bool)]
+                series = mine["ok"]
             elif how == "load":
                 # load time is recorded on a model's first generation of each run
                 series = gens.loc[gens.model_spec == m, "load_ms"] / 1000

@@ -63,7 +63,7 @@ class LiveWriter:
 
 def start_run(db_path: str, scenario: str, models: list[str], repeats: int = 1,
               max_tokens: int | None = None, temperature: float | None = None,
-              gpu_layers: int = 0, case_ids: list[str] | None = None) -> str:
+              gpu_layers: int = 0, case_ids: list[str] | None = None, judge: str | None = None) -> str:
     """Launch `python -m engine run` in its own session; return the run id it will use."""
     run_id = new_run_id()
     cmd = [sys.executable, "-m", "engine", "run", "--scenario", scenario, "--db", db_path,
@@ -77,6 +77,8 @@ def start_run(db_path: str, scenario: str, models: list[str], repeats: int = 1,
         cmd += ["--max-tokens", str(max_tokens)]
     if temperature is not None:
         cmd += ["--temperature", str(temperature)]
+    if judge:
+        cmd += ["--judge", judge]
     runs_dir(db_path).mkdir(parents=True, exist_ok=True)
     with open(log_path(db_path, run_id), "w", encoding="utf-8") as log:
         proc = subprocess.Popen(cmd, cwd=ROOT, stdin=subprocess.DEVNULL, stdout=log,

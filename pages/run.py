@@ -96,6 +96,8 @@ max_tokens = c2.number_input(tr("run_max_tokens"), min_value=1, max_value=32768,
 temperature = c3.slider(tr("run_temperature"), 0.0, 2.0, float(scenario.defaults.temperature), 0.05)
 gpu_layers = c4.number_input(tr("run_gpu_layers"), min_value=-1, max_value=1000, value=0,
                              help=tr("run_gpu_layers_help"))
+judge = st.text_input(tr("run_judge"), placeholder="ollama/qwen2.5:7b-instruct", key="judge",
+                      help=tr("run_judge_help"))
 case_ids = [c.id for c in scenario.cases]
 cases = st.multiselect(tr("run_cases"), case_ids, default=case_ids, key=f"cases-{scenario_id}")
 
@@ -104,7 +106,7 @@ specs = worker.collect_specs(chosen + [presets[p].spec for p in chosen_presets],
 st.caption(tr("run_plan", models=len(specs), cases=len(cases), repeats=repeats))
 
 if st.button(tr("run_start"), type="primary", disabled=bool(active and not worker.run_status(s, active).finished)):
-    problems = worker.preflight(specs, cases)
+    problems = worker.preflight(specs, cases) + (worker.preflight([judge.strip()]) if judge.strip() else [])
     if problems:
         for p in problems:
             st.error(p)
@@ -112,5 +114,5 @@ if st.button(tr("run_start"), type="primary", disabled=bool(active and not worke
         st.session_state.active_run = worker.start_run(
             s.path, scenario.source_path or scenario_id, specs, repeats=int(repeats),
             max_tokens=int(max_tokens), temperature=float(temperature), gpu_layers=int(gpu_layers),
-            case_ids=cases if len(cases) < len(case_ids) else None)
+            case_ids=cases if len(cases) < len(case_ids) else None, judge=judge.strip() or None)
         st.rerun()

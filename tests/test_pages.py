@@ -287,3 +287,17 @@ def test_compare_latest_run_of_each_model_for_a_scenario():
     assert not at.exception
     metrics = at.dataframe[0].value
     assert {"fake/echo", "fake/flaky"} <= set(metrics.columns)  # models from two different runs
+
+
+def test_run_page_passes_the_judge_to_the_worker():
+    at = app("pages/run.py")
+    at.multiselect(key="bundled").set_value([])
+    at.text_area(key="extra_specs").set_value("fake/echo")
+    at.text_input(key="judge").set_value("fake/judge-keyword")
+    at.multiselect(key="cases-standard").set_value(["writing-zh"])
+    next(b for b in at.button if b.label == "Start").click().run()
+    status = wait_finished(at.session_state.active_run)
+    assert status.status == "done"
+    checks = Store().check_results(status.run_id)
+    judged = checks[checks.check_type == "llm_judge"]
+    assert len(judged) == 1 and judged.raw_verdict.iloc[0].startswith("Checked.")
