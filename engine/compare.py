@@ -183,7 +183,26 @@ def quality(gens: pd.DataFrame, checks: pd.DataFrame, scenario_id: str) -> dict[
     except ScenarioError:
         langs = {}
     scores = case_scores(gens, checks, langs)
-    return {"cases": scores, "categories": category_scores(scores), "stars": star_rows(scores)}
+    stars = star_rows(scores)
+    return {"cases": scores, "categories": category_scores(scores), "stars": stars,
+            "stars_wide": stars_wide(stars)}
+
+
+def stars_wide(stars: pd.DataFrame) -> pd.DataFrame:
+    """The star rows as the decision table shows them: a row per dimension, a column per
+    model with "stars (95% low-high)", and the winner when the intervals do not overlap."""
+    if stars.empty:
+        return pd.DataFrame(columns=["row"])
+    out = []
+    for row, part in stars.groupby("row", sort=False):
+        rec = {"row": row}
+        for r in part.itertuples():
+            rec[r.model_spec] = f"{r.stars:.1f} ({1 + 4 * r.ci_low:.1f}-{1 + 4 * r.ci_high:.1f})"
+        best = part.sort_values("score", ascending=False)
+        clear = len(best) > 1 and best.ci_low.iloc[0] > best.ci_high.iloc[1]
+        rec["winner"] = best.model_spec.iloc[0] if clear else None
+        out.append(rec)
+    return pd.DataFrame(out)
 
 
 def human_ratings(store: Store, scenario_id: str, run_id: str | None = None) -> dict[str, pd.DataFrame]:

@@ -131,7 +131,8 @@ TEXT: dict[str, tuple[str, str]] = {
     "pass_rate_cat": ("Check pass rate: {category}", "检查通过率：{category}"),
     # quality and ratings
     "cmp_quality": ("Quality by category (95% confidence)", "各类别质量得分（95% 置信区间）"),
-    "cmp_stars": ("Stars per dimension (from checks)", "各维度星级（来自自动检查）"),
+    "cmp_stars": ("Stars per dimension from the checks: 1-5 (95% interval)", "各维度星级（来自自动检查，1-5，95% 区间）"),
+    "cmp_no_clear_winner": ("no clear winner", "无明显胜者"),
     "cmp_human": ("Human ratings", "人工评分"),
     "cmp_human_ab": ("Blind A/B (Bradley-Terry rating, 95% CI)", "盲测 A/B（Bradley-Terry 评分，95% 置信区间）"),
     "cmp_human_stars": ("Stars given by raters", "评审打出的星级"),

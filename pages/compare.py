@@ -66,10 +66,10 @@ quality = compare.quality(gens, checks, scenario_id)
 if not quality["categories"].empty:
     st.subheader(tr("cmp_quality"))
     st.altair_chart(charts.category_score_chart(quality["categories"], lang()), width="stretch")
-    stars = quality["stars"].assign(row=quality["stars"].row.map(tr))
+    stars = quality["stars_wide"].assign(row=quality["stars_wide"].row.map(tr))
+    stars["winner"] = stars["winner"].map(lambda w: w if isinstance(w, str) else tr("cmp_no_clear_winner"))
     st.markdown(f"**{tr('cmp_stars')}**")
-    st.dataframe(stars.rename(columns=lambda c: tr(c) if c != "model_spec" else tr("model")).round(2),
-                 hide_index=True)
+    st.dataframe(stars.rename(columns={"row": tr("row"), "winner": tr("winner")}), hide_index=True)
 
 st.subheader(tr("cmp_human"))
 human = compare.human_ratings(s, scenario_id, run_id if mode == "run" else None)

@@ -310,3 +310,17 @@ def test_bradley_terry_orders_by_strength_and_treats_ties_as_half():
     assert r["a"] > r["b"] > r["c"]
     even = bradley_terry([("x", "y", 0.5)] * 10)
     assert even["x"] == pytest.approx(even["y"])
+
+
+def test_star_table_names_a_winner_only_when_intervals_do_not_overlap():
+    from engine.compare import stars_wide
+
+    stars = pd.DataFrame([
+        {"model_spec": "a", "row": "coding", "score": 0.9, "ci_low": 0.8, "ci_high": 1.0, "stars": 4.6, "n": 9},
+        {"model_spec": "b", "row": "coding", "score": 0.3, "ci_low": 0.1, "ci_high": 0.5, "stars": 2.2, "n": 9},
+        {"model_spec": "a", "row": "english", "score": 0.6, "ci_low": 0.3, "ci_high": 0.9, "stars": 3.4, "n": 3},
+        {"model_spec": "b", "row": "english", "score": 0.5, "ci_low": 0.2, "ci_high": 0.8, "stars": 3.0, "n": 3},
+    ])
+    wide = stars_wide(stars).set_index("row")
+    assert wide.loc["coding", "winner"] == "a" and wide.loc["coding", "a"] == "4.6 (4.2-5.0)"
+    assert pd.isna(wide.loc["english", "winner"])  # overlapping intervals: no winner
