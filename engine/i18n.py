@@ -174,6 +174,8 @@ TEXT: dict[str, tuple[str, str]] = {
     "rate_revealed": ("A was {left}, B was {right}. Vote saved.", "A 是 {left}，B 是 {right}。已保存投票。"),
     "rate_next": ("Next pair", "下一组"),
     "rate_stars": ("Stars per answer", "逐条打星"),
+    "rate_question": ("Question", "问题"),
+    "rate_answer": ("Answer", "回答"),
     "rate_dimension": ("Dimension", "维度"),
     "rate_save_stars": ("Save stars", "保存星级"),
     "rate_saved_stars": ("Saved.", "已保存。"),

@@ -25,6 +25,8 @@ if pair is None:
     st.info(tr("rate_no_pair"))
 else:
     st.caption(f"{pair['case_id']} · {tr('scen_turn', n=pair['turn'] + 1)}")
+    with st.expander(tr("rate_question"), expanded=len(pair.get("question", "")) < 400):
+        st.text(pair.get("question") or "–")
     left, right = st.columns(2)
     left.markdown(f"**{tr('rate_left')}**")
     left.text(pair["left"]["output_text"] or "–")  # model output: plain text, never HTML
@@ -55,7 +57,7 @@ gens = gens[gens.ok]
 if not gens.empty:
     labels = {i: f"{r.model_spec} · {r.case_id} · {tr('scen_turn', n=r.turn + 1)} · #{r['repeat'] + 1}"
               for i, r in gens.iterrows()}
-    idx = st.selectbox(tr("cmp_answers"), list(labels), format_func=labels.get, key="rate_answer")
+    idx = st.selectbox(tr("rate_answer"), list(labels), format_func=labels.get, key="rate_answer")
     answer = gens.loc[idx]
     repeat = int(answer["repeat"])  # not answer.repeat: that is a pandas method
     st.text(answer.output_text or "–")

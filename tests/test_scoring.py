@@ -289,6 +289,8 @@ def test_blind_pairs_are_random_and_votes_become_ratings(store):
     rng = random.Random(3)
     pairs = [next_pair(store, "standard", rng) for _ in range(30)]
     assert all(p["left"]["model_spec"] != p["right"]["model_spec"] for p in pairs)
+    assert {p["question"] for p in pairs} <= {"What are Newton's three laws of motion?",
+                                              "Write a Python function that tests whether a string is a palindrome."}
     lefts = {p["left"]["model_spec"] for p in pairs}
     assert lefts == {"fake/echo", "fake/flaky"}  # either model can be on the left
     for p in pairs[:12]:
