@@ -60,6 +60,16 @@ def get_model(model_id: str) -> CatalogModel | None:
     return load_catalog().get(model_id)
 
 
+def find_served(name: str) -> CatalogModel | None:
+    """The catalog entry for a model as a server names it: its id, its Ollama tag, or the
+    model in its vLLM command (e.g. `llama3:8b-instruct`, `openai/gpt-oss-20b`)."""
+    for m in load_catalog().values():
+        vllm = m.serve.get("vllm", "").split()
+        if name == m.id or name == m.serve.get("ollama") or (len(vllm) > 2 and name == vllm[2]):
+            return m
+    return None
+
+
 def bundled_models() -> list[CatalogModel]:
     return [m for m in load_catalog().values() if m.bundled]
 

@@ -98,6 +98,17 @@ def estimate_tokens(text: str) -> int:
     return cjk + (len(text) - cjk) // 4
 
 
+def context_limit(spec: str, backend: Backend) -> int | None:
+    """The context the model runs with: the backend's (llama.cpp n_ctx, Ollama's /api/ps),
+    else the catalog's for the model a server names."""
+    from .catalog import find_served
+
+    if backend.context_tokens:
+        return backend.context_tokens
+    entry = find_served(parse_spec(spec).model)
+    return entry.context_tokens if entry else None
+
+
 def _exceeds(backend: Backend, messages: list[dict]) -> str | None:
     """Why a prompt clearly cannot fit the model's context (with a 10% margin), else None."""
     limit = backend.context_tokens
@@ -203,9 +214,12 @@ class Runner:
         params = config.params(case, repeat)
         history: list[dict] = []
         failed_before = None
-        for turn, (new_msgs, checks) in enumerate(case.turn_inputs()):
+        limit = context_limit(spec, backend)
+        for turn, (new_msgs, checks) in enumerate(case.turn_inputs(limit)):
             history += new_msgs
             too_long = _exceeds(backend, history)
+            if case.sized_by_context and not limit:
+                too_long = "exceeds context: the model's context limit is unknown, so the probe cannot be sized"
             if failed_before:
                 timed = _Timed(error=f"not run: turn {failed_before} failed")
             elif too_long:

@@ -56,11 +56,19 @@ class Turn(_Strict):
 
 class Needle(_Strict):
     """A long-context probe: `fact` hidden at `depth` (0 = start, 1 = end) of filler text
-    grown to about `tokens` tokens."""
+    grown to about `tokens` tokens, or to `context_fraction` of each model's context limit
+    (so the same probe grows toward every model's own limit)."""
     fact: str
     depth: float = Field(ge=0, le=1)
-    tokens: int = Field(ge=100)
+    tokens: int | None = Field(None, ge=100)
+    context_fraction: float | None = Field(None, gt=0, le=4)
     filler_file: str
+
+    @model_validator(mode="after")
+    def _one_size(self):
+        if (self.tokens is None) == (self.context_fraction is None):
+            raise ValueError("a needle needs exactly one of tokens or context_fraction")
+        return self
 
 
 class Case(_Strict):
@@ -77,8 +85,14 @@ class Case(_Strict):
     max_tokens: int | None = Field(None, ge=1)
     # "completion" sends the prompt raw (no chat template), as /v1/completions does.
     mode: Literal["chat", "completion"] = "chat"
-    # Filled in on load from context_file; not written by users.
+    # Filled in on load from context_file and needle; not written by users.
     context: str | None = Field(None, exclude=True)
+    filler: str | None = Field(None, exclude=True)
+
+    @property
+    def sized_by_context(self) -> bool:
+        """Whether the prompt is built per model, from that model's context limit."""
+        return bool(self.needle and self.needle.context_fraction)
 
     @model_validator(mode="after")
     def _one_input(self):
@@ -90,32 +104,38 @@ class Case(_Strict):
             raise ValueError("messages must end with a user message")
         return self
 
-    def turn_inputs(self) -> list[tuple[list[dict], list[Check]]]:
+    def turn_inputs(self, context_tokens: int | None = None) -> list[tuple[list[dict], list[Check]]]:
         """The user inputs in order, each as the messages it adds and the checks on its answer.
 
         Multi-turn cases add one user message per turn; the runner appends the model's
         own answers between them. Case-level checks apply to the last answer.
+        `context_tokens` (the model's context limit) sizes a needle given as a fraction.
         """
+        context = self.context
+        if self.sized_by_context:
+            probe = haystack(self.filler or "", self.needle.fact, self.needle.depth,
+                             int(self.needle.context_fraction * context_tokens)) if context_tokens else ""
+            context = "\n\n".join(p for p in (self.context, probe) if p)
         head = [{"role": "system", "content": self.system}] if self.system else []
         if self.turns:
-            out = [([{"role": "user", "content": self._with_context(t.user, i == 0)}], list(t.checks))
+            out = [([{"role": "user", "content": _with_context(t.user, context if i == 0 else None)}],
+                    list(t.checks))
                    for i, t in enumerate(self.turns)]
             out[-1] = (out[-1][0], out[-1][1] + list(self.checks))
             out[0] = (head + out[0][0], out[0][1])
             return out
         if self.messages:
             msgs = [m.model_dump() for m in self.messages]
-            msgs[-1]["content"] = self._with_context(msgs[-1]["content"], True)
+            msgs[-1]["content"] = _with_context(msgs[-1]["content"], context)
             return [(head + msgs, list(self.checks))]
-        return [(head + [{"role": "user", "content": self._with_context(self.prompt, True)}],
+        return [(head + [{"role": "user", "content": _with_context(self.prompt, context)}],
                  list(self.checks))]
 
-    def _with_context(self, text: str, first: bool) -> str:
-        if not (self.context and first):
-            return text
-        if "{context}" in text:
-            return text.replace("{context}", self.context)
-        return f"{self.context}\n\n{text}"
+
+def _with_context(text: str, context: str | None) -> str:
+    if "{context}" in text:
+        return text.replace("{context}", context or "")
+    return f"{context}\n\n{text}" if context else text
 
 
 class Defaults(_Strict):
@@ -224,7 +244,10 @@ def parse_scenario(text: str, source: str, base_dir: Path | None = None) -> Scen
             except OSError:
                 raise ScenarioError(f"{source}: case {case.id!r}: field needle.filler_file: "
                                     f"cannot read {base / case.needle.filler_file}") from None
-            parts.append(haystack(filler, case.needle.fact, case.needle.depth, case.needle.tokens))
+            if case.needle.tokens:
+                parts.append(haystack(filler, case.needle.fact, case.needle.depth, case.needle.tokens))
+            else:
+                case.filler = filler  # sized per model when the case runs
         if parts:
             case.context = "\n\n".join(parts)
     scenario.source_path = source

@@ -326,3 +326,39 @@ def test_star_table_names_a_winner_only_when_intervals_do_not_overlap():
     wide = stars_wide(stars).set_index("row")
     assert wide.loc["coding", "winner"] == "a" and wide.loc["coding", "a"] == "4.6 (4.2-5.0)"
     assert pd.isna(wide.loc["english", "winner"])  # overlapping intervals: no winner
+
+
+def test_context_fraction_probes_grow_with_each_models_own_limit(store):
+    from engine.backends import Backend, EngineReport, register_backend
+
+    seen = {}
+
+    class Sized(Backend):
+        def __init__(self, spec, **_):
+            self.context_tokens = int(spec.model)
+
+        def stream(self, messages, params):
+            seen.setdefault(self.context_tokens, []).append(len(messages[-1]["content"]))
+            yield "The code is 7391."
+            yield EngineReport(output_tokens=5)
+
+    register_backend("sized", Sized)
+    kb = load_scenario("kb-qa")
+    run_id = Runner(store).run(RunConfig(kb, ["sized/2000", "sized/8000"], case_ids=["needle-ctx50-d50"],
+                                         warmup=False))
+    assert store.generations(run_id).ok.all()
+    small, large = seen[2000][0], seen[8000][0]
+    assert 3.5 < large / small < 4.5  # half of each model's context: four times the text
+    # a server whose limit nobody knows: reported, not scored
+    fake_run = Runner(store).run(RunConfig(kb, ["fake/echo"], case_ids=["needle-ctx50-d50"], warmup=False))
+    g = store.generations(fake_run).iloc[0]
+    assert g.exceeds_context and "limit is unknown" in g.error
+    assert store.check_results(fake_run).empty
+
+
+def test_catalog_knows_models_by_the_names_servers_use():
+    from engine.catalog import find_served
+
+    assert find_served("llama3:8b-instruct").id == "llama3-8b"
+    assert find_served("openai/gpt-oss-20b").context_tokens == 131072
+    assert find_served("my-finetune") is None
