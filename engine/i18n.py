@@ -134,6 +134,7 @@ TEXT: dict[str, tuple[str, str]] = {
     "cmp_stars": ("Stars per dimension from the checks: 1-5 (95% interval)", "各维度星级（来自自动检查，1-5，95% 区间）"),
     "cmp_no_clear_winner": ("no clear winner", "无明显胜者"),
     "cmp_human": ("Human ratings", "人工评分"),
+    "cmp_judge_pairs": ("Pairwise judge (both orders averaged)", "裁判模型两两对比（正反两种顺序取平均）"),
     "cmp_human_ab": ("Blind A/B (Bradley-Terry rating, 95% CI)", "盲测 A/B（Bradley-Terry 评分，95% 置信区间）"),
     "cmp_human_stars": ("Stars given by raters", "评审打出的星级"),
     "cmp_no_human": ("No human ratings yet: rate answers on the Rate page.", "还没有人工评分：请到“人工评分”页打分。"),

@@ -52,12 +52,18 @@ def run_summary(store: Store, run_id: str | None = None) -> dict:
         raise LookupError(f"no run {run_id!r} in {store.path}")
     models = store.query(_PER_MODEL, [run_id, run_id])
     cats = store.query(_PER_CATEGORY, [run_id])
+    from .compare import quality
+
+    stars = quality(store.generations(run_id), store.check_results(run_id), run["scenario_id"])["stars"]
     out_models = []
     for rec in models.to_dict("records"):
         mine = cats[cats.model_spec == rec["model_spec"]]
         rec["categories"] = {r["category"]: {"check_pass_rate": r["check_pass_rate"],
                                              "check_score": r["check_score"]}
                              for r in mine.to_dict("records")}
+        # the use case's star rows with bootstrap 95% intervals of the case scores
+        rec["stars"] = {r["row"]: {k: _plain(r[k]) for k in ("stars", "score", "ci_low", "ci_high", "n")}
+                        for r in stars[stars.model_spec == rec["model_spec"]].to_dict("records")}
         out_models.append({k: _plain(v) for k, v in rec.items()})
     return {"run_id": run_id, "scenario_id": run["scenario_id"], "status": run["status"],
             "started_at": str(run["started_at"]), "models": out_models}

@@ -1,6 +1,6 @@
 import streamlit as st
 
-from engine import charts, compare, sweep
+from engine import charts, compare, judging, sweep
 from pages._shared import fmt, lang, store, tr
 
 st.title(tr("nav_compare"))
@@ -70,6 +70,12 @@ if not quality["categories"].empty:
     stars["winner"] = stars["winner"].map(lambda w: w if isinstance(w, str) else tr("cmp_no_clear_winner"))
     st.markdown(f"**{tr('cmp_stars')}**")
     st.dataframe(stars.rename(columns={"row": tr("row"), "winner": tr("winner")}), hide_index=True)
+
+if run_id:
+    pairs = judging.pair_summary(s, run_id)
+    if not pairs.empty:
+        st.markdown(f"**{tr('cmp_judge_pairs')}**")
+        st.dataframe(pairs.round(2), hide_index=True)
 
 st.subheader(tr("cmp_human"))
 human = compare.human_ratings(s, scenario_id, run_id if mode == "run" else None)

@@ -30,6 +30,8 @@ def test_run_with_a_failing_model_exits_zero_and_summary_reports_both(cli_env, t
     assert models["fake/echo"]["ttft_ms_p95"] >= models["fake/echo"]["ttft_ms_p50"] > 0
     assert 0 <= models["fake/echo"]["check_pass_rate"] <= 1
     assert set(models["fake/echo"]["categories"]) >= {"knowledge", "coding", "multi_turn"}
+    stars = models["fake/echo"]["stars"]["knowledge"]
+    assert 1 <= stars["stars"] <= 5 and stars["ci_low"] <= stars["score"] <= stars["ci_high"]
 
 
 def test_db_defaults_to_the_environment_variable(cli_env):

@@ -202,6 +202,11 @@ def test_pairwise_judging_cancels_position_bias_and_rewards_the_better_answer(st
     assert len(stored) == 2 and stored.raw_12.str.contains("WINNER").all()
     biased_rows = pairwise(store, run_id, "fake/judge-first", "fake/good", "fake/echo")
     assert (biased_rows.score_1 == 0.5).all()
+    from engine.judging import pair_summary
+
+    summary = pair_summary(store, run_id).set_index("judge_spec")
+    assert summary.loc["fake/judge-keyword"].model_1_win_share == 1.0
+    assert summary.loc["fake/judge-first"].model_1_win_share == 0.5
 
 
 # --- scores and intervals ----------------------------------------------------------------
