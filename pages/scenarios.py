@@ -21,7 +21,7 @@ else:
         st.write(sc.description)
         left, right = st.columns(2)
         left.markdown(f"**{tr('scen_weights')}**")
-        left.dataframe(pd.DataFrame([{"criterion": tr(k), "weight": v} for k, v in sc.weights.items()]),
+        left.dataframe(pd.DataFrame([{tr("criterion"): tr(k), tr("weight"): v} for k, v in sc.weights.items()]),
                        hide_index=True)
         right.markdown(f"**{tr('scen_defaults')}**")
         right.dataframe(pd.DataFrame([sc.defaults.model_dump()]), hide_index=True)
@@ -33,7 +33,7 @@ else:
                         st.caption(tr("scen_turn", n=turn))
                     st.text(msgs[-1]["content"])
                     if checks:
-                        st.dataframe(pd.DataFrame([{"type": c.type, "value": str(c.value), "weight": c.weight}
+                        st.dataframe(pd.DataFrame([{tr("check"): c.type, tr("value"): str(c.value), tr("weight"): c.weight}
                                                    for c in checks]), hide_index=True)
 
 st.divider()

@@ -301,3 +301,16 @@ def test_run_page_passes_the_judge_to_the_worker():
     checks = Store().check_results(status.run_id)
     judged = checks[checks.check_type == "llm_judge"]
     assert len(judged) == 1 and judged.raw_verdict.iloc[0].startswith("Checked.")
+
+
+def test_home_quickstart_button_starts_the_bundled_models_in_a_worker():
+    at = app()
+    next(b for b in at.button if "standard scenario" in b.label).click().run()
+    run_id = at.session_state.active_run
+    deadline = time.monotonic() + 60
+    while worker.run_status(Store(), run_id).status == "starting" and time.monotonic() < deadline:
+        time.sleep(0.2)
+    run = Store().get_run(run_id)
+    assert json.loads(run["config_json"])["models"] == ["llamacpp/smollm2-135m", "llamacpp/gemma3-270m"]
+    assert worker.cancel_run(Store(), run_id)  # no need to wait the minute it takes
+    assert wait_finished(run_id, timeout_s=120).status == "interrupted"
