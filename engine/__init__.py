@@ -9,6 +9,7 @@ from .store import Store, default_db_path
 from .summary import latest_run_id, run_summary
 
 __all__ = [
+    "catalog", "compare", "ratings", "scoring", "worker",
     "Backend", "BackendError", "EngineReport", "GenParams", "register_backend", "resolve",
     "bundled_models", "get_model", "load_catalog", "CHECKS", "CheckResult", "run_check",
     "Progress", "RunConfig", "Runner", "Scenario", "ScenarioError", "list_scenario_ids",

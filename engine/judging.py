@@ -2,6 +2,7 @@
 in both orders, and the verdicts (raw text included) are stored in judge_pairs."""
 from __future__ import annotations
 
+import json
 import threading
 
 import pandas as pd
@@ -57,16 +58,14 @@ def pairwise(store: Store, run_id: str, judge_spec: str, model_1: str, model_2: 
 
 def _questions(store: Store, run_id: str) -> dict[tuple[str, int], str]:
     """The user message of each case and turn, from the run's scenario."""
-    from .scenarios import load_scenario
+    from .scenarios import ScenarioError, load_scenario
 
     run = store.get_run(run_id)
-    import json
-
     source = json.loads(run["config_json"]).get("scenario_source") or run["scenario_id"]
     try:
         scenario = load_scenario(source)
-    except Exception:
-        return {}
+    except ScenarioError:
+        return {}  # the scenario file is gone: the judge sees the case id instead
     return {(c.id, i): msgs[-1]["content"] for c in scenario.cases for i, (msgs, _) in enumerate(c.turn_inputs())}
 
 

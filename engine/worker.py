@@ -16,7 +16,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from .store import Store, new_run_id
+from .store import Store, new_run_id, utcnow
 
 ROOT = Path(__file__).resolve().parent.parent
 _LIVE_INTERVAL_S = 0.25
@@ -160,8 +160,6 @@ def run_status(store: Store, run_id: str) -> RunStatus:
         status = "failed"
     total = run["planned_generations"]
     end = run["finished_at"] if run["finished_at"] is not None else None
-    from .store import utcnow
-
     elapsed = ((end or utcnow()) - run["started_at"]).total_seconds()
     remaining = elapsed / done * (total - done) if done and total and status == "running" else None
     return RunStatus(run_id, status, int(done), total, elapsed, remaining,

@@ -3,7 +3,6 @@ import pytest
 
 from engine.backends import BackendError, resolve
 from engine.backends.llamacpp import _stop_scan, supports_gpu_offload
-from engine.catalog import bundled_path
 from engine.runner import RunConfig, Runner
 from engine.scenarios import load_scenario
 from tests.conftest import collect as _collect

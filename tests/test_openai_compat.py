@@ -1,7 +1,6 @@
 """The OpenAI-compatible backend against a real server (llama-cpp-python's own, on
 loopback, serving the bundled SmolLM2), and against a loopback fake for the faults a
 real server will not produce on demand."""
-import os
 import subprocess
 import sys
 import time

@@ -2,7 +2,7 @@ import threading
 
 import pytest
 
-from engine.backends import Backend, BackendError, EngineReport, fake, register_backend
+from engine.backends import Backend, BackendError, EngineReport, register_backend
 from engine.runner import RunConfig, Runner
 from engine.scenarios import load_scenario, parse_scenario
 
