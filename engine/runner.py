@@ -5,6 +5,7 @@ generation becomes a row with ok=false and its error, and the run goes on.
 """
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from pathlib import Path
@@ -17,11 +18,13 @@ from .backends import ContextOverflow
 from .checks import CheckResult, run_check
 from .checks.judge import CheckSkipped
 from .judging import make_judge
+from .sandbox import SandboxUnavailable
 from .hostinfo import host_info
 from .scenarios import Case, Scenario
 from .store import Store, utcnow
 
 WARMUP_MAX_TOKENS = 8
+log = logging.getLogger("modelpick")
 
 
 @dataclass
@@ -148,6 +151,7 @@ class Runner:
         self._run_id, self._done, self._total = run_id, 0, config.planned_generations()
         self._t_start = time.perf_counter()
         self._lock = threading.Lock()
+        self._skipped: set[str] = set()
         # One worker per host, sequential within a host so timings stay clean: a fleet
         # run takes the time of its slowest host, not the sum.
         by_place: dict[str, list[str]] = {}
@@ -332,7 +336,11 @@ class Runner:
                         "base_dir": self._base_dir, "question": question, "judge": self._judge}
                 try:
                     res = run_check(c.type, t.text, c.value, opts)
-                except CheckSkipped:
+                except (CheckSkipped, SandboxUnavailable) as exc:
+                    # Not the model's fault: not scored, and said once per run.
+                    if str(exc) not in self._skipped:
+                        self._skipped.add(str(exc))
+                        log.warning("%s checks not scored: %s", c.type, exc)
                     continue
                 except Exception as exc:  # a check that breaks scores 0 and says why
                     res = CheckResult(False, 0.0, f"check error: {type(exc).__name__}: {exc}")

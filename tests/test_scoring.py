@@ -367,3 +367,16 @@ def test_catalog_knows_models_by_the_names_servers_use():
     assert find_served("llama3:8b-instruct").id == "llama3-8b"
     assert find_served("openai/gpt-oss-20b").context_tokens == 131072
     assert find_served("my-finetune") is None
+
+
+def test_without_a_sandbox_code_checks_are_not_scored_and_the_run_says_why(store, monkeypatch, caplog):
+    from engine import sandbox
+
+    monkeypatch.setattr(sandbox.shutil, "which", lambda name: None)
+    monkeypatch.delenv(sandbox.UNSANDBOXED_ENV, raising=False)
+    fake.enqueue("echo", *["def is_pal(s):\n    return s == s[::-1]"] * 2)
+    with caplog.at_level("WARNING", logger="modelpick"):
+        run_id = Runner(store).run(RunConfig(load_scenario("standard"), ["fake/echo"], case_ids=["coding-en"]))
+    checks = store.check_results(run_id)
+    assert "python_tests" not in set(checks.check_type) and "regex" in set(checks.check_type)
+    assert "install bubblewrap" in caplog.text
