@@ -18,4 +18,12 @@ pages = [
     st.Page("pages/compare.py", title=t("nav_compare", lang), icon=":material/bar_chart:", url_path="compare"),
     st.Page("pages/rate.py", title=t("nav_rate", lang), icon=":material/thumbs_up_down:", url_path="rate"),
 ]
-st.navigation(pages).run()
+# Pages check this flag: a fresh server may serve a bookmarked /page through Streamlit's
+# legacy pages/ discovery before this entry point has run in the session; such a page comes
+# here first, and is then opened through the navigation.
+st.session_state._via_entry = True
+nav = st.navigation(pages)
+wanted = st.session_state.pop("_wanted_page", None)
+if wanted:
+    st.switch_page(wanted)
+nav.run()

@@ -1,6 +1,9 @@
 """What every page shares: the store, the language, translated labels."""
 from __future__ import annotations
 
+import inspect
+from pathlib import Path
+
 import streamlit as st
 
 from engine import Store, default_db_path
@@ -12,6 +15,15 @@ def _store(path: str) -> Store:
     # A Store keeps no connection open: each call opens its own, so the worker process
     # can write while the dashboard reads, and no connection crosses Streamlit's threads.
     return Store(path)
+
+
+def entry_guard() -> None:
+    """A page served without the entry point (legacy pages/ discovery of a bookmarked URL on
+    a fresh server) goes through Home.py, which then opens this page."""
+    if not st.session_state.get("_via_entry"):
+        caller = Path(inspect.stack()[1].filename)
+        st.session_state._wanted_page = f"pages/{caller.name}"
+        st.switch_page("Home.py")
 
 
 def store() -> Store:

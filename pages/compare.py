@@ -1,7 +1,9 @@
 import streamlit as st
 
 from engine import charts, compare, judging, sweep
-from pages._shared import fmt, lang, store, tr
+from pages._shared import entry_guard, fmt, lang, store, tr
+
+entry_guard()
 
 st.title(tr("nav_compare"))
 s = store()

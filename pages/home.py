@@ -1,7 +1,9 @@
 import streamlit as st
 
 from engine import bundled_models, compare, worker
-from pages._shared import fmt, store, tr
+from pages._shared import entry_guard, fmt, store, tr
+
+entry_guard()
 
 st.title("ModelPick")
 st.write(tr("home_intro"))

@@ -3,7 +3,9 @@ import random
 import streamlit as st
 
 from engine import compare, ratings
-from pages._shared import store, tr
+from pages._shared import entry_guard, store, tr
+
+entry_guard()
 
 st.title(tr("nav_rate"))
 st.write(tr("rate_intro"))

@@ -4,7 +4,9 @@ from engine import bundled_models, catalog, list_scenario_ids, load_scenario, wo
 from engine.backends import BackendError
 from engine.backends.ollama import installed_models as ollama_installed
 from engine.scenarios import ScenarioError
-from pages._shared import fmt, store, tr
+from pages._shared import entry_guard, fmt, store, tr
+
+entry_guard()
 
 st.title(tr("nav_run"))
 s = store()

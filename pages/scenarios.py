@@ -3,7 +3,9 @@ import streamlit as st
 
 from engine import list_scenario_ids, load_scenario
 from engine.scenarios import CRITERIA, ScenarioError, save_scenario_text, scenario_yaml_from_form
-from pages._shared import tr
+from pages._shared import entry_guard, tr
+
+entry_guard()
 
 st.title(tr("nav_scenarios"))
 

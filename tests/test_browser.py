@@ -105,3 +105,20 @@ def test_click_through(server):
             raise
         finally:
             browser.close()
+
+
+def test_a_bookmarked_page_on_a_fresh_server_opens_with_the_full_navigation(server):
+    from playwright.sync_api import expect, sync_playwright
+
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        page = browser.new_page()
+        page.set_default_timeout(30_000)
+        try:
+            page.goto(f"{server}/scenarios")  # the very first request this server sees
+            expect(page.get_by_role("heading", name="Standard five-question set")).to_be_visible()
+            links = page.locator("[data-testid=stSidebarNavLink]")
+            expect(links).to_have_count(5)  # Home, Scenarios, Run, Compare, Rate: no legacy pages
+            expect(page.get_by_test_id("stSidebar").get_by_text("中文")).to_be_visible()
+        finally:
+            browser.close()
