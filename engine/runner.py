@@ -146,9 +146,10 @@ class Runner:
         self._judge, judge_backend = make_judge(config.judge) if config.judge else (None, None)
         source = config.scenario.source_path
         self._base_dir = str(Path(source).parent) if source else None
-        run_id = self.store.create_run(config.scenario.id, config.as_dict(), host_info(),
-                                       config.planned_generations(), run_id=run_id)
-        self._run_id, self._done, self._total = run_id, 0, config.planned_generations()
+        planned = config.planned_generations()
+        run_id = self.store.create_run(config.scenario.id, config.as_dict(), host_info(), planned,
+                                       run_id=run_id)
+        self._run_id, self._done, self._total = run_id, 0, planned
         self._t_start = time.perf_counter()
         self._lock = threading.Lock()
         self._skipped: set[str] = set()

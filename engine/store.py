@@ -181,6 +181,26 @@ def utcnow() -> datetime:
     return datetime.now(timezone.utc).replace(tzinfo=None)
 
 
+@contextmanager
+def _transaction(con: duckdb.DuckDBPyConnection) -> Iterator[None]:
+    con.execute("BEGIN")
+    try:
+        yield
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+    con.execute("COMMIT")
+
+
+def _insert(con: duckdb.DuckDBPyConnection, table: str, rows: list[dict[str, Any]]) -> None:
+    """Rows sharing the first row's columns."""
+    if not rows:
+        return
+    cols = list(rows[0])
+    con.executemany(f"INSERT INTO {table} ({', '.join(cols)}) VALUES ({', '.join('?' for _ in cols)})",
+                    [[r[c] for c in cols] for r in rows])
+
+
 class Store:
     def __init__(self, path: str | Path | None = None, lock_timeout_s: float = 30.0):
         self.path = str(path or default_db_path())
@@ -216,14 +236,9 @@ class Store:
             for i, (name, sql) in enumerate(MIGRATIONS, start=1):
                 if name in done:
                     continue
-                con.execute("BEGIN")
-                try:
+                with _transaction(con):
                     con.execute(sql)
                     con.execute("INSERT INTO migrations VALUES (?, ?, ?)", [i, name, utcnow()])
-                    con.execute("COMMIT")
-                except Exception:
-                    con.execute("ROLLBACK")
-                    raise
                 applied_now.append(name)
         return applied_now
 
@@ -242,18 +257,8 @@ class Store:
 
     def insert_rows(self, table: str, rows: list[dict[str, Any]]) -> None:
         """Rows of one table in one transaction (all rows share the first row's columns)."""
-        if not rows:
-            return
-        cols = list(rows[0])
-        with self.connect() as con:
-            con.execute("BEGIN")
-            try:
-                con.executemany(f"INSERT INTO {table} ({', '.join(cols)}) VALUES ({', '.join('?' for _ in cols)})",
-                                [[r[c] for c in cols] for r in rows])
-                con.execute("COMMIT")
-            except Exception:
-                con.execute("ROLLBACK")
-                raise
+        with self.connect() as con, _transaction(con):
+            _insert(con, table, rows)
 
     def finish_run(self, run_id: str, status: str, error: str | None = None) -> None:
         if status not in RUN_STATUSES:
@@ -264,20 +269,9 @@ class Store:
 
     def add_generation(self, row: dict[str, Any], checks: list[dict[str, Any]]) -> None:
         """One generation and its check results, in one transaction."""
-        cols = list(row)
-        with self.connect() as con:
-            con.execute("BEGIN")
-            try:
-                con.execute(f"INSERT INTO generations ({', '.join(cols)}) "
-                            f"VALUES ({', '.join('?' for _ in cols)})", [row[c] for c in cols])
-                for c in checks:
-                    ccols = list(c)
-                    con.execute(f"INSERT INTO check_results ({', '.join(ccols)}) "
-                                f"VALUES ({', '.join('?' for _ in ccols)})", [c[k] for k in ccols])
-                con.execute("COMMIT")
-            except Exception:
-                con.execute("ROLLBACK")
-                raise
+        with self.connect() as con, _transaction(con):
+            _insert(con, "generations", [row])
+            _insert(con, "check_results", checks)
 
     # --- reads --------------------------------------------------------------------
     def query(self, sql: str, params: list | None = None):

@@ -178,12 +178,13 @@ def run_sweep(store: Store, config: SweepConfig, on_level=None) -> str:
     params = GenParams(max_tokens=config.max_tokens or d.max_tokens, temperature=d.temperature, seed=d.seed)
     backend.load()  # a clear error now if the server or model is missing
     sweep_id = new_run_id()
-    with store.connect() as con:
-        con.execute("INSERT INTO sweeps VALUES (?, ?, ?, 'running', ?, NULL, ?, ?)",
-                    [sweep_id, config.model, config.scenario.id, utcnow(),
-                     json.dumps({"concurrency": config.concurrency, "requests": config.requests,
-                                 "max_tokens": params.max_tokens, "slo": config.slo,
-                                 "level_timeout_s": config.level_timeout_s}), json.dumps(host_info())])
+    store.insert_rows("sweeps", [{
+        "sweep_id": sweep_id, "model_spec": config.model, "scenario_id": config.scenario.id,
+        "status": "running", "started_at": utcnow(),
+        "config_json": json.dumps({"concurrency": config.concurrency, "requests": config.requests,
+                                   "max_tokens": params.max_tokens, "slo": config.slo,
+                                   "level_timeout_s": config.level_timeout_s}),
+        "host_json": json.dumps(host_info())}])
     status = "failed"
     try:
         for c in config.concurrency:

@@ -20,6 +20,8 @@ from .store import Store, new_run_id, utcnow
 
 ROOT = Path(__file__).resolve().parent.parent
 _LIVE_INTERVAL_S = 0.25
+# Children started by this process, so their exit status can be collected (no zombies).
+_PROCS: dict[str, subprocess.Popen] = {}
 
 
 def runs_dir(db_path: str) -> Path:
@@ -86,9 +88,6 @@ def start_run(db_path: str, scenario: str, models: list[str], repeats: int = 1,
     _PROCS[run_id] = proc
     return run_id
 
-
-# Children started by this process, so their exit status can be collected (no zombies).
-_PROCS: dict[str, subprocess.Popen] = {}
 
 
 @dataclass
