@@ -38,6 +38,8 @@ class CatalogModel(BaseModel):
     chat_format: str | None = None
     chat_template: str | None = None  # Jinja template for GGUFs that carry none
     stop: list[str] = []
+    # GGUF file names of this model, so a spec given by path is recognised
+    gguf_files: list[str] = []
     bundled: Bundled | None = None
     serve: dict[str, str] = {}
     sources: list[str] = []
@@ -68,6 +70,61 @@ def find_served(name: str) -> CatalogModel | None:
         if name == m.id or name == m.serve.get("ollama") or (len(vllm) > 2 and name == vllm[2]):
             return m
     return None
+
+
+def entry_for_spec(spec: str) -> CatalogModel | None:
+    """The catalog entry behind a model spec: a catalog id, a served name (Ollama tag,
+    vLLM model), or a GGUF path whose file name the catalog lists."""
+    from .backends import parse_spec
+
+    try:
+        parsed = parse_spec(spec)
+    except BackendError:
+        return None
+    name = parsed.model
+    if parsed.backend == "llamacpp" and name.endswith(".gguf"):
+        file_name = Path(name).name.lower()
+        return next((m for m in load_catalog().values()
+                     if file_name in (f.lower() for f in m.gguf_files)), None)
+    return get_model(name) or find_served(name)
+
+
+_SHA256: dict[tuple, str] = {}
+
+
+def file_sha256(path: Path) -> str:
+    """sha256 of a model file, remembered per (path, size, mtime) for this process."""
+    import hashlib
+
+    st = path.stat()
+    key = (str(path), st.st_size, st.st_mtime_ns)
+    if key not in _SHA256:
+        h = hashlib.sha256()
+        with open(path, "rb") as fh:
+            for block in iter(lambda: fh.read(1 << 20), b""):
+                h.update(block)
+        _SHA256[key] = h.hexdigest()
+    return _SHA256[key]
+
+
+def model_identity(spec: str) -> dict:
+    """What pins a model down for reproducibility: a GGUF's path, size and sha256, or the
+    model id a server was asked for and where."""
+    from .backends import parse_spec
+
+    try:
+        parsed = parse_spec(spec)
+    except BackendError as exc:
+        return {"spec": spec, "error": str(exc)}
+    if parsed.backend == "llamacpp":
+        try:
+            path = bundled_path(parsed.model) if not parsed.model.endswith(".gguf") \
+                else Path(parsed.model).expanduser()
+            return {"spec": spec, "file": str(path), "size_bytes": path.stat().st_size,
+                    "sha256": file_sha256(path)}
+        except (BackendError, OSError) as exc:
+            return {"spec": spec, "file": parsed.model, "error": str(exc)}
+    return {"spec": spec, "server_model_id": parsed.model, "host": parsed.host or parsed.place}
 
 
 def bundled_models() -> list[CatalogModel]:

@@ -87,3 +87,32 @@ def category_score_chart(cats: pd.DataFrame, lang: str) -> alt.Chart:
         x="score:Q", tooltip=["model_spec", "category", alt.Tooltip("score:Q", format=".2f"),
                               alt.Tooltip("ci_low:Q", format=".2f"), alt.Tooltip("ci_high:Q", format=".2f"), "n"])
     return (bars + points).properties(title=t("chart_quality", lang), height=max(160, 40 * len(data)))
+
+
+def contribution_chart(ranking: pd.DataFrame, lang: str) -> alt.Chart:
+    """Each model's score as a stacked bar of its per-criterion contributions."""
+    parts = [c for c in ranking.columns if c.startswith("part_")]
+    data = ranking.melt(id_vars=["model_spec"], value_vars=parts, var_name="criterion", value_name="contribution")
+    data["criterion"] = data.criterion.str.removeprefix("part_").map(lambda c: t(f"crit_{c}", lang))
+    return alt.Chart(data).mark_bar().encode(
+        y=alt.Y("model_spec:N", title=t("model", lang), sort=ranking.model_spec.tolist(),
+                axis=alt.Axis(labelLimit=260)),
+        x=alt.X("contribution:Q", title=t("rec_score", lang), scale=alt.Scale(domain=[0, 1])),
+        color=alt.Color("criterion:N", title=t("rec_criterion", lang)),
+        tooltip=["model_spec", "criterion", alt.Tooltip("contribution:Q", format=".3f")],
+    ).properties(title=t("rec_contributions", lang), height=40 + 30 * len(ranking))
+
+
+def sensitivity_chart(curves: pd.DataFrame, lang: str) -> alt.Chart:
+    """Per criterion, each model's score as that criterion's weight share moves from 0 to 1
+    (the others keep their proportions); the rule marks the current weight."""
+    data = curves.assign(criterion=curves.criterion.map(lambda c: t(f"crit_{c}", lang)))
+    lines = alt.Chart().mark_line().encode(
+        x=alt.X("weight:Q", title=t("rec_weight_share", lang), scale=alt.Scale(domain=[0, 1])),
+        y=alt.Y("score:Q", title=t("rec_score", lang)),
+        color=alt.Color("model_spec:N", title=t("model", lang)),
+    )
+    rule = alt.Chart().mark_rule(strokeDash=[4, 3], color="gray").encode(x="mean(current):Q")
+    return alt.layer(lines, rule, data=data).properties(width=220, height=160).facet(
+        facet=alt.Facet("criterion:N", title=None), columns=3,
+    ).properties(title=t("rec_sensitivity", lang))

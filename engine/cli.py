@@ -6,6 +6,7 @@ import json
 import signal
 import sys
 import threading
+from pathlib import Path
 
 from .backends import BackendError
 from .catalog import load_catalog, load_presets
@@ -61,6 +62,40 @@ def _parser() -> argparse.ArgumentParser:
 
     ls = sub.add_parser("list", help="list models or scenarios")
     ls.add_argument("what", choices=["models", "scenarios", "presets"])
+
+    for name, helptext in (("recommend", "the weighted, costed recommendation for a scenario"),
+                           ("report", "the decision summary as md, html, json or pdf")):
+        rc = sub.add_parser(name, help=helptext)
+        rc.add_argument("--scenario", help="scenario id (its latest run of each model)")
+        rc.add_argument("--run", help="one run id instead of the latest run of each model")
+        rc.add_argument("--db", default=None)
+        rc.add_argument("--weights", help="e.g. quality=0.5,ttft=0.2,cost=0.3 (default: the scenario's)")
+        rc.add_argument("--gpu", help="GPU to cost every model on (default: the cheapest that fits each)")
+        rc.add_argument("--max-vram-gb", type=float, help="GPU memory budget per model")
+        rc.add_argument("--ttft-sla-ms", type=float, help="TTFT p95 limit")
+        rc.add_argument("--e2e-sla-ms", type=float, help="end-to-end latency p95 limit")
+        rc.add_argument("--licence", action="append", dest="licences", help="allowed licence (repeat)")
+        rc.add_argument("--min-quality", type=float, help="minimum quality score 0-1")
+        rc.add_argument("--currency", default="USD", choices=["USD", "CNY"])
+        rc.add_argument("--cny-per-usd", type=float, help="exchange rate (default: prices.yaml)")
+        rc.add_argument("--concurrency", type=int, default=1, help="concurrency the capacity is taken at")
+        rc.add_argument("--context-tokens", type=int, help="context for the memory fit (default: the runs' n_ctx)")
+        rc.add_argument("--requests-per-day", type=float, default=10_000)
+        rc.add_argument("--peak-concurrency", type=int, default=4)
+        rc.add_argument("--hours-online", type=float, default=24)
+        rc.add_argument("--session-hours", type=float, default=2)
+        rc.add_argument("--p-threshold", type=float, default=0.9,
+                        help="probability of ranking first needed for a verdict (default 0.9)")
+        rc.add_argument("--tie-margin", type=float, default=0.02,
+                        help="score difference treated as a tie within a bootstrap draw (default 0.02)")
+        rc.add_argument("--boot", type=int, default=1000, help="bootstrap draws")
+        if name == "recommend":
+            rc.add_argument("--json", action="store_true")
+            rc.add_argument("--save", metavar="NAME", help="save the decision under this name")
+        else:
+            rc.add_argument("--format", required=True, choices=["md", "html", "json", "pdf"])
+            rc.add_argument("--out", required=True, help="file to write")
+            rc.add_argument("--lang", default="en", choices=["en", "zh"])
 
     s = sub.add_parser("summary", help="per-model figures of a run")
     s.add_argument("--db", default=None)
@@ -181,11 +216,81 @@ def _cmd_summary(args) -> int:
     return 0
 
 
+def _decision(args):
+    from .cost import Traffic
+    from .recommend import Constraints, CostInputs, RecommendError, parse_weights, recommend
+
+    if not (args.scenario or args.run):
+        raise RecommendError("give --scenario ID (or --run ID)")
+    if args.boot < 100:
+        raise RecommendError("--boot: at least 100 draws")
+    if args.concurrency < 1:
+        raise RecommendError("--concurrency: at least 1")
+    if args.context_tokens is not None and args.context_tokens < 1:
+        raise RecommendError("--context-tokens: at least 1")
+    path = args.db or default_db_path()
+    if not Path(path).is_file():
+        raise RecommendError(f"no results database at {path}: run a scenario first")
+    constraints = Constraints(max_vram_gb=args.max_vram_gb, ttft_p95_ms=args.ttft_sla_ms,
+                              e2e_p95_ms=args.e2e_sla_ms, licences=args.licences, min_quality=args.min_quality)
+    traffic = Traffic(args.requests_per_day, args.peak_concurrency, args.hours_online, args.session_hours)
+    cost = CostInputs(gpu=args.gpu, currency=args.currency, concurrency=args.concurrency,
+                      context_tokens=args.context_tokens, cny_per_usd=args.cny_per_usd, traffic=traffic)
+    return recommend(Store(path), args.scenario, run_id=args.run, weights=parse_weights(args.weights),
+                     constraints=constraints, cost_inputs=cost, p_threshold=args.p_threshold,
+                     tie_margin=args.tie_margin, n_boot=args.boot)
+
+
+def _cmd_recommend(args) -> int:
+    import pandas as pd
+
+    from .recommend import save_decision
+
+    d = _decision(args)
+    if args.save:
+        print(f"saved as {save_decision(Store(args.db or default_db_path()), d, args.save)}", file=sys.stderr)
+    if args.json:
+        print(json.dumps(d.as_dict(), ensure_ascii=False, indent=2, default=str))
+        return 0
+    parts = [c for c in d.ranking.columns if c.startswith("part_")]
+    print(f"scenario {d.scenario_id}: {d.n_cases} cases, weights "
+          + ", ".join(f"{c}={w:.0%}" for c, w in d.weights.items()))
+    for r in d.ranking.itertuples():
+        contrib = ", ".join(f"{p.removeprefix('part_')} {getattr(r, p):.3f}" for p in parts)
+        state = f"P(first) {r.p_first:.2f}" if r.eligible else f"excluded: {r.reasons}"
+        print(f"  {r.model_spec}: score {r.score:.3f}  {state}  [{contrib}]")
+    for row in d.sensitivity.itertuples():
+        flips = [f"below {row.flip_low:.0%} -> {row.winner_below}" if pd.notna(row.flip_low) else "",
+                 f"above {row.flip_high:.0%} -> {row.winner_above}" if pd.notna(row.flip_high) else ""]
+        flips = "; ".join(f for f in flips if f) or "no weight changes the leader"
+        print(f"  weight {row.criterion} {row.weight:.0%}: {flips}")
+    for b in d.binding:
+        print(f"  constraint {b['constraint']} excludes {', '.join(b['excludes'])}"
+              + (" (binds)" if b["binds"] else ""))
+    if d.more_cases.get("note"):
+        print(f"  {d.more_cases['note']}")
+    print(f"verdict: {d.verdict}")
+    return 0
+
+
+def _cmd_report(args) -> int:
+    from .report import render
+
+    d = _decision(args)
+    data = render(d, args.format, args.lang)
+    try:
+        Path(args.out).write_bytes(data)
+    except OSError as exc:
+        raise ValueError(f"--out {args.out}: cannot write: {exc.strerror}") from None
+    print(f"{args.out}: {d.verdict}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         commands = {"run": _cmd_run, "sweep": _cmd_sweep, "judge": _cmd_judge, "list": _cmd_list,
-                    "summary": _cmd_summary}
+                    "summary": _cmd_summary, "recommend": _cmd_recommend, "report": _cmd_report}
         return commands[args.command](args)
     except (ScenarioError, BackendError, StoreError, LookupError, ValueError) as exc:  # bad input
         print(f"error: {exc}", file=sys.stderr)

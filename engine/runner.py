@@ -6,6 +6,7 @@ generation becomes a row with ok=false and its error, and the run goes on.
 from __future__ import annotations
 
 import logging
+import random
 import threading
 import time
 from pathlib import Path
@@ -123,6 +124,20 @@ def _exceeds(backend: Backend, messages: list[dict]) -> str | None:
     return None
 
 
+def _fit_together(backends: list[Backend]) -> bool:
+    """Whether these models can be held at once without swapping: served models always
+    can unless their backend loads them exclusively; in-process ones when their files fit
+    in the memory that is free now."""
+    if any(not b.shares_host for b in backends):
+        return False
+    need_mb = sum(b.footprint_mb() or 0.0 for b in backends)
+    if need_mb == 0:
+        return True
+    import psutil
+
+    return need_mb < 0.8 * psutil.virtual_memory().available / 2**20
+
+
 def _ratio(num, den_s):
     return num / den_s if num is not None and den_s else None
 
@@ -159,11 +174,10 @@ class Runner:
         for spec in backends:
             by_place.setdefault(parse_spec(spec).place, []).append(spec)
 
+        self._schedule: dict[str, dict] = {}
+
         def run_place(specs: list[str]) -> None:
-            for spec in specs:
-                if self.cancel.is_set():
-                    return
-                self._run_model(config, spec, backends[spec], cases)
+            self._run_place(config, specs, backends, cases)
 
         try:
             if len(by_place) == 1:
@@ -187,33 +201,95 @@ class Runner:
         self.store.finish_run(run_id, "interrupted" if self.cancel.is_set() else "done")
         return run_id
 
-    # -- per model -----------------------------------------------------------------
-    def _run_model(self, config: RunConfig, spec: str, backend: Backend, cases: list[Case]) -> None:
+    # -- scheduling ----------------------------------------------------------------
+    def _run_place(self, config: RunConfig, specs: list[str], backends: dict, cases: list[Case]) -> None:
+        """Models sharing a host run so that none is favoured by when it ran: interleaved
+        (a shuffled model order per case and repeat) when they fit in memory together,
+        else in ABBA blocks (first half of the cells A then B, second half B then A)."""
+        cells = [(case, repeat) for case in cases for repeat in range(config.repeats)]
+        if len(specs) == 1:
+            mode = "sequential"
+        elif _fit_together([backends[s] for s in specs]):
+            mode = "interleaved"
+        else:
+            mode = "abba"
+        record = {"mode": mode, "models": specs}
+        if mode == "interleaved":
+            rng = random.Random(config.seed if config.seed is not None else 0)
+            orders = [rng.sample(specs, len(specs)) for _ in cells]
+            record["order"] = [[c.id, r, o] for (c, r), o in zip(cells, orders)]
+        elif mode == "abba":
+            half = (len(cells) + 1) // 2
+            blocks = [(specs, cells[:half]), (list(reversed(specs)), cells[half:])]
+            record["blocks"] = [{"models": m, "cells": [[c.id, r] for c, r in part]} for m, part in blocks]
+        self._note_schedule(parse_spec(specs[0]).place, record)
+        if mode == "sequential":
+            self._run_segment(config, specs[0], backends[specs[0]], cells, first=True)
+        elif mode == "abba":
+            seen: set[str] = set()
+            for models, part in blocks:
+                for spec in models:
+                    if self.cancel.is_set() or not part:
+                        break
+                    self._run_segment(config, spec, backends[spec], part, first=spec not in seen)
+                    seen.add(spec)
+        else:
+            self._run_interleaved(config, specs, backends, cells, orders)
+
+    def _note_schedule(self, place: str, record: dict) -> None:
+        with self._lock:
+            self._schedule[place] = record
+            self.store.update_run_config(self._run_id, {"schedule": self._schedule[place] if len(self._schedule) == 1
+                                                        else dict(self._schedule)})
+
+    def _open(self, config, spec, backend, cases, first: bool) -> dict | None:
+        """Load (timed) and warm up; None after recording the failure for these cells."""
         t0 = time.perf_counter()
         try:
             backend.load()
         except Exception as exc:
-            self._fail_all(config, spec, cases, f"load failed: {exc}")
+            self._fail_cells(spec, cases, f"load failed: {exc}")
+            return None
+        load_ms = (time.perf_counter() - t0) * 1000 if backend.load_is_model_load and first else None
+        if config.warmup:
+            msgs, _ = cases[0][0].turn_inputs()[0]
+            self._generate(backend, msgs, GenParams(WARMUP_MAX_TOKENS, 0.0, 0), spec, "", watch=False)
+        return {"load_ms": load_ms, "memory": backend.memory_mb(), "first": first}
+
+    def _run_segment(self, config, spec, backend, cells, first: bool) -> None:
+        state = self._open(config, spec, backend, cells, first)
+        if state is None:
             return
-        load_ms = (time.perf_counter() - t0) * 1000 if backend.load_is_model_load else None
         try:
-            if config.warmup:
-                msgs, _ = cases[0].turn_inputs()[0]
-                self._generate(backend, msgs, GenParams(WARMUP_MAX_TOKENS, 0.0, 0), spec, "", watch=False)
-            memory = backend.memory_mb()
-            for case in cases:
-                for repeat in range(config.repeats):
-                    if self.cancel.is_set():
-                        return
-                    load_ms = self._run_case(config, spec, backend, case, repeat, load_ms, memory)
+            for case, repeat in cells:
+                if self.cancel.is_set():
+                    return
+                self._run_cell(config, spec, backend, case, repeat, state)
         finally:
             backend.close()
 
-    def _fail_all(self, config, spec, cases, error: str) -> None:
-        for case in cases:
-            for repeat in range(config.repeats):
-                for turn, (_, checks) in enumerate(case.turn_inputs()):
-                    self._record(spec, case, repeat, turn, _Timed(error=error), None, {}, checks)
+    def _run_interleaved(self, config, specs, backends, cells, orders) -> None:
+        states = {}
+        try:
+            for spec in specs:
+                states[spec] = self._open(config, spec, backends[spec], cells, first=True)
+            for (case, repeat), order in zip(cells, orders):
+                for spec in order:
+                    if self.cancel.is_set():
+                        return
+                    if states[spec] is not None:
+                        self._run_cell(config, spec, backends[spec], case, repeat, states[spec])
+        finally:
+            for spec in specs:
+                backends[spec].close()
+
+    def _fail_cells(self, spec, cells, error: str) -> None:
+        for case, repeat in cells:
+            for turn, (_, checks) in enumerate(case.turn_inputs()):
+                self._record(spec, case, repeat, turn, _Timed(error=error), None, {}, checks)
+
+    def _run_cell(self, config, spec, backend, case, repeat, state: dict) -> None:
+        state["load_ms"] = self._run_case(config, spec, backend, case, repeat, state["load_ms"], state["memory"])
 
     def _run_case(self, config, spec, backend, case: Case, repeat: int, load_ms, memory) -> float | None:
         params = config.params(case, repeat)

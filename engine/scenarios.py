@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from .checks import CHECKS
 
 SCENARIOS_DIR = Path(__file__).resolve().parent.parent / "scenarios"
-CRITERIA = ("quality", "ttft", "latency", "throughput", "memory", "cost")
+CRITERIA = ("quality", "ttft", "latency", "throughput", "load", "memory", "cost", "context", "ecosystem")
 
 
 class ScenarioError(ValueError):

@@ -162,6 +162,30 @@ MIGRATIONS: list[tuple[str, str]] = [
             created_at TIMESTAMP NOT NULL
         );
     """),
+    ("005_decisions_and_prices", """
+        CREATE TABLE gpu_prices (
+            gpu VARCHAR NOT NULL,
+            provider VARCHAR NOT NULL,
+            tier VARCHAR NOT NULL,
+            price_per_hour DOUBLE NOT NULL CHECK (price_per_hour >= 0),
+            currency VARCHAR NOT NULL CHECK (currency IN ('USD', 'CNY')),
+            source VARCHAR,
+            memory_gb DOUBLE,
+            bandwidth_gb_per_s DOUBLE,
+            updated_at TIMESTAMP NOT NULL
+        );
+        CREATE TABLE decisions (
+            decision_id VARCHAR PRIMARY KEY,
+            name VARCHAR NOT NULL,
+            scenario_id VARCHAR NOT NULL,
+            created_at TIMESTAMP NOT NULL,
+            weights_json JSON NOT NULL,
+            constraints_json JSON NOT NULL,
+            cost_json JSON NOT NULL,
+            verdict VARCHAR NOT NULL,
+            result_json JSON NOT NULL
+        );
+    """),
 ]
 
 
@@ -259,6 +283,15 @@ class Store:
         """Rows of one table in one transaction (all rows share the first row's columns)."""
         with self.connect() as con, _transaction(con):
             _insert(con, table, rows)
+
+    def update_run_config(self, run_id: str, patch: dict) -> None:
+        """Merge keys into a run's config_json (e.g. the schedule the runner chose)."""
+        with self.connect() as con, _transaction(con):
+            row = con.execute("SELECT config_json FROM runs WHERE run_id = ?", [run_id]).fetchone()
+            config = json.loads(row[0]) if row and row[0] else {}
+            config.update(patch)
+            con.execute("UPDATE runs SET config_json = ? WHERE run_id = ?",
+                        [json.dumps(config, ensure_ascii=False), run_id])
 
     def finish_run(self, run_id: str, status: str, error: str | None = None) -> None:
         if status not in RUN_STATUSES:

@@ -65,12 +65,19 @@ class Backend(ABC):
     engine_load_ms: float | None = None
     # The context the model runs with, in tokens, where known (checked before long prompts).
     context_tokens: int | None = None
+    # False where loading this model may evict another from the same host (Ollama swaps
+    # models), so models on that host are not interleaved but run in ABBA blocks.
+    shares_host: bool = True
 
     def load(self) -> None:
         """Bring the model into memory. The harness times this call."""
 
     def close(self) -> None:
         """Release the model."""
+
+    def footprint_mb(self) -> float | None:
+        """Memory this process needs to hold the model (None: a server holds it)."""
+        return None
 
     def memory_mb(self) -> dict:
         """Memory the model holds, e.g. {"rss_mb": ..., "vram_mb": ...}; empty if unknown."""

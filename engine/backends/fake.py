@@ -46,6 +46,9 @@ class FakeBackend(Backend):
     def memory_mb(self) -> dict:
         return {"rss_mb": 1.0, "vram_mb": None}
 
+    def footprint_mb(self) -> float | None:
+        return 1.0
+
     def stream(self, messages: list[dict], params: GenParams) -> Iterator[Chunk]:
         self.calls += 1
         if self.model == "flaky" and self.calls % 2 == 0:

@@ -102,6 +102,10 @@ class LlamaCppBackend(Backend):
             self._llm.close()
             self._llm = None
 
+    def footprint_mb(self) -> float | None:
+        # the weights file plus a fifth for the KV cache and buffers
+        return self.path.stat().st_size / 2**20 * 1.2
+
     def memory_mb(self) -> dict:
         out = {"rss_mb": self._rss_mb}
         from ..hostinfo import process_vram_mb

@@ -21,6 +21,8 @@ def default_host() -> str:
 
 
 class OllamaBackend(Backend):
+    shares_host = False  # a cold load unloads the model; Ollama swaps models that do not fit
+
     def __init__(self, spec: ModelSpec, timeout_s: float = 120.0, keep_alive: str = "10m", **_ignored):
         self.tag = spec.model
         self.host = spec.host or default_host()

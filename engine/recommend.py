@@ -1,0 +1,938 @@
+"""The verdict: which model, for this scenario, at what cost, how sure, and what would
+change it. Every page, the command line and the export call `recommend()`; nothing else
+names a winner.
+
+Statistics: the unit of resampling is the case. A case's repeats and turns are averaged
+into one value per model, and every bootstrap draw resamples the same cases for all
+models (paired). A per-metric winner is named only where the bootstrap interval of the
+difference to the runner-up excludes zero; otherwise the row says "tie".
+"""
+from __future__ import annotations
+
+import math
+import uuid
+import warnings
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from . import cost as costmod
+from .catalog import entry_for_spec
+from .scenarios import CRITERIA, ScenarioError, load_scenario
+from .scoring import STAR_ROWS, case_scores
+from .store import Store, utcnow
+
+# criterion -> (better, unit, what is measured)
+CRITERION_INFO = {
+    "quality": ("higher", "score 0-1", "mean weighted check score per case"),
+    "ttft": ("lower", "ms", "mean time to first answer token per case"),
+    "latency": ("lower", "ms", "mean end-to-end latency per case"),
+    "throughput": ("higher", "tok/s", "mean decode tokens per second per case"),
+    "load": ("lower", "s", "model load time (cold start)"),
+    "memory": ("lower", "MB", "GPU memory where measured, else host memory the model added"),
+    "cost": ("lower", "per 1,000 requests", "hourly GPU price / measured or estimated capacity"),
+    "context": ("higher", "tokens", "context length (catalog)"),
+    "ecosystem": ("higher", "ways to serve", "engines the catalog lists for it (Ollama, vLLM, GGUF)"),
+}
+PER_CASE = ("quality", "ttft", "latency", "throughput")
+NORMALISATION = ("per criterion the best model scores 1; higher-is-better values are divided by the best, "
+                 "lower-is-better values invert (best / value); the weighted sum of these is the score")
+SINGLE_SAMPLE_MARGIN = 0.2  # one measurement per model: a winner only beyond a 20% difference
+TOO_CLOSE = "too close to call"
+NO_ELIGIBLE = "no model meets the constraints"
+
+
+class RecommendError(ValueError):
+    """Bad input to a recommendation; the message names the value."""
+
+
+@dataclass
+class Constraints:
+    max_vram_gb: float | None = None
+    ttft_p95_ms: float | None = None
+    e2e_p95_ms: float | None = None
+    licences: list[str] | None = None
+    min_quality: float | None = None
+
+    def validate(self) -> None:
+        for name in ("max_vram_gb", "ttft_p95_ms", "e2e_p95_ms"):
+            v = getattr(self, name)
+            if v is not None and not v > 0:
+                raise RecommendError(f"{name}: must be > 0, got {v}")
+        if self.min_quality is not None and not 0 <= self.min_quality <= 1:
+            raise RecommendError(f"min_quality: must be between 0 and 1, got {self.min_quality}")
+
+    def as_dict(self) -> dict:
+        return {k: v for k, v in self.__dict__.items() if v is not None}
+
+
+@dataclass
+class CostInputs:
+    gpu: str | None = None  # None: each model on the cheapest GPU that fits it
+    currency: str = "USD"
+    concurrency: int = 1
+    context_tokens: int | None = None  # None: the runs' context (n_ctx), else 4096
+    cny_per_usd: float | None = None
+    traffic: costmod.Traffic = field(default_factory=costmod.Traffic)
+
+    def as_dict(self) -> dict:
+        d = {k: v for k, v in self.__dict__.items() if k != "traffic" and v is not None}
+        d.update(self.traffic.__dict__)
+        return d
+
+
+def parse_weights(text: str | None) -> dict[str, float] | None:
+    """`quality=0.5,ttft=0.2` -> {"quality": 0.5, "ttft": 0.2}; errors name the part."""
+    if text is None:
+        return None
+    out = {}
+    for part in [p.strip() for p in text.split(",") if p.strip()]:
+        name, sep, value = part.partition("=")
+        name = name.strip()
+        if not sep:
+            raise RecommendError(f"weights: {part!r} is not criterion=number")
+        if name not in CRITERIA:
+            raise RecommendError(f"weights: unknown criterion {name!r} (known: {', '.join(CRITERIA)})")
+        try:
+            out[name] = float(value)
+        except ValueError:
+            raise RecommendError(f"weights: {name}={value!r} is not a number") from None
+    return check_weights(out)
+
+
+def check_weights(weights: dict[str, float]) -> dict[str, float]:
+    for name, w in weights.items():
+        if name not in CRITERIA:
+            raise RecommendError(f"weights: unknown criterion {name!r} (known: {', '.join(CRITERIA)})")
+        if not math.isfinite(w) or w < 0:
+            raise RecommendError(f"weights: {name}={w} must be a number >= 0")
+    if sum(weights.values()) <= 0:
+        raise RecommendError("weights: they sum to zero; give at least one criterion a positive weight")
+    return weights
+
+
+# --- evidence ----------------------------------------------------------------------
+@dataclass
+class Evidence:
+    scenario_id: str
+    models: list[str]
+    cases: list[str]
+    per_case: dict[str, np.ndarray]  # criterion -> (models, cases), NaN where missing
+    output_tokens: np.ndarray  # (models, cases)
+    case_meta: pd.DataFrame  # case_id, category, lang
+    gens: pd.DataFrame
+    checks: pd.DataFrame
+    runs: list[dict]
+
+    def index(self, model: str) -> int:
+        return self.models.index(model)
+
+
+_LATEST_PER_MODEL = """
+WITH last AS (
+    SELECT g.model_spec, arg_max(g.run_id, r.started_at) AS run_id
+    FROM generations g JOIN runs r USING (run_id)
+    WHERE r.scenario_id = ?
+    GROUP BY g.model_spec)
+SELECT g.* FROM generations g JOIN last USING (model_spec, run_id)
+ORDER BY g.model_spec, g.case_id, g.repeat, g.turn
+"""
+
+
+def load_results(store: Store, run_id: str | None = None,
+                 scenario_id: str | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(generations, check_results) of one run, or of the latest run of each model for a scenario."""
+    if run_id:
+        if store.get_run(run_id) is None:
+            raise RecommendError(f"no run {run_id!r} in {store.path}")
+        return store.generations(run_id), store.check_results(run_id)
+    if not scenario_id:
+        raise RecommendError("give a run id or a scenario id")
+    gens = store.query(_LATEST_PER_MODEL, [scenario_id])
+    pairs = gens[["run_id", "model_spec"]].drop_duplicates()
+    checks = store.query(
+        "SELECT c.* FROM check_results c JOIN (SELECT unnest(?::VARCHAR[]) AS run_id, "
+        "unnest(?::VARCHAR[]) AS model_spec) p USING (run_id, model_spec) "
+        "ORDER BY c.model_spec, c.case_id, c.repeat, c.turn",
+        [pairs.run_id.tolist(), pairs.model_spec.tolist()])
+    return gens, checks
+
+
+def _case_langs(scenario_id: str) -> dict[str, str | None]:
+    try:
+        return {c.id: c.lang for c in load_scenario(scenario_id).cases}
+    except ScenarioError:
+        return {}
+
+
+def evidence_from_frames(gens: pd.DataFrame, checks: pd.DataFrame, scenario_id: str,
+                         runs: list[dict] | None = None, langs: dict | None = None) -> Evidence:
+    """Per model and case: the mean over repeats and turns of each per-case criterion."""
+    langs = _case_langs(scenario_id) if langs is None else langs
+    models = sorted(gens.model_spec.unique())
+    cases = sorted(gens.case_id.unique())
+    scores = case_scores(gens, checks, langs)
+    usable = gens[gens.ok & ~gens["exceeds_context"].fillna(False).astype(bool)]
+
+    def matrix(frame: pd.DataFrame, column: str) -> np.ndarray:
+        if frame.empty:
+            return np.full((len(models), len(cases)), np.nan)
+        means = frame.groupby(["model_spec", "case_id"])[column].mean()
+        wide = means.unstack("case_id").reindex(index=models, columns=cases)
+        return wide.to_numpy(dtype=float)
+
+    per_case = {"quality": matrix(scores, "score"), "ttft": matrix(usable, "ttft_ms"),
+                "latency": matrix(usable, "e2e_ms"), "throughput": matrix(usable, "decode_tok_per_s")}
+    meta = gens.drop_duplicates("case_id")[["case_id", "category"]].set_index("case_id").reindex(cases)
+    meta["lang"] = [langs.get(c) or _lang_from_id(c) for c in cases]
+    return Evidence(scenario_id, models, cases, per_case, matrix(usable, "output_tokens"),
+                    meta.reset_index(), gens, checks, runs or [])
+
+
+def _lang_from_id(case_id: str) -> str | None:
+    from .scoring import _lang_from_id as lang
+
+    return lang(case_id)
+
+
+def load_evidence(store: Store, scenario_id: str | None = None, run_id: str | None = None) -> Evidence:
+    if run_id:
+        run = store.get_run(run_id)
+        if run is None:
+            raise RecommendError(f"no run {run_id!r} in {store.path}")
+        scenario_id = run["scenario_id"]
+    known = set(store.query("SELECT DISTINCT scenario_id FROM runs").scenario_id)
+    if scenario_id not in known:
+        try:
+            load_scenario(scenario_id)
+        except ScenarioError as exc:
+            raise RecommendError(str(exc)) from None
+        raise RecommendError(f"scenario {scenario_id!r} has no runs in {store.path}: run it first "
+                             f"(python -m engine run --scenario {scenario_id} --model ...)")
+    gens, checks = load_results(store, run_id=run_id, scenario_id=None if run_id else scenario_id)
+    if gens.empty:
+        raise RecommendError(f"scenario {scenario_id!r}: its runs in {store.path} have no generations yet")
+    runs = [store.get_run(r) for r in sorted(gens.run_id.unique())]
+    return evidence_from_frames(gens, checks, scenario_id, runs)
+
+
+# --- bootstrap ---------------------------------------------------------------------
+def boot_indices(n_cases: int, n_boot: int, seed: int) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    return rng.integers(0, n_cases, size=(n_boot, n_cases))
+
+
+def boot_means(x: np.ndarray, idx: np.ndarray) -> np.ndarray:
+    """x (models, cases) -> (models, draws): each model's mean over the resampled cases."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return np.nanmean(x[:, idx], axis=2)
+
+
+def _nanmean(x):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return np.nanmean(x, axis=-1)
+
+
+def _ci(samples: np.ndarray, level: float = 0.95) -> tuple[float, float]:
+    s = samples[np.isfinite(samples)]
+    if s.size == 0:
+        return (float("nan"), float("nan"))
+    tail = (1 - level) / 2 * 100
+    return float(np.percentile(s, tail)), float(np.percentile(s, 100 - tail))
+
+
+def compare_per_case(x: np.ndarray, models: list[str], better: str, n_boot: int = 2000,
+                     seed: int = 0) -> dict:
+    """Per model: mean over cases with a 95% CI (cases resampled); the winner when the
+    paired interval of the difference to the runner-up excludes zero, else "tie"."""
+    out = {"values": {}, "ci": {}, "n": {}, "winner": None, "diff_ci": None}
+    if x.shape[1] == 0:
+        return out
+    idx = boot_indices(x.shape[1], n_boot, seed)
+    draws = boot_means(x, idx)
+    point = _nanmean(x)
+    for i, m in enumerate(models):
+        n = int(np.isfinite(x[i]).sum())
+        out["n"][m] = n
+        out["values"][m] = None if n == 0 else float(point[i])
+        out["ci"][m] = (None, None) if n == 0 else _ci(draws[i])
+    known = [i for i in range(len(models)) if out["n"][models[i]]]
+    if len(known) < 2:
+        return out
+    sign = 1 if better == "higher" else -1
+    order = sorted(known, key=lambda i: -sign * point[i])
+    a, b = order[0], order[1]
+    both = np.isfinite(x[a]) & np.isfinite(x[b])
+    if both.sum() < 2:
+        out["winner"] = "tie"
+        return out
+    diff = (x[a] - x[b])[both]
+    didx = boot_indices(diff.size, n_boot, seed + 1)
+    low, high = _ci(diff[didx].mean(axis=1))
+    out["diff_ci"] = (low, high)
+    out["winner"] = models[a] if (low > 0 or high < 0) else "tie"
+    return out
+
+
+def compare_scalar(samples: dict[str, list[float]], better: str, n_boot: int = 2000, seed: int = 0) -> dict:
+    """A figure measured once per run (load time, memory). With several runs per model the
+    runs are resampled; with one each a winner needs a difference beyond 20%."""
+    vals = {m: [v for v in s if v is not None and v == v] for m, s in samples.items()}
+    out = {"values": {m: (float(np.median(v)) if v else None) for m, v in vals.items()},
+           "ci": {}, "n": {m: len(v) for m, v in vals.items()}, "winner": None, "diff_ci": None}
+    known = {m: v for m, v in vals.items() if v}
+    rng = np.random.default_rng(seed)
+    for m, v in known.items():
+        out["ci"][m] = _ci(np.array(v)[rng.integers(0, len(v), (n_boot, len(v)))].mean(axis=1)) \
+            if len(v) > 1 else (None, None)
+    if len(known) < 2:
+        return out
+    sign = 1 if better == "higher" else -1
+    order = sorted(known, key=lambda m: -sign * out["values"][m])
+    a, b = order[0], order[1]
+    if min(len(known[a]), len(known[b])) > 1:
+        da = np.array(known[a])[rng.integers(0, len(known[a]), (n_boot, len(known[a])))].mean(axis=1)
+        db = np.array(known[b])[rng.integers(0, len(known[b]), (n_boot, len(known[b])))].mean(axis=1)
+        low, high = _ci(da - db)
+        out["diff_ci"] = (low, high)
+        out["winner"] = a if (low > 0 or high < 0) else "tie"
+    else:
+        va, vb = out["values"][a], out["values"][b]
+        rel = abs(va - vb) / max(abs(va), abs(vb), 1e-12)
+        out["winner"] = a if rel > SINGLE_SAMPLE_MARGIN else "tie"
+    return out
+
+
+# --- the decision ------------------------------------------------------------------
+@dataclass
+class Decision:
+    scenario_id: str
+    models: list[str]
+    weights: dict[str, float]  # normalised, criteria used
+    weights_requested: dict[str, float]
+    dropped_criteria: dict[str, str]
+    constraints: Constraints
+    cost_inputs: CostInputs
+    criteria: pd.DataFrame  # model_spec, criterion, value, unit, normalised, contribution, source
+    ranking: pd.DataFrame  # model_spec, score, p_first, eligible, reasons
+    verdict: str  # a model spec, TOO_CLOSE or NO_ELIGIBLE
+    margin: float | None
+    p_threshold: float
+    tie_margin: float
+    more_cases: dict
+    sensitivity: pd.DataFrame  # criterion, weight, flip_low, flip_high, new_winner_low, ...
+    sensitivity_curves: pd.DataFrame
+    binding: list[dict]
+    table: pd.DataFrame  # the use case's decision table
+    categories: pd.DataFrame
+    cost: pd.DataFrame
+    caveats: list[str]
+    reproducibility: dict
+    n_cases: int
+    n_boot: int
+    evidence: Evidence | None = None
+
+    @property
+    def winner(self) -> str | None:
+        return self.verdict if self.verdict not in (TOO_CLOSE, NO_ELIGIBLE) else None
+
+    def as_dict(self) -> dict:
+        def frame(df: pd.DataFrame) -> list[dict]:
+            return [{k: _plain(v) for k, v in r.items()} for r in df.to_dict("records")]
+
+        return {
+            "scenario_id": self.scenario_id, "verdict": self.verdict, "winner": self.winner,
+            "margin": _plain(self.margin), "p_threshold": self.p_threshold, "tie_margin": self.tie_margin,
+            "n_cases": self.n_cases, "n_boot": self.n_boot, "models": self.models,
+            "weights": self.weights, "weights_requested": self.weights_requested,
+            "dropped_criteria": self.dropped_criteria, "normalisation": NORMALISATION,
+            "constraints": self.constraints.as_dict(), "cost_inputs": self.cost_inputs.as_dict(),
+            "ranking": frame(self.ranking), "criteria": frame(self.criteria),
+            "more_cases": self.more_cases, "sensitivity": frame(self.sensitivity),
+            "binding_constraints": self.binding, "decision_table": frame(self.table),
+            "categories": frame(self.categories), "cost": frame(self.cost),
+            "caveats": self.caveats, "reproducibility": self.reproducibility,
+        }
+
+
+def _plain(v):
+    if isinstance(v, (list, tuple)):
+        return [_plain(x) for x in v]
+    if isinstance(v, dict):
+        return {k: _plain(x) for k, x in v.items()}
+    if isinstance(v, (np.floating, float)):
+        return None if not math.isfinite(float(v)) else float(v)
+    if isinstance(v, np.integer):
+        return int(v)
+    if isinstance(v, np.bool_):
+        return bool(v)
+    if v is pd.NaT:
+        return None
+    return v
+
+
+def _scalar_samples(ev: Evidence) -> tuple[dict, dict, dict]:
+    """Load seconds and memory MB per model (one sample per run), and the memory's kind."""
+    g = ev.gens
+    load = {m: (g.loc[(g.model_spec == m) & g.load_ms.notna()].groupby("run_id").load_ms.first() / 1000).tolist()
+            for m in ev.models}
+    memory, kind = {}, {}
+    for m in ev.models:
+        mine = g[g.model_spec == m]
+        vram = mine.groupby("run_id").vram_mb.max()
+        vram = vram[vram > 0]
+        if not vram.empty:
+            memory[m], kind[m] = vram.tolist(), "GPU"
+        else:
+            memory[m], kind[m] = mine.groupby("run_id").rss_mb.max().dropna().tolist(), "host"
+    return load, memory, kind
+
+
+def _p95(ev: Evidence, model: str, column: str) -> float | None:
+    g = ev.gens
+    v = g.loc[(g.model_spec == model) & g.ok & ~g["exceeds_context"].fillna(False).astype(bool), column].dropna()
+    return float(v.quantile(0.95)) if not v.empty else None
+
+
+def _run_context(ev: Evidence) -> int:
+    ctx = [((r.get("config") or {}).get("backend_options") or {}).get("n_ctx") for r in _run_configs(ev)]
+    ctx = [c for c in ctx if c]
+    return int(max(ctx)) if ctx else 4096
+
+
+def _run_configs(ev: Evidence) -> list[dict]:
+    import json
+
+    out = []
+    for r in ev.runs:
+        if not r:
+            continue
+        cfg = r.get("config_json")
+        host = r.get("host_json")
+        out.append({"run_id": r["run_id"], "config": json.loads(cfg) if isinstance(cfg, str) else (cfg or {}),
+                    "host": json.loads(host) if isinstance(host, str) else (host or {}),
+                    "started_at": str(r.get("started_at")), "status": r.get("status")})
+    return out
+
+
+def _measured_capacity(store: Store | None, ev: Evidence, model: str, concurrency: int):
+    """(Capacity from the model's latest sweep at this concurrency, else None)."""
+    if store is None:
+        return None
+    levels = store.query("""
+        SELECT l.*, s.host_json FROM sweep_levels l JOIN sweeps s USING (sweep_id)
+        WHERE s.model_spec = ? AND l.concurrency = ? AND l.ok_requests > 0
+        ORDER BY s.started_at DESC LIMIT 1""", [model, concurrency])
+    if levels.empty:
+        return None
+    r = levels.iloc[0]
+    slo = r.slo_json if isinstance(r.slo_json, str) else None
+    rate = r.goodput_req_per_s if slo and slo not in ("{}", "null") else r.req_per_s
+    return costmod.Capacity(float(rate), float(r.output_tok_per_s or 0) or None, int(concurrency),
+                            f"sweep c={concurrency}")
+
+
+def recommend(store: Store | None, scenario_id: str | None = None, *, run_id: str | None = None,
+              evidence: Evidence | None = None, weights: dict[str, float] | None = None,
+              constraints: Constraints | None = None, cost_inputs: CostInputs | None = None,
+              p_threshold: float = 0.9, tie_margin: float = 0.02, n_boot: int = 1000,
+              seed: int = 0) -> Decision:
+    """The decision for a scenario (latest run of each model) or one run."""
+    constraints = constraints or Constraints()
+    constraints.validate()
+    cost_inputs = cost_inputs or CostInputs()
+    cost_inputs.traffic.validate()
+    if not 0.5 <= p_threshold <= 1:
+        raise RecommendError(f"p_threshold: must be between 0.5 and 1, got {p_threshold}")
+    if tie_margin < 0:
+        raise RecommendError(f"tie_margin: must be >= 0, got {tie_margin}")
+    ev = evidence or load_evidence(store, scenario_id, run_id)
+    scenario_id = ev.scenario_id
+    if weights is None:
+        try:
+            weights = dict(load_scenario(scenario_id).weights)
+        except ScenarioError:
+            weights = {"quality": 1.0}
+    weights = check_weights(dict(weights))
+    models, n_models = ev.models, len(ev.models)
+    book = costmod.price_book(store, cost_inputs.cny_per_usd)
+    if cost_inputs.gpu:
+        book.gpu(cost_inputs.gpu)  # an unknown GPU is bad input
+    context_tokens = cost_inputs.context_tokens or _run_context(ev)
+    configs = _run_configs(ev)
+    host_gpus = [g for c in configs for g in (c["host"].get("gpus") or [])]
+    caveats: list[str] = []
+
+    # -- raw values per model --------------------------------------------------------
+    load, memory, memory_kind = _scalar_samples(ev)
+    entries = {m: entry_for_spec(m) for m in models}
+    cost_rows, cost_draw_scale = {}, {}
+    mean_out = _nanmean(ev.output_tokens)
+    for i, m in enumerate(models):
+        measured = _measured_capacity(store, ev, m, cost_inputs.concurrency)
+        seq = None
+        if measured is None:
+            e2e = _nanmean(ev.per_case["latency"][i])
+            if e2e == e2e and e2e > 0:
+                out_tok = mean_out[i] if mean_out[i] == mean_out[i] else None
+                seq = costmod.Capacity(1000 / e2e, (out_tok or 0) * 1000 / e2e or None, 1, "sequential run")
+        row = costmod.cost_row(book, m, entries[m], gpu_id=cost_inputs.gpu, context_tokens=context_tokens,
+                               concurrency=cost_inputs.concurrency, currency=cost_inputs.currency,
+                               traffic=cost_inputs.traffic, measured=measured or seq, measured_gpus=host_gpus,
+                               mean_output_tokens=mean_out[i] if mean_out[i] == mean_out[i] else None)
+        cost_rows[m] = row
+        # cost from a sequential run moves with the resampled mean latency
+        cost_draw_scale[m] = row.capacity is not None and row.capacity.source == "sequential run"
+
+    scalar = {
+        "load": {m: (float(np.median(load[m])) if load[m] else None) for m in models},
+        "memory": {m: (float(np.median(memory[m])) if memory[m] else None) for m in models},
+        "cost": {m: cost_rows[m].cost_per_1k_requests for m in models},
+        "context": {m: (entries[m].context_tokens if entries[m] else None) for m in models},
+        "ecosystem": {m: (float(len({k for k in entries[m].serve if k in ("ollama", "vllm", "gguf")}))
+                          if entries[m] else None) for m in models},
+    }
+    point = {c: _nanmean(ev.per_case[c]) for c in PER_CASE}
+    for c, vals in scalar.items():
+        point[c] = np.array([np.nan if vals[m] is None else vals[m] for m in models], dtype=float)
+
+    # -- constraints -------------------------------------------------------------------
+    reasons: dict[str, list[str]] = {m: [] for m in models}
+    by_constraint: dict[str, list[str]] = {}
+
+    def exclude(m: str, key: str, why: str) -> None:
+        reasons[m].append(why)
+        by_constraint.setdefault(key, []).append(m)
+
+    for i, m in enumerate(models):
+        row = cost_rows[m]
+        if constraints.max_vram_gb is not None:
+            need, how = None, ""
+            if memory_kind[m] == "GPU" and memory[m]:
+                need, how = max(memory[m]) / 1024, "measured"
+            elif row.memory and row.memory.total_gb is not None:
+                need, how = row.memory.total_gb, "estimated"
+            if need is None:
+                exclude(m, "max_vram_gb", "GPU memory unknown (not measured, no catalog figures)")
+            elif need > constraints.max_vram_gb:
+                exclude(m, "max_vram_gb", f"needs {need:.1f} GB GPU memory ({how}) > budget "
+                                          f"{constraints.max_vram_gb:g} GB")
+        if cost_inputs.gpu and row.fits is False:
+            exclude(m, "gpu", f"does not fit {cost_inputs.gpu}: needs {row.memory.total_gb:.1f} GB")
+        for key, col, label in (("ttft_p95_ms", "ttft_ms", "TTFT"), ("e2e_p95_ms", "e2e_ms", "latency")):
+            limit = getattr(constraints, key)
+            if limit is not None:
+                p95 = _p95(ev, m, col)
+                if p95 is None:
+                    exclude(m, key, f"{label} p95 not measured")
+                elif p95 > limit:
+                    exclude(m, key, f"{label} p95 {p95:.0f} ms > SLA {limit:g} ms")
+        if constraints.licences:
+            lic = entries[m].license if entries[m] else None
+            if lic is None:
+                exclude(m, "licences", "licence unknown (not in the catalog)")
+            elif lic not in constraints.licences:
+                exclude(m, "licences", f"licence {lic} not allowed")
+        if constraints.min_quality is not None:
+            q = point["quality"][i]
+            if not q == q or q < constraints.min_quality:
+                exclude(m, "min_quality", f"quality {q:.2f} < minimum {constraints.min_quality:g}"
+                        if q == q else "quality not measured")
+    if cost_inputs.gpu and all(cost_rows[m].fits is False for m in models):
+        needs = ", ".join(f"{m} needs {cost_rows[m].memory.total_gb:.1f} GB" for m in models)
+        raise RecommendError(f"gpu: no model fits {cost_inputs.gpu} "
+                             f"({book.gpu(cost_inputs.gpu).memory_gb:g} GB): {needs}")
+    eligible = [i for i, m in enumerate(models) if not reasons[m]]
+
+    # -- criteria in use ---------------------------------------------------------------
+    dropped = {}
+    used = {}
+    for c, w in weights.items():
+        if w <= 0:
+            continue
+        missing = [m for i, m in enumerate(models) if not np.isfinite(point[c][i])]
+        if missing:
+            dropped[c] = f"not measured for {', '.join(missing)}"
+        else:
+            used[c] = w
+    if not used:
+        raise RecommendError("weights: none of the weighted criteria is measured for every model ("
+                             + "; ".join(f"{c}: {why}" for c, why in dropped.items()) + ")")
+    for c, why in dropped.items():
+        caveats.append(f"criterion {c} left out of the score ({why}); the other weights were rescaled")
+    total = sum(used.values())
+    wnorm = {c: w / total for c, w in used.items()}
+    crit = list(wnorm)
+    wvec = np.array([wnorm[c] for c in crit])
+    ref_models = eligible or list(range(n_models))
+
+    def normalise(values: np.ndarray, c: str) -> np.ndarray:
+        """values (models, ...) -> best = 1 among the reference models."""
+        better = CRITERION_INFO[c][0]
+        ref = values[ref_models]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            if better == "higher":
+                best = np.nanmax(ref, axis=0)
+                out = np.where(best > 0, values / best, 1.0)
+            else:
+                best = np.nanmin(ref, axis=0)
+                out = np.where(values > 0, best / values, 1.0)
+        return np.nan_to_num(out, nan=0.0)
+
+    norm_point = np.stack([normalise(point[c], c) for c in crit], axis=1)  # (models, crit)
+    score_point = norm_point @ wvec
+
+    # -- bootstrap: paired over cases ---------------------------------------------------
+    n_cases = len(ev.cases)
+    idx = boot_indices(n_cases, n_boot, seed)
+    draws = {}
+    for c in crit:
+        if c in PER_CASE:
+            draws[c] = boot_means(ev.per_case[c], idx)
+        elif c == "cost":
+            lat = boot_means(ev.per_case["latency"], idx)
+            base_lat = _nanmean(ev.per_case["latency"])
+            moves = np.array([cost_draw_scale[m] for m in models])[:, None]
+            with np.errstate(divide="ignore", invalid="ignore"):
+                draws[c] = point[c][:, None] * np.where(moves, lat / base_lat[:, None], 1.0)
+        else:
+            draws[c] = np.repeat(point[c][:, None], n_boot, axis=1)
+    norm_draws = np.stack([normalise(draws[c], c) for c in crit], axis=2)  # (models, B, crit)
+    score_draws = norm_draws @ wvec  # (models, B)
+    p_first = np.zeros(n_models)
+    if eligible:
+        el = np.array(eligible)
+        s = score_draws[el]
+        top = s.max(axis=0)
+        close = s >= top - tie_margin
+        p_first[el] = (close / close.sum(axis=0)).mean(axis=1)
+
+    order = sorted(eligible, key=lambda i: -score_point[i])
+    margin = float(score_point[order[0]] - score_point[order[1]]) if len(order) > 1 else None
+    more_cases = {"cases_now": n_cases, "extra_cases": None, "note": ""}
+    if not eligible:
+        verdict = NO_ELIGIBLE
+    elif len(order) == 1:
+        verdict = models[order[0]]
+        if n_models == 1:
+            caveats.append("only one model was run: there is nothing to compare it with")
+    elif p_first[order[0]] >= p_threshold:
+        verdict = models[order[0]]
+    else:
+        verdict = TOO_CLOSE
+        more_cases = _more_cases(score_draws[order[0]] - score_draws[order[1]], margin, tie_margin,
+                                 n_cases, p_threshold)
+
+    ranking = pd.DataFrame([{
+        "model_spec": m, "score": float(score_point[i]), "p_first": float(p_first[i]),
+        "eligible": not reasons[m], "reasons": "; ".join(reasons[m]),
+        **{f"part_{c}": float(norm_point[i, j] * wvec[j]) for j, c in enumerate(crit)},
+    } for i, m in enumerate(models)]).sort_values(["eligible", "score", "model_spec"], ascending=[False, False, True],
+                                                  ignore_index=True)
+
+    crit_rows = []
+    for i, m in enumerate(models):
+        for c in CRITERIA:
+            if c not in point:
+                continue
+            v = point[c][i]
+            src = ""
+            if c == "memory":
+                src = memory_kind[m]
+            elif c == "cost":
+                cap = cost_rows[m].capacity
+                src = f"{cost_rows[m].gpu}, {cap.source}" if cap else "unknown"
+            elif c in ("context", "ecosystem"):
+                src = "catalog"
+            j = crit.index(c) if c in crit else None
+            crit_rows.append({"model_spec": m, "criterion": c, "value": None if not np.isfinite(v) else float(v),
+                              "unit": CRITERION_INFO[c][1], "better": CRITERION_INFO[c][0],
+                              "weight": wnorm.get(c, 0.0),
+                              "normalised": float(norm_point[i, j]) if j is not None else None,
+                              "contribution": float(norm_point[i, j] * wvec[j]) if j is not None else None,
+                              "source": src})
+
+    sens, curves = _sensitivity(norm_point, wvec, crit, models, eligible)
+    unconstrained = int(np.argmax(score_point))
+    binding = [{"constraint": k, "excludes": v,
+                "binds": models[unconstrained] in v and bool(eligible)}
+               for k, v in by_constraint.items()]
+    for b in binding:
+        if b["binds"]:
+            caveats.append(f"constraint {b['constraint']} binds: without it {models[unconstrained]} would lead")
+    table, categories = decision_table(ev, load, memory, n_boot=max(n_boot, 1000), seed=seed)
+    caveats += _caveats(ev, cost_rows, memory_kind, configs)
+    repro = _reproducibility(ev, configs, entries)
+    return Decision(scenario_id, models, wnorm, weights, dropped, constraints, cost_inputs,
+                    pd.DataFrame(crit_rows), ranking, verdict, margin, p_threshold, tie_margin, more_cases,
+                    sens, curves, binding, table, categories,
+                    pd.DataFrame([cost_rows[m].as_dict() for m in models]), caveats, repro, n_cases, n_boot, ev)
+
+
+def _more_cases(diff_draws: np.ndarray, margin: float, tie_margin: float, n_cases: int,
+                p_threshold: float) -> dict:
+    """How many more cases would make the leader's lead clear at the observed difference:
+    the lead's standard error shrinks with the square root of the number of cases."""
+    from statistics import NormalDist
+
+    sd = float(np.std(diff_draws))
+    out = {"cases_now": n_cases, "extra_cases": None, "observed_difference": margin, "note": ""}
+    if margin is None or margin <= tie_margin:
+        out["note"] = (f"the observed difference ({margin or 0:.3f}) is within the tie margin ({tie_margin}); "
+                       "more cases would not separate models this close")
+        return out
+    if sd <= 0:
+        out["note"] = "no spread between draws"
+        return out
+    z = NormalDist().inv_cdf(p_threshold)
+    need = n_cases * (z * sd / (margin - tie_margin)) ** 2
+    out["extra_cases"] = max(0, math.ceil(need - n_cases))
+    out["note"] = (f"about {out['extra_cases']} more cases at the observed difference; repeats of the same "
+                   "cases narrow timing noise only, not a quality gap")
+    return out
+
+
+def _sensitivity(norm: np.ndarray, w: np.ndarray, crit: list[str], models: list[str], eligible: list[int]):
+    """For each criterion: moving its weight share from the current value (others keep
+    their proportions), where does the leader change? Exact crossings of the linear scores."""
+    rows, curves = [], []
+    if not eligible:
+        return pd.DataFrame(columns=["criterion", "weight", "flip_low", "winner_below", "flip_high",
+                                     "winner_above", "distance"]), pd.DataFrame()
+    el = np.array(eligible)
+    for j, c in enumerate(crit):
+        w0 = float(w[j])
+        rest = np.delete(w, j)
+        rest_n = rest / rest.sum() if rest.sum() > 0 else np.full(rest.size, 1 / max(rest.size, 1))
+        r = np.delete(norm, j, axis=1) @ rest_n if rest.size else np.zeros(len(models))
+        n_c = norm[:, j]
+
+        def leader(t: float, keep: int | None = None) -> int:
+            s = t * n_c[el] + (1 - t) * r[el]
+            best = int(el[np.argmax(s)])
+            # an exact tie is no flip: the current leader keeps the lead
+            if keep is not None and keep in el and s[list(el).index(keep)] >= s.max() - 1e-9:
+                return keep
+            return best
+
+        lead0 = leader(w0)
+        cands = set()
+        for a in el:
+            for b in el:
+                if a < b:
+                    den = (n_c[a] - n_c[b]) - (r[a] - r[b])
+                    if abs(den) > 1e-12:
+                        t = -(r[a] - r[b]) / den
+                        if 0 <= t <= 1:
+                            cands.add(float(t))
+        up = sorted(t for t in cands if t > w0 + 1e-12)
+        down = sorted((t for t in cands if t < w0 - 1e-12), reverse=True)
+        flip_high = next((t for t in up if leader(min(1.0, t + 1e-6), lead0) != lead0), None)
+        flip_low = next((t for t in down if leader(max(0.0, t - 1e-6), lead0) != lead0), None)
+        dist = min([abs(t - w0) for t in (flip_low, flip_high) if t is not None], default=None)
+        rows.append({"criterion": c, "weight": w0, "leader": models[lead0],
+                     "flip_low": flip_low, "winner_below": models[leader(max(0.0, flip_low - 1e-6))]
+                     if flip_low is not None else None,
+                     "flip_high": flip_high, "winner_above": models[leader(min(1.0, flip_high + 1e-6))]
+                     if flip_high is not None else None,
+                     "distance": dist})
+        for t in np.linspace(0, 1, 21):
+            for i in el:
+                curves.append({"criterion": c, "weight": float(t), "model_spec": models[i],
+                               "score": float(t * n_c[i] + (1 - t) * r[i]), "current": w0})
+    return pd.DataFrame(rows), pd.DataFrame(curves)
+
+
+def reweight(weights: dict[str, float], criterion: str, share: float) -> dict[str, float]:
+    """Weights with `criterion` at `share` of the total and the others in proportion."""
+    total = sum(weights.values())
+    others = {k: v for k, v in weights.items() if k != criterion}
+    rest = sum(others.values())
+    out = {k: (v / rest) * (1 - share) * total for k, v in others.items()} if rest else {}
+    out[criterion] = share * total
+    return out
+
+
+# --- the use case's decision table ---------------------------------------------------
+TABLE_ROWS = [
+    # key, kind, source, better
+    ("load_s", "scalar", "load", "lower"),
+    ("ttft_ms", "case", "ttft", "lower"),
+    ("e2e_ms", "case", "latency", "lower"),
+    ("memory_mb", "scalar", "memory", "lower"),
+    ("decode_tok_per_s", "case", "throughput", "higher"),
+    ("multi_turn", "stars", ("category", "multi_turn"), "higher"),
+    ("chinese_fluency", "stars", ("lang", "zh"), "higher"),
+    ("english", "stars", ("lang", "en"), "higher"),
+    ("instruction_following", "stars", ("category", "instruction_following"), "higher"),
+    ("coding", "stars", ("category", "coding"), "higher"),
+    ("knowledge", "stars", ("category", "knowledge"), "higher"),
+]
+
+
+def decision_table(ev: Evidence, load: dict | None = None, memory: dict | None = None,
+                   n_boot: int = 2000, seed: int = 0) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The use case's table (a row per figure, a value and 95% CI per model, the winner
+    or "tie") and quality per category with CIs."""
+    if load is None or memory is None:
+        load, memory, _ = _scalar_samples(ev)
+    rows = []
+    for key, kind, src, better in TABLE_ROWS:
+        if kind == "scalar":
+            res = compare_scalar(load if src == "load" else memory, better, n_boot, seed)
+        else:
+            x = ev.per_case["quality" if kind == "stars" else src]
+            if kind == "stars":
+                column, value = src
+                mask = (ev.case_meta[column] == value).to_numpy()
+                if not mask.any():
+                    continue
+                x = x[:, mask]
+            res = compare_per_case(x, ev.models, better, n_boot, seed)
+        if all(v is None for v in res["values"].values()):
+            continue
+        for m in ev.models:
+            v = res["values"].get(m)
+            low, high = res["ci"].get(m, (None, None))
+            stars = kind == "stars"
+            rows.append({"row": key, "kind": kind, "better": better, "model_spec": m,
+                         "value": v, "ci_low": low, "ci_high": high, "n": res["n"].get(m, 0),
+                         "stars": 1 + 4 * v if stars and v is not None else None,
+                         "stars_low": 1 + 4 * low if stars and low is not None and low == low else None,
+                         "stars_high": 1 + 4 * high if stars and high is not None and high == high else None,
+                         "winner": res["winner"]})
+    cats = []
+    for cat in sorted(ev.case_meta.category.dropna().unique()):
+        mask = (ev.case_meta.category == cat).to_numpy()
+        res = compare_per_case(ev.per_case["quality"][:, mask], ev.models, "higher", n_boot, seed)
+        for m in ev.models:
+            if res["n"].get(m):
+                low, high = res["ci"][m]
+                cats.append({"category": cat, "model_spec": m, "score": res["values"][m], "ci_low": low,
+                             "ci_high": high, "n": res["n"][m], "winner": res["winner"]})
+    return (pd.DataFrame(rows, columns=["row", "kind", "better", "model_spec", "value", "ci_low", "ci_high", "n",
+                                        "stars", "stars_low", "stars_high", "winner"]),
+            pd.DataFrame(cats, columns=["category", "model_spec", "score", "ci_low", "ci_high", "n", "winner"]))
+
+
+def table_wide(table: pd.DataFrame, fmt=None) -> pd.DataFrame:
+    """The decision table as people read it: a row per figure, a column per model
+    ("value (low-high)"), and the winner column ("tie" where the intervals overlap)."""
+    if table.empty:
+        return pd.DataFrame(columns=["row", "winner"])
+    fmt = fmt or _fmt_cell
+    out = []
+    for row, part in table.groupby("row", sort=False):
+        rec = {"row": row}
+        for r in part.itertuples():
+            rec[r.model_spec] = fmt(r)
+        rec["winner"] = part.winner.iloc[0]
+        out.append(rec)
+    return pd.DataFrame(out)
+
+
+def _fmt_cell(r) -> str:
+    def num(v, d):
+        return "–" if v is None or v != v else f"{v:,.{d}f}"
+
+    if r.kind == "stars":
+        return f"{num(r.stars, 1)} ({num(r.stars_low, 1)}-{num(r.stars_high, 1)})" if r.value is not None else "–"
+    d = 2 if r.row == "load_s" else 0 if r.row in ("ttft_ms", "e2e_ms", "memory_mb") else 1
+    if r.ci_low is None or r.ci_low != r.ci_low:
+        return num(r.value, d)
+    return f"{num(r.value, d)} ({num(r.ci_low, d)}-{num(r.ci_high, d)})"
+
+
+def _caveats(ev: Evidence, cost_rows: dict, memory_kind: dict, configs: list[dict]) -> list[str]:
+    out = []
+    host_only = [m for m, k in memory_kind.items() if k == "host"]
+    if host_only:
+        out.append(f"GPU memory not measured for {', '.join(host_only)}: memory is the host memory the model added")
+    est = [m for m, r in cost_rows.items() if r.capacity is not None and r.capacity.estimated
+           and r.capacity.req_per_s]
+    if est:
+        out.append(f"cost for {', '.join(est)} is estimated from the memory-bandwidth bound, not measured on that GPU")
+    unknown = [m for m, r in cost_rows.items() if r.cost_per_1k_requests is None]
+    if unknown:
+        out.append(f"cost unknown for {', '.join(unknown)}: " + "; ".join(
+            f"{m}: {cost_rows[m].as_dict()['notes'] or 'no capacity figure'}" for m in unknown))
+    failed = ev.gens[~ev.gens.ok & ~ev.gens["exceeds_context"].fillna(False).astype(bool)]
+    if not failed.empty:
+        out.append(f"{len(failed)} of {len(ev.gens)} generations failed and score 0 on their checks")
+    over = ev.gens[ev.gens["exceeds_context"].fillna(False).astype(bool)]
+    if not over.empty:
+        out.append(f"{len(over)} prompts exceeded a model's context and are not scored")
+    if ev.checks.empty:
+        out.append("no checks were scored: quality is not measured")
+    if len(ev.cases) < 20:
+        out.append(f"only {len(ev.cases)} cases: intervals are wide and small differences cannot be told apart")
+    runs = {c["run_id"] for c in configs}
+    if len(runs) > 1:
+        out.append(f"models come from {len(runs)} different runs; timings compare only if the hosts and load matched")
+    for c in configs:
+        sched = c["config"].get("schedule")
+        if sched and sched.get("mode") == "sequential" and len(c["config"].get("models", [])) > 1:
+            out.append(f"run {c['run_id']}: models ran one after the other, so timing may favour one")
+    return out
+
+
+def _reproducibility(ev: Evidence, configs: list[dict], entries: dict) -> dict:
+    from .catalog import model_identity
+
+    params = {}
+    for c in configs:
+        cfg = c["config"]
+        params[c["run_id"]] = {k: cfg.get(k) for k in ("repeats", "max_tokens", "temperature", "seed",
+                                                         "backend_options", "warmup", "judge", "schedule")}
+    return {
+        "runs": [{"run_id": c["run_id"], "started_at": c["started_at"], "status": c["status"],
+                  "models": c["config"].get("models"), "scenario_source": c["config"].get("scenario_source")}
+                 for c in configs],
+        "hardware": [{"run_id": c["run_id"], **{k: c["host"].get(k) for k in
+                                                 ("cpu_model", "cpu_cores_physical", "ram_total_mb", "gpus",
+                                                  "llama_gpu_offload", "os", "python")}}
+                     for c in configs],
+        "libraries": {c["run_id"]: c["host"].get("versions") for c in configs},
+        "models": {m: model_identity(m) for m in ev.models},
+        "generation_parameters": params,
+    }
+
+
+# --- saved decisions -----------------------------------------------------------------
+def save_decision(store: Store, decision: Decision, name: str) -> str:
+    import json
+
+    if not name.strip():
+        raise RecommendError("name: give the decision a name")
+    decision_id = utcnow().strftime("%Y%m%d-%H%M%S-") + uuid.uuid4().hex[:6]
+    d = decision.as_dict()
+    store.insert_rows("decisions", [{
+        "decision_id": decision_id, "name": name.strip(), "scenario_id": decision.scenario_id,
+        "created_at": utcnow(), "weights_json": json.dumps(decision.weights_requested),
+        "constraints_json": json.dumps(d["constraints"]), "cost_json": json.dumps(d["cost_inputs"]),
+        "verdict": decision.verdict, "result_json": json.dumps(d, ensure_ascii=False, default=str)}])
+    return decision_id
+
+
+def saved_decisions(store: Store, scenario_id: str | None = None) -> pd.DataFrame:
+    where, params = ("WHERE scenario_id = ?", [scenario_id]) if scenario_id else ("", [])
+    return store.query(f"SELECT decision_id, name, scenario_id, created_at, verdict, weights_json, "
+                       f"constraints_json, cost_json FROM decisions {where} ORDER BY created_at DESC", params)
+
+
+def verdicts(store: Store, n_boot: int = 500) -> pd.DataFrame:
+    """Each scenario's current verdict with the default weights (Home)."""
+    rows = []
+    for sid in store.query("SELECT DISTINCT scenario_id FROM runs ORDER BY 1").scenario_id:
+        try:
+            d = recommend(store, sid, n_boot=n_boot)
+        except (RecommendError, costmod.CostError):
+            continue
+        top = d.ranking.iloc[0]
+        rows.append({"scenario_id": sid, "verdict": d.verdict, "leader": top.model_spec,
+                     "p_first": float(top.p_first), "score": float(top.score), "models": len(d.models),
+                     "cases": d.n_cases})
+    return pd.DataFrame(rows, columns=["scenario_id", "verdict", "leader", "p_first", "score", "models", "cases"])

@@ -1,0 +1,255 @@
+"""The decision summary a CTO takes into the meeting, from one `recommend()` result:
+Markdown, one self-contained printable HTML file (charts embedded as SVG), JSON and PDF.
+Everything a model wrote is escaped; the same database and weights give the same
+report apart from its timestamp."""
+from __future__ import annotations
+
+import html
+import json
+from datetime import datetime, timezone
+
+from .i18n import t
+from .recommend import NO_ELIGIBLE, TOO_CLOSE, Decision, NORMALISATION, table_wide
+
+FORMATS = ("md", "html", "json", "pdf")
+_EXAMPLES = 3  # cases where the models' answers differ most in quality
+
+
+class ReportError(ValueError):
+    pass
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def _verdict_text(d: Decision, lang: str) -> str:
+    if d.verdict == TOO_CLOSE:
+        return t("rec_too_close", lang)
+    if d.verdict == NO_ELIGIBLE:
+        return t("rec_no_eligible", lang)
+    top = d.ranking.iloc[0]
+    return t("rec_verdict_winner", lang, model=d.verdict, p=f"{top.p_first:.0%}",
+             margin=f"{d.margin:.3f}" if d.margin is not None else "–")
+
+
+def _num(v, digits: int = 2) -> str:
+    if v is None or (isinstance(v, float) and v != v):
+        return "–"
+    if isinstance(v, (int, float)):
+        return f"{v:,.{digits}f}"
+    return str(v)
+
+
+def examples(d: Decision, limit: int = _EXAMPLES) -> list[dict]:
+    """The cases where the top two models' quality differs most, with both answers."""
+    ev = d.evidence
+    if len(d.ranking) < 2 or ev is None:
+        return []
+    a, b = d.ranking.model_spec.iloc[0], d.ranking.model_spec.iloc[1]
+    qa, qb = ev.per_case["quality"][ev.index(a)], ev.per_case["quality"][ev.index(b)]
+    diffs = sorted(((abs(x - y), case, x, y) for case, x, y in zip(ev.cases, qa, qb) if x == x and y == y),
+                   key=lambda r: (-r[0], r[1]))
+    out = []
+    for diff, case, x, y in diffs[:limit]:
+        if diff <= 0:
+            break
+        rows = ev.gens[(ev.gens.case_id == case) & (ev.gens.repeat == 0)].sort_values("turn")
+        answers = {m: "\n---\n".join(str(t or "") for t in rows[rows.model_spec == m].output_text)[:1500]
+                   for m in (a, b)}
+        out.append({"case_id": case, "difference": float(diff), "answers": answers,
+                    "scores": {a: float(x), b: float(y)}})
+    return out
+
+
+def build(d: Decision, lang: str = "en", generated_at: str | None = None) -> dict:
+    """The report's content as data (also the JSON export)."""
+    if lang not in ("en", "zh"):
+        raise ReportError(f"lang: {lang!r} is not en or zh")
+    body = d.as_dict()
+    body["examples"] = examples(d)
+    body["verdict_text"] = _verdict_text(d, lang)
+    body["generated_at"] = generated_at or _now()
+    body["lang"] = lang
+    return body
+
+
+# --- Markdown ----------------------------------------------------------------------
+def _md_escape(text: str) -> str:
+    """Model text in Markdown: HTML-escaped and inside a fenced block with a long fence."""
+    return html.escape(str(text), quote=False)
+
+
+def _md_table(rows: list[dict], columns: list[str], headers: list[str]) -> str:
+    def cell(v):
+        return _md_escape(_num(v) if not isinstance(v, str) else v).replace("|", "\\|").replace("\n", " ")
+
+    out = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
+    out += ["| " + " | ".join(cell(r.get(c)) for c in columns) + " |" for r in rows]
+    return "\n".join(out)
+
+
+def to_markdown(d: Decision, lang: str = "en", generated_at: str | None = None) -> str:
+    r = build(d, lang, generated_at)
+    L = lambda k, **kw: t(k, lang, **kw)  # noqa: E731
+    parts = [f"# {L('rep_title', scenario=r['scenario_id'])}", "",
+             f"_{L('rep_generated', when=r['generated_at'])}_", "",
+             f"## {L('rep_verdict')}", "", f"**{_md_escape(r['verdict_text'])}**", ""]
+    if r["more_cases"].get("note"):
+        parts += [_md_escape(r["more_cases"]["note"]), ""]
+    parts += [f"## {L('rec_ranking')}", "",
+              _md_table(r["ranking"], ["model_spec", "score", "p_first", "reasons"],
+                        [L("model"), L("rec_score"), L("rec_p_first"), L("rec_excluded_why")]), "",
+              f"## {L('rep_weights')}", "",
+              _md_table([{"c": L(f"crit_{c}"), "w": f"{w:.0%}"} for c, w in r["weights"].items()], ["c", "w"],
+                        [L("rec_criterion"), L("rec_weight")]), "",
+              f"{L('rep_normalisation')}: {NORMALISATION}.", ""]
+    if r["constraints"]:
+        parts += [f"## {L('rep_constraints')}", "",
+                  "\n".join(f"- {k}: {v}" for k, v in r["constraints"].items()), ""]
+        for b in r["binding_constraints"]:
+            parts.append(f"- {b['constraint']}: {L('rep_excludes')} {', '.join(b['excludes'])}"
+                         + (f" ({L('rep_binds')})" if b["binds"] else ""))
+        parts.append("")
+    wide = table_wide(d.table)
+    if not wide.empty:
+        cols = [c for c in wide.columns if c not in ("row", "winner")]
+        rows = [{**rec, "row": L(rec["row"]), "winner": L("tie") if rec["winner"] == "tie" else rec["winner"]}
+                for rec in wide.to_dict("records")]
+        parts += [f"## {L('rep_decision_table')}", "",
+                  _md_table(rows, ["row", *cols, "winner"], [L("row"), *cols, L("winner")]), ""]
+    if r["categories"]:
+        parts += [f"## {L('rep_categories')}", "",
+                  _md_table(r["categories"], ["category", "model_spec", "score", "ci_low", "ci_high", "n", "winner"],
+                            [L("category"), L("model"), L("rec_score"), "95% low", "95% high", "n", L("winner")]), ""]
+    parts += [f"## {L('rep_sensitivity')}", "",
+              _md_table(r["sensitivity"], ["criterion", "weight", "flip_low", "winner_below", "flip_high",
+                                           "winner_above"],
+                        [L("rec_criterion"), L("rec_weight"), L("rec_flip_low"), L("rec_winner_then"),
+                         L("rec_flip_high"), L("rec_winner_then")]), "",
+              f"## {L('rep_cost')}", "",
+              _md_table(r["cost"], ["model_spec", "gpu", "memory_need_gb", "price_per_hour", "currency",
+                                    "capacity_source", "cost_per_1k_requests", "cost_per_million_output_tokens",
+                                    "monthly_cost", "session_cost", "notes"],
+                        [L("model"), "GPU", L("rec_memory_need"), L("rec_price"), L("rec_currency"),
+                         L("rec_capacity_source"), L("rec_cost_1k"), L("rec_cost_mtok"), L("rec_monthly"),
+                         L("rec_session"), L("rec_notes")]), ""]
+    if r["examples"]:
+        parts += [f"## {L('rep_examples')}", ""]
+        for ex in r["examples"]:
+            parts.append(f"### {_md_escape(ex['case_id'])}")
+            for m, text in ex["answers"].items():
+                parts += [f"**{_md_escape(m)}** ({L('rec_score')} {_num(ex['scores'][m])}):", "",
+                          "~~~~~~~~text", text.replace("~~~~~~~~", "~ ~ ~ ~"), "~~~~~~~~", ""]
+    parts += [f"## {L('rep_caveats')}", ""] + [f"- {_md_escape(c)}" for c in r["caveats"]] + [""]
+    parts += [f"## {L('rep_repro')}", "", "```json",
+              json.dumps(r["reproducibility"], ensure_ascii=False, indent=2, default=str), "```", ""]
+    return "\n".join(parts)
+
+
+# --- HTML --------------------------------------------------------------------------
+def _svg(chart) -> str:
+    import vl_convert as vlc
+
+    return vlc.vegalite_to_svg(chart.to_json())
+
+
+def _html_table(rows: list[dict], columns: list[str], headers: list[str]) -> str:
+    esc = html.escape
+    head = "".join(f"<th>{esc(h)}</th>" for h in headers)
+    body = "".join("<tr>" + "".join(f"<td>{esc(_num(r.get(c)) if not isinstance(r.get(c), str) else r.get(c))}</td>"
+                                    for c in columns) + "</tr>" for r in rows)
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+_CSS = """body{font-family:'Noto Sans','WenQuanYi Zen Hei',Arial,sans-serif;margin:2em;color:#222;font-size:13px}
+h1{font-size:22px}h2{font-size:17px;border-bottom:1px solid #ccc;margin-top:1.6em}
+table{border-collapse:collapse;margin:.6em 0;font-size:12px}td,th{border:1px solid #ccc;padding:3px 6px;
+text-align:left;vertical-align:top}th{background:#f3f3f3}.verdict{font-size:18px;font-weight:bold;
+padding:.6em;background:#eef6ee;border:1px solid #9c9}pre{white-space:pre-wrap;background:#f8f8f8;
+padding:.5em;border:1px solid #ddd}@media print{body{margin:1cm}svg{max-width:100%}}"""
+
+
+def to_html(d: Decision, lang: str = "en", generated_at: str | None = None) -> str:
+    from .charts import contribution_chart, sensitivity_chart
+
+    r = build(d, lang, generated_at)
+    esc = html.escape
+    L = lambda k, **kw: t(k, lang, **kw)  # noqa: E731
+    out = [f"<!DOCTYPE html><html lang='{lang}'><head><meta charset='utf-8'>",
+           f"<title>{esc(L('rep_title', scenario=r['scenario_id']))}</title><style>{_CSS}</style></head><body>",
+           f"<h1>{esc(L('rep_title', scenario=r['scenario_id']))}</h1>",
+           f"<p><em>{esc(L('rep_generated', when=r['generated_at']))}</em></p>",
+           f"<h2>{esc(L('rep_verdict'))}</h2><div class='verdict'>{esc(r['verdict_text'])}</div>"]
+    if r["more_cases"].get("note"):
+        out.append(f"<p>{esc(r['more_cases']['note'])}</p>")
+    out += [f"<h2>{esc(L('rec_ranking'))}</h2>",
+            _html_table(r["ranking"], ["model_spec", "score", "p_first", "reasons"],
+                        [L("model"), L("rec_score"), L("rec_p_first"), L("rec_excluded_why")]),
+            _svg(contribution_chart(d.ranking, lang)),
+            f"<h2>{esc(L('rep_weights'))}</h2>",
+            _html_table([{"c": L(f"crit_{c}"), "w": f"{w:.0%}"} for c, w in r["weights"].items()], ["c", "w"],
+                        [L("rec_criterion"), L("rec_weight")]),
+            f"<p>{esc(L('rep_normalisation'))}: {esc(NORMALISATION)}.</p>"]
+    if r["constraints"]:
+        out.append(f"<h2>{esc(L('rep_constraints'))}</h2><ul>"
+                   + "".join(f"<li>{esc(k)}: {esc(str(v))}</li>" for k, v in r["constraints"].items())
+                   + "".join(f"<li>{esc(b['constraint'])}: {esc(L('rep_excludes'))} {esc(', '.join(b['excludes']))}"
+                             + (f" ({esc(L('rep_binds'))})" if b["binds"] else "") + "</li>"
+                             for b in r["binding_constraints"]) + "</ul>")
+    wide = table_wide(d.table)
+    if not wide.empty:
+        cols = [c for c in wide.columns if c not in ("row", "winner")]
+        rows = [{**rec, "row": L(rec["row"]), "winner": L("tie") if rec["winner"] == "tie" else rec["winner"]}
+                for rec in wide.to_dict("records")]
+        out += [f"<h2>{esc(L('rep_decision_table'))}</h2>",
+                _html_table(rows, ["row", *cols, "winner"], [L("row"), *cols, L("winner")])]
+    if r["categories"]:
+        out += [f"<h2>{esc(L('rep_categories'))}</h2>",
+                _html_table(r["categories"], ["category", "model_spec", "score", "ci_low", "ci_high", "n", "winner"],
+                            [L("category"), L("model"), L("rec_score"), "95% low", "95% high", "n", L("winner")])]
+    out += [f"<h2>{esc(L('rep_sensitivity'))}</h2>",
+            _html_table(r["sensitivity"], ["criterion", "weight", "flip_low", "winner_below", "flip_high",
+                                           "winner_above"],
+                        [L("rec_criterion"), L("rec_weight"), L("rec_flip_low"), L("rec_winner_then"),
+                         L("rec_flip_high"), L("rec_winner_then")])]
+    if not d.sensitivity_curves.empty:
+        out.append(_svg(sensitivity_chart(d.sensitivity_curves, lang)))
+    out += [f"<h2>{esc(L('rep_cost'))}</h2>",
+            _html_table(r["cost"], ["model_spec", "gpu", "memory_need_gb", "price_per_hour", "currency",
+                                    "capacity_source", "cost_per_1k_requests", "cost_per_million_output_tokens",
+                                    "monthly_cost", "session_cost", "notes"],
+                        [L("model"), "GPU", L("rec_memory_need"), L("rec_price"), L("rec_currency"),
+                         L("rec_capacity_source"), L("rec_cost_1k"), L("rec_cost_mtok"), L("rec_monthly"),
+                         L("rec_session"), L("rec_notes")])]
+    if r["examples"]:
+        out.append(f"<h2>{esc(L('rep_examples'))}</h2>")
+        for ex in r["examples"]:
+            out.append(f"<h3>{esc(ex['case_id'])}</h3>")
+            for m, text in ex["answers"].items():
+                out.append(f"<p><strong>{esc(m)}</strong> ({esc(L('rec_score'))} {esc(_num(ex['scores'][m]))})</p>"
+                           f"<pre>{esc(text)}</pre>")
+    out += [f"<h2>{esc(L('rep_caveats'))}</h2><ul>" + "".join(f"<li>{esc(c)}</li>" for c in r["caveats"]) + "</ul>",
+            f"<h2>{esc(L('rep_repro'))}</h2><pre>"
+            + esc(json.dumps(r["reproducibility"], ensure_ascii=False, indent=2, default=str)) + "</pre>",
+            "</body></html>"]
+    return "\n".join(out)
+
+
+def to_json(d: Decision, lang: str = "en", generated_at: str | None = None) -> str:
+    return json.dumps(build(d, lang, generated_at), ensure_ascii=False, indent=2, default=str)
+
+
+def to_pdf(d: Decision, lang: str = "en", generated_at: str | None = None) -> bytes:
+    from weasyprint import HTML
+
+    return HTML(string=to_html(d, lang, generated_at)).write_pdf()
+
+
+def render(d: Decision, fmt: str, lang: str = "en", generated_at: str | None = None) -> bytes:
+    if fmt not in FORMATS:
+        raise ReportError(f"format: {fmt!r} is not one of {', '.join(FORMATS)}")
+    if fmt == "pdf":
+        return to_pdf(d, lang, generated_at)
+    text = {"md": to_markdown, "html": to_html, "json": to_json}[fmt](d, lang, generated_at)
+    return text.encode("utf-8")
