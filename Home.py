@@ -16,6 +16,7 @@ pages = [
     st.Page("pages/scenarios.py", title=t("nav_scenarios", lang), icon=":material/list_alt:", url_path="scenarios"),
     st.Page("pages/run.py", title=t("nav_run", lang), icon=":material/play_arrow:", url_path="run"),
     st.Page("pages/compare.py", title=t("nav_compare", lang), icon=":material/bar_chart:", url_path="compare"),
+    st.Page("pages/recommend.py", title=t("nav_recommend", lang), icon=":material/recommend:", url_path="recommend"),
     st.Page("pages/rate.py", title=t("nav_rate", lang), icon=":material/thumbs_up_down:", url_path="rate"),
 ]
 # Pages check this flag: a fresh server may serve a bookmarked /page through Streamlit's

@@ -33,23 +33,6 @@ def throughput_chart(gens: pd.DataFrame, lang: str) -> alt.Chart:
     return _distribution(gens, "decode_tok_per_s", t("chart_decode", lang), lang)
 
 
-def pass_rate_chart(gens: pd.DataFrame, checks: pd.DataFrame, lang: str) -> alt.Chart:
-    merged = checks.merge(gens[["run_id", "model_spec", "case_id", "repeat", "turn", "category"]],
-                          on=["run_id", "model_spec", "case_id", "repeat", "turn"])
-    data = (merged.groupby(["model_spec", "category"]).passed.mean().reset_index()
-            .rename(columns={"passed": "pass_rate"}))
-    data["category"] = data["category"].map(lambda c: t(c, lang))
-    # Horizontal bars: they stretch with the page and keep long category names readable.
-    return alt.Chart(data).mark_bar().encode(
-        y=alt.Y("category:N", title=t("category", lang), axis=alt.Axis(labelLimit=200)),
-        yOffset="model_spec:N",
-        x=alt.X("pass_rate:Q", title=t("chart_pass_rate", lang), scale=alt.Scale(domain=[0, 1]),
-                axis=alt.Axis(format="%")),
-        color=alt.Color("model_spec:N", title=t("model", lang)),
-        tooltip=["model_spec", "category", alt.Tooltip("pass_rate:Q", format=".0%")],
-    ).properties(title=t("chart_pass_rate", lang), height=280)
-
-
 def history_chart(hist: pd.DataFrame, metric: str, lang: str) -> alt.Chart:
     return alt.Chart(hist).mark_line(point=True).encode(
         x=alt.X("started_at:T", title=t("run_started", lang)),

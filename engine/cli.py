@@ -212,7 +212,8 @@ def _cmd_summary(args) -> int:
         print(f"{m['model_spec']}: TTFT p50 {f(m['ttft_ms_p50'])} ms p95 {f(m['ttft_ms_p95'])} ms, "
               f"latency p50 {f(m['e2e_ms_p50'])} ms p95 {f(m['e2e_ms_p95'])} ms, "
               f"decode {f(m['decode_tok_per_s_p50'], '{:.1f}')} tok/s, "
-              f"checks passed {f(m['check_pass_rate'] and m['check_pass_rate'] * 100)}%")
+              f"quality {f(m['quality']['score'], '{:.2f}')} "
+              f"({f(m['quality']['ci_low'], '{:.2f}')}-{f(m['quality']['ci_high'], '{:.2f}')})")
     return 0
 
 

@@ -21,8 +21,6 @@ TEXT: dict[str, tuple[str, str]] = {
     "home_quickstart": ("Run the standard scenario on {models}", "在 {models} 上运行标准场景"),
     "home_running": ("Run {run_id} is in progress.", "测试 {run_id} 正在进行。"),
     "home_watch": ("Watch progress", "查看进度"),
-    "home_leaders": ("Current leader per scenario", "各场景当前领先模型"),
-    "home_no_leaders": ("No finished runs yet.", "还没有完成的测试。"),
     "home_latest_runs": ("Latest runs", "最近的测试"),
     # run page
     "run_active": ("Run {run_id}", "测试 {run_id}"),
@@ -130,12 +128,9 @@ TEXT: dict[str, tuple[str, str]] = {
     "model": ("Model", "模型"),
     "scenario": ("Scenario", "场景"),
     "category": ("Category", "类别"),
-    "check_score": ("check score", "检查得分"),
     "pass_rate_cat": ("Check pass rate: {category}", "检查通过率：{category}"),
     # quality and ratings
     "cmp_quality": ("Quality by category (95% confidence)", "各类别质量得分（95% 置信区间）"),
-    "cmp_stars": ("Stars per dimension from the checks: 1-5 (95% interval)", "各维度星级（来自自动检查，1-5，95% 区间）"),
-    "cmp_no_clear_winner": ("no clear winner", "无明显胜者"),
     "cmp_human": ("Human ratings", "人工评分"),
     "cmp_judge_pairs": ("Pairwise judge (both orders averaged)", "裁判模型两两对比（正反两种顺序取平均）"),
     "cmp_human_ab": ("Blind A/B (Bradley-Terry rating, 95% CI)", "盲测 A/B（Bradley-Terry 评分，95% 置信区间）"),
@@ -198,12 +193,10 @@ TEXT: dict[str, tuple[str, str]] = {
     "chars_per_s": ("Output speed (characters/s)", "输出速度（字符/秒）"),
     "memory_mb": ("Memory (MB)", "内存/显存占用（MB）"),
     "ok_rate": ("Generations without error", "生成成功率"),
-    "check_pass_rate": ("Check pass rate", "检查通过率"),
     # charts
     "chart_ttft": ("Time to first token (ms)", "首字延迟（毫秒）"),
     "chart_latency": ("Response time (ms)", "响应时间（毫秒）"),
     "chart_decode": ("Decode speed (tokens/s)", "生成速度（token/秒）"),
-    "chart_pass_rate": ("Check pass rate by category", "各类别检查通过率"),
     "chart_history": ("Across runs", "历次测试变化"),
     # categories
     "knowledge": ("knowledge", "基础知识"),
@@ -212,7 +205,6 @@ TEXT: dict[str, tuple[str, str]] = {
     "multi_turn": ("multi-turn memory", "多轮对话"),
     "chinese_writing": ("Chinese writing", "中文表达"),
     # criteria
-    "quality": ("quality", "质量"),
     "ttft": ("first token", "首字延迟"),
     "latency": ("latency", "响应时间"),
     "throughput": ("throughput", "吞吐"),
@@ -308,8 +300,20 @@ TEXT: dict[str, tuple[str, str]] = {
     "rec_saved_list": ("Saved decisions", "已保存的决策"),
     "rec_no_runs": ("No runs yet: run a scenario first.", "还没有测试记录：请先运行一个场景。"),
     "rec_normalisation": ("Normalisation", "归一化方法"),
+    "rec_normalisation_text": ("per criterion the best eligible model scores 1; higher-is-better values are divided "
+                               "by the best, lower-is-better values invert (best / value); the score is the "
+                               "weighted sum", "每项指标中最好的合格模型记 1 分；越高越好的指标除以最佳值，越低越好的指标取"
+                               "（最佳值 / 本值）；总分为加权和"),
     "rec_binding": ("Binding constraint: {c} (without it {m} would lead).", "起决定作用的约束：{c}（若去掉则 {m} 领先）。"),
     "rec_excluded": ("Excluded", "已排除"),
+    "cmp_metrics_help": ("Values are means over cases with 95% intervals (cases resampled, repeats and turns "
+                         "of a case together); a winner is named only where the interval of the difference "
+                         "excludes zero, else \"tie\". Load time and memory are measured once per run.",
+                         "数值为各用例的均值及 95% 置信区间（按用例重抽样，同一用例的重复与多轮一起抽样）；"
+                         "仅当差值区间不含零时才判定胜者，否则为“平局”。加载时间与内存每次测试只测一次。"),
+    "quality": ("Quality (mean case score)", "质量（用例平均得分）"),
+    "rec_too_close_short": ("Too close to call", "难分高下"),
+    "rec_no_eligible_short": ("No model eligible", "无合格模型"),
     "home_verdicts": ("Current verdict per scenario", "各场景当前结论"),
     "home_open_recommend": ("Open the recommendation", "查看选型建议"),
     "rep_title": ("ModelPick decision summary: {scenario}", "ModelPick 选型决策报告：{scenario}"),

@@ -20,7 +20,7 @@ import pandas as pd
 from . import cost as costmod
 from .catalog import entry_for_spec
 from .scenarios import CRITERIA, ScenarioError, load_scenario
-from .scoring import STAR_ROWS, case_scores
+from .scoring import case_scores
 from .store import Store, utcnow
 
 # criterion -> (better, unit, what is measured)
@@ -36,8 +36,8 @@ CRITERION_INFO = {
     "ecosystem": ("higher", "ways to serve", "engines the catalog lists for it (Ollama, vLLM, GGUF)"),
 }
 PER_CASE = ("quality", "ttft", "latency", "throughput")
-NORMALISATION = ("per criterion the best model scores 1; higher-is-better values are divided by the best, "
-                 "lower-is-better values invert (best / value); the weighted sum of these is the score")
+NORMALISATION = ("per criterion the best eligible model scores 1; higher-is-better values are divided by "
+                 "the best, lower-is-better values invert (best / value); the score is the weighted sum")
 SINGLE_SAMPLE_MARGIN = 0.2  # one measurement per model: a winner only beyond a 20% difference
 TOO_CLOSE = "too close to call"
 NO_ELIGIBLE = "no model meets the constraints"
@@ -182,8 +182,11 @@ def evidence_from_frames(gens: pd.DataFrame, checks: pd.DataFrame, scenario_id: 
         wide = means.unstack("case_id").reindex(index=models, columns=cases)
         return wide.to_numpy(dtype=float)
 
+    in_context = gens[~gens["exceeds_context"].fillna(False).astype(bool)].assign(
+        ok_share=lambda g: g.ok.astype(float))
     per_case = {"quality": matrix(scores, "score"), "ttft": matrix(usable, "ttft_ms"),
-                "latency": matrix(usable, "e2e_ms"), "throughput": matrix(usable, "decode_tok_per_s")}
+                "latency": matrix(usable, "e2e_ms"), "throughput": matrix(usable, "decode_tok_per_s"),
+                "ok": matrix(in_context, "ok_share")}
     meta = gens.drop_duplicates("case_id")[["case_id", "category"]].set_index("case_id").reindex(cases)
     meta["lang"] = [langs.get(c) or _lang_from_id(c) for c in cases]
     return Evidence(scenario_id, models, cases, per_case, matrix(usable, "output_tokens"),
@@ -277,9 +280,11 @@ def compare_per_case(x: np.ndarray, models: list[str], better: str, n_boot: int 
     return out
 
 
-def compare_scalar(samples: dict[str, list[float]], better: str, n_boot: int = 2000, seed: int = 0) -> dict:
+def compare_scalar(samples: dict[str, list[float]], better: str, n_boot: int = 2000, seed: int = 0,
+                   min_abs: float = 0.0) -> dict:
     """A figure measured once per run (load time, memory). With several runs per model the
-    runs are resampled; with one each a winner needs a difference beyond 20%."""
+    runs are resampled; with one each a winner needs a difference beyond 20% (and beyond
+    `min_abs`, the figure's resolution)."""
     vals = {m: [v for v in s if v is not None and v == v] for m, s in samples.items()}
     out = {"values": {m: (float(np.median(v)) if v else None) for m, v in vals.items()},
            "ci": {}, "n": {m: len(v) for m, v in vals.items()}, "winner": None, "diff_ci": None}
@@ -302,7 +307,7 @@ def compare_scalar(samples: dict[str, list[float]], better: str, n_boot: int = 2
     else:
         va, vb = out["values"][a], out["values"][b]
         rel = abs(va - vb) / max(abs(va), abs(vb), 1e-12)
-        out["winner"] = a if rel > SINGLE_SAMPLE_MARGIN else "tie"
+        out["winner"] = a if rel > SINGLE_SAMPLE_MARGIN and abs(va - vb) > min_abs else "tie"
     return out
 
 
@@ -657,8 +662,8 @@ def recommend(store: Store | None, scenario_id: str | None = None, *, run_id: st
 
     sens, curves = _sensitivity(norm_point, wvec, crit, models, eligible)
     unconstrained = int(np.argmax(score_point))
-    binding = [{"constraint": k, "excludes": v,
-                "binds": models[unconstrained] in v and bool(eligible)}
+    binding = [{"constraint": k, "excludes": v, "unconstrained_leader": models[unconstrained],
+                "binds": models[unconstrained] in v}
                for k, v in by_constraint.items()]
     for b in binding:
         if b["binds"]:
@@ -764,6 +769,7 @@ TABLE_ROWS = [
     ("e2e_ms", "case", "latency", "lower"),
     ("memory_mb", "scalar", "memory", "lower"),
     ("decode_tok_per_s", "case", "throughput", "higher"),
+    ("ok_rate", "case", "ok", "higher"),
     ("multi_turn", "stars", ("category", "multi_turn"), "higher"),
     ("chinese_fluency", "stars", ("lang", "zh"), "higher"),
     ("english", "stars", ("lang", "en"), "higher"),
@@ -782,7 +788,8 @@ def decision_table(ev: Evidence, load: dict | None = None, memory: dict | None =
     rows = []
     for key, kind, src, better in TABLE_ROWS:
         if kind == "scalar":
-            res = compare_scalar(load if src == "load" else memory, better, n_boot, seed)
+            res = compare_scalar(load if src == "load" else memory, better, n_boot, seed,
+                                 min_abs=0.05 if src == "load" else 1.0)
         else:
             x = ev.per_case["quality" if kind == "stars" else src]
             if kind == "stars":
@@ -840,6 +847,11 @@ def _fmt_cell(r) -> str:
 
     if r.kind == "stars":
         return f"{num(r.stars, 1)} ({num(r.stars_low, 1)}-{num(r.stars_high, 1)})" if r.value is not None else "–"
+    if r.row == "ok_rate":
+        def pct(v):
+            return "–" if v is None or v != v else f"{v:.0%}"
+        return pct(r.value) if r.ci_low is None or r.ci_low != r.ci_low or r.ci_low == r.ci_high \
+            else f"{pct(r.value)} ({pct(r.ci_low)}-{pct(r.ci_high)})"
     d = 2 if r.row == "load_s" else 0 if r.row in ("ttft_ms", "e2e_ms", "memory_mb") else 1
     if r.ci_low is None or r.ci_low != r.ci_low:
         return num(r.value, d)

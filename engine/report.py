@@ -9,7 +9,7 @@ import json
 from datetime import datetime, timezone
 
 from .i18n import t
-from .recommend import NO_ELIGIBLE, TOO_CLOSE, Decision, NORMALISATION, table_wide
+from .recommend import NO_ELIGIBLE, TOO_CLOSE, Decision, table_wide
 
 FORMATS = ("md", "html", "json", "pdf")
 _EXAMPLES = 3  # cases where the models' answers differ most in quality
@@ -23,7 +23,7 @@ def _now() -> str:
     return datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
 
 
-def _verdict_text(d: Decision, lang: str) -> str:
+def verdict_text(d: Decision, lang: str) -> str:
     if d.verdict == TOO_CLOSE:
         return t("rec_too_close", lang)
     if d.verdict == NO_ELIGIBLE:
@@ -68,7 +68,7 @@ def build(d: Decision, lang: str = "en", generated_at: str | None = None) -> dic
         raise ReportError(f"lang: {lang!r} is not en or zh")
     body = d.as_dict()
     body["examples"] = examples(d)
-    body["verdict_text"] = _verdict_text(d, lang)
+    body["verdict_text"] = verdict_text(d, lang)
     body["generated_at"] = generated_at or _now()
     body["lang"] = lang
     return body
@@ -103,7 +103,7 @@ def to_markdown(d: Decision, lang: str = "en", generated_at: str | None = None) 
               f"## {L('rep_weights')}", "",
               _md_table([{"c": L(f"crit_{c}"), "w": f"{w:.0%}"} for c, w in r["weights"].items()], ["c", "w"],
                         [L("rec_criterion"), L("rec_weight")]), "",
-              f"{L('rep_normalisation')}: {NORMALISATION}.", ""]
+              f"{L('rep_normalisation')}: {L('rec_normalisation_text')}.", ""]
     if r["constraints"]:
         parts += [f"## {L('rep_constraints')}", "",
                   "\n".join(f"- {k}: {v}" for k, v in r["constraints"].items()), ""]
@@ -190,7 +190,7 @@ def to_html(d: Decision, lang: str = "en", generated_at: str | None = None) -> s
             f"<h2>{esc(L('rep_weights'))}</h2>",
             _html_table([{"c": L(f"crit_{c}"), "w": f"{w:.0%}"} for c, w in r["weights"].items()], ["c", "w"],
                         [L("rec_criterion"), L("rec_weight")]),
-            f"<p>{esc(L('rep_normalisation'))}: {esc(NORMALISATION)}.</p>"]
+            f"<p>{esc(L('rep_normalisation'))}: {esc(L('rec_normalisation_text'))}.</p>"]
     if r["constraints"]:
         out.append(f"<h2>{esc(L('rep_constraints'))}</h2><ul>"
                    + "".join(f"<li>{esc(k)}: {esc(str(v))}</li>" for k, v in r["constraints"].items())

@@ -1,13 +1,11 @@
-"""Per-model figures of a run: medians and p95 of the timings, throughput, check pass rate."""
+"""Per-model figures of a run: medians and p95 of the timings, throughput, and quality
+(mean case score with its interval, from engine.recommend)."""
 from __future__ import annotations
 
 from .store import Store
 
 _PER_MODEL = """
-WITH g AS (SELECT * FROM generations WHERE run_id = ?),
-c AS (SELECT model_spec, avg(passed::INT) AS check_pass_rate,
-             sum(score * weight) / nullif(sum(weight), 0) AS check_score
-      FROM check_results WHERE run_id = ? GROUP BY model_spec)
+WITH g AS (SELECT * FROM generations WHERE run_id = ?)
 SELECT g.model_spec,
        count(*) AS generations,
        sum(ok::INT) AS ok_generations,
@@ -21,22 +19,9 @@ SELECT g.model_spec,
        median(prompt_tok_per_s) AS prompt_tok_per_s_p50,
        median(chars_per_s) AS chars_per_s_p50,
        max(rss_mb) AS rss_mb,
-       max(vram_mb) AS vram_mb,
-       any_value(c.check_pass_rate) AS check_pass_rate,
-       any_value(c.check_score) AS check_score
-FROM g LEFT JOIN c USING (model_spec)
-GROUP BY g.model_spec ORDER BY g.model_spec
+       max(vram_mb) AS vram_mb
+FROM g GROUP BY g.model_spec ORDER BY g.model_spec
 """
-
-_PER_CATEGORY = """
-SELECT cr.model_spec, g.category, avg(cr.passed::INT) AS check_pass_rate,
-       sum(cr.score * cr.weight) / nullif(sum(cr.weight), 0) AS check_score
-FROM check_results cr JOIN generations g
-  USING (run_id, model_spec, case_id, repeat, turn)
-WHERE cr.run_id = ?
-GROUP BY ALL ORDER BY ALL
-"""
-
 
 def latest_run_id(store: Store) -> str | None:
     df = store.query("SELECT run_id FROM runs ORDER BY started_at DESC LIMIT 1")
@@ -50,20 +35,25 @@ def run_summary(store: Store, run_id: str | None = None) -> dict:
     run = store.get_run(run_id)
     if run is None:
         raise LookupError(f"no run {run_id!r} in {store.path}")
-    models = store.query(_PER_MODEL, [run_id, run_id])
-    cats = store.query(_PER_CATEGORY, [run_id])
-    from .compare import quality
+    models = store.query(_PER_MODEL, [run_id])
+    from .recommend import compare_per_case, decision_table, evidence_from_frames
 
-    stars = quality(store.generations(run_id), store.check_results(run_id), run["scenario_id"])["stars"]
+    gens = store.generations(run_id)
+    ev = evidence_from_frames(gens, store.check_results(run_id), run["scenario_id"])
+    table, cats = decision_table(ev)
+    quality = compare_per_case(ev.per_case["quality"], ev.models, "higher")
+    stars = table[table.kind == "stars"].rename(columns={"value": "score"})
     out_models = []
     for rec in models.to_dict("records"):
-        mine = cats[cats.model_spec == rec["model_spec"]]
-        rec["categories"] = {r["category"]: {"check_pass_rate": r["check_pass_rate"],
-                                             "check_score": r["check_score"]}
-                             for r in mine.to_dict("records")}
-        # the use case's star rows with bootstrap 95% intervals of the case scores
+        m = rec["model_spec"]
+        low, high = quality["ci"].get(m, (None, None))
+        # quality: mean weighted check score per case, 95% interval with cases resampled
+        rec["quality"] = {"score": quality["values"].get(m), "ci_low": low, "ci_high": high,
+                          "n_cases": quality["n"].get(m, 0)}
+        rec["categories"] = {r["category"]: {k: _plain(r[k]) for k in ("score", "ci_low", "ci_high", "n")}
+                             for r in cats[cats.model_spec == m].to_dict("records")}
         rec["stars"] = {r["row"]: {k: _plain(r[k]) for k in ("stars", "score", "ci_low", "ci_high", "n")}
-                        for r in stars[stars.model_spec == rec["model_spec"]].to_dict("records")}
+                        for r in stars[stars.model_spec == m].to_dict("records")}
         out_models.append({k: _plain(v) for k, v in rec.items()})
     return {"run_id": run_id, "scenario_id": run["scenario_id"], "status": run["status"],
             "started_at": str(run["started_at"]), "models": out_models}

@@ -40,38 +40,27 @@ if not failed.empty:
     st.warning(tr("cmp_failed_generations", n=len(failed), total=len(gens)))
 
 st.subheader(tr("cmp_metrics"))
-table = compare.metrics_table(gens, checks)
-
-
-def _label(key: str) -> str:
-    if key.startswith("pass_rate:"):
-        return tr("pass_rate_cat", category=tr(key.split(":", 1)[1]))
-    return tr(key)
-
-
-shown = table.copy()
-for m in models:
-    shown[m] = [fmt(v, pct=k in ("ok_rate", "check_pass_rate") or k.startswith("pass_rate:"),
-                    digits=2 if k == "load_s" else 1)
-                for k, v in zip(table.metric, table[m])]
-shown["metric"] = table.metric.map(_label)
-shown["better"] = table.better.map(lambda b: tr(f"better_{b}"))
-shown["winner"] = table.winner.map(lambda w: "–" if w is None else tr("tie") if w == "tie" else w)
-st.dataframe(shown.rename(columns={"metric": tr("metric"), "better": tr("better"), "winner": tr("winner")}),
-             hide_index=True)
+st.caption(tr("cmp_metrics_help"))
+result = compare.metrics(gens, checks, scenario_id)
+shown = result["wide"].copy()
+shown["row"] = shown.row.map(tr)
+shown["winner"] = shown.winner.map(lambda w: tr("tie") if w == "tie" else ("–" if w is None else w))
+st.dataframe(shown.rename(columns={"row": tr("metric"), "winner": tr("winner")}), hide_index=True)
 d1, d2, d3 = st.columns(3)
-d1.download_button(tr("cmp_download_metrics"), compare.to_csv(table), "metrics.csv", "text/csv")
+d1.download_button(tr("cmp_download_metrics"), compare.to_csv(result["table"]), "metrics.csv", "text/csv")
 d2.download_button(tr("cmp_download_generations"), compare.to_csv(gens), "generations.csv", "text/csv")
 d3.download_button(tr("cmp_download_checks"), compare.to_csv(checks), "check_results.csv", "text/csv")
+if st.button(tr("home_open_recommend")):
+    st.session_state.rec_scenario = scenario_id
+    st.switch_page("pages/recommend.py")
 
-quality = compare.quality(gens, checks, scenario_id)
-if not quality["categories"].empty:
+if not result["categories"].empty:
     st.subheader(tr("cmp_quality"))
-    st.altair_chart(charts.category_score_chart(quality["categories"], lang()), width="stretch")
-    stars = quality["stars_wide"].assign(row=quality["stars_wide"].row.map(tr))
-    stars["winner"] = stars["winner"].map(lambda w: w if isinstance(w, str) else tr("cmp_no_clear_winner"))
-    st.markdown(f"**{tr('cmp_stars')}**")
-    st.dataframe(stars.rename(columns={"row": tr("row"), "winner": tr("winner")}), hide_index=True)
+    st.altair_chart(charts.category_score_chart(result["categories"], lang()), width="stretch")
+    cats = result["categories"].assign(category=result["categories"].category.map(tr),
+                                       winner=result["categories"].winner.map(lambda w: tr("tie") if w == "tie" else w))
+    st.dataframe(cats.round(3).rename(columns={"category": tr("category"), "model_spec": tr("model"),
+                                               "winner": tr("winner")}), hide_index=True)
 
 if run_id:
     pairs = judging.pair_summary(s, run_id)
@@ -95,15 +84,12 @@ st.subheader(tr("cmp_charts"))
 c1, c2 = st.columns(2)
 c1.altair_chart(charts.ttft_chart(gens, lang()), width="stretch")
 c2.altair_chart(charts.latency_chart(gens, lang()), width="stretch")
-c3, c4 = st.columns(2)
-c3.altair_chart(charts.throughput_chart(gens, lang()), width="stretch")
-if not checks.empty:
-    c4.altair_chart(charts.pass_rate_chart(gens, checks, lang()), width="stretch")
+st.altair_chart(charts.throughput_chart(gens, lang()), width="stretch")
 
 hist = compare.history(s, models, scenario_id)
 if hist.run_id.nunique() > 1:
     st.subheader(tr("chart_history"))
-    metric = st.selectbox(tr("metric"), ["ttft_ms_p50", "e2e_ms_p50", "decode_tok_per_s_p50", "check_pass_rate"],
+    metric = st.selectbox(tr("metric"), ["ttft_ms_p50", "e2e_ms_p50", "decode_tok_per_s_p50", "quality"],
                           format_func=tr)
     st.altair_chart(charts.history_chart(hist, metric, lang()), width="stretch")
 

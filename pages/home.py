@@ -1,6 +1,6 @@
 import streamlit as st
 
-from engine import bundled_models, compare, worker
+from engine import bundled_models, compare, recommend, worker
 from pages._shared import entry_guard, fmt, store, tr
 
 entry_guard()
@@ -25,15 +25,19 @@ for run_id in running.run_id:
         st.session_state.active_run = run_id
         st.switch_page("pages/run.py")
 
-st.subheader(tr("home_leaders"))
-leaders = compare.leaders(s)
-if leaders.empty:
-    st.write(tr("home_no_leaders"))
+st.subheader(tr("home_verdicts"))
+verdicts = recommend.verdicts(s)
+if verdicts.empty:
+    st.write(tr("cmp_no_generations"))
 else:
-    cols = st.columns(min(len(leaders), 4))
-    for col, row in zip(cols * (len(leaders) // len(cols) + 1), leaders.itertuples()):
-        col.metric(f"{tr('scenario')}: {row.scenario_id}", row.leader,
-                   f"{tr('check_score')} {fmt(row.check_score, pct=True)}", delta_color="off")
+    cols = st.columns(min(len(verdicts), 4))
+    for col, row in zip(cols * (len(verdicts) // len(cols) + 1), verdicts.itertuples()):
+        shown = {recommend.TOO_CLOSE: tr("rec_too_close_short"),
+                 recommend.NO_ELIGIBLE: tr("rec_no_eligible_short")}.get(row.verdict, row.verdict)
+        col.metric(f"{tr('scenario')}: {row.scenario_id}", shown,
+                   f"{row.leader}: {tr('rec_p_first')} {fmt(row.p_first, pct=True)}", delta_color="off")
+    if st.button(tr("home_open_recommend")):
+        st.switch_page("pages/recommend.py")
 
 st.subheader(tr("home_latest_runs"))
 view = runs.assign(models=runs.models.map(lambda m: ", ".join(m) if m is not None else ""))

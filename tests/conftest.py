@@ -62,3 +62,41 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def make_run(store, scenario_id: str, figures: dict, *, load_ms=None, rss_mb=None, vram_mb=None,
+             n_ctx: int = 4096, host: dict | None = None, category=lambda case: "knowledge") -> str:
+    """A run written straight into the store with known figures:
+    figures = {model: {case_id: [(score, ttft_ms, e2e_ms, decode_tok_per_s), ...one per repeat]}}."""
+    from datetime import datetime
+
+    models = list(figures)
+    run_id = store.create_run(scenario_id, {"models": models, "backend_options": {"n_ctx": n_ctx}},
+                              host or {"gpus": []}, 0)
+    for m in models:
+        first = True
+        for case_id, repeats in figures[m].items():
+            for r, (score, ttft, e2e, decode) in enumerate(repeats):
+                store.add_generation({
+                    "run_id": run_id, "model_spec": m, "case_id": case_id, "category": category(case_id),
+                    "repeat": r, "turn": 0, "ok": True, "output_text": f"{m} answer to {case_id}",
+                    "load_ms": (load_ms or {}).get(m) if first else None, "ttft_ms": ttft, "e2e_ms": e2e,
+                    "decode_tok_per_s": decode, "output_tokens": 50, "rss_mb": (rss_mb or {}).get(m),
+                    "vram_mb": (vram_mb or {}).get(m), "started_at": datetime(2026, 1, 1)},
+                    [{"run_id": run_id, "model_spec": m, "case_id": case_id, "repeat": r, "turn": 0,
+                      "check_type": "contains", "passed": score >= 0.5, "score": score, "weight": 1.0,
+                      "detail": ""}])
+                first = False
+    store.finish_run(run_id, "done")
+    return run_id
+
+
+def write_scenario(folder, scenario_id: str, n_cases: int, weights: dict, word: str = "yes") -> None:
+    """A scenario of `n_cases` cases, each passed by an answer containing `word`."""
+    import yaml
+
+    data = {"id": scenario_id, "name": scenario_id, "description": "test scenario", "weights": weights,
+            "defaults": {"max_tokens": 16, "temperature": 0.0, "seed": 1},
+            "cases": [{"id": f"c{i:02d}", "category": "knowledge", "lang": "en", "prompt": f"Question {i}?",
+                       "checks": [{"type": "contains", "value": [word]}]} for i in range(n_cases)]}
+    (Path(folder) / f"{scenario_id}.yaml").write_text(yaml.safe_dump(data), encoding="utf-8")

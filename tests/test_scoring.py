@@ -13,7 +13,8 @@ from engine.checks.judge import judge_pair
 from engine.judging import pairwise
 from engine.ratings import add_stars, add_vote, bradley_terry, next_pair, ratings_table, star_summary, votes
 from engine.scenarios import SCENARIOS_DIR, ScenarioError, parse_scenario
-from engine.scoring import bootstrap_ci, case_scores, category_scores, star_rows
+from engine.recommend import compare_per_case, decision_table, evidence_from_frames
+from engine.scoring import case_scores
 from engine.backends import fake
 
 DEV = load_scenario("dev-assistant")
@@ -211,15 +212,14 @@ def test_pairwise_judging_cancels_position_bias_and_rewards_the_better_answer(st
 
 # --- scores and intervals ----------------------------------------------------------------
 
-def test_bootstrap_interval_contains_the_mean_and_narrows_with_more_cases():
+def test_case_interval_contains_the_mean_and_narrows_with_more_cases():
     rng = np.random.default_rng(1)
-    small = rng.binomial(1, 0.7, 10)
-    large = rng.binomial(1, 0.7, 400)
-    m1, lo1, hi1 = bootstrap_ci(small)
-    m2, lo2, hi2 = bootstrap_ci(large)
-    assert lo1 <= m1 <= hi1 and lo2 <= m2 <= hi2
+    small = rng.binomial(1, 0.7, 10).astype(float)[None, :]
+    large = rng.binomial(1, 0.7, 400).astype(float)[None, :]
+    r1, r2 = compare_per_case(small, ["m"], "higher"), compare_per_case(large, ["m"], "higher")
+    (lo1, hi1), (lo2, hi2) = r1["ci"]["m"], r2["ci"]["m"]
+    assert lo1 <= r1["values"]["m"] <= hi1 and lo2 <= r2["values"]["m"] <= hi2
     assert (hi2 - lo2) < (hi1 - lo1) / 3
-    assert bootstrap_ci([1.0]) == (1.0, 1.0, 1.0)
 
 
 def test_case_and_category_scores_weight_checks_and_cover_repeats(store):
@@ -233,10 +233,11 @@ def test_case_and_category_scores_weight_checks_and_cover_repeats(store):
     assert zh == pytest.approx(1.0)  # all keywords and Chinese: every weighted check passed
     en = scores[scores.case_id == "knowledge-en"].score.iloc[0]
     assert en < 0.5
-    cats = category_scores(scores)
+    # repeats of a case count once: the unit of the interval is the case
+    table, cats = decision_table(evidence_from_frames(gens, checks, "standard"))
     row = cats.iloc[0]
-    assert row.n == 4 and row.ci_low <= row.score <= row.ci_high
-    stars = star_rows(scores).set_index("row")
+    assert row.n == 2 and row.ci_low <= row.score <= row.ci_high
+    stars = table[table.kind == "stars"].set_index("row")
     assert stars.loc["chinese_fluency"].stars == pytest.approx(5.0)
     assert stars.loc["english"].stars < 3
 
@@ -317,20 +318,6 @@ def test_bradley_terry_orders_by_strength_and_treats_ties_as_half():
     assert r["a"] > r["b"] > r["c"]
     even = bradley_terry([("x", "y", 0.5)] * 10)
     assert even["x"] == pytest.approx(even["y"])
-
-
-def test_star_table_names_a_winner_only_when_intervals_do_not_overlap():
-    from engine.compare import stars_wide
-
-    stars = pd.DataFrame([
-        {"model_spec": "a", "row": "coding", "score": 0.9, "ci_low": 0.8, "ci_high": 1.0, "stars": 4.6, "n": 9},
-        {"model_spec": "b", "row": "coding", "score": 0.3, "ci_low": 0.1, "ci_high": 0.5, "stars": 2.2, "n": 9},
-        {"model_spec": "a", "row": "english", "score": 0.6, "ci_low": 0.3, "ci_high": 0.9, "stars": 3.4, "n": 3},
-        {"model_spec": "b", "row": "english", "score": 0.5, "ci_low": 0.2, "ci_high": 0.8, "stars": 3.0, "n": 3},
-    ])
-    wide = stars_wide(stars).set_index("row")
-    assert wide.loc["coding", "winner"] == "a" and wide.loc["coding", "a"] == "4.6 (4.2-5.0)"
-    assert pd.isna(wide.loc["english", "winner"])  # overlapping intervals: no winner
 
 
 def test_context_fraction_probes_grow_with_each_models_own_limit(store):

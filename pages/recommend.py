@@ -1,0 +1,148 @@
+import pandas as pd
+import streamlit as st
+
+from engine import catalog, charts, compare, cost, recommend, report
+from engine.scenarios import CRITERIA, ScenarioError, load_scenario
+from pages._shared import entry_guard, fmt, lang, store, tr
+
+entry_guard()
+
+st.title(tr("nav_recommend"))
+s = store()
+scenario_ids = compare.scenario_ids_with_runs(s)
+if not scenario_ids:
+    st.info(tr("rec_no_runs"))
+    if st.button(tr("cmp_go_run")):
+        st.switch_page("pages/run.py")
+    st.stop()
+
+scenario_id = st.selectbox(tr("scenario"), scenario_ids, key="rec_scenario")
+try:
+    defaults = dict(load_scenario(scenario_id).weights)
+except ScenarioError:
+    defaults = {"quality": 1.0}
+
+left, right = st.columns([1, 2])
+with left:
+    st.markdown(f"**{tr('rec_weights')}**")
+    st.caption(tr("rec_weights_help"))
+    raw = {c: st.slider(tr(f"crit_{c}"), 0.0, 1.0, float(defaults.get(c, 0.0)), 0.05,
+                        key=f"w_{scenario_id}_{c}") for c in CRITERIA}
+    total = sum(raw.values())
+    if total > 0:
+        st.caption(" · ".join(f"{tr(f'crit_{c}')} {w / total:.0%}" for c, w in raw.items() if w > 0))
+    with st.expander(tr("rec_constraints")):
+        max_vram = st.number_input(tr("rec_max_vram"), 0.0, 2000.0, 0.0, 1.0, key="rec_vram")
+        ttft_sla = st.number_input(tr("rec_ttft_sla"), 0.0, 1e6, 0.0, 50.0, key="rec_ttft")
+        e2e_sla = st.number_input(tr("rec_e2e_sla"), 0.0, 1e7, 0.0, 100.0, key="rec_e2e")
+        licences = st.multiselect(tr("rec_licences"), sorted({m.license for m in catalog.load_catalog().values()}),
+                                  key="rec_lic")
+        min_quality = st.number_input(tr("rec_min_quality"), 0.0, 1.0, 0.0, 0.05, key="rec_minq")
+    with st.expander(tr("rec_cost_table")):
+        book = cost.price_book(s)
+        gpu = st.selectbox(tr("rec_gpu"), [None, *book.gpus], key="rec_gpu",
+                           format_func=lambda g: tr("rec_gpu_cheapest") if g is None else g)
+        currency = st.radio(tr("rec_currency"), list(cost.CURRENCIES), horizontal=True, key="rec_cur")
+        st.markdown(f"**{tr('rec_traffic')}**")
+        traffic = cost.Traffic(
+            st.number_input(tr("rec_requests_per_day"), 0, 10**9, 10_000, 1000, key="rec_rpd"),
+            int(st.number_input(tr("rec_peak_concurrency"), 1, 10_000, 4, 1, key="rec_peak")),
+            st.number_input(tr("rec_hours_online"), 0.0, 24.0, 24.0, 1.0, key="rec_hours"),
+            st.number_input(tr("rec_session_hours"), 0.0, 1000.0, 2.0, 0.5, key="rec_session"))
+
+with right:
+    try:
+        decision = recommend.recommend(
+            s, scenario_id, weights=raw,
+            constraints=recommend.Constraints(max_vram_gb=max_vram or None, ttft_p95_ms=ttft_sla or None,
+                                              e2e_p95_ms=e2e_sla or None, licences=licences or None,
+                                              min_quality=min_quality or None),
+            cost_inputs=recommend.CostInputs(gpu=gpu, currency=currency, traffic=traffic))
+    except (recommend.RecommendError, cost.CostError) as exc:
+        st.error(str(exc))
+        st.stop()
+    text = report.verdict_text(decision, lang())
+    if decision.winner:
+        st.success(text)
+    else:
+        st.warning(text)
+    if decision.more_cases.get("note"):
+        st.caption(decision.more_cases["note"])
+    for b in decision.binding:
+        if b["binds"]:
+            st.info(tr("rec_binding", c=b["constraint"], m=b["unconstrained_leader"]))
+    st.markdown(f"**{tr('rec_ranking')}**")
+    shown = decision.ranking[["model_spec", "score", "p_first", "eligible", "reasons"]].assign(
+        score=lambda d: d.score.map(lambda v: fmt(v, 3)), p_first=lambda d: d.p_first.map(lambda v: fmt(v, pct=True)))
+    st.dataframe(shown.rename(columns={"model_spec": tr("model"), "score": tr("rec_score"),
+                                       "p_first": tr("rec_p_first"), "eligible": tr("rec_excluded"),
+                                       "reasons": tr("rec_excluded_why")}).assign(
+        **{tr("rec_excluded"): ~decision.ranking.eligible}), hide_index=True)
+    st.altair_chart(charts.contribution_chart(decision.ranking, lang()), width="stretch")
+    st.caption(f"{tr('rec_normalisation')}: {tr('rec_normalisation_text')}")
+
+st.subheader(tr("rec_sensitivity"))
+st.caption(tr("rec_sensitivity_help"))
+sens = decision.sensitivity.copy()
+if sens.empty or sens[["flip_low", "flip_high"]].isna().all().all():
+    st.write(tr("rec_no_flip"))
+st.dataframe(sens.assign(criterion=sens.criterion.map(lambda c: tr(f"crit_{c}"))).rename(columns={
+    "criterion": tr("rec_criterion"), "weight": tr("rec_weight"), "flip_low": tr("rec_flip_low"),
+    "flip_high": tr("rec_flip_high")}).round(3), hide_index=True)
+if not decision.sensitivity_curves.empty:
+    st.altair_chart(charts.sensitivity_chart(decision.sensitivity_curves, lang()))
+
+st.subheader(tr("rec_decision_table"))
+wide = recommend.table_wide(decision.table)
+if not wide.empty:
+    wide["row"] = wide.row.map(tr)
+    wide["winner"] = wide.winner.map(lambda w: tr("tie") if w == "tie" else ("–" if w is None else w))
+    st.dataframe(wide.rename(columns={"row": tr("row"), "winner": tr("winner")}), hide_index=True)
+if not decision.categories.empty:
+    st.markdown(f"**{tr('rec_categories')}**")
+    st.dataframe(decision.categories.assign(category=decision.categories.category.map(tr)).round(3),
+                 hide_index=True)
+
+st.subheader(tr("rec_cost_table"))
+st.dataframe(decision.cost.rename(columns={"model_spec": tr("model")}), hide_index=True)
+with st.expander(tr("rec_prices")):
+    st.caption(tr("rec_prices_help"))
+    st.dataframe(book.offers_table(), hide_index=True)
+    with st.form("price"):
+        c1, c2, c3 = st.columns(3)
+        p_gpu = c1.selectbox("GPU", list(book.gpus))
+        p_provider = c2.text_input(tr("rec_provider"))
+        p_tier = c3.text_input(tr("rec_tier"), "on-demand")
+        c4, c5 = st.columns(2)
+        p_price = c4.number_input(tr("rec_price"), value=1.0, step=0.1)
+        p_currency = c5.radio(tr("rec_currency"), list(cost.CURRENCIES), horizontal=True)
+        if st.form_submit_button(tr("rec_save_price")):
+            try:
+                cost.save_price(s, p_gpu, p_provider, p_tier, p_price, p_currency)
+                st.success(tr("rec_price_saved"))
+            except cost.CostError as exc:
+                st.error(str(exc))
+
+if decision.caveats:
+    st.subheader(tr("rec_caveats"))
+    for c in decision.caveats:
+        st.text(f"• {c}")
+
+st.subheader(tr("rec_download"))
+cols = st.columns(len(report.FORMATS))
+mimes = {"md": "text/markdown", "html": "text/html", "json": "application/json", "pdf": "application/pdf"}
+for col, f in zip(cols, report.FORMATS):
+    col.download_button(f.upper(), (lambda f=f: report.render(decision, f, lang())),
+                        f"modelpick-{scenario_id}.{f}", mimes[f], key=f"dl-{f}")
+
+with st.form("save_decision"):
+    name = st.text_input(tr("rec_save_name"))
+    if st.form_submit_button(tr("rec_save")):
+        try:
+            st.success(tr("rec_saved", id=recommend.save_decision(s, decision, name)))
+        except recommend.RecommendError as exc:
+            st.error(str(exc))
+saved = recommend.saved_decisions(s, scenario_id)
+if not saved.empty:
+    st.markdown(f"**{tr('rec_saved_list')}**")
+    st.dataframe(pd.DataFrame(saved), hide_index=True)
