@@ -65,7 +65,8 @@ def free_port() -> int:
 
 
 def make_run(store, scenario_id: str, figures: dict, *, load_ms=None, rss_mb=None, vram_mb=None,
-             n_ctx: int = 4096, host: dict | None = None, category=lambda case: "knowledge") -> str:
+             n_ctx: int = 4096, host: dict | None = None, category=lambda case: "knowledge",
+             text=lambda model, case: f"{model} answer to {case}") -> str:
     """A run written straight into the store with known figures:
     figures = {model: {case_id: [(score, ttft_ms, e2e_ms, decode_tok_per_s), ...one per repeat]}}."""
     from datetime import datetime
@@ -79,7 +80,7 @@ def make_run(store, scenario_id: str, figures: dict, *, load_ms=None, rss_mb=Non
             for r, (score, ttft, e2e, decode) in enumerate(repeats):
                 store.add_generation({
                     "run_id": run_id, "model_spec": m, "case_id": case_id, "category": category(case_id),
-                    "repeat": r, "turn": 0, "ok": True, "output_text": f"{m} answer to {case_id}",
+                    "repeat": r, "turn": 0, "ok": True, "output_text": text(m, case_id),
                     "load_ms": (load_ms or {}).get(m) if first else None, "ttft_ms": ttft, "e2e_ms": e2e,
                     "decode_tok_per_s": decode, "output_tokens": 50, "rss_mb": (rss_mb or {}).get(m),
                     "vram_mb": (vram_mb or {}).get(m), "started_at": datetime(2026, 1, 1)},

@@ -1,5 +1,6 @@
 """The llama.cpp backend through real llama.cpp with the bundled GGUF models."""
 import pytest
+from pathlib import Path
 
 from engine.backends import BackendError, resolve
 from engine.backends.llamacpp import _stop_scan, supports_gpu_offload
@@ -108,7 +109,16 @@ def test_gguf_by_path_and_gpu_offload_flag(smollm2_path):
         assert text
     finally:
         backend.close()
-    assert isinstance(supports_gpu_offload(), bool)
+    # the flag follows the build: only a build with a GPU backend library (CUDA, Vulkan,
+    # Metal, ...) can offload; this CPU build must say False, and host info records the same
+    import llama_cpp
+    from engine.hostinfo import host_info
+
+    libs = {p.name for p in (Path(llama_cpp.__file__).parent / "lib").iterdir()}
+    gpu_build = any(name.startswith(("libggml-cuda", "libggml-vulkan", "libggml-metal", "libggml-hip"))
+                    for name in libs)
+    assert supports_gpu_offload() is gpu_build
+    assert host_info()["llama_gpu_offload"] is gpu_build
 
 
 def test_runner_on_real_models_records_engine_and_stream_rates(store):

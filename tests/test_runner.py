@@ -163,3 +163,42 @@ def test_standard_scenario_runs_end_to_end_on_the_fake(store):
     run_id = Runner(store).run(RunConfig(load_scenario("standard"), ["fake/echo"]))
     assert store.get_run(run_id)["status"] == "done"
     assert gens(store, run_id).ok.all()
+
+
+def test_models_on_one_host_are_interleaved_in_a_recorded_shuffled_order(store):
+    import json
+
+    sc = load_scenario("standard")
+    run_id = Runner(store).run(RunConfig(sc, ["fake/echo", "fake/mirror"], repeats=2, seed=7,
+                                         case_ids=["knowledge-en", "knowledge-zh", "coding-en"]))
+    schedule = json.loads(store.get_run(run_id)["config_json"])["schedule"]
+    assert schedule["mode"] == "interleaved" and len(schedule["order"]) == 6
+    firsts = [order[0] for _, _, order in schedule["order"]]
+    assert set(firsts) == {"fake/echo", "fake/mirror"}  # neither model always goes first
+    g = store.generations(run_id).sort_values("started_at")
+    ran = list(zip(g.case_id, g.repeat, g.model_spec))
+    expected = [(case, rep, m) for case, rep, order in schedule["order"] for m in order]
+    assert ran == expected
+
+
+def test_models_that_cannot_share_a_host_run_in_abba_blocks(store):
+    import json
+
+    from engine.backends import register_backend
+    from engine.backends.fake import FakeBackend
+
+    class Exclusive(FakeBackend):
+        shares_host = False  # like Ollama: loading one may evict the other
+
+    register_backend("exclusive", Exclusive)
+    sc = load_scenario("standard")
+    cases = ["knowledge-en", "knowledge-zh", "coding-en", "coding-zh"]
+    run_id = Runner(store).run(RunConfig(sc, ["exclusive/a", "exclusive/b"], case_ids=cases))
+    schedule = json.loads(store.get_run(run_id)["config_json"])["schedule"]
+    assert schedule["mode"] == "abba"
+    assert [b["models"] for b in schedule["blocks"]] == [["exclusive/a", "exclusive/b"], ["exclusive/b", "exclusive/a"]]
+    g = store.generations(run_id).sort_values("started_at")
+    assert list(g.model_spec) == ["exclusive/a"] * 2 + ["exclusive/b"] * 4 + ["exclusive/a"] * 2
+    assert list(g.case_id) == cases[:2] + cases[:2] + cases[2:] + cases[2:]
+    # load time is the cold load only: once per model
+    assert g.load_ms.notna().groupby(g.model_spec).sum().tolist() == [1, 1]

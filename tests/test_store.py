@@ -35,8 +35,26 @@ def test_schema_has_exact_columns(store):
     assert store.columns("judge_pairs") == [
         "run_id", "case_id", "turn", "judge_spec", "model_1", "model_2", "score_1", "winner_12",
         "winner_21", "raw_12", "raw_21", "created_at"]
-    assert store.columns("sweep_levels")[:6] == [
-        "sweep_id", "concurrency", "requests", "ok_requests", "errors", "wall_s"]
+    assert store.columns("sweeps") == [
+        "sweep_id", "model_spec", "scenario_id", "status", "started_at", "finished_at", "config_json", "host_json"]
+    assert store.columns("sweep_levels") == [
+        "sweep_id", "concurrency", "requests", "ok_requests", "errors", "wall_s", "output_tok_per_s",
+        "req_per_s", "ttft_ms_p50", "ttft_ms_p95", "ttft_ms_p99", "itl_ms_p50", "itl_ms_p95", "itl_ms_p99",
+        "e2e_ms_p50", "e2e_ms_p95", "goodput_req_per_s", "slo_json"]
+    assert store.columns("sweep_requests") == [
+        "sweep_id", "concurrency", "request_index", "ok", "error", "ttft_ms", "e2e_ms", "output_tokens",
+        "tokens_source", "chunk_gaps_ms", "started_at"]
+    assert store.columns("migrations") == ["id", "name", "applied_at"]
+    # 005_decisions_and_prices
+    assert store.columns("gpu_prices") == [
+        "gpu", "provider", "tier", "price_per_hour", "currency", "source", "memory_gb", "bandwidth_gb_per_s",
+        "updated_at"]
+    assert store.columns("decisions") == [
+        "decision_id", "name", "scenario_id", "created_at", "weights_json", "constraints_json", "cost_json",
+        "verdict", "result_json"]
+    tables = store.query("SELECT table_name FROM information_schema.tables ORDER BY 1").table_name.tolist()
+    assert tables == sorted(["migrations", "runs", "generations", "check_results", "sweeps", "sweep_levels",
+                             "sweep_requests", "judge_pairs", "ratings", "ab_votes", "gpu_prices", "decisions"])
 
 
 def test_migrations_are_recorded_and_applied_once(tmp_path):

@@ -1,0 +1,63 @@
+"""The Compare page's tables on hand-made frames with known answers."""
+import pandas as pd
+import pytest
+
+from engine import compare
+from tests.conftest import make_run
+
+
+def frames(rows):
+    """gens and checks from (model, case, repeat, score, ttft_ms, ok) tuples."""
+    gens, checks = [], []
+    for model, case, repeat, score, ttft, ok in rows:
+        gens.append({"run_id": "r", "model_spec": model, "case_id": case, "category": case.split("-")[0],
+                     "repeat": repeat, "turn": 0, "ok": ok, "ttft_ms": ttft, "e2e_ms": ttft * 4,
+                     "decode_tok_per_s": 1000 / ttft, "output_tokens": 10, "load_ms": None, "rss_mb": 100.0,
+                     "vram_mb": None, "exceeds_context": False, "output_text": "x"})
+        checks.append({"run_id": "r", "model_spec": model, "case_id": case, "repeat": repeat, "turn": 0,
+                       "check_type": "contains", "passed": score > 0.5, "score": score, "weight": 1.0})
+    return pd.DataFrame(gens), pd.DataFrame(checks)
+
+
+def test_metrics_name_the_faster_model_and_call_a_noisy_quality_gap_a_tie():
+    rows = []
+    for i in range(12):
+        rows.append(("fast", f"coding-{i}", 0, [1.0, 0.0][i % 2], 100 + i, True))
+        rows.append(("slow", f"coding-{i}", 0, [0.0, 1.0][i % 2] if i < 11 else 0.0, 300 + i, True))
+    gens, checks = frames(rows)
+    out = compare.metrics(gens, checks, "standard")
+    wide = out["wide"].set_index("row")
+    assert wide.loc["ttft_ms", "winner"] == "fast"  # 3x faster on every case
+    assert wide.loc["ttft_ms", "fast"] == "106 (104-107)"
+    assert wide.loc["coding", "winner"] == "tie"  # 6/12 vs 5/12 correct: within noise
+    cats = out["categories"].set_index("model_spec")
+    assert cats.score["fast"] == pytest.approx(0.5) and cats.score["slow"] == pytest.approx(5 / 12)
+
+
+def test_failed_generations_count_in_the_ok_rate_and_score_zero():
+    rows = [("a", f"knowledge-{i}", 0, 1.0, 100, True) for i in range(20)]
+    rows += [("b", f"knowledge-{i}", 0, 0.0 if i < 15 else 1.0, 100, i >= 15) for i in range(20)]
+    out = compare.metrics(*frames(rows), "standard")
+    table = out["table"].set_index(["row", "model_spec"])
+    assert table.value["ok_rate", "b"] == pytest.approx(0.25) and table.winner["ok_rate", "a"] == "a"
+    assert table.value["knowledge", "a"] == 1.0 and table.winner["knowledge", "a"] == "a"
+
+
+def test_repeats_are_one_case_in_the_interval():
+    # one case repeated 10 times is one observation: no interval can be claimed from it
+    rows = [("a", "knowledge-0", r, 1.0, 100 + r, True) for r in range(10)]
+    rows += [("b", "knowledge-0", r, 0.0, 100 + r, True) for r in range(10)]
+    table = compare.metrics(*frames(rows), "standard")["table"].set_index(["row", "model_spec"])
+    assert table.n["knowledge", "a"] == 1 and table.winner["knowledge", "a"] == "tie"
+
+
+def test_scenario_view_takes_the_latest_run_of_each_model(store):
+    old = make_run(store, "standard", {"m": {"c1": [(1.0, 100, 400, 10)]}})
+    new = make_run(store, "standard", {"m": {"c1": [(0.0, 900, 1000, 10)]},
+                                       "n": {"c1": [(0.5, 500, 800, 10)]}})
+    store.query("UPDATE runs SET started_at = started_at - INTERVAL 1 HOUR WHERE run_id = ?", [old])
+    gens, checks = compare.load_results(store, scenario_id="standard")
+    assert set(zip(gens.model_spec, gens.run_id)) == {("m", new), ("n", new)}
+    assert checks.score.tolist() == [0.0, 0.5]
+    hist = compare.history(store, ["m"], "standard").set_index("run_id")
+    assert hist.quality[old] == 1.0 and hist.quality[new] == 0.0 and hist.ttft_ms_p50[new] == 900

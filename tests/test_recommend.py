@@ -1,0 +1,197 @@
+"""The verdict on hand-built databases with known answers: ranking, normalisation,
+constraints, the paired case bootstrap, sensitivity, bad input, saved decisions."""
+import json
+
+import numpy as np
+import pytest
+
+from engine.recommend import (NO_ELIGIBLE, TOO_CLOSE, Constraints, CostInputs, RecommendError,
+                              compare_per_case, parse_weights, recommend, reweight, save_decision,
+                              saved_decisions)
+from tests.conftest import make_run
+
+CASES = [f"c{i:02d}" for i in range(30)]
+
+
+def figures(quality, ttft, e2e=1000.0, decode=50.0, repeats=1, noise=0.0, seed=0):
+    rng = np.random.default_rng(seed)
+    return {c: [(quality if not callable(quality) else quality(i),
+                 ttft * (1 + noise * rng.standard_normal()), e2e, decode) for _ in range(repeats)]
+            for i, c in enumerate(CASES)}
+
+
+def test_a_model_better_on_every_criterion_wins_with_probability_near_one(store):
+    make_run(store, "standard", {"a": figures(0.9, 200, 800, 80), "b": figures(0.5, 400, 1600, 40)})
+    d = recommend(store, "standard")
+    top = d.ranking.iloc[0]
+    assert d.verdict == "a" and top.model_spec == "a" and top.p_first > 0.99
+    assert top.score == pytest.approx(1.0)  # best on every criterion: 1 on each, weights sum to 1
+    # b: quality 0.5/0.9, ttft 200/400, latency 800/1600, throughput 40/80 under the scenario's weights
+    w = d.weights
+    expected = w["quality"] * 0.5 / 0.9 + w["ttft"] * 0.5 + w["latency"] * 0.5 + w["throughput"] * 0.5
+    assert d.ranking.set_index("model_spec").score["b"] == pytest.approx(expected)
+    parts = d.ranking.set_index("model_spec").filter(like="part_").loc["b"]
+    assert parts.sum() == pytest.approx(expected)
+
+
+def test_identical_models_are_too_close_to_call_with_even_odds(store):
+    # the same answers; timings differ only by run-to-run noise
+    make_run(store, "standard", {"x": figures(lambda i: (i % 3) / 2, 300, noise=0.02, seed=1),
+                                 "y": figures(lambda i: (i % 3) / 2, 300, noise=0.02, seed=2)})
+    d = recommend(store, "standard")
+    assert d.verdict == TOO_CLOSE
+    p = d.ranking.set_index("model_spec").p_first
+    assert p["x"] == pytest.approx(0.5, abs=0.1) and p["y"] == pytest.approx(0.5, abs=0.1)
+    assert "within the tie margin" in d.more_cases["note"]
+    table = d.table.set_index(["row", "model_spec"])
+    assert set(table.winner) == {"tie"}
+
+
+def test_repeats_of_a_case_move_together_in_the_bootstrap():
+    # 5 cases, each repeated 4 times identically: the interval is that of 5 cases, not 20
+    per_case = np.array([[1.0, 0.0, 1.0, 0.0, 1.0]])
+    as_cases = compare_per_case(per_case, ["m"], "higher")
+    as_rows = compare_per_case(np.repeat(per_case, 4, axis=1), ["m"], "higher")
+    w_cases = as_cases["ci"]["m"][1] - as_cases["ci"]["m"][0]
+    w_rows = as_rows["ci"]["m"][1] - as_rows["ci"]["m"][0]
+    assert w_rows < 0.7 * w_cases  # treating repeats as cases would claim a narrower interval
+
+
+def test_repeats_are_averaged_per_case_before_resampling(store):
+    make_run(store, "standard", {"a": figures(0.8, 200, repeats=3), "b": figures(0.8, 200, repeats=1)})
+    d = recommend(store, "standard")
+    q = d.table[d.table.row == "ttft_ms"].set_index("model_spec")
+    assert q.n["a"] == 30 and q.n["b"] == 30  # cases, not generations
+
+
+def test_paired_bootstrap_sees_a_small_consistent_difference(store):
+    # b is 5% slower on every case while cases vary 10x: unpaired intervals would overlap
+    base = {c: 100.0 * (1 + 9 * i / 29) for i, c in enumerate(CASES)}
+    a = {c: [(0.5, base[c], 1000, 50)] for c in CASES}
+    b = {c: [(0.5, base[c] * 1.05, 1000, 50)] for c in CASES}
+    make_run(store, "standard", {"a": a, "b": b})
+    d = recommend(store, "standard")
+    ttft = d.table[d.table.row == "ttft_ms"].set_index("model_spec")
+    assert ttft.ci_low["b"] < ttft.ci_high["a"]  # the marginal intervals overlap
+    assert ttft.winner.iloc[0] == "a"  # the paired difference does not
+
+
+def test_moving_a_weight_past_its_flip_point_changes_the_winner(store):
+    # a: better quality; b: faster
+    make_run(store, "standard", {"a": figures(0.9, 600), "b": figures(0.6, 200)})
+    weights = {"quality": 0.7, "ttft": 0.3}
+    d = recommend(store, "standard", weights=weights)
+    assert d.verdict == "a"
+    row = d.sensitivity.set_index("criterion").loc["ttft"]
+    flip = row.flip_high
+    assert 0.3 < flip < 1 and row.winner_above == "b"
+    # quality 1 vs 0.667, ttft 0.333 vs 1: a leads while 1-t+t/3 > (1-t)*2/3+t, i.e. t < 1/3
+    assert flip == pytest.approx(1 / 3, abs=1e-6)
+    assert recommend(store, "standard", weights=reweight(weights, "ttft", flip - 0.02)).ranking.model_spec[0] == "a"
+    past = recommend(store, "standard", weights=reweight(weights, "ttft", flip + 0.02))
+    assert past.ranking.model_spec[0] == "b"
+
+
+def test_constraints_exclude_with_reasons_and_the_binding_one_is_named(store):
+    make_run(store, "standard", {"big": figures(0.9, 300), "small": figures(0.7, 300)},
+             vram_mb={"big": 20 * 1024, "small": 6 * 1024}, host={"gpus": [{"name": "NVIDIA L4"}]})
+    free = recommend(store, "standard")
+    assert free.verdict == "big"
+    d = recommend(store, "standard", constraints=Constraints(max_vram_gb=16))
+    r = d.ranking.set_index("model_spec")
+    assert not r.eligible["big"] and "20.0 GB" in r.reasons["big"] and "16 GB" in r.reasons["big"]
+    assert r.p_first["big"] == 0 and d.verdict == "small"
+    assert d.binding == [{"constraint": "max_vram_gb", "excludes": ["big"], "unconstrained_leader": "big",
+                          "binds": True}]
+    assert list(d.ranking.model_spec) == ["small", "big"]  # excluded, never dropped
+
+
+def test_sla_licence_and_quality_constraints(store):
+    slow = {c: [(0.9, 300 if i < 27 else 5000, 1000, 50)] for i, c in enumerate(CASES)}
+    make_run(store, "standard", {"llamacpp/smollm2-135m": figures(0.6, 300),
+                                 "ollama/llama3:8b-instruct": slow, "other": figures(0.2, 300)})
+    d = recommend(store, "standard", constraints=Constraints(ttft_p95_ms=1000, licences=["Apache-2.0"],
+                                                             min_quality=0.3))
+    r = d.ranking.set_index("model_spec")
+    assert "TTFT p95 5000 ms > SLA 1000 ms" in r.reasons["ollama/llama3:8b-instruct"]
+    assert "licence Llama 3 Community License not allowed" in r.reasons["ollama/llama3:8b-instruct"]
+    assert "licence unknown" in r.reasons["other"] and "quality 0.20 < minimum 0.3" in r.reasons["other"]
+    assert d.verdict == "llamacpp/smollm2-135m"
+    none = recommend(store, "standard", constraints=Constraints(min_quality=0.95))
+    assert none.verdict == NO_ELIGIBLE
+
+
+def test_normalisation_best_is_one_lower_is_better_inverted(store):
+    make_run(store, "standard", {"a": figures(0.8, 100, decode=100), "b": figures(0.4, 400, decode=25)})
+    d = recommend(store, "standard", weights={"quality": 1, "ttft": 1, "throughput": 1})
+    c = d.criteria.set_index(["model_spec", "criterion"])
+    assert c.normalised["a", "quality"] == 1 and c.normalised["b", "quality"] == pytest.approx(0.5)
+    assert c.normalised["b", "ttft"] == pytest.approx(0.25) and c.normalised["b", "throughput"] == pytest.approx(0.25)
+    assert d.weights == pytest.approx({"quality": 1 / 3, "ttft": 1 / 3, "throughput": 1 / 3})
+
+
+def test_a_criterion_not_measured_for_every_model_is_left_out_and_said(store):
+    make_run(store, "standard", {"a": figures(0.8, 100), "b": figures(0.7, 100)}, load_ms={"a": 900})
+    d = recommend(store, "standard", weights={"quality": 0.5, "load": 0.5})
+    assert d.weights == {"quality": 1.0} and "load" in d.dropped_criteria
+    assert any("criterion load left out" in c for c in d.caveats)
+
+
+def test_too_close_estimates_how_many_more_cases_would_separate(store):
+    rng = np.random.default_rng(3)
+    qa = rng.uniform(0, 1, 30)
+    make_run(store, "standard", {
+        "a": {c: [(float(min(1, qa[i] + 0.03)), 300, 1000, 50)] for i, c in enumerate(CASES)},
+        "b": {c: [(float(max(0, qa[i] - 0.03 + 0.3 * rng.standard_normal())), 300, 1000, 50)]
+              for i, c in enumerate(CASES)}})
+    d = recommend(store, "standard", weights={"quality": 1}, p_threshold=0.99)
+    assert d.verdict == TOO_CLOSE
+    assert d.more_cases["extra_cases"] > 0 and "more cases" in d.more_cases["note"]
+
+
+@pytest.mark.parametrize("weights, message", [
+    ("quality=0.5,speed=0.5", "unknown criterion 'speed'"),
+    ("quality=0,ttft=0", "sum to zero"),
+    ("quality=-1", "must be a number >= 0"),
+    ("quality", "not criterion=number"),
+    ("quality=abc", "is not a number"),
+])
+def test_bad_weights_are_named(weights, message):
+    with pytest.raises(RecommendError, match=message):
+        parse_weights(weights)
+
+
+def test_unknown_scenario_no_runs_and_bad_gpu_are_clear(store):
+    from engine.cost import CostError
+
+    with pytest.raises(RecommendError, match="unknown scenario 'nope'"):
+        recommend(store, "nope")
+    with pytest.raises(RecommendError, match="scenario 'kb-qa' has no runs"):
+        recommend(store, "kb-qa")
+    make_run(store, "standard", {"ollama/llama3:70b-instruct": figures(0.8, 100),
+                                 "openai/meta-llama/Meta-Llama-3-70B-Instruct@http://gpu:8000/v1": figures(0.7, 100)})
+    with pytest.raises(CostError, match="unknown GPU 'Z9'"):
+        recommend(store, "standard", cost_inputs=CostInputs(gpu="Z9"))
+    with pytest.raises(RecommendError, match="no model fits T4"):
+        recommend(store, "standard", cost_inputs=CostInputs(gpu="T4"))
+    with pytest.raises(RecommendError, match="max_vram_gb"):
+        recommend(store, "standard", constraints=Constraints(max_vram_gb=-1))
+
+
+def test_same_database_and_weights_give_the_same_decision(store):
+    make_run(store, "standard", {"a": figures(0.7, 300, noise=0.3), "b": figures(0.6, 280, noise=0.3, seed=2)})
+    one = recommend(store, "standard").as_dict()
+    two = recommend(store, "standard").as_dict()
+    assert json.dumps(one, sort_keys=True, default=str) == json.dumps(two, sort_keys=True, default=str)
+
+
+def test_saved_decisions_keep_weights_constraints_and_verdict(store):
+    make_run(store, "standard", {"a": figures(0.9, 200), "b": figures(0.5, 400)})
+    d = recommend(store, "standard", weights={"quality": 2, "ttft": 1}, constraints=Constraints(min_quality=0.1))
+    decision_id = save_decision(store, d, "board meeting")
+    saved = saved_decisions(store, "standard").iloc[0]
+    assert saved.decision_id == decision_id and saved.verdict == "a" and saved["name"] == "board meeting"
+    assert json.loads(saved.weights_json) == {"quality": 2, "ttft": 1}
+    assert json.loads(saved.constraints_json) == {"min_quality": 0.1}
+    with pytest.raises(RecommendError, match="name"):
+        save_decision(store, d, "  ")

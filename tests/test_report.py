@@ -1,0 +1,100 @@
+"""The decision summary read back: the expected winner and figures, model output escaped,
+the same report for the same database and weights, and the command line."""
+import json
+import os
+import shutil
+import subprocess
+
+import pytest
+
+from engine import report
+from engine.recommend import recommend
+from tests.conftest import make_run
+from tests.test_cli import cli
+
+EVIL = "<script>alert('x')</script> <img src=x onerror=alert(1)> | ~~~~~~~~ ```"
+
+
+def seed(store):
+    cases = [f"c{i:02d}" for i in range(24)]
+    make_run(store, "standard", {
+        "a": {c: [(0.9, 200, 900, 60)] for c in cases},
+        "b": {c: [(0.3 if i < 12 else 0.9, 450, 2000, 30)] for i, c in enumerate(cases)}},
+        load_ms={"a": 1200, "b": 3400}, rss_mb={"a": 900, "b": 4000},
+        text=lambda m, c: EVIL if m == "b" else f"a's answer to {c}")
+    return recommend(store, "standard")
+
+
+def test_markdown_and_html_carry_the_verdict_figures_and_escaped_output(store):
+    d = seed(store)
+    md = report.render(d, "md").decode()
+    assert "**Recommended: a (ranks first in 100% of resamples" in md
+    assert "| Load time (s) | 1.20 | 3.40 | a |" in md
+    # model output sits in fenced blocks (shown literally, the fence cannot be closed by it);
+    # outside them nothing of it is raw
+    import re
+    outside = re.sub(r"~~~~~~~~text\n.*?\n~~~~~~~~\n", "", md, flags=re.S)
+    assert "<script>" in md and "<script>" not in outside and "<img" not in outside
+    html = report.render(d, "html").decode()
+    assert "<script" not in html.lower() and "onerror=alert" not in html.replace("onerror=alert(1)&gt;", "")
+    assert "&lt;script&gt;alert(&#x27;x&#x27;)&lt;/script&gt;" in html
+    assert html.count("<svg") >= 2  # contribution and sensitivity charts embedded, no external files
+    assert "http://" not in html.replace("http://www.w3.org", "")
+    assert "Recommended: a" in html and "Where the answers differ most" in html
+
+
+def test_json_report_reads_back(store):
+    d = seed(store)
+    data = json.loads(report.render(d, "json"))
+    assert data["verdict"] == "a" and data["winner"] == "a"
+    rank = {r["model_spec"]: r for r in data["ranking"]}
+    assert rank["a"]["p_first"] == 1.0 and rank["b"]["p_first"] == 0.0
+    rows = {(r["row"], r["model_spec"]): r for r in data["decision_table"]}
+    assert rows[("ttft_ms", "a")]["value"] == 200 and rows[("ttft_ms", "a")]["winner"] == "a"
+    assert data["examples"][0]["answers"]["b"] == EVIL  # kept as data, escaped only where rendered
+    assert data["reproducibility"]["runs"][0]["run_id"] == d.reproducibility["runs"][0]["run_id"]
+    assert data["weights"] == {"quality": 0.5, "ttft": 0.2, "latency": 0.15, "throughput": 0.15}
+
+
+def test_same_database_and_weights_give_the_same_report(store):
+    d1 = seed(store)
+    d2 = recommend(store, "standard")
+    for fmt in ("md", "html", "json"):
+        assert report.render(d1, fmt, generated_at="T") == report.render(d2, fmt, generated_at="T")
+    assert report.render(d1, "md", generated_at="T") != report.render(d1, "md", generated_at="U")
+
+
+def test_chinese_report(store):
+    md = report.render(seed(store), "md", "zh").decode()
+    assert "推荐：a" in md and "决策表" in md
+
+
+def test_pdf_is_a_printable_document_with_the_verdict(store, tmp_path):
+    pdf = report.render(seed(store), "pdf")
+    assert pdf.startswith(b"%PDF") and len(pdf) > 10_000
+    if not shutil.which("pdftotext"):
+        if os.environ.get("CI"):
+            pytest.fail("pdftotext (poppler-utils) is missing on CI")
+        pytest.skip("pdftotext (poppler-utils) is not installed: the PDF text is not read back")
+    (tmp_path / "r.pdf").write_bytes(pdf)
+    text = subprocess.run(["pdftotext", str(tmp_path / "r.pdf"), "-"], capture_output=True, text=True).stdout
+    assert "Recommended: a" in text and "<script>" in text  # shown as text, not run
+
+
+def test_report_and_recommend_from_the_command_line(store, cli_env, tmp_path):
+    seed(store)
+    out = tmp_path / "decision.html"
+    res = cli("report", "--db", store.path, "--scenario", "standard", "--format", "html", "--out", str(out),
+              env=cli_env)
+    assert res.returncode == 0, res.stderr
+    assert "Recommended: a" in out.read_text(encoding="utf-8")
+    res = cli("recommend", "--db", store.path, "--scenario", "standard", "--json", env=cli_env)
+    assert res.returncode == 0 and json.loads(res.stdout)["verdict"] == "a"
+    res = cli("recommend", "--db", store.path, "--scenario", "standard", "--weights", "ttft=1,bogus=2", env=cli_env)
+    assert res.returncode == 2 and "unknown criterion 'bogus'" in res.stderr
+    res = cli("report", "--db", store.path, "--scenario", "standard", "--format", "md",
+              "--out", str(tmp_path / "no" / "such" / "dir.md"), env=cli_env)
+    assert res.returncode == 2 and "cannot write" in res.stderr
+    res = cli("recommend", "--db", str(tmp_path / "missing.duckdb"), "--scenario", "standard", env=cli_env)
+    assert res.returncode == 2 and "no results database" in res.stderr
+    assert not (tmp_path / "missing.duckdb").exists()
