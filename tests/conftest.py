@@ -1,4 +1,5 @@
 import os
+from contextlib import contextmanager
 import sys
 from pathlib import Path
 
@@ -101,3 +102,43 @@ def write_scenario(folder, scenario_id: str, n_cases: int, weights: dict, word: 
             "cases": [{"id": f"c{i:02d}", "category": "knowledge", "lang": "en", "prompt": f"Question {i}?",
                        "checks": [{"type": "contains", "value": [word]}]} for i in range(n_cases)]}
     (Path(folder) / f"{scenario_id}.yaml").write_text(yaml.safe_dump(data), encoding="utf-8")
+
+
+@contextmanager
+def serve_gguf(model_path, alias: str, log_dir, *extra: str):
+    """llama-cpp-python's real OpenAI-compatible server on a free loopback port; yields its /v1 URL."""
+    import subprocess
+    import time
+
+    import httpx
+
+    port = free_port()
+    log = open(Path(log_dir) / "server.log", "w+")  # a pipe would fill and block it
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "llama_cpp.server", "--model", str(model_path), "--model_alias", alias,
+         "--host", "127.0.0.1", "--port", str(port), "--n_ctx", "2048",
+         # by default it drops a running stream when a new request arrives; queue them instead
+         "--interrupt_requests", "False", *extra],
+        cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, text=True)
+    url = f"http://127.0.0.1:{port}/v1"
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            if proc.poll() is not None:
+                log.seek(0)
+                pytest.fail("llama_cpp.server exited: " + log.read()[-2000:])
+            try:
+                if httpx.get(f"{url}/models", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.3)
+        else:
+            pytest.fail("llama_cpp.server did not start in 120 s")
+        yield url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        log.close()

@@ -1,17 +1,13 @@
 """The OpenAI-compatible backend against a real server (llama-cpp-python's own, on
 loopback, serving the bundled SmolLM2), and against a loopback fake for the faults a
 real server will not produce on demand."""
-import subprocess
-import sys
-import time
 
-import httpx
 import pytest
 
 from engine.backends import BackendError, resolve
 from engine.runner import RunConfig, Runner
 from engine.scenarios import load_scenario
-from tests.conftest import ROOT, free_port
+from tests.conftest import serve_gguf
 from tests.conftest import collect as _collect
 from tests.fakeservers import FakeServer, OpenAIHandler
 
@@ -27,32 +23,8 @@ Q = [{"role": "user", "content": "What are Newton's three laws of motion?"}]
 
 @pytest.fixture(scope="module")
 def llama_server(smollm2_path, tmp_path_factory):
-    port = free_port()
-    log = open(tmp_path_factory.mktemp("llama-server") / "server.log", "w+")  # a pipe would fill and block it
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "llama_cpp.server", "--model", str(smollm2_path), "--model_alias", "smollm2",
-         "--host", "127.0.0.1", "--port", str(port), "--n_ctx", "2048",
-         # by default it drops a running stream when a new request arrives; queue them instead
-         "--interrupt_requests", "False"],
-        cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, text=True)
-    url = f"http://127.0.0.1:{port}/v1"
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            log.seek(0)
-            pytest.fail("llama_cpp.server exited: " + log.read()[-2000:])
-        try:
-            if httpx.get(f"{url}/models", timeout=1).status_code == 200:
-                break
-        except httpx.HTTPError:
-            time.sleep(0.3)
-    else:
-        proc.kill()
-        pytest.fail("llama_cpp.server did not start in 120 s")
-    yield url
-    proc.terminate()
-    proc.wait(timeout=30)
-    log.close()
+    with serve_gguf(smollm2_path, "smollm2", tmp_path_factory.mktemp("llama-server")) as url:
+        yield url
 
 
 @pytest.fixture

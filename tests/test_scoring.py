@@ -3,7 +3,6 @@ pairwise judging with the fake backend, bootstrap intervals, and human ratings."
 import random
 
 import numpy as np
-import pandas as pd
 import pytest
 
 from engine import RunConfig, Runner, load_scenario

@@ -1,0 +1,42 @@
+"""The verdict on real runs of the bundled SmolLM2 through real llama.cpp: the same GGUF
+under two names is too close to call; a model better on every weighted criterion wins."""
+import pytest
+
+from engine.recommend import TOO_CLOSE, recommend
+from engine.runner import RunConfig, Runner
+from engine.scenarios import load_scenario
+from tests.conftest import serve_gguf
+
+
+def test_the_same_gguf_by_catalog_id_and_by_path_is_too_close_to_call(store, smollm2_path):
+    by_id, by_path = "llamacpp/smollm2-135m", f"llamacpp/{smollm2_path}"
+    Runner(store).run(RunConfig(load_scenario("standard"), [by_id, by_path], repeats=2,
+                                backend_options={"n_ctx": 2048}))
+    d = recommend(store, "standard")
+    p = d.ranking.set_index("model_spec").p_first
+    assert d.verdict == TOO_CLOSE
+    assert p[by_id] == pytest.approx(0.5, abs=0.15) and p[by_path] == pytest.approx(0.5, abs=0.15)
+    # greedy decoding of one file: the same answers, so the same quality on every case
+    q = d.criteria.set_index(["model_spec", "criterion"]).value
+    assert q[by_id, "quality"] == q[by_path, "quality"]
+    # the path is recognised as the bundled model's file: same licence and catalog facts
+    assert q[by_id, "context"] == q[by_path, "context"] == 8192
+
+
+def test_a_model_better_on_every_weighted_criterion_wins_with_probability_near_one(store, smollm2_path,
+                                                                                   tmp_path):
+    # The same weights served badly: one thread and the wrong chat template (Gemma's turns)
+    # behind a real OpenAI-compatible server, against llama.cpp in process with two threads.
+    weights = {"quality": 0.7, "ttft": 0.3}
+    with serve_gguf(smollm2_path, "smollm2-badly-served", tmp_path, "--n_threads", "1",
+                    "--n_threads_batch", "1", "--chat_format", "gemma") as url:
+        bad = f"openai/smollm2-badly-served@{url}"
+        Runner(store).run(RunConfig(load_scenario("standard"), ["llamacpp/smollm2-135m", bad],
+                                    backend_options={"n_ctx": 2048, "n_threads": 2}))
+    d = recommend(store, "standard", weights=weights)
+    values = d.criteria.set_index(["model_spec", "criterion"]).value
+    good = "llamacpp/smollm2-135m"
+    # the premise, measured: better on each weighted criterion
+    assert values[good, "quality"] > values[bad, "quality"]
+    assert values[good, "ttft"] < values[bad, "ttft"]
+    assert d.verdict == good and d.ranking.set_index("model_spec").p_first[good] > 0.95
