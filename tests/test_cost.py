@@ -14,7 +14,7 @@ def test_memory_fit_weights_plus_kv_cache_plus_overhead():
     assert fit.total_gb == pytest.approx(4.92 + 1.0737 + 1.0, abs=1e-3)
     four = cost.memory_fit(get_model("llama3.1-8b"), context_tokens=8192, concurrency=4)
     assert four.kv_gb == pytest.approx(4 * fit.kv_gb)
-    unknown = cost.memory_fit(get_model("qwen3-8b"), context_tokens=8192)  # layer/head figures unsourced
+    unknown = cost.memory_fit(get_model("gemma3-4b"), context_tokens=8192)  # layer/head figures unsourced
     assert unknown.total_gb is None and "unknown" in unknown.describe()
     assert cost.memory_fit(None, 4096).total_gb is None
 
