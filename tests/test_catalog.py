@@ -16,7 +16,19 @@ def test_catalog_has_the_use_case_models_with_facts_and_sources():
 def test_kv_cache_per_token_is_derived_from_layers_and_kv_heads():
     # 2 x 32 layers x 8 KV heads x 128 dims x 2 bytes = 128 KiB, as published for Llama 3.1 8B
     assert get_model("llama3-8b").kv_bytes_per_token == 128 * 1024
-    assert get_model("qwen3-8b").kv_bytes_per_token is None  # unsourced stays unknown
+    assert get_model("gemma3-4b").kv_bytes_per_token is None  # unsourced stays unknown
+    # 2 x 30 layers x 3 KV heads x 64 x 2 bytes, from the bundled GGUF's own metadata
+    assert get_model("smollm2-135m").kv_bytes_per_token == 23040
+
+
+def test_a_gguf_given_by_path_is_recognised_by_its_file_name(smollm2_path):
+    from engine.catalog import entry_for_spec
+
+    assert entry_for_spec(f"llamacpp/{smollm2_path}").id == "smollm2-135m"
+    assert entry_for_spec("llamacpp/~/models/Meta-Llama-3.1-8B-Instruct-Q4_K_M.gguf").id == "llama3.1-8b"
+    assert entry_for_spec("llamacpp//tmp/unknown.gguf") is None
+    assert entry_for_spec("ollama/llama3:8b-instruct").id == "llama3-8b"
+    assert entry_for_spec("openai/openai/gpt-oss-20b@http://gpu:8000/v1").id == "gpt-oss-20b"
 
 
 def test_bundled_models_resolve_to_real_gguf_files():
