@@ -83,7 +83,7 @@ def contribution_chart(ranking: pd.DataFrame, lang: str) -> alt.Chart:
         x=alt.X("contribution:Q", title=t("rec_score", lang), scale=alt.Scale(domain=[0, 1])),
         color=alt.Color("criterion:N", title=t("rec_criterion", lang)),
         tooltip=["model_spec", "criterion", alt.Tooltip("contribution:Q", format=".3f")],
-    ).properties(title=t("rec_contributions", lang), height=40 + 30 * len(ranking))
+    ).properties(title=t("rec_contributions", lang), height=max(120, 50 * len(ranking)))
 
 
 def sensitivity_chart(curves: pd.DataFrame, lang: str) -> alt.Chart:

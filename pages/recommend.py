@@ -104,7 +104,15 @@ if not decision.categories.empty:
                  hide_index=True)
 
 st.subheader(tr("rec_cost_table"))
-st.dataframe(decision.cost.rename(columns={"model_spec": tr("model")}), hide_index=True)
+COST_LABELS = {"model_spec": "model", "gpu": "rec_gpu", "fits": "rec_fits", "memory_need_gb": "rec_memory_need",
+               "memory_detail": "rec_memory_detail", "provider": "rec_provider", "tier": "rec_tier",
+               "price_source": "rec_price_source", "price_per_hour": "rec_price", "currency": "rec_currency",
+               "capacity_req_per_s": "rec_capacity_req", "capacity_output_tok_per_s": "rec_capacity_tok",
+               "capacity_concurrency": "rec_capacity_conc", "capacity_source": "rec_capacity_source",
+               "cost_per_1k_requests": "rec_cost_1k", "cost_per_million_output_tokens": "rec_cost_mtok",
+               "replicas": "rec_replicas", "monthly_cost": "rec_monthly", "session_cost": "rec_session",
+               "notes": "rec_notes"}
+st.dataframe(decision.cost.rename(columns={k: tr(v) for k, v in COST_LABELS.items()}), hide_index=True)
 with st.expander(tr("rec_prices")):
     st.caption(tr("rec_prices_help"))
     st.dataframe(book.offers_table(), hide_index=True)
@@ -136,7 +144,7 @@ for col, f in zip(cols, report.FORMATS):
                         f"modelpick-{scenario_id}.{f}", mimes[f], key=f"dl-{f}")
 
 with st.form("save_decision"):
-    name = st.text_input(tr("rec_save_name"))
+    name = st.text_input(tr("rec_save_name"), key="rec_decision_name")
     if st.form_submit_button(tr("rec_save")):
         try:
             st.success(tr("rec_saved", id=recommend.save_decision(s, decision, name)))

@@ -1,5 +1,6 @@
 """The CTO's click-through in a real headless Chromium against `streamlit run Home.py`:
-Home, Run (one bundled model on two cases, to the end), Compare (answers and a chart)."""
+Home, Run (one bundled model on two cases, to the end), Compare (answers and a chart),
+Recommend (the verdict in both languages, the HTML decision summary downloaded)."""
 import os
 import socket
 import subprocess
@@ -100,6 +101,21 @@ def test_click_through(server):
             expect(page.locator("[data-testid=stSidebarNavLink]").filter(has_text="对比结果")).to_be_visible()
             expect(page.get_by_role("heading", name="指标对比")).to_be_visible()
             page.screenshot(path=ARTIFACTS / "5-compare-zh.png", full_page=True)
+
+            page.locator("[data-testid=stSidebarNavLink]").filter(has_text="选型建议").click()
+            expect(page.get_by_role("heading", name="选型建议")).to_be_visible()
+            expect(page.get_by_text("推荐：llamacpp/smollm2-135m")).to_be_visible()
+            page.screenshot(path=ARTIFACTS / "6-recommend-zh.png", full_page=True)
+            page.get_by_test_id("stSidebar").get_by_text("English").click()
+            expect(page.get_by_role("heading", name="Recommend")).to_be_visible()
+            expect(page.get_by_text("only one model was run")).to_be_visible()
+            with page.expect_download() as download:
+                page.locator("[data-testid=stDownloadButton] button").filter(has_text="HTML").click()
+            saved = ARTIFACTS / "decision.html"
+            download.value.save_as(saved)
+            html = saved.read_text(encoding="utf-8")
+            assert "ModelPick decision summary: standard" in html and "<svg" in html
+            page.screenshot(path=ARTIFACTS / "7-recommend.png", full_page=True)
         except Exception:
             page.screenshot(path=ARTIFACTS / "failure.png", full_page=True)
             raise
@@ -118,7 +134,7 @@ def test_a_bookmarked_page_on_a_fresh_server_opens_with_the_full_navigation(serv
             page.goto(f"{server}/scenarios")  # the very first request this server sees
             expect(page.get_by_role("heading", name="Standard five-question set")).to_be_visible()
             links = page.locator("[data-testid=stSidebarNavLink]")
-            expect(links).to_have_count(5)  # Home, Scenarios, Run, Compare, Rate: no legacy pages
+            expect(links).to_have_count(6)  # Home, Scenarios, Run, Compare, Recommend, Rate: no legacy pages
             expect(page.get_by_test_id("stSidebar").get_by_text("中文")).to_be_visible()
         finally:
             browser.close()

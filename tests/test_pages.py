@@ -333,3 +333,63 @@ def test_home_quickstart_button_starts_the_bundled_models_in_a_worker():
     assert json.loads(run["config_json"])["models"] == ["llamacpp/smollm2-135m", "llamacpp/gemma3-270m"]
     assert worker.cancel_run(Store(), run_id)  # no need to wait the minute it takes
     assert wait_finished(run_id, timeout_s=120).status == "interrupted"
+
+
+def test_recommend_page_without_runs_says_what_to_do():
+    at = app("pages/recommend.py")
+    assert "No runs yet: run a scenario first." in texts(at)
+
+
+def _two_models(tmp_path):
+    from engine.backends import fake
+    from tests.conftest import write_scenario
+
+    write_scenario(tmp_path / "scenarios", "pick", 24, {"quality": 0.7, "ttft": 0.3})
+    fake.enqueue("good", *["yes"] * 25)
+    Runner(Store()).run(RunConfig(load_scenario("pick"), ["fake/echo", "fake/good"]))
+
+
+def test_recommend_page_shows_the_verdict_and_weights_move_it(tmp_path):
+    _two_models(tmp_path)
+    at = app("pages/recommend.py")
+    assert not at.error, [e.value for e in at.error]
+    assert at.success[0].value.startswith("Recommended: fake/good (ranks first in 100% of resamples")
+    sliders = {s.label: s for s in at.slider}
+    assert sliders["Quality"].value == 0.7 and sliders["Time to first token"].value == 0.3
+    assert "Quality 70% · Time to first token 30%" in texts(at)
+    ranking = at.dataframe[0].value
+    assert ranking["Model"].tolist() == ["fake/good", "fake/echo"]
+    assert "Score by criterion" in json.dumps([json.loads(c.proto.spec) for c in at.get("vega_lite_chart")],
+                                              ensure_ascii=False)
+    # every weight at zero: explained on the page, nothing breaks
+    for s in at.slider:
+        s.set_value(0.0)
+    at.run()
+    assert any("sum to zero" in e.value for e in at.error)
+
+
+def test_recommend_page_constraints_exclude_with_the_reason_and_decisions_are_saved(tmp_path):
+    _two_models(tmp_path)
+    at = app("pages/recommend.py")
+    at.number_input(key="rec_minq").set_value(0.9).run()
+    assert not at.exception
+    assert at.success[0].value.startswith("Recommended: fake/good")
+    ranking = at.dataframe[0].value.set_index("Model")
+    assert ranking.loc["fake/good", "Excluded"] == False  # noqa: E712
+    assert "quality 0.00 < minimum 0.9" in ranking.loc["fake/echo", "Excluded because"]
+    at.number_input(key="rec_minq").set_value(0.0).run()
+    at.text_input(key="rec_decision_name").set_value("board")
+    next(b for b in at.button if b.label == "Save this decision").click().run()
+    assert any(s.value.startswith("Saved as") for s in at.success)
+    saved = Store().query("SELECT name, verdict FROM decisions")
+    assert saved.values.tolist() == [["board", "fake/good"]]
+
+
+def test_recommend_page_in_chinese(tmp_path):
+    _two_models(tmp_path)
+    at = app()
+    at.session_state.lang = "zh"
+    at.run()
+    at.switch_page("pages/recommend.py").run()
+    assert at.success[0].value.startswith("推荐：fake/good")
+    assert "决策表" in texts(at) and "什么会改变结论" in texts(at)
