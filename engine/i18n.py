@@ -321,6 +321,7 @@ TEXT: dict[str, tuple[str, str]] = {
     "rec_capacity_tok": ("Capacity (output tokens/s)", "容量（输出 token/秒）"),
     "rec_capacity_conc": ("At concurrency", "对应并发"),
     "rec_replicas": ("GPUs needed", "所需 GPU 数"),
+    "rec_restore": ("Restore its weights and constraints", "恢复其权重与约束"),
     "home_verdicts": ("Current verdict per scenario", "各场景当前结论"),
     "home_open_recommend": ("Open the recommendation", "查看选型建议"),
     "rep_title": ("ModelPick decision summary: {scenario}", "ModelPick 选型决策报告：{scenario}"),

@@ -83,11 +83,15 @@ def votes(store: Store, scenario_id: str | None = None) -> pd.DataFrame:
 
 def _outcomes(v: pd.DataFrame) -> list[tuple[str, str, float]]:
     """(model_i, model_j, i's share of the win); 'both bad' carries no preference."""
+    return [o for _, o in _case_outcomes(v)]
+
+
+def _case_outcomes(v: pd.DataFrame) -> list[tuple[tuple, tuple[str, str, float]]]:
     out = []
     for r in v.itertuples():
         share = {"left": 1.0, "right": 0.0, "tie": 0.5}.get(r.vote)
         if share is not None:
-            out.append((r.left_model, r.right_model, share))
+            out.append(((r.case_id, r.turn), (r.left_model, r.right_model, share)))
     return out
 
 
@@ -116,15 +120,21 @@ def bradley_terry(outcomes: list[tuple[str, str, float]], iters: int = 500, prio
 
 
 def ratings_table(v: pd.DataFrame, n_boot: int = 500, seed: int = 0) -> pd.DataFrame:
-    """Per model: Bradley-Terry rating with a bootstrap 95% CI over votes, and the vote count."""
-    outcomes = _outcomes(v)
+    """Per model: Bradley-Terry rating with a bootstrap 95% CI, and the vote count. The
+    bootstrap resamples cases: all votes on one case and turn move together."""
+    tagged = _case_outcomes(v)
+    outcomes = [o for _, o in tagged]
     if not outcomes:
         return pd.DataFrame(columns=["model_spec", "rating", "ci_low", "ci_high", "votes"])
     point = bradley_terry(outcomes)
+    by_case: dict[tuple, list] = {}
+    for key, o in tagged:
+        by_case.setdefault(key, []).append(o)
+    groups = list(by_case.values())
     rng = np.random.default_rng(seed)
     samples = {m: [] for m in point}
     for _ in range(n_boot):
-        draw = [outcomes[i] for i in rng.integers(0, len(outcomes), len(outcomes))]
+        draw = [o for i in rng.integers(0, len(groups), len(groups)) for o in groups[i]]
         for m, r in bradley_terry(draw, iters=200).items():
             samples[m].append(r)
     counts = pd.Series([m for a, b, _ in outcomes for m in (a, b)]).value_counts()

@@ -1,3 +1,5 @@
+import json
+
 import pandas as pd
 import streamlit as st
 
@@ -154,3 +156,21 @@ saved = recommend.saved_decisions(s, scenario_id)
 if not saved.empty:
     st.markdown(f"**{tr('rec_saved_list')}**")
     st.dataframe(pd.DataFrame(saved), hide_index=True)
+
+    def _restore(row) -> None:
+        """Put a saved decision's weights and constraints back on the sliders and inputs."""
+        weights = json.loads(row.weights_json)
+        total = sum(weights.values()) or 1.0
+        for c in CRITERIA:
+            st.session_state[f"w_{scenario_id}_{c}"] = round(weights.get(c, 0.0) / total, 2)
+        cons = json.loads(row.constraints_json)
+        st.session_state.rec_vram = float(cons.get("max_vram_gb", 0.0))
+        st.session_state.rec_ttft = float(cons.get("ttft_p95_ms", 0.0))
+        st.session_state.rec_e2e = float(cons.get("e2e_p95_ms", 0.0))
+        st.session_state.rec_lic = cons.get("licences", [])
+        st.session_state.rec_minq = float(cons.get("min_quality", 0.0))
+
+    pick = st.selectbox(tr("rec_saved_list"), saved.decision_id.tolist(), key="rec_saved_pick",
+                        format_func=lambda i: f"{i} · {saved.set_index('decision_id').loc[i, 'name']}")
+    st.button(tr("rec_restore"), key="rec_restore",
+              on_click=lambda: _restore(saved.set_index("decision_id").loc[pick]))

@@ -383,6 +383,10 @@ def test_recommend_page_constraints_exclude_with_the_reason_and_decisions_are_sa
     assert any(s.value.startswith("Saved as") for s in at.success)
     saved = Store().query("SELECT name, verdict FROM decisions")
     assert saved.values.tolist() == [["board", "fake/good"]]
+    # coming back: move a slider, then restore the saved weights
+    at.slider[0].set_value(0.0).run()
+    at.button(key="rec_restore").click().run()
+    assert at.slider[0].value == 0.7 and not at.exception
 
 
 def test_recommend_page_in_chinese(tmp_path):

@@ -3,6 +3,7 @@ pairwise judging with the fake backend, bootstrap intervals, and human ratings."
 import random
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from engine import RunConfig, Runner, load_scenario
@@ -366,3 +367,15 @@ def test_without_a_sandbox_code_checks_are_not_scored_and_the_run_says_why(store
     checks = store.check_results(run_id)
     assert "python_tests" not in set(checks.check_type) and "regex" in set(checks.check_type)
     assert "install bubblewrap" in caplog.text
+
+
+def test_rating_intervals_resample_cases_not_votes():
+    from engine.ratings import ratings_table
+
+    # ten raters agree that a wins case 1 and that b wins case 2: two cases of evidence, not twenty
+    rows = [{"case_id": "c1", "turn": 0, "left_model": "a", "right_model": "b", "vote": "left"}] * 10
+    rows += [{"case_id": "c2", "turn": 0, "left_model": "a", "right_model": "b", "vote": "right"}] * 10
+    table = ratings_table(pd.DataFrame(rows)).set_index("model_spec")
+    assert table.rating["a"] == pytest.approx(1000, abs=1)
+    # a draw of case 1 twice makes a far stronger, of case 2 twice far weaker
+    assert table.ci_low["a"] < 900 and table.ci_high["a"] > 1100
