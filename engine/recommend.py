@@ -20,7 +20,7 @@ import pandas as pd
 from . import cost as costmod
 from .catalog import entry_for_spec
 from .scenarios import CRITERIA, ScenarioError, load_scenario
-from .scoring import case_scores
+from .scoring import _lang_from_id, case_scores
 from .store import Store, utcnow
 
 # criterion -> (better, unit, what is measured)
@@ -191,12 +191,6 @@ def evidence_from_frames(gens: pd.DataFrame, checks: pd.DataFrame, scenario_id: 
     meta["lang"] = [langs.get(c) or _lang_from_id(c) for c in cases]
     return Evidence(scenario_id, models, cases, per_case, matrix(usable, "output_tokens"),
                     meta.reset_index(), gens, checks, runs or [])
-
-
-def _lang_from_id(case_id: str) -> str | None:
-    from .scoring import _lang_from_id as lang
-
-    return lang(case_id)
 
 
 def load_evidence(store: Store, scenario_id: str | None = None, run_id: str | None = None) -> Evidence:

@@ -36,6 +36,8 @@ def verdict_text(d: Decision, lang: str) -> str:
 def _num(v, digits: int = 2) -> str:
     if v is None or (isinstance(v, float) and v != v):
         return "–"
+    if isinstance(v, bool):
+        return "yes" if v else "no"
     if isinstance(v, (int, float)):
         return f"{v:,.{digits}f}"
     return str(v)
@@ -74,6 +76,42 @@ def build(d: Decision, lang: str = "en", generated_at: str | None = None) -> dic
     return body
 
 
+def _tables(d: Decision, r: dict, L) -> dict[str, tuple[list[dict], list[str], list[str]]]:
+    """The report's tables, as (rows, columns, headers), shared by every format."""
+    out = {
+        "ranking": (r["ranking"], ["model_spec", "score", "p_first", "reasons"],
+                    [L("model"), L("rec_score"), L("rec_p_first"), L("rec_excluded_why")]),
+        "weights": ([{"c": L(f"crit_{c}"), "w": f"{w:.0%}"} for c, w in r["weights"].items()], ["c", "w"],
+                    [L("rec_criterion"), L("rec_weight")]),
+        "categories": (r["categories"], ["category", "model_spec", "score", "ci_low", "ci_high", "n", "winner"],
+                       [L("category"), L("model"), L("rec_score"), "95% low", "95% high", "n", L("winner")]),
+        "sensitivity": (r["sensitivity"], ["criterion", "weight", "flip_low", "winner_below", "flip_high",
+                                           "winner_above"],
+                        [L("rec_criterion"), L("rec_weight"), L("rec_flip_low"), L("rec_winner_then"),
+                         L("rec_flip_high"), L("rec_winner_then")]),
+        "cost": (r["cost"], ["model_spec", "gpu", "memory_need_gb", "price_per_hour", "currency", "capacity_source",
+                             "cost_per_1k_requests", "cost_per_million_output_tokens", "monthly_cost",
+                             "session_cost", "notes"],
+                 [L("model"), "GPU", L("rec_memory_need"), L("rec_price"), L("rec_currency"),
+                  L("rec_capacity_source"), L("rec_cost_1k"), L("rec_cost_mtok"), L("rec_monthly"),
+                  L("rec_session"), L("rec_notes")]),
+    }
+    wide = table_wide(d.table)
+    if not wide.empty:
+        cols = [c for c in wide.columns if c not in ("row", "winner")]
+        rows = [{**rec, "row": L(rec["row"]), "winner": L("tie") if rec["winner"] == "tie" else rec["winner"]}
+                for rec in wide.to_dict("records")]
+        out["decision"] = (rows, ["row", *cols, "winner"], [L("row"), *cols, L("winner")])
+    return out
+
+
+def _constraint_lines(r: dict, L) -> list[str]:
+    lines = [f"{k}: {v}" for k, v in r["constraints"].items()]
+    lines += [f"{b['constraint']}: {L('rep_excludes')} {', '.join(b['excludes'])}"
+              + (f" ({L('rep_binds')})" if b["binds"] else "") for b in r["binding_constraints"]]
+    return lines
+
+
 # --- Markdown ----------------------------------------------------------------------
 def _md_escape(text: str) -> str:
     """Model text in Markdown: HTML-escaped and inside a fenced block with a long fence."""
@@ -92,48 +130,23 @@ def _md_table(rows: list[dict], columns: list[str], headers: list[str]) -> str:
 def to_markdown(d: Decision, lang: str = "en", generated_at: str | None = None) -> str:
     r = build(d, lang, generated_at)
     L = lambda k, **kw: t(k, lang, **kw)  # noqa: E731
+    tables = {k: _md_table(*v) for k, v in _tables(d, r, L).items()}
     parts = [f"# {L('rep_title', scenario=r['scenario_id'])}", "",
              f"_{L('rep_generated', when=r['generated_at'])}_", "",
              f"## {L('rep_verdict')}", "", f"**{_md_escape(r['verdict_text'])}**", ""]
     if r["more_cases"].get("note"):
         parts += [_md_escape(r["more_cases"]["note"]), ""]
-    parts += [f"## {L('rec_ranking')}", "",
-              _md_table(r["ranking"], ["model_spec", "score", "p_first", "reasons"],
-                        [L("model"), L("rec_score"), L("rec_p_first"), L("rec_excluded_why")]), "",
-              f"## {L('rep_weights')}", "",
-              _md_table([{"c": L(f"crit_{c}"), "w": f"{w:.0%}"} for c, w in r["weights"].items()], ["c", "w"],
-                        [L("rec_criterion"), L("rec_weight")]), "",
+    parts += [f"## {L('rec_ranking')}", "", tables["ranking"], "",
+              f"## {L('rep_weights')}", "", tables["weights"], "",
               f"{L('rep_normalisation')}: {L('rec_normalisation_text')}.", ""]
     if r["constraints"]:
-        parts += [f"## {L('rep_constraints')}", "",
-                  "\n".join(f"- {k}: {v}" for k, v in r["constraints"].items()), ""]
-        for b in r["binding_constraints"]:
-            parts.append(f"- {b['constraint']}: {L('rep_excludes')} {', '.join(b['excludes'])}"
-                         + (f" ({L('rep_binds')})" if b["binds"] else ""))
-        parts.append("")
-    wide = table_wide(d.table)
-    if not wide.empty:
-        cols = [c for c in wide.columns if c not in ("row", "winner")]
-        rows = [{**rec, "row": L(rec["row"]), "winner": L("tie") if rec["winner"] == "tie" else rec["winner"]}
-                for rec in wide.to_dict("records")]
-        parts += [f"## {L('rep_decision_table')}", "",
-                  _md_table(rows, ["row", *cols, "winner"], [L("row"), *cols, L("winner")]), ""]
+        parts += [f"## {L('rep_constraints')}", ""] + [f"- {x}" for x in _constraint_lines(r, L)] + [""]
+    if "decision" in tables:
+        parts += [f"## {L('rep_decision_table')}", "", tables["decision"], ""]
     if r["categories"]:
-        parts += [f"## {L('rep_categories')}", "",
-                  _md_table(r["categories"], ["category", "model_spec", "score", "ci_low", "ci_high", "n", "winner"],
-                            [L("category"), L("model"), L("rec_score"), "95% low", "95% high", "n", L("winner")]), ""]
-    parts += [f"## {L('rep_sensitivity')}", "",
-              _md_table(r["sensitivity"], ["criterion", "weight", "flip_low", "winner_below", "flip_high",
-                                           "winner_above"],
-                        [L("rec_criterion"), L("rec_weight"), L("rec_flip_low"), L("rec_winner_then"),
-                         L("rec_flip_high"), L("rec_winner_then")]), "",
-              f"## {L('rep_cost')}", "",
-              _md_table(r["cost"], ["model_spec", "gpu", "memory_need_gb", "price_per_hour", "currency",
-                                    "capacity_source", "cost_per_1k_requests", "cost_per_million_output_tokens",
-                                    "monthly_cost", "session_cost", "notes"],
-                        [L("model"), "GPU", L("rec_memory_need"), L("rec_price"), L("rec_currency"),
-                         L("rec_capacity_source"), L("rec_cost_1k"), L("rec_cost_mtok"), L("rec_monthly"),
-                         L("rec_session"), L("rec_notes")]), ""]
+        parts += [f"## {L('rep_categories')}", "", tables["categories"], ""]
+    parts += [f"## {L('rep_sensitivity')}", "", tables["sensitivity"], "",
+              f"## {L('rep_cost')}", "", tables["cost"], ""]
     if r["examples"]:
         parts += [f"## {L('rep_examples')}", ""]
         for ex in r["examples"]:
@@ -176,52 +189,28 @@ def to_html(d: Decision, lang: str = "en", generated_at: str | None = None) -> s
     r = build(d, lang, generated_at)
     esc = html.escape
     L = lambda k, **kw: t(k, lang, **kw)  # noqa: E731
+    tables = {k: _html_table(*v) for k, v in _tables(d, r, L).items()}
+    title = esc(L("rep_title", scenario=r["scenario_id"]))
     out = [f"<!DOCTYPE html><html lang='{lang}'><head><meta charset='utf-8'>",
-           f"<title>{esc(L('rep_title', scenario=r['scenario_id']))}</title><style>{_CSS}</style></head><body>",
-           f"<h1>{esc(L('rep_title', scenario=r['scenario_id']))}</h1>",
+           f"<title>{title}</title><style>{_CSS}</style></head><body><h1>{title}</h1>",
            f"<p><em>{esc(L('rep_generated', when=r['generated_at']))}</em></p>",
            f"<h2>{esc(L('rep_verdict'))}</h2><div class='verdict'>{esc(r['verdict_text'])}</div>"]
     if r["more_cases"].get("note"):
         out.append(f"<p>{esc(r['more_cases']['note'])}</p>")
-    out += [f"<h2>{esc(L('rec_ranking'))}</h2>",
-            _html_table(r["ranking"], ["model_spec", "score", "p_first", "reasons"],
-                        [L("model"), L("rec_score"), L("rec_p_first"), L("rec_excluded_why")]),
-            _svg(contribution_chart(d.ranking, lang)),
-            f"<h2>{esc(L('rep_weights'))}</h2>",
-            _html_table([{"c": L(f"crit_{c}"), "w": f"{w:.0%}"} for c, w in r["weights"].items()], ["c", "w"],
-                        [L("rec_criterion"), L("rec_weight")]),
+    out += [f"<h2>{esc(L('rec_ranking'))}</h2>", tables["ranking"], _svg(contribution_chart(d.ranking, lang)),
+            f"<h2>{esc(L('rep_weights'))}</h2>", tables["weights"],
             f"<p>{esc(L('rep_normalisation'))}: {esc(L('rec_normalisation_text'))}.</p>"]
     if r["constraints"]:
         out.append(f"<h2>{esc(L('rep_constraints'))}</h2><ul>"
-                   + "".join(f"<li>{esc(k)}: {esc(str(v))}</li>" for k, v in r["constraints"].items())
-                   + "".join(f"<li>{esc(b['constraint'])}: {esc(L('rep_excludes'))} {esc(', '.join(b['excludes']))}"
-                             + (f" ({esc(L('rep_binds'))})" if b["binds"] else "") + "</li>"
-                             for b in r["binding_constraints"]) + "</ul>")
-    wide = table_wide(d.table)
-    if not wide.empty:
-        cols = [c for c in wide.columns if c not in ("row", "winner")]
-        rows = [{**rec, "row": L(rec["row"]), "winner": L("tie") if rec["winner"] == "tie" else rec["winner"]}
-                for rec in wide.to_dict("records")]
-        out += [f"<h2>{esc(L('rep_decision_table'))}</h2>",
-                _html_table(rows, ["row", *cols, "winner"], [L("row"), *cols, L("winner")])]
+                   + "".join(f"<li>{esc(x)}</li>" for x in _constraint_lines(r, L)) + "</ul>")
+    if "decision" in tables:
+        out += [f"<h2>{esc(L('rep_decision_table'))}</h2>", tables["decision"]]
     if r["categories"]:
-        out += [f"<h2>{esc(L('rep_categories'))}</h2>",
-                _html_table(r["categories"], ["category", "model_spec", "score", "ci_low", "ci_high", "n", "winner"],
-                            [L("category"), L("model"), L("rec_score"), "95% low", "95% high", "n", L("winner")])]
-    out += [f"<h2>{esc(L('rep_sensitivity'))}</h2>",
-            _html_table(r["sensitivity"], ["criterion", "weight", "flip_low", "winner_below", "flip_high",
-                                           "winner_above"],
-                        [L("rec_criterion"), L("rec_weight"), L("rec_flip_low"), L("rec_winner_then"),
-                         L("rec_flip_high"), L("rec_winner_then")])]
+        out += [f"<h2>{esc(L('rep_categories'))}</h2>", tables["categories"]]
+    out += [f"<h2>{esc(L('rep_sensitivity'))}</h2>", tables["sensitivity"]]
     if not d.sensitivity_curves.empty:
         out.append(_svg(sensitivity_chart(d.sensitivity_curves, lang)))
-    out += [f"<h2>{esc(L('rep_cost'))}</h2>",
-            _html_table(r["cost"], ["model_spec", "gpu", "memory_need_gb", "price_per_hour", "currency",
-                                    "capacity_source", "cost_per_1k_requests", "cost_per_million_output_tokens",
-                                    "monthly_cost", "session_cost", "notes"],
-                        [L("model"), "GPU", L("rec_memory_need"), L("rec_price"), L("rec_currency"),
-                         L("rec_capacity_source"), L("rec_cost_1k"), L("rec_cost_mtok"), L("rec_monthly"),
-                         L("rec_session"), L("rec_notes")])]
+    out += [f"<h2>{esc(L('rep_cost'))}</h2>", tables["cost"]]
     if r["examples"]:
         out.append(f"<h2>{esc(L('rep_examples'))}</h2>")
         for ex in r["examples"]:
