@@ -36,6 +36,12 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--n-ctx", type=int, default=4096)
     r.add_argument("--threads", type=int, help="CPU threads for llama.cpp (default: physical cores)")
     r.add_argument("--no-warmup", action="store_true", help="skip the untimed warm-up generation")
+    r.add_argument("--timeout", type=float, default=600.0,
+                   help="seconds one request may take in all (default 600); also the wait for a load")
+    r.add_argument("--first-token-timeout", type=float, default=120.0,
+                   help="seconds to wait for a request's first token (default 120)")
+    r.add_argument("--connect-timeout", type=float, default=10.0,
+                   help="seconds to wait for a server to accept the connection (default 10)")
     r.add_argument("--judge", help="model spec of the judge for llm_judge checks (without one they are skipped)")
     r.add_argument("--db", default=None, help="DuckDB file (default: $MODELPICK_DB or results.duckdb)")
     r.add_argument("--quiet", action="store_true")
@@ -59,6 +65,12 @@ def _parser() -> argparse.ArgumentParser:
     j.add_argument("--models", nargs=2, required=True, metavar=("MODEL_1", "MODEL_2"))
     j.add_argument("--rubric")
     j.add_argument("--db", default=None)
+
+    rs = sub.add_parser("resume", help="run the missing and cancelled cells of a run, in the same run")
+    rs.add_argument("run_id")
+    rs.add_argument("--db", default=None)
+    rs.add_argument("--quiet", action="store_true")
+    rs.add_argument("--live", help=argparse.SUPPRESS)
 
     ls = sub.add_parser("list", help="list models or scenarios")
     ls.add_argument("what", choices=["models", "scenarios", "presets"])
@@ -104,9 +116,57 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
-def _cmd_run(args) -> int:
+def _check_run_args(args, scenario) -> None:
+    """Values the run cannot honour, refused before anything runs (the limits scenario files have)."""
+    from .runner import estimate_tokens
+
     if args.repeats < 1:
-        raise ValueError("--repeats must be at least 1")
+        raise ValueError(f"--repeats must be at least 1, got {args.repeats}")
+    if args.max_tokens is not None and args.max_tokens < 1:
+        raise ValueError(f"--max-tokens must be at least 1, got {args.max_tokens}")
+    if args.temperature is not None and not args.temperature >= 0:
+        raise ValueError(f"--temperature must be >= 0, got {args.temperature}")
+    if args.threads is not None and args.threads < 1:
+        raise ValueError(f"--threads must be at least 1, got {args.threads}")
+    for name in ("timeout", "first_token_timeout", "connect_timeout"):
+        if not getattr(args, name) > 0:
+            raise ValueError(f"--{name.replace('_', '-')} must be > 0, got {getattr(args, name)}")
+    if args.n_ctx < 1:
+        raise ValueError(f"--n-ctx must be at least 1, got {args.n_ctx}")
+    cases = [c for c in scenario.cases if not args.case_ids or c.id in args.case_ids]
+    sizes = [estimate_tokens("".join(m["content"] for m in c.turn_inputs()[0][0]))
+             for c in cases if not c.sized_by_context]
+    if sizes and args.n_ctx < min(sizes):
+        raise ValueError(f"--n-ctx {args.n_ctx} is smaller than the scenario's shortest prompt "
+                         f"(about {min(sizes)} tokens in {scenario.id})")
+
+
+def _signals(cancel: threading.Event, abandon: threading.Event) -> None:
+    """SIGTERM (the dashboard's Cancel), Ctrl-C and a closed terminal (SIGHUP) end the run
+    cleanly as 'interrupted' within a moment; a second one stops waiting for a busy database."""
+    def handler(*_):
+        if cancel.is_set():
+            abandon.set()
+        cancel.set()
+
+    for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+        signal.signal(sig, handler)
+
+
+def _progress_printer(args, live):
+    def progress(p: Progress) -> None:
+        if live:
+            live.on_progress(p)
+        if not args.quiet:
+            mark = "ok" if p.ok else "FAILED"
+            print(f"[{p.done}/{p.total}] {p.model_spec} {p.case_id} {mark} ({p.elapsed_s:.1f} s)",
+                  file=sys.stderr, flush=True)
+    return progress
+
+
+def _cmd_run(args) -> int:
+    from .backends import resolve
+
     presets = load_presets()
     for pid in args.presets:
         if pid not in presets:
@@ -115,37 +175,55 @@ def _cmd_run(args) -> int:
     if not args.models:
         raise ValueError("give at least one --model or --preset")
     scenario = load_scenario(args.scenario)
-    options = {"n_gpu_layers": args.gpu_layers, "n_ctx": args.n_ctx}
+    _check_run_args(args, scenario)
+    options = {"n_gpu_layers": args.gpu_layers, "n_ctx": args.n_ctx, "timeout_s": args.first_token_timeout,
+               "connect_timeout_s": args.connect_timeout}
     if args.threads:
         options["n_threads"] = args.threads
     config = RunConfig(scenario=scenario, models=args.models, repeats=args.repeats,
                        max_tokens=args.max_tokens, temperature=args.temperature, seed=args.seed,
                        case_ids=args.case_ids, backend_options=options, warmup=not args.no_warmup,
-                       judge=args.judge)
-    if args.judge:
-        from .backends import resolve
-
-        resolve(args.judge)  # an unknown judge is bad input, rejected before the run starts
+                       judge=args.judge, first_token_timeout_s=args.first_token_timeout,
+                       request_timeout_s=args.timeout)
     config.cases()  # validates --case before anything is written
-    cancel = threading.Event()
-    # SIGTERM (the dashboard's Cancel) and Ctrl-C end the run cleanly as 'interrupted'.
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, lambda *_: cancel.set())
-
+    for spec in args.models + ([args.judge] if args.judge else []):
+        resolve(spec, **options)  # an unknown model or judge is bad input: nothing is created
+    path = args.db or default_db_path()
+    if args.run_id and Path(path).is_file() and Store(path, read_only=True).get_run(args.run_id):
+        raise ValueError(f"run {args.run_id} exists already in {path}: "
+                         f"continue it with `python -m engine resume {args.run_id}`")
+    cancel, abandon = threading.Event(), threading.Event()
+    _signals(cancel, abandon)
     live = LiveWriter(args.live, args.run_id) if args.live else None
-
-    def progress(p: Progress) -> None:
-        if live:
-            live.on_progress(p)
-        if not args.quiet:
-            mark = "ok" if p.ok else "FAILED"
-            print(f"[{p.done}/{p.total}] {p.model_spec} {p.case_id} {mark} ({p.elapsed_s:.1f} s)",
-                  file=sys.stderr, flush=True)
-
-    store = Store(args.db or default_db_path())
-    runner = Runner(store, on_progress=progress, cancel=cancel, on_chunk=live.on_chunk if live else None)
+    store = Store(path)
+    _reap(store)
+    runner = Runner(store, on_progress=_progress_printer(args, live), cancel=cancel, abandon=abandon,
+                    on_chunk=live.on_chunk if live else None)
     run_id = runner.run(config, run_id=args.run_id)
     print(run_id, flush=True)
+    return 0
+
+
+def _reap(store: Store) -> None:
+    from .worker import reap_stale
+
+    for run_id in reap_stale(store):
+        print(f"note: run {run_id} had stopped without finishing; marked interrupted "
+              f"(python -m engine resume {run_id} continues it)", file=sys.stderr)
+
+
+def _cmd_resume(args) -> int:
+    path = args.db or default_db_path()
+    if not Path(path).is_file():
+        raise ValueError(f"no results database at {path}")
+    store = Store(path)
+    _reap(store)
+    cancel, abandon = threading.Event(), threading.Event()
+    _signals(cancel, abandon)
+    live = LiveWriter(args.live, args.run_id) if args.live else None
+    runner = Runner(store, on_progress=_progress_printer(args, live), cancel=cancel, abandon=abandon,
+                    on_chunk=live.on_chunk if live else None)
+    print(runner.resume(args.run_id), flush=True)
     return 0
 
 
@@ -201,7 +279,7 @@ def _cmd_list(args) -> int:
 
 
 def _cmd_summary(args) -> int:
-    summary = run_summary(Store(args.db or default_db_path()), args.run)
+    summary = run_summary(Store(args.db or default_db_path(), read_only=True), args.run)
     if args.json:
         print(json.dumps(summary, ensure_ascii=False, indent=2, default=str))
         return 0
@@ -232,12 +310,13 @@ def _decision(args):
     path = args.db or default_db_path()
     if not Path(path).is_file():
         raise RecommendError(f"no results database at {path}: run a scenario first")
+    store = Store(path, read_only=True)
     constraints = Constraints(max_vram_gb=args.max_vram_gb, ttft_p95_ms=args.ttft_sla_ms,
                               e2e_p95_ms=args.e2e_sla_ms, licences=args.licences, min_quality=args.min_quality)
     traffic = Traffic(args.requests_per_day, args.peak_concurrency, args.hours_online, args.session_hours)
     cost = CostInputs(gpu=args.gpu, currency=args.currency, concurrency=args.concurrency,
                       context_tokens=args.context_tokens, cny_per_usd=args.cny_per_usd, traffic=traffic)
-    return recommend(Store(path), args.scenario, run_id=args.run, weights=parse_weights(args.weights),
+    return recommend(store, args.scenario, run_id=args.run, weights=parse_weights(args.weights),
                      constraints=constraints, cost_inputs=cost, p_threshold=args.p_threshold,
                      tie_margin=args.tie_margin, n_boot=args.boot)
 
@@ -291,7 +370,8 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         commands = {"run": _cmd_run, "sweep": _cmd_sweep, "judge": _cmd_judge, "list": _cmd_list,
-                    "summary": _cmd_summary, "recommend": _cmd_recommend, "report": _cmd_report}
+                    "summary": _cmd_summary, "recommend": _cmd_recommend, "report": _cmd_report,
+                    "resume": _cmd_resume}
         return commands[args.command](args)
     except (ScenarioError, BackendError, StoreError, LookupError, ValueError) as exc:  # bad input
         print(f"error: {exc}", file=sys.stderr)

@@ -35,6 +35,7 @@ TEXT: dict[str, tuple[str, str]] = {
     "run_interrupted": ("Cancelled after {done} of {total} generations; what was measured is kept.",
                         "已取消：完成 {done} / {total} 次生成，已测数据全部保留。"),
     "run_failed": ("The run failed: {error}", "测试失败：{error}"),
+    "run_resume": ("Resume: run the missing and cancelled cases", "继续：补跑缺失和已取消的用例"),
     "run_open_compare": ("Open the comparison", "查看对比"),
     "run_new": ("New run", "新建测试"),
     "run_bundled_models": ("Bundled models (run here, in process)", "内置模型（本机进程内运行）"),

@@ -5,7 +5,9 @@ generation becomes a row with ok=false and its error, and the run goes on.
 """
 from __future__ import annotations
 
+import json
 import logging
+import queue
 import random
 import threading
 import time
@@ -22,9 +24,11 @@ from .judging import make_judge
 from .sandbox import SandboxUnavailable
 from .hostinfo import host_info
 from .scenarios import Case, Scenario
-from .store import Store, utcnow
+from .store import Store, StoreBusy, utcnow
 
 WARMUP_MAX_TOKENS = 8
+HEARTBEAT_S = 5.0
+WRITE_WAIT_S = 2.0  # per write; past it a finished generation goes to the journal
 log = logging.getLogger("modelpick")
 
 
@@ -40,6 +44,8 @@ class RunConfig:
     backend_options: dict = field(default_factory=dict)
     warmup: bool = True
     judge: str | None = None  # model spec of the judge for llm_judge checks
+    first_token_timeout_s: float | None = 120.0  # per request; None: no limit
+    request_timeout_s: float | None = 600.0  # per request, the whole answer
 
     def cases(self) -> list[Case]:
         if not self.case_ids:
@@ -63,11 +69,23 @@ class RunConfig:
     def planned_generations(self) -> int:
         return len(self.models) * self.repeats * sum(len(c.turn_inputs()) for c in self.cases())
 
+    @classmethod
+    def from_dict(cls, d: dict) -> "RunConfig":
+        """The config a run recorded (to resume it): its scenario file where it still is."""
+        from .scenarios import load_scenario
+
+        source = d.get("scenario_source")
+        scenario = load_scenario(source if source and Path(source).is_file() else d["scenario_id"])
+        keys = ("repeats", "max_tokens", "temperature", "seed", "case_ids", "backend_options", "warmup", "judge",
+                "first_token_timeout_s", "request_timeout_s")
+        return cls(scenario=scenario, models=list(d["models"]), **{k: d[k] for k in keys if k in d})
+
     def as_dict(self) -> dict:
         return {"scenario_id": self.scenario.id, "scenario_source": self.scenario.source_path,
                 "models": self.models, "repeats": self.repeats, "max_tokens": self.max_tokens,
                 "temperature": self.temperature, "seed": self.seed, "case_ids": self.case_ids,
-                "backend_options": self.backend_options, "warmup": self.warmup, "judge": self.judge}
+                "backend_options": self.backend_options, "warmup": self.warmup, "judge": self.judge,
+                "first_token_timeout_s": self.first_token_timeout_s, "request_timeout_s": self.request_timeout_s}
 
 
 @dataclass
@@ -124,6 +142,18 @@ def _exceeds(backend: Backend, messages: list[dict]) -> str | None:
     return None
 
 
+class _Stop(Exception):
+    """A generation or load stopped by cancel or a timeout; the message says which."""
+
+
+@dataclass
+class _Failure:
+    exc: BaseException
+
+
+_END = object()
+
+
 def _fit_together(backends: list[Backend]) -> bool:
     """Whether these models can be held at once without swapping: served models always
     can unless their backend loads them exclusively; in-process ones when their files fit
@@ -145,8 +175,10 @@ def _ratio(num, den_s):
 class Runner:
     def __init__(self, store: Store, on_progress: Callable[[Progress], None] | None = None,
                  on_chunk: Callable[[str, str, str], None] | None = None,
-                 cancel: threading.Event | None = None):
+                 cancel: threading.Event | None = None, abandon: threading.Event | None = None):
         self.store = store
+        # set by a second Ctrl-C: stop waiting for a busy database, keep the journal
+        self._abandon = abandon or threading.Event()
         self.on_progress = on_progress
         self.on_chunk = on_chunk
         self.cancel = cancel or threading.Event()
@@ -158,23 +190,66 @@ class Runner:
             raise ValueError("repeats must be at least 1")
         cases = config.cases()
         backends = {spec: resolve(spec, **config.backend_options) for spec in config.models}
-        self._judge, judge_backend = make_judge(config.judge) if config.judge else (None, None)
+        judge = make_judge(config.judge) if config.judge else (None, None)
+        run_id = self.store.create_run(config.scenario.id, config.as_dict(), host_info(),
+                                       config.planned_generations(), run_id=run_id)
+        return self._execute(config, run_id, cases, backends, judge)
+
+    def resume(self, run_id: str) -> str:
+        """Run the cells (model x case x repeat, all turns) of a run that are missing or were
+        cancelled, in the same run with the same config; the rest is kept as measured."""
+        run = self.store.get_run(run_id)
+        if run is None:
+            raise ValueError(f"no run {run_id!r} in {self.store.path}")
+        from .worker import stale_reason
+
+        if run["status"] == "running" and not stale_reason(run):
+            raise ValueError(f"run {run_id} is still running (pid {run.get('owner_pid')} on "
+                             f"{run.get('owner_host')}); cancel it first")
+        config = RunConfig.from_dict(json.loads(run["config_json"]))
+        cases = config.cases()
+        gens = self.store.query("SELECT model_spec, case_id, repeat, turn, error, load_ms FROM generations "
+                                "WHERE run_id = ?", [run_id])
+        turns = {c.id: len(c.turn_inputs()) for c in cases}
+        todo: dict[str, set] = {}
+        redo = []
+        for spec in config.models:
+            for case in cases:
+                for repeat in range(config.repeats):
+                    rows = gens[(gens.model_spec == spec) & (gens.case_id == case.id) & (gens.repeat == repeat)]
+                    cancelled = rows.error.fillna("").str.startswith("cancelled").any()
+                    if len(rows) < turns[case.id] or cancelled:
+                        todo.setdefault(spec, set()).add((case.id, repeat))
+                        if len(rows):
+                            redo.append((spec, case.id, repeat))
+        loaded = set(gens.loc[gens.load_ms.notna(), "model_spec"])
+        backends = {spec: resolve(spec, **config.backend_options) for spec in todo}
+        judge = make_judge(config.judge) if config.judge else (None, None)
+        self.store.delete_cells(run_id, redo)
+        self.store.reopen_run(run_id)
+        kept = len(gens) - sum(len(gens[(gens.model_spec == m) & (gens.case_id == c) & (gens.repeat == r)])
+                               for m, c, r in redo)
+        return self._execute(config, run_id, cases, backends, judge, todo=todo, done=kept, loaded=loaded)
+
+    def _execute(self, config: RunConfig, run_id: str, cases: list[Case], backends: dict, judge,
+                 todo: dict | None = None, done: int = 0, loaded: set | None = None) -> str:
+        self._judge, judge_backend = judge
         source = config.scenario.source_path
         self._base_dir = str(Path(source).parent) if source else None
-        planned = config.planned_generations()
-        run_id = self.store.create_run(config.scenario.id, config.as_dict(), host_info(), planned,
-                                       run_id=run_id)
-        self._run_id, self._done, self._total = run_id, 0, planned
+        self._run_id, self._done, self._total = run_id, done, config.planned_generations()
+        self._todo, self._loaded_before = todo, loaded or set()
         self._t_start = time.perf_counter()
         self._lock = threading.Lock()
         self._skipped: set[str] = set()
+        self._schedule: dict[str, dict] = {}
+        self._journaled = 0
+        beat = threading.Event()
+        threading.Thread(target=self._heartbeat, args=(beat,), daemon=True, name="heartbeat").start()
         # One worker per host, sequential within a host so timings stay clean: a fleet
         # run takes the time of its slowest host, not the sum.
         by_place: dict[str, list[str]] = {}
         for spec in backends:
             by_place.setdefault(parse_spec(spec).place, []).append(spec)
-
-        self._schedule: dict[str, dict] = {}
 
         def run_place(specs: list[str]) -> None:
             self._run_place(config, specs, backends, cases)
@@ -182,7 +257,7 @@ class Runner:
         try:
             if len(by_place) == 1:
                 run_place(next(iter(by_place.values())))
-            else:
+            elif by_place:
                 with ThreadPoolExecutor(max_workers=len(by_place), thread_name_prefix="host") as pool:
                     futures = [pool.submit(run_place, specs) for specs in by_place.values()]
                     try:
@@ -192,14 +267,61 @@ class Runner:
                         self.cancel.set()  # stop the other hosts too
                         raise
         except BaseException as exc:
+            beat.set()
             status = "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed"
-            self.store.finish_run(run_id, status, f"{type(exc).__name__}: {exc}")
+            self._settle(status, f"{type(exc).__name__}: {exc}")
             raise
         finally:
+            beat.set()
             if judge_backend is not None:
                 judge_backend.close()
-        self.store.finish_run(run_id, "interrupted" if self.cancel.is_set() else "done")
+        self._settle("interrupted" if self.cancel.is_set() else "done",
+                     "cancelled" if self.cancel.is_set() else None)
         return run_id
+
+    def _heartbeat(self, stop: threading.Event) -> None:
+        """Tell other processes this run lives (its owner pid is checked on this host)."""
+        while not stop.wait(HEARTBEAT_S):
+            try:
+                self.store.heartbeat(self._run_id)
+            except Exception:  # a busy or failing database must not stop the run
+                pass
+
+    # -- durable writes ------------------------------------------------------------
+    def _write(self, row: dict, checks: list[dict]) -> None:
+        """Commit a finished generation; while another process holds the database, keep it
+        in the run's journal beside the file and write it once the lock frees."""
+        try:
+            if self._journaled:
+                self._journaled -= self.store.flush_journal(self._run_id, lock_timeout_s=WRITE_WAIT_S)
+            if not self._journaled:
+                self.store.add_generation(row, checks, lock_timeout_s=WRITE_WAIT_S)
+                return
+        except StoreBusy as exc:
+            if not self._journaled:
+                log.warning("database busy (%s): results are kept in %s until it frees", exc,
+                            self.store.journal_path(self._run_id))
+        self.store.journal(self._run_id, row, checks)
+        self._journaled += 1
+
+    def _settle(self, status: str, error: str | None = None) -> None:
+        """Write what the journal holds and the run's final status, waiting for the lock
+        with a visible message; a second signal leaves the journal for the next open."""
+        waited = 0.0
+        while True:
+            try:
+                if self._journaled:
+                    self.store.flush_journal(self._run_id, lock_timeout_s=5.0)
+                    self._journaled = 0
+                self.store.finish_run(self._run_id, status, error, lock_timeout_s=5.0)
+                return
+            except StoreBusy:
+                waited += 5.0
+                log.warning("database %s is still busy after %.0f s: waiting to write %d kept results "
+                            "(they stay in %s if this is stopped)", self.store.path, waited, self._journaled,
+                            self.store.journal_path(self._run_id))
+                if self._abandon.is_set():
+                    return
 
     # -- scheduling ----------------------------------------------------------------
     def _run_place(self, config: RunConfig, specs: list[str], backends: dict, cases: list[Case]) -> None:
@@ -207,6 +329,8 @@ class Runner:
         (a shuffled model order per case and repeat) when they fit in memory together,
         else in ABBA blocks (first half of the cells A then B, second half B then A)."""
         cells = [(case, repeat) for case in cases for repeat in range(config.repeats)]
+        if self._todo is not None:
+            cells = [c for c in cells if any((c[0].id, c[1]) in self._todo[s] for s in specs)]
         if len(specs) == 1:
             mode = "sequential"
         elif _fit_together([backends[s] for s in specs]):
@@ -224,39 +348,67 @@ class Runner:
             record["blocks"] = [{"models": m, "cells": [[c.id, r] for c, r in part]} for m, part in blocks]
         self._note_schedule(parse_spec(specs[0]).place, record)
         if mode == "sequential":
-            self._run_segment(config, specs[0], backends[specs[0]], cells, first=True)
+            self._run_segment(config, specs[0], backends[specs[0]], cells, first=specs[0] not in self._loaded_before)
         elif mode == "abba":
             seen: set[str] = set()
             for models, part in blocks:
                 for spec in models:
                     if self.cancel.is_set() or not part:
                         break
-                    self._run_segment(config, spec, backends[spec], part, first=spec not in seen)
+                    self._run_segment(config, spec, backends[spec], self._mine(spec, part),
+                                      first=spec not in seen and spec not in self._loaded_before)
                     seen.add(spec)
         else:
             self._run_interleaved(config, specs, backends, cells, orders)
 
+    def _mine(self, spec: str, cells: list) -> list:
+        """The cells this model still has to run (all of them unless resuming)."""
+        if self._todo is None:
+            return cells
+        return [c for c in cells if (c[0].id, c[1]) in self._todo.get(spec, ())]
+
     def _note_schedule(self, place: str, record: dict) -> None:
+        key = "schedule" if self._todo is None else "resume_schedule"
         with self._lock:
             self._schedule[place] = record
-            self.store.update_run_config(self._run_id, {"schedule": self._schedule[place] if len(self._schedule) == 1
+            self.store.update_run_config(self._run_id, {key: self._schedule[place] if len(self._schedule) == 1
                                                         else dict(self._schedule)})
 
-    def _open(self, config, spec, backend, cases, first: bool) -> dict | None:
-        """Load (timed) and warm up; None after recording the failure for these cells."""
+    def _open(self, config, spec, backend, cells, first: bool) -> dict | None:
+        """Load (timed) and warm up; None after recording the failure for these cells. A
+        model that cannot load or answer the warm-up fails its cells at once with that
+        reason, said once on the console, instead of spending a timeout on every cell."""
         t0 = time.perf_counter()
         try:
-            backend.load()
+            self._in_thread(backend.load, config.request_timeout_s, f"loading {spec}")
+        except _Stop as exc:
+            self._fail_cells(spec, cells, f"load {exc}" if "timeout" in str(exc) else str(exc))
+            return None
         except Exception as exc:
-            self._fail_cells(spec, cases, f"load failed: {exc}")
+            log.warning("%s could not be loaded: %s", spec, exc)
+            self._fail_cells(spec, cells, f"load failed: {exc}")
             return None
         load_ms = (time.perf_counter() - t0) * 1000 if backend.load_is_model_load and first else None
         if config.warmup:
-            msgs, _ = cases[0][0].turn_inputs()[0]
-            self._generate(backend, msgs, GenParams(WARMUP_MAX_TOKENS, 0.0, 0), spec, "", watch=False)
-        return {"load_ms": load_ms, "memory": backend.memory_mb(), "first": first}
+            msgs, _ = cells[0][0].turn_inputs()[0]
+            warm = self._generate(backend, msgs, GenParams(WARMUP_MAX_TOKENS, 0.0, 0), spec, "", watch=False,
+                                  config=config)
+            if warm.error and not warm.exceeds_context:
+                if warm.error != "cancelled":
+                    log.warning("%s failed its warm-up, its cases are not run: %s", spec, warm.error)
+                self._fail_cells(spec, cells, "cancelled" if warm.error == "cancelled"
+                                 else f"warm-up failed: {warm.error}")
+                return None
+        try:
+            memory = self._in_thread(backend.memory_mb, 30.0, f"memory of {spec}")
+        except Exception as exc:
+            log.warning("%s: memory not measured: %s", spec, exc)
+            memory = {}
+        return {"load_ms": load_ms, "memory": memory or {}, "first": first}
 
     def _run_segment(self, config, spec, backend, cells, first: bool) -> None:
+        if not cells:
+            return
         state = self._open(config, spec, backend, cells, first)
         if state is None:
             return
@@ -272,12 +424,14 @@ class Runner:
         states = {}
         try:
             for spec in specs:
-                states[spec] = self._open(config, spec, backends[spec], cells, first=True)
+                mine = self._mine(spec, cells)
+                states[spec] = self._open(config, spec, backends[spec], mine,
+                                          first=spec not in self._loaded_before) if mine else None
             for (case, repeat), order in zip(cells, orders):
                 for spec in order:
                     if self.cancel.is_set():
                         return
-                    if states[spec] is not None:
+                    if states[spec] is not None and self._mine(spec, [(case, repeat)]):
                         self._run_cell(config, spec, backends[spec], case, repeat, states[spec])
         finally:
             for spec in specs:
@@ -306,7 +460,7 @@ class Runner:
             elif too_long:
                 timed = _Timed(error=too_long, exceeds_context=True)
             else:
-                timed = self._generate(backend, history, params, spec, case.id, watch=True)
+                timed = self._generate(backend, history, params, spec, case.id, watch=True, config=config)
                 history.append({"role": "assistant", "content": timed.text})
                 if timed.error:
                     failed_before = turn + 1
@@ -317,7 +471,83 @@ class Runner:
         return load_ms
 
     # -- one generation ------------------------------------------------------------
-    def _generate(self, backend, messages, params, spec, case_id, watch: bool) -> _Timed:
+    def _in_thread(self, fn, timeout_s: float | None, what: str):
+        """Run fn in a helper thread so a signal or a timeout stops the wait at once, even
+        while a backend blocks on a server that accepted the connection and never answers."""
+        box: dict = {}
+        done = threading.Event()
+
+        def call():
+            try:
+                box["value"] = fn()
+            except BaseException as exc:  # handed to the waiting thread
+                box["error"] = exc
+            finally:
+                done.set()
+
+        threading.Thread(target=call, daemon=True, name=what).start()
+        deadline = None if not timeout_s else time.monotonic() + timeout_s
+        while not done.wait(0.05):
+            if self.cancel.is_set():
+                raise _Stop("cancelled")
+            if deadline and time.monotonic() > deadline:
+                raise _Stop(f"timeout: {what} took longer than {timeout_s:g} s")
+        if "error" in box:
+            raise box["error"]
+        return box.get("value")
+
+    def _stream(self, backend, messages, params, t0: float, config: "RunConfig | None"):
+        """(item, arrival time) from the backend's stream, read in a helper thread: the
+        clock is read where the item arrives; cancel and the first-token and total
+        timeouts end the wait within 0.05 s whatever the backend is doing."""
+        q: queue.SimpleQueue = queue.SimpleQueue()
+        stop = threading.Event()
+        clock = time.perf_counter
+
+        def produce():
+            try:
+                for item in backend.stream(messages, params):
+                    q.put((item, clock()))
+                    if stop.is_set():
+                        break
+            except BaseException as exc:
+                q.put((_Failure(exc), clock()))
+            finally:
+                q.put((_END, clock()))
+
+        worker = threading.Thread(target=produce, daemon=True, name="stream")
+        worker.start()
+        first_s = config.first_token_timeout_s if config else None
+        total_s = config.request_timeout_s if config else None
+        got_first = False
+        try:
+            while True:
+                try:
+                    item, t = q.get(timeout=0.05)
+                except queue.Empty:
+                    item = None
+                elapsed = clock() - t0
+                if self.cancel.is_set():
+                    raise _Stop("cancelled")
+                if total_s and elapsed > total_s:
+                    raise _Stop(f"timeout: the answer took longer than {total_s:g} s")
+                if first_s and not got_first and elapsed > first_s:
+                    raise _Stop(f"timeout: no first token within {first_s:g} s")
+                if item is None:
+                    continue
+                if item is _END:
+                    return
+                if isinstance(item, _Failure):
+                    raise item.exc
+                got_first = got_first or not isinstance(item, EngineReport)
+                yield item, t
+        finally:
+            stop.set()
+            # an in-process engine must finish its step before the next request uses it
+            worker.join(timeout=10 if backend.footprint_mb() is not None else 0.2)
+
+    def _generate(self, backend, messages, params, spec, case_id, watch: bool,
+                  config: "RunConfig | None" = None) -> _Timed:
         out = _Timed(started_at=utcnow())
         parts: list[str] = []
         thinking: list[str] = []
@@ -325,8 +555,7 @@ class Runner:
         clock = time.perf_counter
         t0 = clock()
         try:
-            for item in backend.stream(messages, params):
-                now = clock()
+            for item, now in self._stream(backend, messages, params, t0, config):
                 if isinstance(item, EngineReport):
                     out.report = item
                     break
@@ -346,15 +575,13 @@ class Runner:
                 else:
                     gaps.append((elapsed - out.last_chunk_s) * 1000)
                 out.last_chunk_s = elapsed
-                if watch:
-                    if self.on_chunk and isinstance(item, str):
-                        self.on_chunk(spec, case_id, item)
-                    if self.cancel.is_set():
-                        out.error = "cancelled"
-                        break
+                if watch and self.on_chunk and isinstance(item, str):
+                    self.on_chunk(spec, case_id, item)
             else:
                 if out.error is None:
                     out.error = "stream ended without the engine's final report"
+        except _Stop as exc:
+            out.error = str(exc)
         except ContextOverflow as exc:
             out.error, out.exceeds_context = f"exceeds context: {exc}", True
         except Exception as exc:
@@ -427,7 +654,7 @@ class Runner:
                                "passed": passed, "score": score, "weight": c.weight, "detail": detail,
                                "raw_verdict": raw})
         with self._lock:
-            self.store.add_generation(row, check_rows)
+            self._write(row, check_rows)
             self._done += 1
             if self.on_progress:
                 self.on_progress(Progress(self._run_id, self._done, self._total, spec, case.id,

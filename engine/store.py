@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import time
 import uuid
 from contextlib import contextmanager
@@ -186,7 +187,36 @@ MIGRATIONS: list[tuple[str, str]] = [
             result_json JSON NOT NULL
         );
     """),
+    ("006_run_owner", """
+        ALTER TABLE runs ADD COLUMN owner_pid INTEGER;
+        ALTER TABLE runs ADD COLUMN owner_host VARCHAR;
+        ALTER TABLE runs ADD COLUMN heartbeat_at TIMESTAMP;
+    """),
 ]
+
+
+def _json_default(value):
+    if isinstance(value, datetime):
+        return {"__datetime__": value.isoformat()}
+    raise TypeError(f"cannot journal {type(value).__name__}")
+
+
+def _revive(row: dict) -> dict:
+    return {k: datetime.fromisoformat(v["__datetime__"]) if isinstance(v, dict) and "__datetime__" in v else v
+            for k, v in row.items()}
+
+
+def _describe_open_error(path: str, exc: BaseException) -> str:
+    msg = _first_line(exc)
+    low = msg.lower()
+    if "permission denied" in low or "read-only" in low:
+        return f"{path}: cannot open for writing ({msg}); reading commands open it read-only"
+    if "no space" in low:
+        return f"{path}: the disk is full ({msg})"
+    if "not a valid duckdb" in low or "serializ" in low or "corrupt" in low or "checksum" in low \
+            or "invalid" in low or "internal" in low or "magic" in low:
+        return f"{path} is not a readable DuckDB results file (truncated or corrupted?): {msg}"
+    return f"{path}: cannot open: {msg}"
 
 
 def new_run_id() -> str:
@@ -194,7 +224,15 @@ def new_run_id() -> str:
 
 
 class StoreError(RuntimeError):
-    pass
+    """The results file cannot be used as asked; the message names the file and why."""
+
+
+class StoreBusy(StoreError):
+    """Another process held the file for longer than the wait allowed."""
+
+
+def _first_line(exc: BaseException) -> str:
+    return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
 
 
 def default_db_path() -> str:
@@ -226,39 +264,88 @@ def _insert(con: duckdb.DuckDBPyConnection, table: str, rows: list[dict[str, Any
 
 
 class Store:
-    def __init__(self, path: str | Path | None = None, lock_timeout_s: float = 30.0):
+    """A ModelPick results file. `read_only` opens it without a write lock and creates or
+    changes nothing; otherwise the file is created when missing and migrated, but only
+    once it is recognised as ours: a DuckDB file of another program is never modified."""
+
+    def __init__(self, path: str | Path | None = None, lock_timeout_s: float = 30.0,
+                 read_only: bool = False):
         self.path = str(path or default_db_path())
         self.lock_timeout_s = lock_timeout_s
-        self.migrate()
+        self.read_only = read_only
+        if read_only and not Path(self.path).is_file():
+            raise StoreError(f"no results database at {self.path}")
+        if read_only:
+            pending = self._check_ours()
+            if pending and os.access(self.path, os.W_OK):
+                Store(self.path, lock_timeout_s)  # our own file from an older version: upgrade it first
+            elif pending:
+                raise StoreError(f"{self.path} was written by an older ModelPick and needs upgrading "
+                                 f"({', '.join(pending)}), but it is read-only; open it once with write access")
+        else:
+            self.migrate()
+            self.replay_journals()
 
     @contextmanager
-    def connect(self) -> Iterator[duckdb.DuckDBPyConnection]:
-        deadline = time.monotonic() + self.lock_timeout_s
+    def connect(self, lock_timeout_s: float | None = None) -> Iterator[duckdb.DuckDBPyConnection]:
+        wait = self.lock_timeout_s if lock_timeout_s is None else lock_timeout_s
+        deadline = time.monotonic() + wait
         delay = 0.01
         while True:
             try:
-                con = duckdb.connect(self.path)
+                con = duckdb.connect(self.path, read_only=self.read_only)
                 break
-            except duckdb.IOException as exc:
-                # Another process holds the file for a moment; anything else is real.
-                if "lock" not in str(exc).lower() or time.monotonic() > deadline:
-                    raise StoreError(f"database {self.path}: {exc}") from exc
-                time.sleep(delay)
-                delay = min(delay * 2, 0.2)
+            except duckdb.Error as exc:
+                msg = str(exc)
+                if "lock" in msg.lower() and "conflicting" in msg.lower() or "Could not set lock" in msg:
+                    if time.monotonic() > deadline:
+                        raise StoreBusy(f"database {self.path} is held by another process "
+                                        f"(waited {wait:.0f} s): {_first_line(exc)}") from None
+                    time.sleep(delay)
+                    delay = min(delay * 2, 0.2)
+                    continue
+                raise StoreError(_describe_open_error(self.path, exc)) from None
         try:
             yield con
+        except duckdb.Error as exc:
+            raise StoreError(f"database {self.path}: {_first_line(exc)}") from None
         finally:
             con.close()
 
     # --- schema -------------------------------------------------------------------
+    def _check_ours(self) -> list[str]:
+        """The migrations still to apply; StoreError if the file is not a ModelPick file."""
+        with self.connect() as con:
+            tables = {r[0] for r in con.execute(
+                "SELECT table_name FROM information_schema.tables WHERE table_schema = 'main'").fetchall()}
+            if "migrations" not in tables:
+                if tables:
+                    shown = ", ".join(sorted(tables)[:6]) + (", ..." if len(tables) > 6 else "")
+                    raise StoreError(f"{self.path} is not a ModelPick results file (it has tables {shown} "
+                                     "and no migrations table); it was left unchanged: choose another file")
+                return [name for name, _ in MIGRATIONS]
+            try:
+                done = {r[0] for r in con.execute("SELECT name FROM migrations").fetchall()}
+            except duckdb.Error as exc:
+                raise StoreError(f"{self.path}: cannot read its migrations table ({_first_line(exc)}): the file "
+                                 "is truncated or corrupted, or not ModelPick's; it was left unchanged") from None
+        ours = [name for name, _ in MIGRATIONS]
+        unknown = sorted(done - set(ours))
+        if unknown:
+            raise StoreError(f"{self.path} was written by a newer ModelPick or another program "
+                             f"(unknown migrations {', '.join(unknown)}); it was left unchanged")
+        return [name for name in ours if name not in done]
+
     def migrate(self) -> list[str]:
+        pending = self._check_ours()
         applied_now = []
+        if not pending:
+            return applied_now
         with self.connect() as con:
             con.execute("CREATE TABLE IF NOT EXISTS migrations "
                         "(id INTEGER PRIMARY KEY, name VARCHAR NOT NULL, applied_at TIMESTAMP NOT NULL)")
-            done = {row[0] for row in con.execute("SELECT name FROM migrations").fetchall()}
             for i, (name, sql) in enumerate(MIGRATIONS, start=1):
-                if name in done:
+                if name not in pending:
                     continue
                 with _transaction(con):
                     con.execute(sql)
@@ -266,18 +353,95 @@ class Store:
                 applied_now.append(name)
         return applied_now
 
+    # --- the journal: finished generations kept while the file is busy ---------------
+    def journal_path(self, run_id: str) -> Path:
+        return Path(f"{self.path}.runs") / f"{run_id}.journal.jsonl"
+
+    def journal(self, run_id: str, row: dict[str, Any], checks: list[dict[str, Any]]) -> None:
+        """Append a finished generation durably (fsync) beside the database."""
+        path = self.journal_path(run_id)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        line = json.dumps({"row": row, "checks": checks}, ensure_ascii=False, default=_json_default)
+        with open(path, "a", encoding="utf-8") as fh:
+            fh.write(line + "\n")
+            fh.flush()
+            os.fsync(fh.fileno())
+
+    def flush_journal(self, run_id: str, lock_timeout_s: float | None = None) -> int:
+        """Write a run's journaled generations into the database (once each); the number
+        written. StoreBusy if the file is still held."""
+        path = self.journal_path(run_id)
+        if not path.is_file():
+            return 0
+        entries = []
+        for line in path.read_text(encoding="utf-8").splitlines():
+            try:
+                entries.append(json.loads(line))
+            except ValueError:
+                continue  # a line cut short by a crash: its generation was never acknowledged
+        written = 0
+        with self.connect(lock_timeout_s) as con, _transaction(con):
+            for e in entries:
+                row = _revive(e["row"])
+                key = [row["run_id"], row["model_spec"], row["case_id"], row["repeat"], row["turn"]]
+                if con.execute("SELECT count(*) FROM generations WHERE run_id = ? AND model_spec = ? "
+                               "AND case_id = ? AND repeat = ? AND turn = ?", key).fetchone()[0]:
+                    continue
+                _insert(con, "generations", [row])
+                _insert(con, "check_results", e["checks"])
+                written += 1
+        path.unlink()
+        return written
+
+    def replay_journals(self) -> int:
+        """Generations a run kept while the file was busy (or before it crashed)."""
+        folder = Path(f"{self.path}.runs")
+        total = 0
+        for path in sorted(folder.glob("*.journal.jsonl")) if folder.is_dir() else []:
+            try:
+                total += self.flush_journal(path.name.removesuffix(".journal.jsonl"), lock_timeout_s=1.0)
+            except StoreBusy:
+                pass  # the run that owns it is still writing; it flushes its own journal
+        return total
+
     # --- writes -------------------------------------------------------------------
     def create_run(self, scenario_id: str, config: dict, host: dict, planned_generations: int,
                    run_id: str | None = None) -> str:
+        """A new run owned by this process (pid, host and a heartbeat tell others it lives)."""
         run_id = run_id or new_run_id()
         with self.connect() as con:
+            if con.execute("SELECT count(*) FROM runs WHERE run_id = ?", [run_id]).fetchone()[0]:
+                raise StoreError(f"run {run_id} exists already in {self.path}: "
+                                 f"continue it with `python -m engine resume {run_id}`")
+            now = utcnow()
             con.execute(
                 "INSERT INTO runs (run_id, scenario_id, status, started_at, planned_generations, "
-                "config_json, host_json) VALUES (?, ?, 'running', ?, ?, ?, ?)",
-                [run_id, scenario_id, utcnow(), planned_generations,
-                 json.dumps(config, ensure_ascii=False), json.dumps(host, ensure_ascii=False)],
+                "config_json, host_json, owner_pid, owner_host, heartbeat_at) "
+                "VALUES (?, ?, 'running', ?, ?, ?, ?, ?, ?, ?)",
+                [run_id, scenario_id, now, planned_generations,
+                 json.dumps(config, ensure_ascii=False), json.dumps(host, ensure_ascii=False),
+                 os.getpid(), socket.gethostname(), now],
             )
         return run_id
+
+    def reopen_run(self, run_id: str) -> None:
+        """A resumed run: running again, owned by this process."""
+        with self.connect() as con:
+            con.execute("UPDATE runs SET status = 'running', finished_at = NULL, error = NULL, owner_pid = ?, "
+                        "owner_host = ?, heartbeat_at = ? WHERE run_id = ?",
+                        [os.getpid(), socket.gethostname(), utcnow(), run_id])
+
+    def heartbeat(self, run_id: str) -> None:
+        with self.connect(lock_timeout_s=1.0) as con:
+            con.execute("UPDATE runs SET heartbeat_at = ? WHERE run_id = ?", [utcnow(), run_id])
+
+    def delete_cells(self, run_id: str, cells: list[tuple[str, str, int]]) -> None:
+        """Remove the rows of (model, case, repeat) cells that a resume runs again."""
+        with self.connect() as con, _transaction(con):
+            for model, case, repeat in cells:
+                for table in ("generations", "check_results"):
+                    con.execute(f"DELETE FROM {table} WHERE run_id = ? AND model_spec = ? AND case_id = ? "
+                                "AND repeat = ?", [run_id, model, case, repeat])
 
     def insert_rows(self, table: str, rows: list[dict[str, Any]]) -> None:
         """Rows of one table in one transaction (all rows share the first row's columns)."""
@@ -293,16 +457,18 @@ class Store:
             con.execute("UPDATE runs SET config_json = ? WHERE run_id = ?",
                         [json.dumps(config, ensure_ascii=False), run_id])
 
-    def finish_run(self, run_id: str, status: str, error: str | None = None) -> None:
+    def finish_run(self, run_id: str, status: str, error: str | None = None,
+                   lock_timeout_s: float | None = None) -> None:
         if status not in RUN_STATUSES:
             raise ValueError(f"unknown run status {status!r}")
-        with self.connect() as con:
+        with self.connect(lock_timeout_s) as con:
             con.execute("UPDATE runs SET status = ?, finished_at = ?, error = ? WHERE run_id = ?",
                         [status, utcnow(), error, run_id])
 
-    def add_generation(self, row: dict[str, Any], checks: list[dict[str, Any]]) -> None:
+    def add_generation(self, row: dict[str, Any], checks: list[dict[str, Any]],
+                       lock_timeout_s: float | None = None) -> None:
         """One generation and its check results, in one transaction."""
-        with self.connect() as con, _transaction(con):
+        with self.connect(lock_timeout_s) as con, _transaction(con):
             _insert(con, "generations", [row])
             _insert(con, "check_results", checks)
 

@@ -63,6 +63,21 @@ class LiveWriter:
         os.replace(tmp, self.path)
 
 
+def _launch(db_path: str, run_id: str, cmd: list[str]) -> str:
+    runs_dir(db_path).mkdir(parents=True, exist_ok=True)
+    with open(log_path(db_path, run_id), "a", encoding="utf-8") as log:
+        proc = subprocess.Popen(cmd, cwd=ROOT, stdin=subprocess.DEVNULL, stdout=log,
+                                stderr=subprocess.STDOUT, start_new_session=True)
+    _PROCS[run_id] = proc
+    return run_id
+
+
+def start_resume(db_path: str, run_id: str) -> str:
+    """Launch `python -m engine resume RUN_ID` for the dashboard; the same run id."""
+    return _launch(db_path, run_id, [sys.executable, "-m", "engine", "resume", run_id, "--db", db_path,
+                                     "--live", str(live_path(db_path, run_id)), "--quiet"])
+
+
 def start_run(db_path: str, scenario: str, models: list[str], repeats: int = 1,
               max_tokens: int | None = None, temperature: float | None = None,
               gpu_layers: int = 0, case_ids: list[str] | None = None, judge: str | None = None) -> str:
@@ -81,12 +96,7 @@ def start_run(db_path: str, scenario: str, models: list[str], repeats: int = 1,
         cmd += ["--temperature", str(temperature)]
     if judge:
         cmd += ["--judge", judge]
-    runs_dir(db_path).mkdir(parents=True, exist_ok=True)
-    with open(log_path(db_path, run_id), "w", encoding="utf-8") as log:
-        proc = subprocess.Popen(cmd, cwd=ROOT, stdin=subprocess.DEVNULL, stdout=log,
-                                stderr=subprocess.STDOUT, start_new_session=True)
-    _PROCS[run_id] = proc
-    return run_id
+    return _launch(db_path, run_id, cmd)
 
 
 
@@ -138,25 +148,73 @@ def _log_tail(db_path: str, run_id: str, lines: int = 5) -> str:
     return "\n".join(text.strip().splitlines()[-lines:])
 
 
-def run_status(store: Store, run_id: str) -> RunStatus:
-    """Progress from the database; the answer being generated from the live file.
+STALE_AFTER_S = 60  # a run on another host whose heartbeat is older than this is dead
 
-    A run marked running whose worker is gone (a crash in a model runtime) is marked failed.
-    """
+
+def _owner_alive(pid: int, since) -> bool:
+    """Whether `pid` is the process that owned the run: alive, and started no later than
+    the run's last heartbeat (so a reused pid does not count)."""
+    import psutil
+
+    try:
+        created = psutil.Process(pid).create_time()
+    except (psutil.NoSuchProcess, psutil.AccessDenied, ValueError):
+        return False
+    if since is None:
+        return True
+    from datetime import timezone
+
+    return created <= since.replace(tzinfo=timezone.utc).timestamp() + 2
+
+
+def stale_reason(run: dict) -> str | None:
+    """Why a run marked running is dead (its owner process is gone, or its host stopped
+    its heartbeat); None while it may still be running."""
+    import socket
+
+    if run.get("status") != "running":
+        return None
+    pid, host, beat = run.get("owner_pid"), run.get("owner_host"), run.get("heartbeat_at")
+    if pid is None or pid != pid:
+        return None  # a run from before owners were recorded: nothing to tell by
+    beat = None if beat is None or beat != beat else beat
+    if host == socket.gethostname():
+        return None if _owner_alive(int(pid), beat) else f"the process that ran it (pid {int(pid)}) is gone"
+    age = (utcnow() - beat).total_seconds() if beat is not None else None
+    if age is None or age > STALE_AFTER_S:
+        return f"no heartbeat from {host} for {age:.0f} s" if age is not None else f"no heartbeat from {host}"
+    return None
+
+
+def reap_stale(store: Store) -> list[str]:
+    """Mark dead runs interrupted, with the reason; the ids marked."""
+    marked = []
+    for run in store.query("SELECT * FROM runs WHERE status = 'running'").to_dict("records"):
+        why = stale_reason(run)
+        if why:
+            tail = _log_tail(store.path, run["run_id"], 3)
+            store.finish_run(run["run_id"], "interrupted", why + (f": {tail}" if tail else ""))
+            marked.append(run["run_id"])
+    return marked
+
+
+def run_status(store: Store, run_id: str) -> RunStatus:
+    """Progress from the database; the answer being generated from the live file. A run
+    whose owner process is gone (a crash, kill -9, a closed terminal) is marked interrupted."""
     live = _read_live(store.path, run_id)
     run = store.get_run(run_id)
     pid = live.get("pid") or (_PROCS[run_id].pid if run_id in _PROCS else None)
+    if run_id in _PROCS and _PROCS[run_id].poll() is not None:
+        _PROCS.pop(run_id)  # reaped: no zombie left under the dashboard
     if run is None:
         if _alive(pid, run_id):
             return RunStatus(run_id, "starting")
         return RunStatus(run_id, "failed", error=_log_tail(store.path, run_id) or "the worker did not start")
+    if stale_reason(run):
+        reap_stale(store)
+        run = store.get_run(run_id)
     done = store.query("SELECT count(*) AS n FROM generations WHERE run_id = ?", [run_id]).n[0]
     status = run["status"]
-    if status == "running" and not _alive(pid, run_id):
-        store.finish_run(run_id, "failed", "worker process exited unexpectedly: "
-                         + (_log_tail(store.path, run_id, 3) or "no message"))
-        run = store.get_run(run_id)
-        status = "failed"
     total = run["planned_generations"]
     end = run["finished_at"] if run["finished_at"] is not None else None
     elapsed = ((end or utcnow()) - run["started_at"]).total_seconds()

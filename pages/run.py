@@ -38,8 +38,13 @@ def progress_panel(run_id: str) -> None:
         st.success(tr("run_done", done=status.done))
     elif status.status == "interrupted":
         st.warning(tr("run_interrupted", done=status.done, total=total))
+        if status.error and status.error != "cancelled":
+            st.caption(status.error)
     else:
         st.error(tr("run_failed", error=status.error or ""))
+    if status.status in ("interrupted", "failed") and st.button(tr("run_resume"), key="resume"):
+        st.session_state.active_run = worker.start_resume(s.path, run_id)
+        st.rerun()
     if status.done and st.button(tr("run_open_compare"), type="primary", key="open-compare"):
         st.session_state.compare_run = run_id
         st.session_state.active_run = None

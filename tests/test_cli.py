@@ -84,7 +84,13 @@ def test_list_models_and_scenarios(cli_env):
     assert scen.returncode == 0 and "standard" in scen.stdout
 
 
-def test_summary_of_an_empty_database_is_a_clear_error(cli_env, tmp_path):
+def test_summary_of_a_missing_or_empty_database_is_a_clear_error_and_creates_nothing(cli_env, tmp_path):
+    from engine.store import Store
+
+    res = cli("summary", "--db", str(tmp_path / "typo.duckdb"), env=cli_env)
+    assert res.returncode == 2 and "no results database at" in res.stderr
+    assert not (tmp_path / "typo.duckdb").exists()  # a reading command creates no file
+    Store(tmp_path / "empty.duckdb")
     res = cli("summary", "--db", str(tmp_path / "empty.duckdb"), env=cli_env)
     assert res.returncode == 2 and "no runs" in res.stderr
 

@@ -107,8 +107,9 @@ def test_connection_refused_is_a_clear_error():
 def test_faults_become_rows_and_the_run_goes_on_keeping_what_arrived(ollama_server, store):
     url = ollama_server.url
     specs = [f"ollama/{t}@{url}" for t in ("llama3:8b-instruct", "fault:error-mid", "fault:no-final", "missing:1b")]
+    # without the warm-up every case meets the fault (with it, see the fail-fast test)
     run_id = Runner(store).run(RunConfig(load_scenario("standard"), specs, case_ids=["knowledge-en", "coding-en"],
-                                         backend_options={"timeout_s": 2}))
+                                         backend_options={"timeout_s": 2}, warmup=False))
     g = store.generations(run_id).set_index(["model_spec", "case_id"])
     assert store.get_run(run_id)["status"] == "done"
     assert g.loc[(specs[0], "knowledge-en")].ok
@@ -117,6 +118,16 @@ def test_faults_become_rows_and_the_run_goes_on_keeping_what_arrived(ollama_serv
     assert mid.ttft_ms > 0
     assert "final chunk" in g.loc[(specs[2], "coding-en")].error
     assert "load failed" in g.loc[(specs[3], "knowledge-en")].error
+
+
+def test_a_model_failing_its_warm_up_fails_its_cases_at_once_with_the_reason(ollama_server, store):
+    spec = f"ollama/fault:error-mid@{ollama_server.url}"
+    run_id = Runner(store).run(RunConfig(load_scenario("standard"), [spec], case_ids=["knowledge-en", "coding-en"],
+                                         backend_options={"timeout_s": 2}))
+    g = store.generations(run_id)
+    assert len(g) == 2 and not g.ok.any()
+    assert all(e.startswith("warm-up failed: ") and "out of memory" in e for e in g.error)
+    assert store.get_run(run_id)["status"] == "done"
 
 
 _LIVE = os.environ.get("OLLAMA_HOST") or "http://127.0.0.1:11434"

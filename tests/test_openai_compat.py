@@ -118,7 +118,7 @@ def test_faults_mid_run_keep_what_was_measured(fake_openai, store):
     url = f"{fake_openai.url}/v1"
     specs = [f"openai/echo@{url}", f"openai/fault-drop@{url}", f"openai/fault-stall@{url}"]
     run_id = Runner(store).run(RunConfig(load_scenario("standard"), specs, case_ids=["knowledge-en"],
-                                         backend_options={"timeout_s": 1}))
+                                         backend_options={"timeout_s": 1}, warmup=False))
     g = store.generations(run_id).set_index("model_spec")
     assert g.loc[specs[0]].ok
     for spec in specs[1:]:

@@ -138,11 +138,11 @@ def test_crash_of_the_store_marks_the_run_failed(store, small, monkeypatch):
     calls = {"n": 0}
     real_add = store.add_generation
 
-    def add(row, checks):
+    def add(row, checks, **kw):
         calls["n"] += 1
         if calls["n"] == 2:
             raise OSError("disk full")
-        real_add(row, checks)
+        real_add(row, checks, **kw)
 
     monkeypatch.setattr(store, "add_generation", add)
     with pytest.raises(OSError):

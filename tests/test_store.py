@@ -22,7 +22,8 @@ GENERATION_COLUMNS = [
 def test_schema_has_exact_columns(store):
     assert store.columns("runs") == [
         "run_id", "scenario_id", "status", "started_at", "finished_at", "planned_generations",
-        "error", "config_json", "host_json"]
+        "error", "config_json", "host_json",
+        "owner_pid", "owner_host", "heartbeat_at"]  # 006_run_owner
     assert store.columns("generations") == GENERATION_COLUMNS
     assert store.columns("check_results") == [
         "run_id", "model_spec", "case_id", "repeat", "turn", "check_type", "passed", "score",

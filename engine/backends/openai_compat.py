@@ -28,7 +28,8 @@ def split_base_url(url: str) -> tuple[str, str]:
 class OpenAIBackend(Backend):
     load_is_model_load = False  # the server keeps the model loaded; load() only checks it is served
 
-    def __init__(self, spec: ModelSpec, timeout_s: float = 120.0, api_key_env: str | None = None, **_ignored):
+    def __init__(self, spec: ModelSpec, timeout_s: float = 120.0, api_key_env: str | None = None,
+                 connect_timeout_s: float = 10.0, **_ignored):
         if not spec.host:
             raise BackendError(f"openai/{spec.model}: give the server URL, e.g. "
                                f"openai/{spec.model}@http://localhost:8000/v1")
@@ -36,6 +37,7 @@ class OpenAIBackend(Backend):
         self.base_url, key_env = split_base_url(spec.host)
         self.key_env = api_key_env or key_env
         self.timeout_s = timeout_s
+        self.connect_timeout_s = connect_timeout_s
         self._client = None
 
     @property
@@ -50,7 +52,7 @@ class OpenAIBackend(Backend):
         import httpx
 
         # Connecting should be quick; a stream may pause while the server is busy.
-        return httpx.Timeout(self.timeout_s, connect=min(10.0, self.timeout_s))
+        return httpx.Timeout(self.timeout_s, connect=min(self.connect_timeout_s, self.timeout_s))
 
     def client(self):
         if self._client is None:
