@@ -6,10 +6,14 @@ from engine.i18n import LANGUAGES, t
 st.set_page_config(page_title="ModelPick", layout="wide")
 
 # The choice lives in a plain session key: widget state does not survive a page switch.
+# The radio's callback runs before this script, so the titles below are already in the
+# chosen language.
 lang = st.session_state.setdefault("lang", "en")
-lang = st.sidebar.radio("Language / 语言", list(LANGUAGES), index=list(LANGUAGES).index(lang),
-                        format_func=LANGUAGES.get, horizontal=True)
-st.session_state.lang = lang
+
+
+def _pick_language() -> None:
+    st.session_state.lang = st.session_state.lang_radio
+
 
 pages = [
     st.Page("pages/home.py", title=t("nav_home", lang), icon=":material/home:", default=True, url_path="home"),
@@ -23,7 +27,16 @@ pages = [
 # legacy pages/ discovery before this entry point has run in the session; such a page comes
 # here first, and is then opened through the navigation.
 st.session_state._via_entry = True
-nav = st.navigation(pages)
+# Drawn by the app itself, so the first visitor of a fresh server sees this navigation and
+# never the pages/ folder listing (hidden in .streamlit/config.toml).
+nav = st.navigation(pages, position="hidden")
+with st.sidebar:
+    for page in pages:
+        st.page_link(page)
+    st.divider()
+    st.session_state.lang_radio = lang
+    st.radio("Language / 语言", list(LANGUAGES), key="lang_radio", on_change=_pick_language,
+             format_func=LANGUAGES.get, horizontal=True)
 wanted = st.session_state.pop("_wanted_page", None)
 if wanted:
     st.switch_page(wanted)

@@ -12,6 +12,7 @@ from .backends import BackendError
 from .catalog import load_catalog, load_presets
 from .runner import Progress, RunConfig, Runner
 from .scenarios import ScenarioError, list_scenario_ids, load_scenario
+from .redact import redact
 from .store import Store, StoreError, default_db_path
 from .summary import run_summary
 from .worker import LiveWriter
@@ -374,5 +375,5 @@ def main(argv: list[str] | None = None) -> int:
                     "resume": _cmd_resume}
         return commands[args.command](args)
     except (ScenarioError, BackendError, StoreError, LookupError, ValueError) as exc:  # bad input
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {redact(str(exc))}", file=sys.stderr)
         return 2

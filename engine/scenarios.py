@@ -15,6 +15,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from .checks import CHECKS
 
 SCENARIOS_DIR = Path(__file__).resolve().parent.parent / "scenarios"
+# Larger files are refused rather than parsed for minutes with no sign of life.
+MAX_SCENARIO_BYTES = 5 * 2**20
+MAX_CASES = 5000
 CRITERIA = ("quality", "ttft", "latency", "throughput", "load", "memory", "cost", "context", "ecosystem")
 
 
@@ -223,6 +226,9 @@ def parse_scenario(text: str, source: str, base_dir: Path | None = None) -> Scen
         raise ScenarioError(f"{source}: YAML syntax error{where}: {problem}") from None
     if not isinstance(raw, dict):
         raise ScenarioError(f"{source}: expected a mapping with id, name, cases, ...")
+    if isinstance(raw.get("cases"), list) and len(raw["cases"]) > MAX_CASES:
+        raise ScenarioError(f"{source}: field cases: {len(raw['cases'])} cases is over the limit of {MAX_CASES}; "
+                            "split it into several scenarios")
     try:
         scenario = Scenario.model_validate(raw)
     except ValidationError as exc:
@@ -233,11 +239,14 @@ def parse_scenario(text: str, source: str, base_dir: Path | None = None) -> Scen
         files = [case.context_file] if isinstance(case.context_file, str) else (case.context_file or [])
         parts = []
         for i, name in enumerate(files):
+            field = "context_file" + (f"[{i}]" if isinstance(case.context_file, list) else "")
             try:
                 parts.append((base / name).read_text(encoding="utf-8").strip())
             except OSError:
-                field = "context_file" + (f"[{i}]" if isinstance(case.context_file, list) else "")
                 raise ScenarioError(f"{source}: case {case.id!r}: field {field}: cannot read {base / name}") from None
+            except UnicodeDecodeError:
+                raise ScenarioError(f"{source}: case {case.id!r}: field {field}: {base / name} is not UTF-8 "
+                                    "text") from None
         if case.needle:
             try:
                 filler = (base / case.needle.filler_file).read_text(encoding="utf-8").strip()
@@ -254,6 +263,19 @@ def parse_scenario(text: str, source: str, base_dir: Path | None = None) -> Scen
     return scenario
 
 
+def decode_scenario(data: bytes, source: str) -> str:
+    """Scenario bytes as text: UTF-8 (a BOM is allowed) within the size limit, else a
+    ScenarioError naming the file."""
+    if len(data) > MAX_SCENARIO_BYTES:
+        raise ScenarioError(f"{source}: {len(data) / 2**20:.1f} MiB is over the limit of "
+                            f"{MAX_SCENARIO_BYTES // 2**20} MiB for a scenario file; split it into several scenarios")
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise ScenarioError(f"{source}: not UTF-8 text (byte 0x{data[exc.start]:02x} at offset {exc.start}); "
+                            "save the file as UTF-8") from None
+
+
 def load_scenario(id_or_path: str | Path) -> Scenario:
     """Load a scenario by id (a file in scenarios/) or by path to a YAML file."""
     path = Path(id_or_path)
@@ -263,10 +285,10 @@ def load_scenario(id_or_path: str | Path) -> Scenario:
             known = ", ".join(s for s in list_scenario_ids()) or "none"
             raise ScenarioError(f"unknown scenario {str(id_or_path)!r} (known: {known})")
     try:
-        text = path.read_text(encoding="utf-8")
+        data = path.read_bytes()
     except OSError as exc:
         raise ScenarioError(f"{path}: cannot read: {exc.strerror}") from None
-    return parse_scenario(text, str(path), base_dir=path.parent)
+    return parse_scenario(decode_scenario(data, str(path)), str(path), base_dir=path.parent)
 
 
 def list_scenario_ids() -> list[str]:

@@ -18,6 +18,8 @@ from typing import Any, Iterator
 
 import duckdb
 
+from .redact import redact
+
 DEFAULT_DB = "results.duckdb"
 RUN_STATUSES = ("running", "done", "interrupted", "failed")
 
@@ -255,12 +257,15 @@ def _transaction(con: duckdb.DuckDBPyConnection) -> Iterator[None]:
 
 
 def _insert(con: duckdb.DuckDBPyConnection, table: str, rows: list[dict[str, Any]]) -> None:
-    """Rows sharing the first row's columns."""
+    """Rows sharing the first row's columns; error texts with secrets masked."""
     if not rows:
         return
     cols = list(rows[0])
     con.executemany(f"INSERT INTO {table} ({', '.join(cols)}) VALUES ({', '.join('?' for _ in cols)})",
-                    [[r[c] for c in cols] for r in rows])
+                    [[redact(r[c]) if c in _REDACTED else r[c] for c in cols] for r in rows])
+
+
+_REDACTED = {"error", "detail", "raw_verdict"}
 
 
 class Store:
@@ -361,6 +366,8 @@ class Store:
         """Append a finished generation durably (fsync) beside the database."""
         path = self.journal_path(run_id)
         path.parent.mkdir(parents=True, exist_ok=True)
+        row = {k: redact(v) if k in _REDACTED else v for k, v in row.items()}
+        checks = [{k: redact(v) if k in _REDACTED else v for k, v in c.items()} for c in checks]
         line = json.dumps({"row": row, "checks": checks}, ensure_ascii=False, default=_json_default)
         with open(path, "a", encoding="utf-8") as fh:
             fh.write(line + "\n")
@@ -463,7 +470,7 @@ class Store:
             raise ValueError(f"unknown run status {status!r}")
         with self.connect(lock_timeout_s) as con:
             con.execute("UPDATE runs SET status = ?, finished_at = ?, error = ? WHERE run_id = ?",
-                        [status, utcnow(), error, run_id])
+                        [status, utcnow(), redact(error), run_id])
 
     def add_generation(self, row: dict[str, Any], checks: list[dict[str, Any]],
                        lock_timeout_s: float | None = None) -> None:

@@ -2,7 +2,7 @@ import pandas as pd
 import streamlit as st
 
 from engine import list_scenario_ids, load_scenario
-from engine.scenarios import CRITERIA, ScenarioError, save_scenario_text, scenario_yaml_from_form
+from engine.scenarios import CRITERIA, ScenarioError, decode_scenario, save_scenario_text, scenario_yaml_from_form
 from pages._shared import entry_guard, tr
 
 entry_guard()
@@ -55,7 +55,10 @@ def _save(text: str, source: str) -> None:
 with upload_tab:
     uploaded = st.file_uploader(tr("scen_upload"), type=["yaml", "yml"])
     if uploaded is not None and st.button(tr("scen_validate_save"), key="save-upload"):
-        _save(uploaded.getvalue().decode("utf-8", errors="replace"), uploaded.name)
+        try:
+            _save(decode_scenario(uploaded.getvalue(), uploaded.name), uploaded.name)
+        except ScenarioError as exc:
+            st.error(str(exc))
     pasted = st.text_area(tr("scen_paste"), height=200, key="pasted_yaml")
     if st.button(tr("scen_validate_save"), key="save-pasted"):
         _save(pasted, tr("scen_pasted_source"))

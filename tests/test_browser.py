@@ -74,7 +74,7 @@ def test_click_through(server):
             expect(page.get_by_text("No runs yet")).to_be_visible()
             page.screenshot(path=ARTIFACTS / "1-home.png", full_page=True)
 
-            page.locator("[data-testid=stSidebarNavLink]").filter(has_text="Run").click()
+            page.get_by_test_id("stSidebar").locator("a").filter(has_text="Run").click()
             expect(page.get_by_role("heading", name="New run")).to_be_visible()
             _pick(page, "Bundled models", ["llamacpp/smollm2-135m"])
             _pick(page, "Cases", ["knowledge-en", "coding-en"])
@@ -98,11 +98,11 @@ def test_click_through(server):
             page.screenshot(path=ARTIFACTS / "4-compare.png", full_page=True)
 
             page.get_by_test_id("stSidebar").get_by_text("中文").click()
-            expect(page.locator("[data-testid=stSidebarNavLink]").filter(has_text="对比结果")).to_be_visible()
+            expect(page.get_by_test_id("stSidebar").locator("a").filter(has_text="对比结果")).to_be_visible()
             expect(page.get_by_role("heading", name="指标对比")).to_be_visible()
             page.screenshot(path=ARTIFACTS / "5-compare-zh.png", full_page=True)
 
-            page.locator("[data-testid=stSidebarNavLink]").filter(has_text="选型建议").click()
+            page.get_by_test_id("stSidebar").locator("a").filter(has_text="选型建议").click()
             expect(page.get_by_role("heading", name="选型建议")).to_be_visible()
             expect(page.get_by_text("推荐：llamacpp/smollm2-135m")).to_be_visible()
             page.screenshot(path=ARTIFACTS / "6-recommend-zh.png", full_page=True)
@@ -132,8 +132,13 @@ def test_a_bookmarked_page_on_a_fresh_server_opens_with_the_full_navigation(serv
         page.set_default_timeout(30_000)
         try:
             page.goto(f"{server}/scenarios")  # the very first request this server sees
+            # from the first paint on, the sidebar is the app's own navigation, never the
+            # pages/ folder listing (lower-case file names and the helper module _shared)
+            first = page.get_by_test_id("stSidebar").locator("a")
+            expect(first.first).to_be_visible()
+            assert "shared" not in " ".join(first.all_inner_texts())
             expect(page.get_by_role("heading", name="Standard five-question set")).to_be_visible()
-            links = page.locator("[data-testid=stSidebarNavLink]")
+            links = page.get_by_test_id("stSidebar").locator("a")
             expect(links).to_have_count(6)  # Home, Scenarios, Run, Compare, Recommend, Rate: no legacy pages
             expect(page.get_by_test_id("stSidebar").get_by_text("中文")).to_be_visible()
         finally:

@@ -59,6 +59,21 @@ def parse_spec(spec: str) -> ModelSpec:
     return ModelSpec(backend=backend, model=model, host=host)
 
 
+def bad_host_hint(spec: ModelSpec, default_port: int, path: str = "") -> str | None:
+    """For `backend/model@something` whose host is not a URL: why, and a spec that works."""
+    import re
+
+    if "@" not in spec.model:
+        return None
+    model, _, bad = spec.model.rpartition("@")
+    fixed = f"{spec.backend}/{model}@http://localhost:{default_port}{path}"
+    hint = (f"{spec.backend}/{spec.model}: {bad!r} is not a server URL (it must start with http:// or https://); "
+            f"give the server as a URL, e.g. {fixed}")
+    if re.fullmatch(r"[A-Za-z0-9.-]+:\d{2,5}", bad):  # host:port without the scheme
+        hint += f" (for that host: {spec.backend}/{model}@http://{bad}{path})"
+    return hint
+
+
 def _factory(name: str) -> Callable[..., Backend]:
     if name not in _FACTORIES and name in _BUILTIN:
         importlib.import_module(_BUILTIN[name])  # registers itself

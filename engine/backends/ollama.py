@@ -24,6 +24,11 @@ class OllamaBackend(Backend):
     shares_host = False  # a cold load unloads the model; Ollama swaps models that do not fit
 
     def __init__(self, spec: ModelSpec, timeout_s: float = 120.0, keep_alive: str = "10m", **_ignored):
+        from . import bad_host_hint
+
+        hint = bad_host_hint(spec, 11434)
+        if hint:
+            raise BackendError(hint)
         self.tag = spec.model
         self.host = spec.host or default_host()
         self.timeout_s = timeout_s

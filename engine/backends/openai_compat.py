@@ -31,8 +31,10 @@ class OpenAIBackend(Backend):
     def __init__(self, spec: ModelSpec, timeout_s: float = 120.0, api_key_env: str | None = None,
                  connect_timeout_s: float = 10.0, **_ignored):
         if not spec.host:
-            raise BackendError(f"openai/{spec.model}: give the server URL, e.g. "
-                               f"openai/{spec.model}@http://localhost:8000/v1")
+            from . import bad_host_hint
+
+            raise BackendError(bad_host_hint(spec, 8000, "/v1") or f"openai/{spec.model}: give the server URL, "
+                               f"e.g. openai/{spec.model}@http://localhost:8000/v1")
         self.model = spec.model
         self.base_url, key_env = split_base_url(spec.host)
         self.key_env = api_key_env or key_env
