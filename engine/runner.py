@@ -382,7 +382,9 @@ class Runner:
         try:
             self._in_thread(backend.load, config.request_timeout_s, f"loading {spec}")
         except _Stop as exc:
-            self._fail_cells(spec, cells, f"load {exc}" if "timeout" in str(exc) else str(exc))
+            if str(exc) != "cancelled":
+                log.warning("%s could not be loaded: %s", spec, exc)
+            self._fail_cells(spec, cells, f"load failed: {exc}" if str(exc) != "cancelled" else "cancelled")
             return None
         except Exception as exc:
             log.warning("%s could not be loaded: %s", spec, exc)

@@ -55,7 +55,13 @@ def run_summary(store: Store, run_id: str | None = None) -> dict:
         rec["stars"] = {r["row"]: {k: _plain(r[k]) for k in ("stars", "score", "ci_low", "ci_high", "n")}
                         for r in stars[stars.model_spec == m].to_dict("records")}
         out_models.append({k: _plain(v) for k, v in rec.items()})
-    return {"run_id": run_id, "scenario_id": run["scenario_id"], "status": run["status"],
+    from .worker import stale_reason
+
+    # a run whose owner died reads as what it is, even from a reader that changes nothing
+    dead = stale_reason(run)
+    return {"run_id": run_id, "scenario_id": run["scenario_id"],
+            "status": "interrupted" if dead else run["status"],
+            "error": dead or (run["error"] if isinstance(run["error"], str) else None),
             "started_at": str(run["started_at"]), "models": out_models}
 
 

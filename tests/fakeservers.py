@@ -169,7 +169,7 @@ class OllamaHandler(_Handler):
 
 class OpenAIHandler(_Handler):
     MODELS = {"echo", "no-usage", "reasoner", "fault-500", "fault-error-mid", "fault-malformed",
-              "fault-stall", "fault-no-final", "fault-drop"}
+              "fault-stall", "fault-no-final", "fault-drop", "fault-401-echo"}
 
     def do_GET(self):
         self.server.auth.append(self.headers.get("Authorization"))
@@ -191,6 +191,9 @@ class OpenAIHandler(_Handler):
                                               "type": "NotFoundError", "code": 404}})
         if model == "fault-500":
             return self._json(500, {"error": {"message": "CUDA out of memory", "type": "InternalServerError"}})
+        if model == "fault-401-echo":  # a careless proxy that echoes the request's credentials
+            return self._json(401, {"error": {"message": "invalid credentials: Authorization: "
+                                              + str(self.headers.get("Authorization")), "type": "auth_error"}})
         chat = self.path == "/v1/chat/completions"
         words = self._words(int(body.get("max_tokens") or 128))
         self._start_stream("text/event-stream")
@@ -276,3 +279,39 @@ def _now() -> str:
 
 def _details() -> dict:
     return {"format": "gguf", "family": "llama", "parameter_size": "8.0B", "quantization_level": "Q4_K_M"}
+
+
+class SilentServer:
+    """Accepts connections and never answers: a hung server or a black-holing proxy."""
+
+    def __init__(self):
+        import socket
+
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(16)
+        self.conns = []
+        self._stop = threading.Event()
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.sock.getsockname()[1]}"
+
+    def _accept(self):
+        self.sock.settimeout(0.2)
+        while not self._stop.is_set():
+            try:
+                conn, _ = self.sock.accept()
+                self.conns.append(conn)  # held open, never read from or written to
+            except OSError:
+                continue
+
+    def __enter__(self) -> "SilentServer":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        for c in self.conns:
+            c.close()
+        self.sock.close()
