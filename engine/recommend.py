@@ -572,7 +572,9 @@ def recommend(store: Store | None, scenario_id: str | None = None, *, run_id: st
         """values (models, ...) -> best = 1 among the reference models."""
         better = CRITERION_INFO[c][0]
         ref = values[ref_models]
-        with np.errstate(divide="ignore", invalid="ignore"):
+        # a draw of cases none of which has a value is all NaN: every model scores 0 there
+        with np.errstate(divide="ignore", invalid="ignore"), warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
             if better == "higher":
                 best = np.nanmax(ref, axis=0)
                 out = np.where(best > 0, values / best, 1.0)
