@@ -310,3 +310,17 @@ def test_compare_and_recommend_render_a_custom_scenario_without_known_categories
 def test_store_errors_name_the_file(tmp_path):
     with pytest.raises(StoreError, match="no results database at .*missing.duckdb"):
         Store(tmp_path / "missing.duckdb", read_only=True)
+
+
+def test_the_dashboard_watching_a_command_line_run_leaves_it_running(cli_env, tmp_path):
+    from engine import worker
+
+    db = tmp_path / "w.duckdb"
+    proc = popen("run", "--scenario", "standard", "--model", "fake/slow", *sum((["--case", c] for c in CASES), []),
+                 "--db", str(db), "--quiet", env=cli_env)
+    wait_rows(db, 1)
+    run_id = rows(db, "SELECT run_id FROM runs")[0][0]
+    # no live file and no child of this process: the owner recorded in the run tells it lives
+    assert worker.run_status(Store(db), run_id).status == "running"
+    assert proc.wait(timeout=60) == 0
+    assert worker.run_status(Store(db), run_id).status == "done"
