@@ -313,7 +313,9 @@ class Store:
         try:
             yield con
         except duckdb.Error as exc:
-            raise StoreError(f"database {self.path}: {_first_line(exc)}") from None
+            msg = _first_line(exc)
+            full = "the disk is full: " if "no space left" in msg.lower() else ""
+            raise StoreError(f"database {self.path}: {full}{msg}") from None
         finally:
             con.close()
 

@@ -397,3 +397,26 @@ def test_recommend_page_in_chinese(tmp_path):
     at.switch_page("pages/recommend.py").run()
     assert at.success[0].value.startswith("推荐：fake/good")
     assert "决策表" in texts(at) and "什么会改变结论" in texts(at)
+
+
+def test_an_interrupted_run_offers_resume_and_the_worker_finishes_it():
+    from threading import Event
+
+    cancel = Event()
+    store = Store()
+
+    def stop_early(p):
+        if p.done == 1:
+            cancel.set()
+
+    run_id = Runner(store, on_progress=stop_early, cancel=cancel).run(
+        RunConfig(load_scenario("standard"), ["fake/echo"], case_ids=["knowledge-en", "coding-zh", "coding-en"]))
+    assert store.get_run(run_id)["status"] == "interrupted"
+    at = app("pages/run.py")
+    at.session_state.active_run = run_id
+    at.run()
+    at.button(key="resume").click().run()
+    assert not at.exception
+    assert worker._PROCS[run_id].wait(timeout=60) == 0  # the resume worker the button started
+    status = worker.run_status(Store(), run_id)
+    assert status.status == "done" and status.done == 3

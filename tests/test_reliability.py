@@ -324,3 +324,20 @@ def test_the_dashboard_watching_a_command_line_run_leaves_it_running(cli_env, tm
     assert worker.run_status(Store(db), run_id).status == "running"
     assert proc.wait(timeout=60) == 0
     assert worker.run_status(Store(db), run_id).status == "done"
+
+
+def test_a_full_disk_is_a_clear_message_and_the_run_is_marked(cli_env, tmp_path):
+    mount = tmp_path / "tiny"
+    mount.mkdir()
+    res = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=600k", "tmpfs", str(mount)], capture_output=True)
+    if res.returncode != 0:
+        if os.environ.get("CI"):
+            pytest.fail(f"CI must be able to mount a small tmpfs to test a full disk: {res.stderr!r}")
+        pytest.skip(f"cannot mount a small tmpfs here (needs root): {res.stderr.decode().strip()}")
+    try:
+        db = mount / "r.duckdb"
+        res = cli("run", "--scenario", "standard", "--model", "fake/echo", "--db", str(db), "--quiet", env=cli_env)
+        assert res.returncode == 2 and "the disk is full" in res.stderr and "Traceback" not in res.stderr
+        assert rows(db, "SELECT status FROM runs")[0][0] == "failed"
+    finally:
+        subprocess.run(["umount", str(mount)])
