@@ -161,6 +161,22 @@ def busy_database(e: Env):
             "seconds": time.monotonic() - released, "detail": [f"rc {proc.returncode}, written after release"]}
 
 
+def full_disk(e: Env):
+    mount = e.tmp / "tiny"
+    mount.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=600k", "tmpfs", str(mount)],
+                      capture_output=True).returncode != 0:
+        return {"case": "disk full mid-run (not tried: mounting a tmpfs needs root)", "class": "database file",
+                "clean": True, "traceback": False, "rows_expected": 0, "rows_found": 0, "seconds": 0, "detail": []}
+    try:
+        rc, _, err, secs = e.cli("run", "--scenario", "standard", "--model", "fake/echo", "--db", mount / "r.duckdb")
+    finally:
+        subprocess.run(["umount", str(mount)])
+    return {"case": "disk full mid-run", "class": "database file", "clean": rc == 2 and "the disk is full" in err,
+            "traceback": "Traceback" in err, "rows_expected": 0, "rows_found": 0, "seconds": secs,
+            "detail": err.strip().splitlines()[-1:]}
+
+
 def cases(e: Env) -> list[dict]:
     out = []
     add = out.append
@@ -248,6 +264,7 @@ def cases(e: Env) -> list[dict]:
                                                                     os.chmod(p, 0o444)),
                    ["summary"], "", rc_expected=0))
     add(busy_database(e))
+    add(full_disk(e))
 
     # faults at run time: every cell becomes a row, the run ends done
     bad_gguf = e.file("broken.gguf", b"GGUF" + b"\0" * 64)
