@@ -2,6 +2,7 @@
 import streamlit as st
 
 from engine.i18n import LANGUAGES, t
+from pages._access import gate
 
 st.set_page_config(page_title="ModelPick", layout="wide")
 
@@ -9,6 +10,7 @@ st.set_page_config(page_title="ModelPick", layout="wide")
 # The radio's callback runs before this script, so the titles below are already in the
 # chosen language.
 lang = st.session_state.setdefault("lang", "en")
+gate(lang)  # a login, and nothing else, until this browser session may see the app
 
 
 def _pick_language() -> None:

@@ -5,6 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 PORT ?= 8501
+HOST ?= 127.0.0.1
 
 .PHONY: install run test bench
 
@@ -24,8 +25,13 @@ $(STAMP): requirements.txt requirements-models.txt
 
 install: $(STAMP)
 
+# Loopback unless HOST says otherwise; another address needs a password (README, Security).
 run: install
-	$(PY) -m streamlit run Home.py --server.port $(PORT) --server.headless true
+	@case "$(HOST)" in 127.0.0.1|localhost|::1) ;; *) \
+	  if [ -z "$$MODELPICK_PASSWORD" ] && ! grep -qsE '^(modelpick_password|\[auth\])' .streamlit/secrets.toml ~/.streamlit/secrets.toml; then \
+	    echo "refusing to serve on $(HOST) without a password: set MODELPICK_PASSWORD (or [auth] in .streamlit/secrets.toml)"; \
+	    exit 2; fi;; esac
+	$(PY) -m streamlit run Home.py --server.address $(HOST) --server.port $(PORT) --server.headless true
 
 test: install
 	$(PY) -m pytest -q

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import signal
 import sys
 import threading
@@ -37,6 +38,8 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--n-ctx", type=int, default=4096)
     r.add_argument("--threads", type=int, help="CPU threads for llama.cpp (default: physical cores)")
     r.add_argument("--no-warmup", action="store_true", help="skip the untimed warm-up generation")
+    r.add_argument("--allow-internal-hosts", action="store_true",
+                   help="allow model URLs on link-local or cloud-metadata addresses (refused by default)")
     r.add_argument("--timeout", type=float, default=600.0,
                    help="seconds one request may take in all (default 600); also the wait for a load")
     r.add_argument("--first-token-timeout", type=float, default=120.0,
@@ -166,7 +169,10 @@ def _progress_printer(args, live):
 
 
 def _cmd_run(args) -> int:
-    from .backends import resolve
+    from .backends import ALLOW_INTERNAL_ENV, resolve
+
+    if args.allow_internal_hosts:
+        os.environ[ALLOW_INTERNAL_ENV] = "1"
 
     presets = load_presets()
     for pid in args.presets:

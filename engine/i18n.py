@@ -323,6 +323,14 @@ TEXT: dict[str, tuple[str, str]] = {
     "rec_capacity_conc": ("At concurrency", "对应并发"),
     "rec_replicas": ("GPUs needed", "所需 GPU 数"),
     "rec_restore": ("Restore its weights and constraints", "恢复其权重与约束"),
+    "auth_password": ("Password", "密码"),
+    "auth_login": ("Log in", "登录"),
+    "auth_login_provider": ("Log in with your account", "使用账户登录"),
+    "auth_wrong": ("Wrong password.", "密码错误。"),
+    "auth_exposed": ("ModelPick is served on {address} without a password. Set MODELPICK_PASSWORD (or [auth] in "
+                     "Streamlit secrets) and restart, or serve on 127.0.0.1 and use an SSH tunnel.",
+                     "ModelPick 正在 {address} 上提供服务但未设置密码。请设置 MODELPICK_PASSWORD（或在 Streamlit secrets 中"
+                     "配置 [auth]）后重启，或仅监听 127.0.0.1 并使用 SSH 隧道访问。"),
     "home_verdicts": ("Current verdict per scenario", "各场景当前结论"),
     "home_open_recommend": ("Open the recommendation", "查看选型建议"),
     "rep_title": ("ModelPick decision summary: {scenario}", "ModelPick 选型决策报告：{scenario}"),

@@ -26,9 +26,9 @@ from .store import Store, utcnow
 # criterion -> (better, unit, what is measured)
 CRITERION_INFO = {
     "quality": ("higher", "score 0-1", "mean weighted check score per case"),
-    "ttft": ("lower", "ms", "mean time to first answer token per case"),
-    "latency": ("lower", "ms", "mean end-to-end latency per case"),
-    "throughput": ("higher", "tok/s", "mean decode tokens per second per case"),
+    "ttft": ("lower", "ms", "median over cases of the time to first answer token"),
+    "latency": ("lower", "ms", "median over cases of the end-to-end latency"),
+    "throughput": ("higher", "tok/s", "median over cases of the decode rate"),
     "load": ("lower", "s", "model load time (cold start)"),
     "memory": ("lower", "MB", "GPU memory where measured, else host memory the model added"),
     "cost": ("lower", "per 1,000 requests", "hourly GPU price / measured or estimated capacity"),
@@ -36,6 +36,9 @@ CRITERION_INFO = {
     "ecosystem": ("higher", "ways to serve", "engines the catalog lists for it (Ollama, vLLM, GGUF)"),
 }
 PER_CASE = ("quality", "ttft", "latency", "throughput")
+# Timings are summarised by the median over cases: on a shared or noisy machine a few
+# stalled requests must not decide; quality (a score per case) by the mean.
+STAT = {"ttft": "median", "latency": "median", "throughput": "median"}
 NORMALISATION = ("per criterion the best eligible model scores 1; higher-is-better values are divided by "
                  "the best, lower-is-better values invert (best / value); the score is the weighted sum")
 SINGLE_SAMPLE_MARGIN = 0.2  # one measurement per model: a winner only beyond a 20% difference
@@ -220,17 +223,21 @@ def boot_indices(n_cases: int, n_boot: int, seed: int) -> np.ndarray:
     return rng.integers(0, n_cases, size=(n_boot, n_cases))
 
 
-def boot_means(x: np.ndarray, idx: np.ndarray) -> np.ndarray:
-    """x (models, cases) -> (models, draws): each model's mean over the resampled cases."""
+def boot_stat(x: np.ndarray, idx: np.ndarray, stat: str = "mean") -> np.ndarray:
+    """x (models, cases) -> (models, draws): each model's mean (or median) over the resampled cases."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
-        return np.nanmean(x[:, idx], axis=2)
+        return (np.nanmedian if stat == "median" else np.nanmean)(x[:, idx], axis=2)
+
+
+def _nanstat(x, stat: str = "mean"):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return (np.nanmedian if stat == "median" else np.nanmean)(x, axis=-1)
 
 
 def _nanmean(x):
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)
-        return np.nanmean(x, axis=-1)
+    return _nanstat(x, "mean")
 
 
 def _ci(samples: np.ndarray, level: float = 0.95) -> tuple[float, float]:
@@ -242,15 +249,16 @@ def _ci(samples: np.ndarray, level: float = 0.95) -> tuple[float, float]:
 
 
 def compare_per_case(x: np.ndarray, models: list[str], better: str, n_boot: int = 2000,
-                     seed: int = 0) -> dict:
-    """Per model: mean over cases with a 95% CI (cases resampled); the winner when the
-    paired interval of the difference to the runner-up excludes zero, else "tie"."""
+                     seed: int = 0, stat: str = "mean") -> dict:
+    """Per model: the mean (or, for timings, the median) over cases with a 95% CI, cases
+    resampled; the winner when the paired interval of the difference to the runner-up (the
+    same resampled cases for both) excludes zero, else "tie"."""
     out = {"values": {}, "ci": {}, "n": {}, "winner": None, "diff_ci": None}
     if x.shape[1] == 0:
         return out
     idx = boot_indices(x.shape[1], n_boot, seed)
-    draws = boot_means(x, idx)
-    point = _nanmean(x)
+    draws = boot_stat(x, idx, stat)
+    point = _nanstat(x, stat)
     for i, m in enumerate(models):
         n = int(np.isfinite(x[i]).sum())
         out["n"][m] = n
@@ -266,9 +274,9 @@ def compare_per_case(x: np.ndarray, models: list[str], better: str, n_boot: int 
     if both.sum() < 2:
         out["winner"] = "tie"
         return out
-    diff = (x[a] - x[b])[both]
-    didx = boot_indices(diff.size, n_boot, seed + 1)
-    low, high = _ci(diff[didx].mean(axis=1))
+    pair = x[[a, b]][:, both]
+    pdraws = boot_stat(pair, boot_indices(pair.shape[1], n_boot, seed + 1), stat)
+    low, high = _ci(pdraws[0] - pdraws[1])
     out["diff_ci"] = (low, high)
     out["winner"] = models[a] if (low > 0 or high < 0) else "tie"
     return out
@@ -474,7 +482,7 @@ def recommend(store: Store | None, scenario_id: str | None = None, *, run_id: st
         measured = _measured_capacity(store, ev, m, cost_inputs.concurrency)
         seq = None
         if measured is None:
-            e2e = _nanmean(ev.per_case["latency"][i])
+            e2e = _nanmean(ev.per_case["latency"][i])  # capacity: total time over requests
             if e2e == e2e and e2e > 0:
                 out_tok = mean_out[i] if mean_out[i] == mean_out[i] else None
                 seq = costmod.Capacity(1000 / e2e, (out_tok or 0) * 1000 / e2e or None, 1, "sequential run")
@@ -494,7 +502,7 @@ def recommend(store: Store | None, scenario_id: str | None = None, *, run_id: st
         "ecosystem": {m: (float(len({k for k in entries[m].serve if k in ("ollama", "vllm", "gguf")}))
                           if entries[m] else None) for m in models},
     }
-    point = {c: _nanmean(ev.per_case[c]) for c in PER_CASE}
+    point = {c: _nanstat(ev.per_case[c], STAT.get(c, "mean")) for c in PER_CASE}
     for c, vals in scalar.items():
         point[c] = np.array([np.nan if vals[m] is None else vals[m] for m in models], dtype=float)
 
@@ -592,9 +600,9 @@ def recommend(store: Store | None, scenario_id: str | None = None, *, run_id: st
     draws = {}
     for c in crit:
         if c in PER_CASE:
-            draws[c] = boot_means(ev.per_case[c], idx)
+            draws[c] = boot_stat(ev.per_case[c], idx, STAT.get(c, "mean"))
         elif c == "cost":
-            lat = boot_means(ev.per_case["latency"], idx)
+            lat = boot_stat(ev.per_case["latency"], idx, "mean")
             base_lat = _nanmean(ev.per_case["latency"])
             moves = np.array([cost_draw_scale[m] for m in models])[:, None]
             with np.errstate(divide="ignore", invalid="ignore"):
@@ -794,7 +802,8 @@ def decision_table(ev: Evidence, load: dict | None = None, memory: dict | None =
                 if not mask.any():
                     continue
                 x = x[:, mask]
-            res = compare_per_case(x, ev.models, better, n_boot, seed)
+            res = compare_per_case(x, ev.models, better, n_boot, seed,
+                                   stat="median" if kind == "case" and src in STAT else "mean")
         if all(v is None for v in res["values"].values()):
             continue
         for m in ev.models:

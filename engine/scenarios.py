@@ -18,6 +18,36 @@ SCENARIOS_DIR = Path(__file__).resolve().parent.parent / "scenarios"
 # Larger files are refused rather than parsed for minutes with no sign of life.
 MAX_SCENARIO_BYTES = 5 * 2**20
 MAX_CASES = 5000
+MAX_DOCUMENT_BYTES = 20 * 2**20  # a context document or filler file
+
+
+def _allowed_roots(base: Path) -> list[Path]:
+    roots = [base.resolve()]
+    extra = os.environ.get("MODELPICK_DOCS_DIR")
+    if extra:
+        roots.append(Path(extra).expanduser().resolve())
+    return roots
+
+
+def confined(base: Path, name: str, where: str) -> Path:
+    """A file a scenario names, resolved inside the scenario's folder (or MODELPICK_DOCS_DIR):
+    absolute paths, `..` escapes and symlinks that lead elsewhere are refused, so a scenario
+    cannot read the machine's files into a prompt. `where` locates the field in errors."""
+    if Path(name).is_absolute() or name.startswith("~"):
+        raise ScenarioError(f"{where}: {name!r} is an absolute path; give a path inside the scenario's folder "
+                            f"{base} (or MODELPICK_DOCS_DIR)")
+    path = (base / name).resolve()
+    if not any(path.is_relative_to(root) for root in _allowed_roots(base)):
+        raise ScenarioError(f"{where}: {name!r} leads outside the scenario's folder {base} (through '..' or a "
+                            "symbolic link); documents must live inside it or in MODELPICK_DOCS_DIR")
+    try:
+        size = path.stat().st_size
+    except OSError:
+        raise ScenarioError(f"{where}: cannot read {base / name}") from None
+    if size > MAX_DOCUMENT_BYTES:
+        raise ScenarioError(f"{where}: {base / name} is {size / 2**20:.1f} MiB, over the limit of "
+                            f"{MAX_DOCUMENT_BYTES // 2**20} MiB for a document")
+    return path
 CRITERIA = ("quality", "ttft", "latency", "throughput", "load", "memory", "cost", "context", "ecosystem")
 
 
@@ -240,19 +270,14 @@ def parse_scenario(text: str, source: str, base_dir: Path | None = None) -> Scen
         parts = []
         for i, name in enumerate(files):
             field = "context_file" + (f"[{i}]" if isinstance(case.context_file, list) else "")
-            try:
-                parts.append((base / name).read_text(encoding="utf-8").strip())
-            except OSError:
-                raise ScenarioError(f"{source}: case {case.id!r}: field {field}: cannot read {base / name}") from None
-            except UnicodeDecodeError:
-                raise ScenarioError(f"{source}: case {case.id!r}: field {field}: {base / name} is not UTF-8 "
-                                    "text") from None
+            where = f"{source}: case {case.id!r}: field {field}"
+            parts.append(_read_document(confined(base, name, where), where))
+        for j, check in enumerate(case.checks):
+            if check.type == "sql_result" and isinstance(check.value, dict) and check.value.get("database"):
+                confined(base, check.value["database"], f"{source}: case {case.id!r}: field checks[{j}].value.database")
         if case.needle:
-            try:
-                filler = (base / case.needle.filler_file).read_text(encoding="utf-8").strip()
-            except OSError:
-                raise ScenarioError(f"{source}: case {case.id!r}: field needle.filler_file: "
-                                    f"cannot read {base / case.needle.filler_file}") from None
+            where = f"{source}: case {case.id!r}: field needle.filler_file"
+            filler = _read_document(confined(base, case.needle.filler_file, where), where)
             if case.needle.tokens:
                 parts.append(haystack(filler, case.needle.fact, case.needle.depth, case.needle.tokens))
             else:
@@ -274,6 +299,15 @@ def decode_scenario(data: bytes, source: str) -> str:
     except UnicodeDecodeError as exc:
         raise ScenarioError(f"{source}: not UTF-8 text (byte 0x{data[exc.start]:02x} at offset {exc.start}); "
                             "save the file as UTF-8") from None
+
+
+def _read_document(path: Path, where: str) -> str:
+    try:
+        return path.read_text(encoding="utf-8").strip()
+    except OSError:
+        raise ScenarioError(f"{where}: cannot read {path}") from None
+    except UnicodeDecodeError:
+        raise ScenarioError(f"{where}: {path} is not UTF-8 text") from None
 
 
 def load_scenario(id_or_path: str | Path) -> Scenario:

@@ -262,10 +262,20 @@ def _insert(con: duckdb.DuckDBPyConnection, table: str, rows: list[dict[str, Any
         return
     cols = list(rows[0])
     con.executemany(f"INSERT INTO {table} ({', '.join(cols)}) VALUES ({', '.join('?' for _ in cols)})",
-                    [[redact(r[c]) if c in _REDACTED else r[c] for c in cols] for r in rows])
+                    [[_clean(c, r[c]) for c in cols] for r in rows])
 
 
 _REDACTED = {"error", "detail", "raw_verdict"}
+MAX_ERROR_CHARS = 2000  # what a server sends back in an error is untrusted and may be huge
+
+
+def _clean(column: str, value):
+    if column not in _REDACTED:
+        return value
+    value = redact(value)
+    if column == "error" and isinstance(value, str) and len(value) > MAX_ERROR_CHARS:
+        value = value[:MAX_ERROR_CHARS] + f"... [{len(value) - MAX_ERROR_CHARS} more characters cut]"
+    return value
 
 
 class Store:
@@ -472,7 +482,7 @@ class Store:
             raise ValueError(f"unknown run status {status!r}")
         with self.connect(lock_timeout_s) as con:
             con.execute("UPDATE runs SET status = ?, finished_at = ?, error = ? WHERE run_id = ?",
-                        [status, utcnow(), redact(error), run_id])
+                        [status, utcnow(), _clean("error", error), run_id])
 
     def add_generation(self, row: dict[str, Any], checks: list[dict[str, Any]],
                        lock_timeout_s: float | None = None) -> None:

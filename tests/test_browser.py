@@ -28,10 +28,12 @@ def _browser_or_skip():
 
 
 @pytest.fixture
-def server(tmp_path):
+def server(tmp_path, request):
     _browser_or_skip()
     port = free_port()
     env = dict(os.environ, MODELPICK_DB=str(tmp_path / "browser.duckdb"))
+    env.pop("MODELPICK_PASSWORD", None)
+    env.update(getattr(request, "param", {}))
     proc = subprocess.Popen(
         [sys.executable, "-m", "streamlit", "run", "Home.py", "--server.headless", "true",
          "--server.port", str(port), "--server.address", "127.0.0.1",
@@ -109,7 +111,7 @@ def test_click_through(server):
             page.get_by_test_id("stSidebar").get_by_text("English").click()
             expect(page.get_by_role("heading", name="Recommend")).to_be_visible()
             expect(page.get_by_text("only one model was run")).to_be_visible()
-            with page.expect_download() as download:
+            with page.expect_download(timeout=120_000) as download:  # the first chart render starts its engine
                 page.locator("[data-testid=stDownloadButton] button").filter(has_text="HTML").click()
             saved = ARTIFACTS / "decision.html"
             download.value.save_as(saved)
@@ -141,5 +143,29 @@ def test_a_bookmarked_page_on_a_fresh_server_opens_with_the_full_navigation(serv
             links = page.get_by_test_id("stSidebar").locator("a")
             expect(links).to_have_count(6)  # Home, Scenarios, Run, Compare, Recommend, Rate: no legacy pages
             expect(page.get_by_test_id("stSidebar").get_by_text("中文")).to_be_visible()
+        finally:
+            browser.close()
+
+
+@pytest.mark.parametrize("server", [{"MODELPICK_PASSWORD": "open sesame"}], indirect=True)
+def test_with_a_password_the_browser_sees_a_login_first_and_logs_in(server):
+    from playwright.sync_api import expect, sync_playwright
+
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        page = browser.new_page()
+        page.set_default_timeout(30_000)
+        try:
+            page.goto(f"{server}/compare")
+            password = page.get_by_label("Password", exact=True)
+            expect(password).to_be_visible()
+            expect(page.get_by_test_id("stSidebar").locator("a")).to_have_count(0)  # no navigation yet
+            password.fill("not it")
+            page.get_by_role("button", name="Log in").click()
+            expect(page.get_by_text("Wrong password.")).to_be_visible()
+            password.fill("open sesame")
+            page.get_by_role("button", name="Log in").click()
+            expect(page.get_by_test_id("stSidebar").locator("a")).to_have_count(6)
+            expect(page.get_by_text("No runs yet")).to_be_visible()
         finally:
             browser.close()

@@ -31,6 +31,11 @@ class OllamaBackend(Backend):
             raise BackendError(hint)
         self.tag = spec.model
         self.host = spec.host or default_host()
+        from . import internal_host_problem
+
+        why = internal_host_problem(self.host)
+        if why:
+            raise BackendError(f"ollama/{spec.model}: refused: {why}")
         self.timeout_s = timeout_s
         self.keep_alive = keep_alive
         self._client = None
@@ -181,6 +186,11 @@ def installed_models(host: str | None = None, timeout_s: float = 5.0) -> list[st
     """Tags installed on an Ollama host, for the Run page; BackendError if unreachable."""
     import ollama
 
+    from . import internal_host_problem
+
+    why = internal_host_problem(host or default_host())
+    if why:
+        raise BackendError(f"refused: {why}")
     host = host or default_host()
     try:
         return sorted(m.model for m in ollama.Client(host=host, timeout=timeout_s).list().models)
