@@ -233,7 +233,17 @@ def cancel_run(store: Store, run_id: str) -> bool:
     return True
 
 
+def reap_children() -> None:
+    """Collect the exit status of finished workers started here, so none is left defunct."""
+    for run_id, proc in list(_PROCS.items()):
+        if proc.poll() is not None:
+            _PROCS.pop(run_id, None)
+
+
 def running_runs(store: Store) -> list[str]:
+    """Runs in progress; dead ones are marked interrupted first (the same test everywhere)."""
+    reap_children()
+    reap_stale(store)
     df = store.query("SELECT run_id FROM runs WHERE status = 'running' ORDER BY started_at DESC")
     return df.run_id.tolist()
 

@@ -9,6 +9,7 @@ st.title("ModelPick")
 st.write(tr("home_intro"))
 
 s = store()
+running = worker.running_runs(s)  # marks dead runs interrupted before anything is shown
 runs = compare.runs_table(s)
 if runs.empty:
     st.info(tr("home_empty"))
@@ -18,8 +19,7 @@ if runs.empty:
         st.switch_page("pages/run.py")
     st.stop()
 
-running = runs[runs.status == "running"]
-for run_id in running.run_id:
+for run_id in running:
     st.info(tr("home_running", run_id=run_id))
     if st.button(tr("home_watch"), key=f"watch-{run_id}"):
         st.session_state.active_run = run_id
@@ -40,5 +40,6 @@ else:
         st.switch_page("pages/recommend.py")
 
 st.subheader(tr("home_latest_runs"))
-view = runs.assign(models=runs.models.map(lambda m: ", ".join(m) if m is not None else ""))
+# a run that has just started has no generation yet: its model list holds only NULL
+view = runs.assign(models=runs.models.map(lambda m: ", ".join(x for x in m if x) if m is not None else ""))
 st.dataframe(view.rename(columns=lambda c: tr(c)), hide_index=True)

@@ -420,3 +420,15 @@ def test_an_interrupted_run_offers_resume_and_the_worker_finishes_it():
     assert worker._PROCS[run_id].wait(timeout=60) == 0  # the resume worker the button started
     status = worker.run_status(Store(), run_id)
     assert status.status == "done" and status.done == 3
+
+
+def test_home_right_after_a_run_starts_and_a_dead_run_is_shown_as_interrupted():
+    store = Store()
+    starting = store.create_run("standard", {"models": ["fake/echo"]}, {}, 4)  # no generation yet
+    dead = store.create_run("standard", {"models": ["fake/echo"]}, {}, 4)
+    store.query("UPDATE runs SET owner_pid = 999999999 WHERE run_id = ?", [dead])  # its process is gone
+    at = app()
+    assert not at.exception
+    runs = at.dataframe[0].value.set_index("Run")
+    assert runs.loc[starting, "Status"] == "running" and runs.loc[dead, "Status"] == "interrupted"
+    assert "is gone" in store.get_run(dead)["error"]
