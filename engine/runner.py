@@ -499,9 +499,15 @@ class Runner:
         return box.get("value")
 
     def _stream(self, backend, messages, params, t0: float, config: "RunConfig | None"):
-        """(item, arrival time) from the backend's stream, read in a helper thread: the
-        clock is read where the item arrives; cancel and the first-token and total
-        timeouts end the wait within 0.05 s whatever the backend is doing."""
+        """(item, arrival time) from the backend's stream. A served model's stream is read in
+        a helper thread, so cancel and the first-token and total timeouts end the wait within
+        0.05 s even while a server holds the connection silent. An in-process engine runs
+        in this thread (handing each token across threads would cost the GIL's switch
+        interval in latency); it yields every token, and cancel and the timeouts are checked
+        between them."""
+        if backend.footprint_mb() is not None:
+            yield from self._stream_here(backend, messages, params, t0, config)
+            return
         q: queue.SimpleQueue = queue.SimpleQueue()
         stop = threading.Event()
         clock = time.perf_counter
@@ -545,8 +551,23 @@ class Runner:
                 yield item, t
         finally:
             stop.set()
-            # an in-process engine must finish its step before the next request uses it
-            worker.join(timeout=10 if backend.footprint_mb() is not None else 0.2)
+            worker.join(timeout=0.2)
+
+    def _stream_here(self, backend, messages, params, t0: float, config: "RunConfig | None"):
+        clock = time.perf_counter
+        first_s = config.first_token_timeout_s if config else None
+        total_s = config.request_timeout_s if config else None
+        got_first = False
+        for item in backend.stream(messages, params):
+            now = clock()
+            if self.cancel.is_set():
+                raise _Stop("cancelled")
+            if total_s and now - t0 > total_s:
+                raise _Stop(f"timeout: the answer took longer than {total_s:g} s")
+            if first_s and not got_first and now - t0 > first_s:
+                raise _Stop(f"timeout: no first token within {first_s:g} s")
+            got_first = got_first or not isinstance(item, EngineReport)
+            yield item, now
 
     def _generate(self, backend, messages, params, spec, case_id, watch: bool,
                   config: "RunConfig | None" = None) -> _Timed:
