@@ -6,6 +6,7 @@ import socket
 import subprocess
 import sys
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -53,6 +54,25 @@ def server(tmp_path, request):
     proc.wait(timeout=30)  # the port is free again only once the server is gone
 
 
+@contextmanager
+def _page(viewport: dict | None = None):
+    """A page in headless Chromium; a screenshot in tests/artifacts/failure.png if the test fails."""
+    from playwright.sync_api import sync_playwright
+
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport=viewport)
+        page.set_default_timeout(30_000)
+        try:
+            yield page
+        except Exception:
+            page.screenshot(path=ARTIFACTS / "failure.png", full_page=True)
+            raise
+        finally:
+            browser.close()
+
+
 def _pick(page, label: str, values: list[str]) -> None:
     """Replace a multiselect's choice with `values`, as a person would: clear, type, Enter."""
     box = page.get_by_test_id("stMultiSelect").filter(has_text=label)
@@ -64,108 +84,86 @@ def _pick(page, label: str, values: list[str]) -> None:
 
 
 def test_click_through(server):
-    from playwright.sync_api import expect, sync_playwright
+    from playwright.sync_api import expect
 
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        page = browser.new_page(viewport={"width": 1400, "height": 1000})
-        page.set_default_timeout(30_000)
-        try:
-            page.goto(server)
-            expect(page.get_by_text("No runs yet")).to_be_visible()
-            page.screenshot(path=ARTIFACTS / "1-home.png", full_page=True)
+    with _page({"width": 1400, "height": 1000}) as page:
+        page.goto(server)
+        expect(page.get_by_text("No runs yet")).to_be_visible()
+        page.screenshot(path=ARTIFACTS / "1-home.png", full_page=True)
 
-            page.get_by_test_id("stSidebar").locator("a").filter(has_text="Run").click()
-            expect(page.get_by_role("heading", name="New run")).to_be_visible()
-            _pick(page, "Bundled models", ["llamacpp/smollm2-135m"])
-            _pick(page, "Cases", ["knowledge-en", "coding-en"])
-            max_tokens = page.get_by_test_id("stNumberInput").filter(has_text="Max tokens").locator("input")
-            max_tokens.fill("48")
-            max_tokens.press("Enter")
-            expect(page.get_by_text("1 models × 2 cases × 1 repeats")).to_be_visible()
-            page.screenshot(path=ARTIFACTS / "2-run-form.png", full_page=True)
-            page.locator("[data-testid=stButton] button").filter(has_text="Start").click()
+        page.get_by_test_id("stSidebar").locator("a").filter(has_text="Run").click()
+        expect(page.get_by_role("heading", name="New run")).to_be_visible()
+        _pick(page, "Bundled models", ["llamacpp/smollm2-135m"])
+        _pick(page, "Cases", ["knowledge-en", "coding-en"])
+        max_tokens = page.get_by_test_id("stNumberInput").filter(has_text="Max tokens").locator("input")
+        max_tokens.fill("48")
+        max_tokens.press("Enter")
+        expect(page.get_by_text("1 models × 2 cases × 1 repeats")).to_be_visible()
+        page.screenshot(path=ARTIFACTS / "2-run-form.png", full_page=True)
+        page.locator("[data-testid=stButton] button").filter(has_text="Start").click()
 
-            expect(page.get_by_test_id("stProgress")).to_be_visible()
-            expect(page.get_by_text("Finished: 2 generations")).to_be_visible(timeout=120_000)
-            page.screenshot(path=ARTIFACTS / "3-run-done.png", full_page=True)
+        expect(page.get_by_test_id("stProgress")).to_be_visible()
+        expect(page.get_by_text("Finished: 2 generations")).to_be_visible(timeout=120_000)
+        page.screenshot(path=ARTIFACTS / "3-run-done.png", full_page=True)
 
-            page.locator("[data-testid=stButton] button").filter(has_text="Open the comparison").click()
-            expect(page.get_by_role("heading", name="Metrics")).to_be_visible()
-            expect(page.get_by_test_id("stDataFrame").first).to_be_visible()
-            expect(page.locator("[data-testid=stVegaLiteChart] svg").first).to_be_visible()
-            page.get_by_text("coding-en · coding").click()
-            expect(page.get_by_test_id("stText").filter(has_text="def ").first).to_be_visible()
-            page.screenshot(path=ARTIFACTS / "4-compare.png", full_page=True)
+        page.locator("[data-testid=stButton] button").filter(has_text="Open the comparison").click()
+        expect(page.get_by_role("heading", name="Metrics")).to_be_visible()
+        expect(page.get_by_test_id("stDataFrame").first).to_be_visible()
+        expect(page.locator("[data-testid=stVegaLiteChart] svg").first).to_be_visible()
+        page.get_by_text("coding-en · coding").click()
+        expect(page.get_by_test_id("stText").filter(has_text="def ").first).to_be_visible()
+        page.screenshot(path=ARTIFACTS / "4-compare.png", full_page=True)
 
-            page.get_by_test_id("stSidebar").get_by_text("中文").click()
-            expect(page.get_by_test_id("stSidebar").locator("a").filter(has_text="对比结果")).to_be_visible()
-            expect(page.get_by_role("heading", name="指标对比")).to_be_visible()
-            page.screenshot(path=ARTIFACTS / "5-compare-zh.png", full_page=True)
+        page.get_by_test_id("stSidebar").get_by_text("中文").click()
+        expect(page.get_by_test_id("stSidebar").locator("a").filter(has_text="对比结果")).to_be_visible()
+        expect(page.get_by_role("heading", name="指标对比")).to_be_visible()
+        page.screenshot(path=ARTIFACTS / "5-compare-zh.png", full_page=True)
 
-            page.get_by_test_id("stSidebar").locator("a").filter(has_text="选型建议").click()
-            expect(page.get_by_role("heading", name="选型建议")).to_be_visible()
-            expect(page.get_by_text("推荐：llamacpp/smollm2-135m")).to_be_visible()
-            page.screenshot(path=ARTIFACTS / "6-recommend-zh.png", full_page=True)
-            page.get_by_test_id("stSidebar").get_by_text("English").click()
-            expect(page.get_by_role("heading", name="Recommend")).to_be_visible()
-            expect(page.get_by_text("only one model was run")).to_be_visible()
-            with page.expect_download(timeout=120_000) as download:  # the first chart render starts its engine
-                page.locator("[data-testid=stDownloadButton] button").filter(has_text="HTML").click()
-            saved = ARTIFACTS / "decision.html"
-            download.value.save_as(saved)
-            html = saved.read_text(encoding="utf-8")
-            assert "ModelPick decision summary: standard" in html and "<svg" in html
-            page.screenshot(path=ARTIFACTS / "7-recommend.png", full_page=True)
-        except Exception:
-            page.screenshot(path=ARTIFACTS / "failure.png", full_page=True)
-            raise
-        finally:
-            browser.close()
+        page.get_by_test_id("stSidebar").locator("a").filter(has_text="选型建议").click()
+        expect(page.get_by_role("heading", name="选型建议")).to_be_visible()
+        expect(page.get_by_text("推荐：llamacpp/smollm2-135m")).to_be_visible()
+        page.screenshot(path=ARTIFACTS / "6-recommend-zh.png", full_page=True)
+        page.get_by_test_id("stSidebar").get_by_text("English").click()
+        expect(page.get_by_role("heading", name="Recommend")).to_be_visible()
+        expect(page.get_by_text("only one model was run")).to_be_visible()
+        with page.expect_download(timeout=120_000) as download:  # the first chart render starts its engine
+            page.locator("[data-testid=stDownloadButton] button").filter(has_text="HTML").click()
+        saved = ARTIFACTS / "decision.html"
+        download.value.save_as(saved)
+        html = saved.read_text(encoding="utf-8")
+        assert "ModelPick decision summary: standard" in html and "<svg" in html
+        page.screenshot(path=ARTIFACTS / "7-recommend.png", full_page=True)
 
 
 def test_a_bookmarked_page_on_a_fresh_server_opens_with_the_full_navigation(server):
-    from playwright.sync_api import expect, sync_playwright
+    from playwright.sync_api import expect
 
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        page = browser.new_page()
-        page.set_default_timeout(30_000)
-        try:
-            page.goto(f"{server}/scenarios")  # the very first request this server sees
-            # from the first paint on, the sidebar is the app's own navigation, never the
-            # pages/ folder listing (lower-case file names and the helper module _shared)
-            first = page.get_by_test_id("stSidebar").locator("a")
-            expect(first.first).to_be_visible()
-            assert "shared" not in " ".join(first.all_inner_texts())
-            expect(page.get_by_role("heading", name="Standard five-question set")).to_be_visible()
-            links = page.get_by_test_id("stSidebar").locator("a")
-            expect(links).to_have_count(6)  # Home, Scenarios, Run, Compare, Recommend, Rate: no legacy pages
-            expect(page.get_by_test_id("stSidebar").get_by_text("中文")).to_be_visible()
-        finally:
-            browser.close()
+    with _page() as page:
+        page.goto(f"{server}/scenarios")  # the very first request this server sees
+        # from the first paint on, the sidebar is the app's own navigation, never the
+        # pages/ folder listing (lower-case file names and the helper module _shared)
+        first = page.get_by_test_id("stSidebar").locator("a")
+        expect(first.first).to_be_visible()
+        assert "shared" not in " ".join(first.all_inner_texts())
+        expect(page.get_by_role("heading", name="Standard five-question set")).to_be_visible()
+        links = page.get_by_test_id("stSidebar").locator("a")
+        expect(links).to_have_count(6)  # Home, Scenarios, Run, Compare, Recommend, Rate: no legacy pages
+        expect(page.get_by_test_id("stSidebar").get_by_text("中文")).to_be_visible()
 
 
 @pytest.mark.parametrize("server", [{"MODELPICK_PASSWORD": "open sesame"}], indirect=True)
 def test_with_a_password_the_browser_sees_a_login_first_and_logs_in(server):
-    from playwright.sync_api import expect, sync_playwright
+    from playwright.sync_api import expect
 
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        page = browser.new_page()
-        page.set_default_timeout(30_000)
-        try:
-            page.goto(f"{server}/compare")
-            password = page.get_by_label("Password", exact=True)
-            expect(password).to_be_visible()
-            expect(page.get_by_test_id("stSidebar").locator("a")).to_have_count(0)  # no navigation yet
-            password.fill("not it")
-            page.get_by_role("button", name="Log in").click()
-            expect(page.get_by_text("Wrong password.")).to_be_visible()
-            password.fill("open sesame")
-            page.get_by_role("button", name="Log in").click()
-            expect(page.get_by_test_id("stSidebar").locator("a")).to_have_count(6)
-            expect(page.get_by_text("No runs yet")).to_be_visible()
-        finally:
-            browser.close()
+    with _page() as page:
+        page.goto(f"{server}/compare")
+        password = page.get_by_label("Password", exact=True)
+        expect(password).to_be_visible()
+        expect(page.get_by_test_id("stSidebar").locator("a")).to_have_count(0)  # no navigation yet
+        password.fill("not it")
+        page.get_by_role("button", name="Log in").click()
+        expect(page.get_by_text("Wrong password.")).to_be_visible()
+        password.fill("open sesame")
+        page.get_by_role("button", name="Log in").click()
+        expect(page.get_by_test_id("stSidebar").locator("a")).to_have_count(6)
+        expect(page.get_by_text("No runs yet")).to_be_visible()
