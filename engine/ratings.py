@@ -33,9 +33,11 @@ def star_summary(store: Store, run_id: str | None = None) -> pd.DataFrame:
                            FROM ratings {where} GROUP BY ALL ORDER BY ALL""", params)
 
 
-def next_pair(store: Store, scenario_id: str, rng: random.Random | None = None) -> dict | None:
+def next_pair(store: Store, scenario_id: str, rng: random.Random | None = None,
+              avoid: tuple | None = None) -> dict | None:
     """Two answers to one case from two different models (latest run of each), in random
-    order; None when fewer than two models have answered any case of the scenario."""
+    order; never the (case, turn) just voted on (`avoid`) while another one exists. None
+    when fewer than two models have answered any case of the scenario."""
     rng = rng or random.Random()
     df = store.query("""
         WITH last AS (SELECT g.model_spec, arg_max(g.run_id, r.started_at) AS run_id
@@ -46,6 +48,8 @@ def next_pair(store: Store, scenario_id: str, rng: random.Random | None = None) 
     groups = [part for _, part in df.groupby(["case_id", "turn"]) if part.model_spec.nunique() >= 2]
     if not groups:
         return None
+    others = [p for p in groups if avoid is None or (p.case_id.iloc[0], int(p.turn.iloc[0])) != tuple(avoid)]
+    groups = others or groups
     part = rng.choice(groups)
     left, right = part.sample(2, random_state=rng.randrange(2**31)).to_dict("records")
     return {"scenario_id": scenario_id, "case_id": left["case_id"], "turn": int(left["turn"]),

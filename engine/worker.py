@@ -14,6 +14,7 @@ import subprocess
 import sys
 import time
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
 from .store import Store, new_run_id, utcnow
@@ -216,12 +217,25 @@ def run_status(store: Store, run_id: str) -> RunStatus:
     done = store.query("SELECT count(*) AS n FROM generations WHERE run_id = ?", [run_id]).n[0]
     status = run["status"]
     total = run["planned_generations"]
-    end = run["finished_at"] if run["finished_at"] is not None else None
+    # a missing finish time reads back as NaT, which is not None
+    end = run["finished_at"] if isinstance(run["finished_at"], datetime) and run["finished_at"] == run["finished_at"] \
+        else None
     elapsed = ((end or utcnow()) - run["started_at"]).total_seconds()
-    remaining = elapsed / done * (total - done) if done and total and status == "running" else None
+    remaining = _remaining_s(store, run_id, total - done) if done and total and status == "running" else None
     return RunStatus(run_id, status, int(done), total, elapsed, remaining,
                      live.get("model_spec"), live.get("case_id"), live.get("text", ""),
                      run["error"] if isinstance(run["error"], str) else None)
+
+
+def _remaining_s(store: Store, run_id: str, left: int) -> float | None:
+    """Time still to go: each model's mean generation time so far (load, a one-off, left
+    out) times its generations still to run, summed; the run's plan tells how many."""
+    g = store.query("SELECT model_spec, count(*) AS n, avg(e2e_ms) AS e2e_ms FROM generations "
+                    "WHERE run_id = ? GROUP BY model_spec", [run_id])
+    if g.empty or left <= 0:
+        return None
+    per_gen_s = float((g.e2e_ms.fillna(0) * g.n).sum() / g.n.sum()) / 1000
+    return per_gen_s * left
 
 
 def cancel_run(store: Store, run_id: str) -> bool:

@@ -15,13 +15,17 @@ if not scenario_ids:
     st.info(tr("cmp_empty"))
     st.stop()
 
-rater = st.text_input(tr("rate_rater"), key="rater")
+# kept in a plain session key: a widget's own state is dropped when the user leaves the page
+st.session_state.setdefault("rater_name", "")
+rater = st.text_input(tr("rate_rater"), value=st.session_state.rater_name, key="rater")
+st.session_state.rater_name = rater
 scenario_id = st.selectbox(tr("scenario"), scenario_ids, key="rate_scenario")
 
 st.subheader(tr("rate_blind"))
 pair = st.session_state.get("pair")
 if pair is None or pair["scenario_id"] != scenario_id:
-    pair = st.session_state.pair = ratings.next_pair(s, scenario_id, random.Random())
+    pair = st.session_state.pair = ratings.next_pair(s, scenario_id, random.Random(),
+                                                     avoid=st.session_state.get("last_pair_key"))
     st.session_state.pair_voted = False
 if pair is None:
     st.info(tr("rate_no_pair"))
@@ -48,6 +52,7 @@ else:
                 else:
                     ratings.add_vote(s, pair, vote, rater)
                     st.session_state.pair_voted = True
+                    st.session_state.last_pair_key = (pair["case_id"], pair["turn"])
                     st.rerun()
 
 st.subheader(tr("rate_stars"))

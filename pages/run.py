@@ -27,12 +27,13 @@ def progress_panel(run_id: str) -> None:
         key, done=status.done, total=total, elapsed=fmt(status.elapsed_s, 0),
         remaining=fmt(status.remaining_s, 0)))
     if not status.finished:
-        if status.model_spec:
-            st.caption(tr("run_generating", model=status.model_spec, case=status.case_id))
-            st.text(status.partial_text[-3000:])  # model output: shown as text, never HTML
+        # the button first: it stays where the hand is while the answer below grows
         if st.button(tr("run_cancel"), key="cancel"):
             worker.cancel_run(s, run_id)
             st.toast(tr("run_cancelling"))
+        if status.model_spec:
+            st.caption(tr("run_generating", model=status.model_spec, case=status.case_id))
+            st.text(status.partial_text[-3000:])  # model output: shown as text, never HTML
         return
     if status.status == "done":
         st.success(tr("run_done", done=status.done))

@@ -432,3 +432,39 @@ def test_home_right_after_a_run_starts_and_a_dead_run_is_shown_as_interrupted():
     runs = at.dataframe[0].value.set_index("Run")
     assert runs.loc[starting, "Status"] == "running" and runs.loc[dead, "Status"] == "interrupted"
     assert "is gone" in store.get_run(dead)["error"]
+
+
+def test_progress_shows_elapsed_and_time_left_from_the_generations_so_far():
+    from datetime import datetime
+
+    store = Store()
+    run_id = store.create_run("standard", {"models": ["fake/echo"]}, {}, 10)
+    for i in range(4):
+        store.add_generation({"run_id": run_id, "model_spec": "fake/echo", "case_id": f"c{i}", "repeat": 0,
+                              "turn": 0, "ok": True, "e2e_ms": 2000.0, "started_at": datetime(2026, 1, 1)}, [])
+    status = worker.run_status(store, run_id)
+    assert status.status == "running" and status.elapsed_s >= 0
+    assert status.remaining_s == pytest.approx(6 * 2.0)  # 6 generations left at 2 s each
+    at = app("pages/run.py")
+    at.session_state.active_run = run_id
+    at.run()
+    shown = at.get("progress")[0].proto.text
+    assert "4 / 10 generations" in shown and "about 12 s left" in shown and "–" not in shown
+
+
+def test_a_new_blind_pair_after_a_vote_and_the_rater_is_remembered():
+    import random as _random
+
+    from engine import ratings
+
+    seed_run(models=("fake/echo", "fake/mirror"), cases=["knowledge-en", "coding-en"])
+    store = Store()
+    for seed in range(20):
+        first = ratings.next_pair(store, "standard", _random.Random(seed))
+        again = ratings.next_pair(store, "standard", _random.Random(seed), avoid=(first["case_id"], first["turn"]))
+        assert (again["case_id"], again["turn"]) != (first["case_id"], first["turn"])
+    at = app("pages/rate.py")
+    at.text_input(key="rater").set_value("Mei").run()
+    at.switch_page("pages/home.py").run()
+    at.switch_page("pages/rate.py").run()
+    assert at.text_input(key="rater").value == "Mei"
