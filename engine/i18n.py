@@ -16,8 +16,8 @@ TEXT: dict[str, tuple[str, str]] = {
                    "ModelPick 在你的业务场景上并排运行开源大模型，实测加载时间、首字延迟、吞吐、显存和回答质量。"
                    "所有结果存入 DuckDB，决策可重复、可导出。"),
     "home_empty": ("No runs yet. Start with the standard five-question set on the two bundled models "
-                   "(about a minute on a laptop CPU).",
-                   "还没有测试记录。先用内置的两个模型跑一遍标准五题（笔记本 CPU 上约一分钟）。"),
+                   "(measured on a 2-core CPU: about 35 s the first time, 30 s after).",
+                   "还没有测试记录。先用内置的两个模型跑一遍标准五题（2 核 CPU 实测：首次约 35 秒，之后约 30 秒）。"),
     "home_quickstart": ("Run the standard scenario on {models}", "在 {models} 上运行标准场景"),
     "home_running": ("Run {run_id} is in progress.", "测试 {run_id} 正在进行。"),
     "home_watch": ("Watch progress", "查看进度"),
@@ -331,6 +331,9 @@ TEXT: dict[str, tuple[str, str]] = {
                      "Streamlit secrets) and restart, or serve on 127.0.0.1 and use an SSH tunnel.",
                      "ModelPick 正在 {address} 上提供服务但未设置密码。请设置 MODELPICK_PASSWORD（或在 Streamlit secrets 中"
                      "配置 [auth]）后重启，或仅监听 127.0.0.1 并使用 SSH 隧道访问。"),
+    "scen_saved_where": ("Your scenarios are kept in {folder} (set MODELPICK_USER_SCENARIOS_DIR to move them); "
+                         "documents they name belong there too.",
+                         "你的场景保存在 {folder}（可用 MODELPICK_USER_SCENARIOS_DIR 修改）；场景引用的文档也应放在该目录。"),
     "home_verdicts": ("Current verdict per scenario", "各场景当前结论"),
     "home_open_recommend": ("Open the recommendation", "查看选型建议"),
     "rep_title": ("ModelPick decision summary: {scenario}", "ModelPick 选型决策报告：{scenario}"),

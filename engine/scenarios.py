@@ -56,7 +56,22 @@ class ScenarioError(ValueError):
 
 
 def scenarios_dir() -> Path:
+    """The shipped scenarios (part of the app; an update may replace them)."""
     return Path(os.environ.get("MODELPICK_SCENARIOS_DIR", SCENARIOS_DIR))
+
+
+def user_scenarios_dir() -> Path:
+    """Where scenarios a user saves from the dashboard live, apart from the app's own files:
+    $MODELPICK_USER_SCENARIOS_DIR, else ~/.modelpick/scenarios."""
+    return Path(os.environ.get("MODELPICK_USER_SCENARIOS_DIR") or Path.home() / ".modelpick" / "scenarios")
+
+
+def _scenario_file(scenario_id: str) -> Path | None:
+    for folder in (scenarios_dir(), user_scenarios_dir()):
+        path = folder / f"{scenario_id}.yaml"
+        if path.is_file():
+            return path
+    return None
 
 
 class _Strict(BaseModel):
@@ -314,10 +329,11 @@ def load_scenario(id_or_path: str | Path) -> Scenario:
     """Load a scenario by id (a file in scenarios/) or by path to a YAML file."""
     path = Path(id_or_path)
     if not (path.suffix in (".yaml", ".yml") or path.is_file()):
-        path = scenarios_dir() / f"{id_or_path}.yaml"
-        if not path.is_file():
+        found = _scenario_file(str(id_or_path))
+        if found is None:
             known = ", ".join(s for s in list_scenario_ids()) or "none"
             raise ScenarioError(f"unknown scenario {str(id_or_path)!r} (known: {known})")
+        path = found
     try:
         data = path.read_bytes()
     except OSError as exc:
@@ -326,7 +342,9 @@ def load_scenario(id_or_path: str | Path) -> Scenario:
 
 
 def list_scenario_ids() -> list[str]:
-    return sorted(p.stem for p in scenarios_dir().glob("*.yaml"))
+    """The shipped scenarios and the user's own."""
+    folders = [scenarios_dir(), user_scenarios_dir()]
+    return sorted({p.stem for f in folders if f.is_dir() for p in f.glob("*.yaml")})
 
 
 def list_scenarios() -> list[Scenario]:
@@ -334,16 +352,20 @@ def list_scenarios() -> list[Scenario]:
 
 
 def save_scenario_text(text: str, source: str, overwrite: bool = False) -> Scenario:
-    """Validate a user's scenario YAML and save it as scenarios/<id>.yaml.
+    """Validate a user's scenario YAML and save it as <user scenarios folder>/<id>.yaml,
+    never into the app's own scenarios/ (an update of the app must not clash with it).
 
     Nothing is written unless the file is valid; an existing scenario is not replaced
-    unless `overwrite` is set.
+    unless `overwrite` is set, and a shipped one never.
     """
-    scenario = parse_scenario(text, source)
-    target = scenarios_dir() / f"{scenario.id}.yaml"
-    if target.exists() and not overwrite:
+    folder = user_scenarios_dir()
+    scenario = parse_scenario(text, source, base_dir=folder)
+    target = folder / f"{scenario.id}.yaml"
+    existing = _scenario_file(scenario.id)
+    if existing is not None and (existing != target or not overwrite):
         raise ScenarioError(f"{source}: field id: a scenario {scenario.id!r} exists already "
-                            f"({target.name}); choose another id")
+                            f"({existing}); choose another id")
+    folder.mkdir(parents=True, exist_ok=True)
     target.write_text(text, encoding="utf-8")
     scenario.source_path = str(target)
     return scenario

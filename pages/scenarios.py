@@ -2,7 +2,8 @@ import pandas as pd
 import streamlit as st
 
 from engine import list_scenario_ids, load_scenario
-from engine.scenarios import CRITERIA, ScenarioError, decode_scenario, save_scenario_text, scenario_yaml_from_form
+from engine.scenarios import (CRITERIA, ScenarioError, decode_scenario, save_scenario_text, scenario_yaml_from_form,
+                              user_scenarios_dir)
 from pages._shared import entry_guard, tr
 
 entry_guard()
@@ -40,6 +41,7 @@ else:
 
 st.divider()
 st.subheader(tr("scen_create"))
+st.caption(tr("scen_saved_where", folder=str(user_scenarios_dir())))
 upload_tab, form_tab = st.tabs([tr("scen_tab_yaml"), tr("scen_tab_form")])
 
 

@@ -11,8 +11,9 @@ sys.path.insert(0, str(ROOT))
 
 @pytest.fixture(autouse=True)
 def _isolated_db(tmp_path, monkeypatch):
-    """No test writes to the user's results.duckdb."""
+    """No test writes to the user's results.duckdb or scenarios folder."""
     monkeypatch.setenv("MODELPICK_DB", str(tmp_path / "test.duckdb"))
+    monkeypatch.setenv("MODELPICK_USER_SCENARIOS_DIR", str(tmp_path / "user-scenarios"))
     from engine.backends import fake
 
     fake.clear()

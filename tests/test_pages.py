@@ -116,13 +116,14 @@ def test_custom_scenario_bad_file_is_explained_and_good_file_saved(tmp_path):
     at.text_area(key="pasted_yaml").set_value(bad)
     next(b for b in at.button if b.key == "save-pasted").click().run()
     assert at.error and "case 'q1'" in at.error[0].value and "category" in at.error[0].value
-    saved = tmp_path / "scenarios" / "mine.yaml"
+    saved = tmp_path / "user-scenarios" / "mine.yaml"  # the user's folder, not the app's scenarios/
     assert not saved.exists()
     good = bad.replace("    prompt: hi\n", "    category: knowledge\n    prompt: hi\n")
     at.text_area(key="pasted_yaml").set_value(good)
     next(b for b in at.button if b.key == "save-pasted").click().run()
     assert not at.error and "Saved scenario 'mine'" in at.success[0].value
     assert saved.exists() and load_scenario("mine").cases[0].category == "knowledge"
+    assert not (tmp_path / "scenarios" / "mine.yaml").exists() and str(saved.parent) in texts(at)
 
 
 def test_custom_scenario_form_builds_a_valid_file(tmp_path):
