@@ -343,7 +343,7 @@ def cost_row(book: PriceBook, model_spec: str, model: CatalogModel | None, *, gp
     figures = costs(price, capacity, traffic)
     return CostRow(model_spec, gpu.id, fits, mem, offer, price, currency, capacity,
                    figures["cost_per_1k_requests"], figures["cost_per_million_output_tokens"],
-                   figures["replicas"], figures["monthly_cost"], price * traffic.session_hours, notes)
+                   figures["replicas"], figures["monthly_cost"], session_cost(price, traffic.session_hours), notes)
 
 
 def session_cost(price_per_hour: float, hours: float = 2.0) -> float:
