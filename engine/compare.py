@@ -78,6 +78,20 @@ def history(store: Store, model_specs: list[str], scenario_id: str) -> pd.DataFr
     return timings.merge(quality, on=["run_id", "model_spec"], how="left")
 
 
+def busy_runs(store: Store, run_ids: list[str]) -> list[tuple[str, float]]:
+    """(run, other processes' median CPU %) for runs whose host was busy while they ran."""
+    import json
+
+    out = []
+    for run_id in run_ids:
+        run = store.get_run(run_id)
+        host = json.loads(run["host_json"]) if run and isinstance(run.get("host_json"), str) else {}
+        load = host.get("load") or {}
+        if load.get("busy"):
+            out.append((run_id, float(load["others_cpu_pct_median"])))
+    return out
+
+
 def to_csv(df: pd.DataFrame) -> bytes:
     return df.to_csv(index=False).encode("utf-8")
 

@@ -93,3 +93,60 @@ def host_info() -> dict:
         "llama_gpu_offload": gpu_offload_supported(),
         "versions": versions,
     }
+
+
+BUSY_OTHERS_PCT = 25.0  # other processes' CPU share above which timings are not trustworthy
+
+
+class LoadMonitor:
+    """Samples, once a second while a run goes on, how busy the CPU is with other processes
+    (all CPU use minus this process and its children) and the load average, so a run whose
+    timings were bent by a neighbour is flagged rather than trusted."""
+
+    def __init__(self, interval_s: float = 1.0):
+        import threading
+
+        self.interval_s = interval_s
+        self.others_pct: list[float] = []
+        self.load_1m: list[float] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True, name="load-monitor")
+
+    def start(self) -> "LoadMonitor":
+        self._thread.start()
+        return self
+
+    def _own_cpu_s(self, me) -> float:
+        total = 0.0
+        for p in [me, *me.children(recursive=True)]:
+            try:
+                t = p.cpu_times()
+                total += t.user + t.system
+            except psutil.Error:
+                continue
+        return total
+
+    def _sample(self) -> None:
+        import time
+
+        me = psutil.Process()
+        cores = psutil.cpu_count() or 1
+        psutil.cpu_percent(None)
+        own_before, t_before = self._own_cpu_s(me), time.monotonic()
+        while not self._stop.wait(self.interval_s):
+            total_pct = psutil.cpu_percent(None)
+            own_now, t_now = self._own_cpu_s(me), time.monotonic()
+            own_pct = 100.0 * (own_now - own_before) / max(t_now - t_before, 1e-6) / cores
+            own_before, t_before = own_now, t_now
+            self.others_pct.append(max(0.0, total_pct - own_pct))
+            if hasattr(os, "getloadavg"):
+                self.load_1m.append(os.getloadavg()[0])
+
+    def stop(self) -> dict:
+        self._stop.set()
+        self._thread.join(timeout=2 * self.interval_s)
+        o = sorted(self.others_pct)
+        median = o[len(o) // 2] if o else None
+        return {"samples": len(o), "others_cpu_pct_median": median, "others_cpu_pct_max": o[-1] if o else None,
+                "load_avg_1m_max": max(self.load_1m) if self.load_1m else None, "cpus": psutil.cpu_count(),
+                "busy": bool(median is not None and median > BUSY_OTHERS_PCT)}

@@ -334,6 +334,9 @@ TEXT: dict[str, tuple[str, str]] = {
     "scen_saved_where": ("Your scenarios are kept in {folder} (set MODELPICK_USER_SCENARIOS_DIR to move them); "
                          "documents they name belong there too.",
                          "你的场景保存在 {folder}（可用 MODELPICK_USER_SCENARIOS_DIR 修改）；场景引用的文档也应放在该目录。"),
+    "cmp_busy_host": ("Run {run_id}: other processes kept the CPU {pct}% busy while it ran, so its timings are "
+                      "not trustworthy; run it again on a quiet machine.",
+                      "测试 {run_id}：运行期间其他进程占用了 {pct}% 的 CPU，其计时数据不可信；请在空闲机器上重跑。"),
     "home_verdicts": ("Current verdict per scenario", "各场景当前结论"),
     "home_open_recommend": ("Open the recommendation", "查看选型建议"),
     "rep_title": ("ModelPick decision summary: {scenario}", "ModelPick 选型决策报告：{scenario}"),

@@ -890,6 +890,10 @@ def _caveats(ev: Evidence, cost_rows: dict, memory_kind: dict, configs: list[dic
     if len(runs) > 1:
         out.append(f"models come from {len(runs)} different runs; timings compare only if the hosts and load matched")
     for c in configs:
+        load = c["host"].get("load") or {}
+        if load.get("busy"):
+            out.append(f"run {c['run_id']}: other processes kept the CPU {load['others_cpu_pct_median']:.0f}% busy "
+                       "while it ran; its timings are not trustworthy")
         if len(c["config"].get("models") or []) > 1 and not c["config"].get("schedule"):
             out.append(f"run {c['run_id']}: the order of its models was not recorded (models then ran one "
                        "after the other), so its timings may favour one of them")
@@ -910,7 +914,7 @@ def _reproducibility(ev: Evidence, configs: list[dict], entries: dict) -> dict:
                  for c in configs],
         "hardware": [{"run_id": c["run_id"], **{k: c["host"].get(k) for k in
                                                  ("cpu_model", "cpu_cores_physical", "ram_total_mb", "gpus",
-                                                  "llama_gpu_offload", "os", "python")}}
+                                                  "llama_gpu_offload", "os", "python", "load")}}
                      for c in configs],
         "libraries": {c["run_id"]: c["host"].get("versions") for c in configs},
         "models": {m: model_identity(m) for m in ev.models},

@@ -22,7 +22,7 @@ from .checks import CheckResult, run_check
 from .checks.judge import CheckSkipped
 from .judging import make_judge
 from .sandbox import SandboxUnavailable
-from .hostinfo import host_info
+from .hostinfo import LoadMonitor, host_info
 from .scenarios import Case, Scenario
 from .store import Store, StoreBusy, utcnow
 
@@ -245,6 +245,7 @@ class Runner:
         self._journaled = 0
         beat = threading.Event()
         threading.Thread(target=self._heartbeat, args=(beat,), daemon=True, name="heartbeat").start()
+        monitor = LoadMonitor().start()
         # One worker per host, sequential within a host so timings stay clean: a fleet
         # run takes the time of its slowest host, not the sum.
         by_place: dict[str, list[str]] = {}
@@ -273,11 +274,22 @@ class Runner:
             raise
         finally:
             beat.set()
+            self._note_load(monitor.stop())
             if judge_backend is not None:
                 judge_backend.close()
         self._settle("interrupted" if self.cancel.is_set() else "done",
                      "cancelled" if self.cancel.is_set() else None)
         return run_id
+
+    def _note_load(self, load: dict) -> None:
+        """The host's load during the run, in its host information (a busy host is flagged)."""
+        if load["busy"]:
+            log.warning("other processes kept the CPU %.0f%% busy during this run: its timings are not "
+                        "trustworthy", load["others_cpu_pct_median"])
+        try:
+            self.store.update_run_config(self._run_id, {"load": load}, column="host_json")
+        except Exception as exc:  # the figures are a note on the run; never lose the run for them
+            log.warning("host load not recorded: %s", exc)
 
     def _heartbeat(self, stop: threading.Event) -> None:
         """Tell other processes this run lives (its owner pid is checked on this host)."""

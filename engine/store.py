@@ -467,14 +467,16 @@ class Store:
         with self.connect() as con, _transaction(con):
             _insert(con, table, rows)
 
-    def update_run_config(self, run_id: str, patch: dict) -> None:
-        """Merge keys into a run's config_json (e.g. the schedule the runner chose)."""
+    def update_run_config(self, run_id: str, patch: dict, column: str = "config_json") -> None:
+        """Merge keys into a run's config_json (e.g. the schedule the runner chose) or host_json."""
+        if column not in ("config_json", "host_json"):
+            raise ValueError(f"not a JSON column of runs: {column}")
         with self.connect() as con, _transaction(con):
-            row = con.execute("SELECT config_json FROM runs WHERE run_id = ?", [run_id]).fetchone()
-            config = json.loads(row[0]) if row and row[0] else {}
-            config.update(patch)
-            con.execute("UPDATE runs SET config_json = ? WHERE run_id = ?",
-                        [json.dumps(config, ensure_ascii=False), run_id])
+            row = con.execute(f"SELECT {column} FROM runs WHERE run_id = ?", [run_id]).fetchone()
+            data = json.loads(row[0]) if row and row[0] else {}
+            data.update(patch)
+            con.execute(f"UPDATE runs SET {column} = ? WHERE run_id = ?",
+                        [json.dumps(data, ensure_ascii=False), run_id])
 
     def finish_run(self, run_id: str, status: str, error: str | None = None,
                    lock_timeout_s: float | None = None) -> None:

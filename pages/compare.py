@@ -35,6 +35,8 @@ if gens.empty:
     st.stop()
 
 models = sorted(gens.model_spec.unique())
+for busy_run, pct in compare.busy_runs(s, sorted(gens.run_id.unique())):
+    st.warning(tr("cmp_busy_host", run_id=busy_run, pct=f"{pct:.0f}"))
 failed = gens[~gens.ok]
 if not failed.empty:
     st.warning(tr("cmp_failed_generations", n=len(failed), total=len(gens)))

@@ -341,3 +341,39 @@ def test_a_full_disk_is_a_clear_message_and_the_run_is_marked(cli_env, tmp_path)
         assert rows(db, "SELECT status FROM runs")[0][0] == "failed"
     finally:
         subprocess.run(["umount", str(mount)])
+
+
+def test_a_run_on_a_busy_host_is_flagged_on_compare_and_in_the_decision(store, tmp_path):
+    from streamlit.testing.v1 import AppTest
+
+    from engine.recommend import recommend
+
+    # two processes that are not ours (detached through a shell that exits) spin on this
+    # 2-core machine while the run goes on
+    script = tmp_path / "spin.py"
+    script.write_text("import time\nend = time.time() + 8\nwhile time.time() < end:\n    pass\n")
+    spin = f"{sys.executable} {script} </dev/null >/dev/null 2>&1"
+    pids = subprocess.run(["sh", "-c", f"{spin} & echo $!; {spin} & echo $!"], capture_output=True,
+                          text=True).stdout.split()
+    try:
+        config = RunConfig(load_scenario("standard"), ["fake/slow", "fake/mirror"], case_ids=CASES, repeats=2)
+        run_id = Runner(store).run(config)
+    finally:
+        for pid in pids:
+            try:
+                os.kill(int(pid), signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+    load = json.loads(store.get_run(run_id)["host_json"])["load"]
+    assert load["samples"] >= 2 and load["busy"] and load["others_cpu_pct_median"] > 25
+    assert any("timings are not trustworthy" in c for c in recommend(store, "standard").caveats)
+    at = AppTest.from_file(str(ROOT / "Home.py"), default_timeout=30)
+    at.run()
+    at.switch_page("pages/compare.py").run()
+    assert any("timings are not" in w.value for w in at.warning)
+
+
+def test_a_run_on_a_quiet_host_is_not_flagged(store):
+    run_id = Runner(store).run(RunConfig(load_scenario("standard"), ["fake/slow"], case_ids=CASES))
+    load = json.loads(store.get_run(run_id)["host_json"])["load"]
+    assert load["samples"] >= 1 and not load["busy"]
