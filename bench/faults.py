@@ -89,7 +89,8 @@ def file_fault(e: Env, name, make, args, message, rc_expected=2):
     make(db)
     before = digest(db)
     rc, _, err, secs = e.cli(*args, "--db", db)
-    ok = rc == rc_expected and message in err and digest(db) == before
+    named = rc_expected == 0 or str(db) in err  # a refusal names the file
+    ok = rc == rc_expected and message in err and named and digest(db) == before
     return {"case": name, "class": "database file", "clean": ok, "traceback": "Traceback" in err,
             "rows_expected": 0, "rows_found": 0, "seconds": secs, "detail": err.strip().splitlines()[-1:]}
 
@@ -259,7 +260,7 @@ def cases(e: Env) -> list[dict]:
                    lambda p: duckdb.connect(str(p)).execute("CREATE TABLE t (x INT)").close(),
                    ["summary"], "not a ModelPick results file"))
     add(file_fault(e, "truncated results file", lambda p: p.write_bytes(base.read_bytes()[:100_000]),
-                   ["summary"], "f"))
+                   ["summary"], "cannot"))
     add(file_fault(e, "read-only results file, summary", lambda p: (p.write_bytes(base.read_bytes()),
                                                                     os.chmod(p, 0o444)),
                    ["summary"], "", rc_expected=0))

@@ -404,8 +404,8 @@ def _p95(ev: Evidence, model: str, column: str) -> float | None:
     return float(v.quantile(0.95)) if not v.empty else None
 
 
-def _run_context(ev: Evidence) -> int:
-    ctx = [((r.get("config") or {}).get("backend_options") or {}).get("n_ctx") for r in _run_configs(ev)]
+def _run_context(configs: list[dict]) -> int:
+    ctx = [((r.get("config") or {}).get("backend_options") or {}).get("n_ctx") for r in configs]
     ctx = [c for c in ctx if c]
     return int(max(ctx)) if ctx else 4096
 
@@ -468,8 +468,8 @@ def recommend(store: Store | None, scenario_id: str | None = None, *, run_id: st
     book = costmod.price_book(store, cost_inputs.cny_per_usd)
     if cost_inputs.gpu:
         book.gpu(cost_inputs.gpu)  # an unknown GPU is bad input
-    context_tokens = cost_inputs.context_tokens or _run_context(ev)
     configs = _run_configs(ev)
+    context_tokens = cost_inputs.context_tokens or _run_context(configs)
     host_gpus = [g for c in configs for g in (c["host"].get("gpus") or [])]
     caveats: list[str] = []
 

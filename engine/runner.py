@@ -212,7 +212,7 @@ class Runner:
                                 "WHERE run_id = ?", [run_id])
         turns = {c.id: len(c.turn_inputs()) for c in cases}
         todo: dict[str, set] = {}
-        redo = []
+        redo, removed = [], 0
         for spec in config.models:
             for case in cases:
                 for repeat in range(config.repeats):
@@ -222,14 +222,14 @@ class Runner:
                         todo.setdefault(spec, set()).add((case.id, repeat))
                         if len(rows):
                             redo.append((spec, case.id, repeat))
+                            removed += len(rows)
         loaded = set(gens.loc[gens.load_ms.notna(), "model_spec"])
         backends = {spec: resolve(spec, **config.backend_options) for spec in todo}
         judge = make_judge(config.judge) if config.judge else (None, None)
         self.store.delete_cells(run_id, redo)
         self.store.reopen_run(run_id)
-        kept = len(gens) - sum(len(gens[(gens.model_spec == m) & (gens.case_id == c) & (gens.repeat == r)])
-                               for m, c, r in redo)
-        return self._execute(config, run_id, cases, backends, judge, todo=todo, done=kept, loaded=loaded)
+        return self._execute(config, run_id, cases, backends, judge, todo=todo, done=len(gens) - removed,
+                             loaded=loaded)
 
     def _execute(self, config: RunConfig, run_id: str, cases: list[Case], backends: dict, judge,
                  todo: dict | None = None, done: int = 0, loaded: set | None = None) -> str:
@@ -393,14 +393,12 @@ class Runner:
         t0 = time.perf_counter()
         try:
             self._in_thread(backend.load, config.request_timeout_s, f"loading {spec}")
-        except _Stop as exc:
-            if str(exc) != "cancelled":
+        except Exception as exc:  # a _Stop (cancel, timeout) or the backend's own error
+            if str(exc) == "cancelled":
+                self._fail_cells(spec, cells, "cancelled")
+            else:
                 log.warning("%s could not be loaded: %s", spec, exc)
-            self._fail_cells(spec, cells, f"load failed: {exc}" if str(exc) != "cancelled" else "cancelled")
-            return None
-        except Exception as exc:
-            log.warning("%s could not be loaded: %s", spec, exc)
-            self._fail_cells(spec, cells, f"load failed: {exc}")
+                self._fail_cells(spec, cells, f"load failed: {exc}")
             return None
         load_ms = (time.perf_counter() - t0) * 1000 if backend.load_is_model_load and first else None
         if config.warmup:
@@ -537,8 +535,6 @@ class Runner:
 
         worker = threading.Thread(target=produce, daemon=True, name="stream")
         worker.start()
-        first_s = config.first_token_timeout_s if config else None
-        total_s = config.request_timeout_s if config else None
         got_first = False
         try:
             while True:
@@ -546,13 +542,7 @@ class Runner:
                     item, t = q.get(timeout=0.05)
                 except queue.Empty:
                     item = None
-                elapsed = clock() - t0
-                if self.cancel.is_set():
-                    raise _Stop("cancelled")
-                if total_s and elapsed > total_s:
-                    raise _Stop(f"timeout: the answer took longer than {total_s:g} s")
-                if first_s and not got_first and elapsed > first_s:
-                    raise _Stop(f"timeout: no first token within {first_s:g} s")
+                self._check_limits(clock() - t0, got_first, config)
                 if item is None:
                     continue
                 if item is _END:
@@ -566,20 +556,23 @@ class Runner:
             worker.join(timeout=0.2)
 
     def _stream_here(self, backend, messages, params, t0: float, config: "RunConfig | None"):
-        clock = time.perf_counter
-        first_s = config.first_token_timeout_s if config else None
-        total_s = config.request_timeout_s if config else None
         got_first = False
         for item in backend.stream(messages, params):
-            now = clock()
-            if self.cancel.is_set():
-                raise _Stop("cancelled")
-            if total_s and now - t0 > total_s:
-                raise _Stop(f"timeout: the answer took longer than {total_s:g} s")
-            if first_s and not got_first and now - t0 > first_s:
-                raise _Stop(f"timeout: no first token within {first_s:g} s")
+            now = time.perf_counter()
+            self._check_limits(now - t0, got_first, config)
             got_first = got_first or not isinstance(item, EngineReport)
             yield item, now
+
+    def _check_limits(self, elapsed_s: float, got_first: bool, config: "RunConfig | None") -> None:
+        """_Stop on cancel, or past the request's total or first-token timeout."""
+        if self.cancel.is_set():
+            raise _Stop("cancelled")
+        total_s = config.request_timeout_s if config else None
+        first_s = config.first_token_timeout_s if config else None
+        if total_s and elapsed_s > total_s:
+            raise _Stop(f"timeout: the answer took longer than {total_s:g} s")
+        if first_s and not got_first and elapsed_s > first_s:
+            raise _Stop(f"timeout: no first token within {first_s:g} s")
 
     def _generate(self, backend, messages, params, spec, case_id, watch: bool,
                   config: "RunConfig | None" = None) -> _Timed:

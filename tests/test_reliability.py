@@ -114,8 +114,7 @@ def test_reading_commands_create_nothing_and_change_nothing(cli_env, tmp_path):
     before = (db.stat().st_mtime_ns, hashlib.sha256(db.read_bytes()).hexdigest())
     assert cli("summary", "--db", str(db), env=cli_env).returncode == 0
     assert (db.stat().st_mtime_ns, hashlib.sha256(db.read_bytes()).hexdigest()) == before
-    # a read-only connection works while a writer of another process is gone; a bad model
-    # spec never creates the file it was to write
+    # a bad model spec never creates the file the run was to write
     res = cli("run", "--scenario", "standard", "--model", "nope/x", "--db", str(tmp_path / "new.duckdb"),
               env=cli_env)
     assert res.returncode == 2 and not (tmp_path / "new.duckdb").exists()
