@@ -26,16 +26,24 @@ def popen(*args, env):
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
-def rows(db, sql="SELECT count(*) FROM generations"):
-    with duckdb.connect(str(db), read_only=True) as con:
-        return con.execute(sql).fetchall()
+def rows(db, sql="SELECT count(*) FROM generations", wait_s=10):
+    """A query on a file a running process may be writing: retried while it holds the lock."""
+    deadline = time.monotonic() + wait_s
+    while True:
+        try:
+            with duckdb.connect(str(db), read_only=True) as con:
+                return con.execute(sql).fetchall()
+        except duckdb.IOException as exc:
+            if "lock" not in str(exc).lower() or time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
 
 
 def wait_rows(db, n, timeout_s=60):
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         try:
-            if rows(db)[0][0] >= n:
+            if rows(db, wait_s=0)[0][0] >= n:
                 return
         except duckdb.Error:
             pass
