@@ -44,9 +44,11 @@ def answers(gens: pd.DataFrame, checks: pd.DataFrame) -> list[dict]:
         per_model = []
         for _, g in rows.sort_values("model_spec").iterrows():
             mine = checks[(checks.run_id == g.run_id) & (checks.model_spec == g.model_spec)
-                          & (checks.case_id == case_id) & (checks.turn == turn) & (checks.repeat == g.repeat)]
+                          & (checks.case_id == case_id) & (checks.turn == turn) & (checks["repeat"] == g["repeat"])]
             per_model.append({
-                "model_spec": g.model_spec, "ok": bool(g.ok), "error": g.error if isinstance(g.error, str) else None,
+                "model_spec": g.model_spec, "ok": bool(g.ok),
+                "error": g.get("error") if isinstance(g.get("error"), str) else None,
+                "exceeds_context": bool(pd.notna(g.get("exceeds_context")) and g.get("exceeds_context")),
                 "text": g.output_text or "", "ttft_ms": g.ttft_ms, "e2e_ms": g.e2e_ms,
                 "checks": mine[["check_type", "passed", "score", "detail"]].to_dict("records"),
             })
@@ -92,12 +94,8 @@ def busy_runs(store: Store, run_ids: list[str]) -> list[tuple[str, float]]:
     return out
 
 
-def to_csv(df: pd.DataFrame) -> bytes:
-    return df.to_csv(index=False).encode("utf-8")
-
-
 def human_ratings(store: Store, scenario_id: str, run_id: str | None = None) -> dict[str, pd.DataFrame]:
     """Blind A/B ratings (Bradley-Terry with 95% CIs) and star averages, for beside the checks."""
     from .ratings import ratings_table, star_summary, votes
 
-    return {"ab": ratings_table(votes(store, scenario_id)), "stars": star_summary(store, run_id)}
+    return {"ab": ratings_table(votes(store, scenario_id)), "stars": star_summary(store, run_id, None if run_id else scenario_id)}

@@ -26,11 +26,35 @@ def add_stars(store: Store, run_id: str, model_spec: str, case_id: str, repeat: 
                                    "rater": rater.strip(), "created_at": utcnow()}])
 
 
-def star_summary(store: Store, run_id: str | None = None) -> pd.DataFrame:
-    where, params = ("WHERE run_id = ?", [run_id]) if run_id else ("", [])
-    return store.query(f"""SELECT model_spec, dimension, avg(stars) AS stars_mean, count(*) AS ratings,
-                                  count(DISTINCT rater) AS raters
-                           FROM ratings {where} GROUP BY ALL ORDER BY ALL""", params)
+def star_summary(store: Store, run_id: str | None = None, scenario_id: str | None = None,
+                 n_boot: int = 1000, seed: int = 0) -> pd.DataFrame:
+    """Per model and dimension: mean stars with a 95% interval from a bootstrap over cases
+    (all ratings of one case, its repeats, turns and raters, move together)."""
+    where, params = ("WHERE r.run_id = ?", [run_id]) if run_id else (
+        ("WHERE u.scenario_id = ?", [scenario_id]) if scenario_id else ("", []))
+    rows = store.query(f"""SELECT r.model_spec, r.dimension, r.case_id, avg(r.stars) AS case_stars,
+                                  count(*) AS n, list(DISTINCT r.rater) AS raters
+                           FROM ratings r JOIN runs u USING (run_id) {where}
+                           GROUP BY ALL ORDER BY ALL""", params)
+    cols = ["model_spec", "dimension", "stars_mean", "ci_low", "ci_high", "cases", "ratings", "raters"]
+    if rows.empty:
+        return pd.DataFrame(columns=cols)
+    rng = np.random.default_rng(seed)
+    out = []
+    for (model, dim), g in rows.groupby(["model_spec", "dimension"], sort=True):
+        per_case = g.case_stars.to_numpy(dtype=float)
+        means = per_case[rng.integers(0, len(per_case), size=(n_boot, len(per_case)))].mean(axis=1)
+        out.append({"model_spec": model, "dimension": dim, "stars_mean": float(per_case.mean()),
+                    "ci_low": float(np.percentile(means, 2.5)), "ci_high": float(np.percentile(means, 97.5)),
+                    "cases": len(per_case), "ratings": int(g.n.sum()),
+                    "raters": len({r for raters in g.raters for r in raters})})
+    return pd.DataFrame(out, columns=cols)
+
+
+def stars_text(mean: float, low: float, high: float) -> str:
+    """★★★★☆ 3.8 (3.2–4.4): the mean rounded to whole stars, the figure and its interval."""
+    full = int(round(mean))
+    return f"{'★' * full}{'☆' * (5 - full)} {mean:.1f} ({low:.1f}–{high:.1f})"
 
 
 def next_pair(store: Store, scenario_id: str, rng: random.Random | None = None,

@@ -152,6 +152,19 @@ class Case(_Strict):
             raise ValueError("messages must end with a user message")
         return self
 
+    def documents(self) -> list[str]:
+        """The files this case puts in front of its question."""
+        return [self.context_file] if isinstance(self.context_file, str) else list(self.context_file or [])
+
+    def questions(self) -> list[tuple[str, list[Check]]]:
+        """Each user input as written, without the documents and probes it is sent with
+        (for showing a case; `turn_inputs` builds what is sent)."""
+        if self.turns:
+            out = [(t.user, list(t.checks)) for t in self.turns]
+            out[-1] = (out[-1][0], out[-1][1] + list(self.checks))
+            return out
+        return [(self.messages[-1].content if self.messages else self.prompt, list(self.checks))]
+
     def turn_inputs(self, context_tokens: int | None = None) -> list[tuple[list[dict], list[Check]]]:
         """The user inputs in order, each as the messages it adds and the checks on its answer.
 
@@ -196,6 +209,8 @@ class Scenario(_Strict):
     id: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]*$")
     name: str
     description: str
+    name_zh: str | None = None
+    description_zh: str | None = None
     weights: dict[str, float]
     defaults: Defaults = Defaults()
     cases: list[Case] = Field(min_length=1)
@@ -220,6 +235,12 @@ class Scenario(_Strict):
                 raise ValueError(f"duplicate case id {case.id!r}")
             seen.add(case.id)
         return self
+
+    def title(self, lang: str = "en") -> str:
+        return (self.name_zh if lang == "zh" and self.name_zh else self.name).strip()
+
+    def purpose(self, lang: str = "en") -> str:
+        return (self.description_zh if lang == "zh" and self.description_zh else self.description).strip()
 
     @property
     def categories(self) -> list[str]:
@@ -323,6 +344,19 @@ def _read_document(path: Path, where: str) -> str:
         raise ScenarioError(f"{where}: cannot read {path}") from None
     except UnicodeDecodeError:
         raise ScenarioError(f"{where}: {path} is not UTF-8 text") from None
+
+
+def scenario_title(scenario_id: str, lang: str = "en") -> str:
+    """A scenario's name in `lang`, read without loading its documents; the id if unreadable."""
+    path = _scenario_file(scenario_id)
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) if path else None
+    except (OSError, UnicodeDecodeError, yaml.YAMLError):
+        data = None
+    if not isinstance(data, dict):
+        return scenario_id
+    name = data.get("name_zh") if lang == "zh" and data.get("name_zh") else data.get("name")
+    return str(name).strip() if name else scenario_id
 
 
 def load_scenario(id_or_path: str | Path) -> Scenario:

@@ -4,6 +4,7 @@ from __future__ import annotations
 import inspect
 from pathlib import Path
 
+import pandas as pd
 import streamlit as st
 
 from engine import Store, default_db_path
@@ -36,6 +37,58 @@ def lang() -> str:
 
 def tr(key: str, **kwargs) -> str:
     return t(key, lang(), **kwargs)
+
+
+# Columns whose values are labels (a status, a check type, a rating dimension), not data
+LABEL_COLUMNS = ("status", "dimension", "category", "check_type", "winner", "row", "metric")
+
+
+def localised(df: pd.DataFrame) -> pd.DataFrame:
+    """A table for people: column headers and label values in the chosen language."""
+    out = df.copy()
+    for col in LABEL_COLUMNS:
+        if col in out.columns:
+            out[col] = out[col].map(lambda v: tr(v) if isinstance(v, str) else v)
+    return out.rename(columns=lambda c: tr(str(c)))
+
+
+def table(df: pd.DataFrame, **kwargs) -> None:
+    st.dataframe(localised(df), hide_index=True, **kwargs)
+
+
+def csv(df: pd.DataFrame) -> bytes:
+    """A CSV download: raw column names (as in docs/schema.md) in English, translated in 中文."""
+    return (localised(df) if lang() == "zh" else df).to_csv(index=False).encode("utf-8")
+
+
+def labeller(pattern: str = "{}"):
+    """A format_func for options: the label key made from each option, in the language of
+    this script run (the function outlives the run, so it must not read the session later)."""
+    chosen = lang()
+    return lambda option: t(pattern.format(option), chosen)
+
+
+def scenario_label():
+    """A format_func for scenario ids: the id and the scenario's name in this run's language."""
+    from engine.scenarios import scenario_title
+
+    chosen = lang()
+    return lambda sid: f"{sid} · {scenario_title(sid, chosen)}"
+
+
+def uploader_labels(types: str = "YAML, YML") -> None:
+    """Streamlit's file uploader draws its own English button and size line; in 中文 they are
+    replaced by translated ones (a fixed style sheet: nothing from a user or a model in it)."""
+    if lang() != "zh":
+        return
+    limit = t("uploader_limit", "zh", mb=st.get_option("server.maxUploadSize"), types=types)
+    zone = '[data-testid="stFileUploaderDropzone"]'
+    st.html(f"""<style>
+{zone} button [data-testid="stMarkdownContainer"] p {{display: none;}}
+{zone} button [data-testid="stMarkdownContainer"]::after {{content: "{t('uploader_button', 'zh')}";}}
+{zone} [data-testid="stFileUploaderDropzoneInstructions"] span {{display: none;}}
+{zone} [data-testid="stFileUploaderDropzoneInstructions"] > div::after {{content: "{limit}"; font-size: 0.875rem;}}
+</style>""")
 
 
 def fmt(value, digits: int = 1, pct: bool = False) -> str:

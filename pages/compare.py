@@ -1,7 +1,7 @@
 import streamlit as st
 
-from engine import charts, compare, judging, sweep
-from pages._shared import entry_guard, fmt, lang, store, tr
+from engine import charts, compare, judging, ratings, sweep
+from pages._shared import csv, entry_guard, fmt, labeller, lang, scenario_label, store, table, tr
 
 entry_guard()
 
@@ -15,7 +15,7 @@ if runs.empty:
     st.stop()
 
 mode = st.radio(tr("cmp_source"), ["run", "scenario"], horizontal=True, key="cmp_mode",
-                format_func=lambda m: tr(f"cmp_source_{m}"))
+                format_func=labeller("cmp_source_{}"))
 run_id = None
 if mode == "run":
     run_ids = runs.run_id.tolist()
@@ -27,7 +27,7 @@ if mode == "run":
     scenario_id = runs.set_index("run_id").scenario_id[run_id]
     gens, checks = compare.load_results(s, run_id=run_id)
 else:
-    scenario_id = st.selectbox(tr("scenario"), compare.scenario_ids_with_runs(s))
+    scenario_id = st.selectbox(tr("scenario"), compare.scenario_ids_with_runs(s), format_func=scenario_label())
     gens, checks = compare.load_results(s, scenario_id=scenario_id)
 
 if gens.empty:
@@ -44,14 +44,12 @@ if not failed.empty:
 st.subheader(tr("cmp_metrics"))
 st.caption(tr("cmp_metrics_help"))
 result = compare.metrics(gens, checks, scenario_id)
-shown = result["wide"].copy()
-shown["row"] = shown.row.map(tr)
-shown["winner"] = shown.winner.map(lambda w: tr("tie") if w == "tie" else ("–" if w is None else w))
-st.dataframe(shown.rename(columns={"row": tr("metric"), "winner": tr("winner")}), hide_index=True)
+shown = result["wide"].assign(winner=result["wide"].winner.fillna("–")).rename(columns={"row": "metric"})
+table(shown, height="content")  # whole: the per-category rows must not hide behind a scroll bar
 d1, d2, d3 = st.columns(3)
-d1.download_button(tr("cmp_download_metrics"), compare.to_csv(result["table"]), "metrics.csv", "text/csv")
-d2.download_button(tr("cmp_download_generations"), compare.to_csv(gens), "generations.csv", "text/csv")
-d3.download_button(tr("cmp_download_checks"), compare.to_csv(checks), "check_results.csv", "text/csv")
+d1.download_button(tr("cmp_download_metrics"), csv(result["table"]), "metrics.csv", "text/csv")
+d2.download_button(tr("cmp_download_generations"), csv(gens), "generations.csv", "text/csv")
+d3.download_button(tr("cmp_download_checks"), csv(checks), "check_results.csv", "text/csv")
 if st.button(tr("home_open_recommend")):
     st.session_state.rec_scenario = scenario_id
     st.switch_page("pages/recommend.py")
@@ -59,16 +57,13 @@ if st.button(tr("home_open_recommend")):
 if not result["categories"].empty:
     st.subheader(tr("cmp_quality"))
     st.altair_chart(charts.category_score_chart(result["categories"], lang()), width="stretch")
-    cats = result["categories"].assign(category=result["categories"].category.map(tr),
-                                       winner=result["categories"].winner.map(lambda w: tr("tie") if w == "tie" else w))
-    st.dataframe(cats.round(3).rename(columns={"category": tr("category"), "model_spec": tr("model"),
-                                               "winner": tr("winner")}), hide_index=True)
+    table(result["categories"].round(3))
 
 if run_id:
     pairs = judging.pair_summary(s, run_id)
     if not pairs.empty:
         st.markdown(f"**{tr('cmp_judge_pairs')}**")
-        st.dataframe(pairs.round(2), hide_index=True)
+        table(pairs.round(2))
 
 st.subheader(tr("cmp_human"))
 human = compare.human_ratings(s, scenario_id, run_id if mode == "run" else None)
@@ -76,11 +71,12 @@ if human["ab"].empty and human["stars"].empty:
     st.caption(tr("cmp_no_human"))
 if not human["ab"].empty:
     st.markdown(f"**{tr('cmp_human_ab')}**")
-    st.dataframe(human["ab"].round(0).rename(columns=lambda c: tr(c) if c != "model_spec" else tr("model")),
-                 hide_index=True)
+    table(human["ab"].round(0))
 if not human["stars"].empty:
     st.markdown(f"**{tr('cmp_human_stars')}**")
-    st.dataframe(human["stars"].round(2), hide_index=True)
+    stars = human["stars"]
+    table(stars.assign(stars_shown=[ratings.stars_text(r.stars_mean, r.ci_low, r.ci_high) for r in stars.itertuples()])
+          [["model_spec", "dimension", "stars_shown", "ratings", "raters"]])
 
 st.subheader(tr("cmp_charts"))
 c1, c2 = st.columns(2)
@@ -92,7 +88,7 @@ hist = compare.history(s, models, scenario_id)
 if hist.run_id.nunique() > 1:
     st.subheader(tr("chart_history"))
     metric = st.selectbox(tr("metric"), ["ttft_ms_p50", "e2e_ms_p50", "decode_tok_per_s_p50", "quality"],
-                          format_func=tr)
+                          format_func=labeller())
     st.altair_chart(charts.history_chart(hist, metric, lang()), width="stretch")
 
 sweeps = sweep.sweeps(s)
@@ -103,8 +99,8 @@ if not sweeps.empty:
     levels = sweep.sweep_levels(s, sweep_id)
     if not levels.empty:
         st.altair_chart(charts.sweep_chart(levels, lang()), width="stretch")
-        st.dataframe(levels.drop(columns=["sweep_id", "slo_json"]), hide_index=True)
-        st.download_button(tr("cmp_download_metrics"), compare.to_csv(levels), "sweep.csv", "text/csv",
+        table(levels.drop(columns=["sweep_id", "slo_json"]))
+        st.download_button(tr("cmp_download_metrics"), csv(levels), "sweep.csv", "text/csv",
                            key="sweep-csv")
 
 st.subheader(tr("cmp_answers"))
@@ -115,12 +111,15 @@ for item in compare.answers(gens, checks):
         cols = st.columns(len(item["models"]))
         for col, ans in zip(cols, item["models"]):
             col.markdown(f"**{ans['model_spec']}**")
-            if not ans["ok"]:
+            if ans["exceeds_context"]:
+                col.warning(tr("exceeds_context_msg"))
+                col.caption(ans["error"] or "")
+            elif not ans["ok"]:
                 col.error(tr("cmp_generation_failed"))
                 col.text(ans["error"] or "")
             col.text(ans["text"] or "–")  # model output: plain text, never HTML
             col.caption(tr("cmp_answer_timing", ttft=fmt(ans["ttft_ms"], 0), e2e=fmt(ans["e2e_ms"], 0)))
             if ans["checks"]:
-                col.dataframe([{tr("check"): c["check_type"], tr("passed"): "✅" if c["passed"] else "❌",
+                col.dataframe([{tr("check"): tr(c["check_type"]), tr("passed"): "✅" if c["passed"] else "❌",
                                 tr("score"): round(c["score"], 2), tr("detail"): c["detail"]}
                                for c in ans["checks"]], hide_index=True)

@@ -1,7 +1,7 @@
 import streamlit as st
 
 from engine import bundled_models, compare, recommend, worker
-from pages._shared import entry_guard, fmt, store, tr
+from pages._shared import entry_guard, fmt, scenario_label, store, table, tr
 
 entry_guard()
 
@@ -34,7 +34,7 @@ else:
     for col, row in zip(cols * (len(verdicts) // len(cols) + 1), verdicts.itertuples()):
         shown = {recommend.TOO_CLOSE: tr("rec_too_close_short"),
                  recommend.NO_ELIGIBLE: tr("rec_no_eligible_short")}.get(row.verdict, row.verdict)
-        col.metric(f"{tr('scenario')}: {row.scenario_id}", shown,
+        col.metric(scenario_label()(row.scenario_id), shown,
                    f"{row.leader}: {tr('rec_p_first')} {fmt(row.p_first, pct=True)}", delta_color="off")
     if st.button(tr("home_open_recommend")):
         st.switch_page("pages/recommend.py")
@@ -42,4 +42,4 @@ else:
 st.subheader(tr("home_latest_runs"))
 # a run that has just started has no generation yet: its model list holds only NULL
 view = runs.assign(models=runs.models.map(lambda m: ", ".join(x for x in m if x) if m is not None else ""))
-st.dataframe(view.rename(columns=lambda c: tr(c)), hide_index=True)
+table(view)

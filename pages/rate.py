@@ -3,7 +3,7 @@ import random
 import streamlit as st
 
 from engine import compare, ratings
-from pages._shared import entry_guard, store, tr
+from pages._shared import entry_guard, labeller, scenario_label, store, tr
 
 entry_guard()
 
@@ -19,7 +19,7 @@ if not scenario_ids:
 st.session_state.setdefault("rater_name", "")
 rater = st.text_input(tr("rate_rater"), value=st.session_state.rater_name, key="rater")
 st.session_state.rater_name = rater
-scenario_id = st.selectbox(tr("scenario"), scenario_ids, key="rate_scenario")
+scenario_id = st.selectbox(tr("scenario"), scenario_ids, key="rate_scenario", format_func=scenario_label())
 
 st.subheader(tr("rate_blind"))
 pair = st.session_state.get("pair")
@@ -68,7 +68,7 @@ if not gens.empty:
     answer = gens.loc[idx]
     repeat = int(answer["repeat"])  # not answer.repeat: that is a pandas method
     st.text(answer.output_text or "–")
-    dimension = st.selectbox(tr("rate_dimension"), ratings.DIMENSIONS, format_func=tr, key="rate_dim")
+    dimension = st.selectbox(tr("rate_dimension"), ratings.DIMENSIONS, format_func=labeller(), key="rate_dim")
     stars = st.slider(tr("stars"), 1, 5, 3, key="rate_stars_value")
     if st.button(tr("rate_save_stars"), key="save-stars"):
         if not rater.strip():

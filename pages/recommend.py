@@ -1,11 +1,10 @@
 import json
 
-import pandas as pd
 import streamlit as st
 
 from engine import catalog, charts, compare, cost, recommend, report
 from engine.scenarios import CRITERIA, ScenarioError, load_scenario
-from pages._shared import entry_guard, fmt, lang, store, tr
+from pages._shared import entry_guard, fmt, lang, scenario_label, store, table, tr
 
 entry_guard()
 
@@ -18,7 +17,7 @@ if not scenario_ids:
         st.switch_page("pages/run.py")
     st.stop()
 
-scenario_id = st.selectbox(tr("scenario"), scenario_ids, key="rec_scenario")
+scenario_id = st.selectbox(tr("scenario"), scenario_ids, key="rec_scenario", format_func=scenario_label())
 try:
     defaults = dict(load_scenario(scenario_id).weights)
 except ScenarioError:
@@ -38,7 +37,7 @@ with left:
         ttft_sla = st.number_input(tr("rec_ttft_sla"), 0.0, 1e6, 0.0, 50.0, key="rec_ttft")
         e2e_sla = st.number_input(tr("rec_e2e_sla"), 0.0, 1e7, 0.0, 100.0, key="rec_e2e")
         licences = st.multiselect(tr("rec_licences"), sorted({m.license for m in catalog.load_catalog().values()}),
-                                  key="rec_lic")
+                                  key="rec_lic", placeholder=tr("choose_options"))
         min_quality = st.number_input(tr("rec_min_quality"), 0.0, 1.0, 0.0, 0.05, key="rec_minq")
     with st.expander(tr("rec_cost_table")):
         book = cost.price_book(s)
@@ -88,22 +87,17 @@ st.caption(tr("rec_sensitivity_help"))
 sens = decision.sensitivity.copy()
 if sens.empty or sens[["flip_low", "flip_high"]].isna().all().all():
     st.write(tr("rec_no_flip"))
-st.dataframe(sens.assign(criterion=sens.criterion.map(lambda c: tr(f"crit_{c}"))).rename(columns={
-    "criterion": tr("rec_criterion"), "weight": tr("rec_weight"), "flip_low": tr("rec_flip_low"),
-    "flip_high": tr("rec_flip_high")}).round(3), hide_index=True)
+table(sens.assign(criterion=sens.criterion.map(lambda c: tr(f"crit_{c}"))).round(3))
 if not decision.sensitivity_curves.empty:
     st.altair_chart(charts.sensitivity_chart(decision.sensitivity_curves, lang()))
 
 st.subheader(tr("rec_decision_table"))
 wide = recommend.table_wide(decision.table)
 if not wide.empty:
-    wide["row"] = wide.row.map(tr)
-    wide["winner"] = wide.winner.map(lambda w: tr("tie") if w == "tie" else ("–" if w is None else w))
-    st.dataframe(wide.rename(columns={"row": tr("row"), "winner": tr("winner")}), hide_index=True)
+    table(wide.assign(winner=wide.winner.fillna("–")).rename(columns={"row": "metric"}), height="content")
 if not decision.categories.empty:
     st.markdown(f"**{tr('rec_categories')}**")
-    st.dataframe(decision.categories.assign(category=decision.categories.category.map(tr)).round(3),
-                 hide_index=True)
+    table(decision.categories.round(3))
 
 st.subheader(tr("rec_cost_table"))
 COST_LABELS = {"model_spec": "model", "gpu": "rec_gpu", "fits": "rec_fits", "memory_need_gb": "rec_memory_need",
@@ -114,10 +108,10 @@ COST_LABELS = {"model_spec": "model", "gpu": "rec_gpu", "fits": "rec_fits", "mem
                "cost_per_1k_requests": "rec_cost_1k", "cost_per_million_output_tokens": "rec_cost_mtok",
                "replicas": "rec_replicas", "monthly_cost": "rec_monthly", "session_cost": "rec_session",
                "notes": "rec_notes"}
-st.dataframe(decision.cost.rename(columns={k: tr(v) for k, v in COST_LABELS.items()}), hide_index=True)
+table(decision.cost.rename(columns=COST_LABELS))
 with st.expander(tr("rec_prices")):
     st.caption(tr("rec_prices_help"))
-    st.dataframe(book.offers_table(), hide_index=True)
+    table(book.offers_table())
     with st.form("price"):
         c1, c2, c3 = st.columns(3)
         p_gpu = c1.selectbox("GPU", list(book.gpus))
@@ -155,7 +149,9 @@ with st.form("save_decision"):
 saved = recommend.saved_decisions(s, scenario_id)
 if not saved.empty:
     st.markdown(f"**{tr('rec_saved_list')}**")
-    st.dataframe(pd.DataFrame(saved), hide_index=True)
+    table(saved[["decision_id", "name", "created_at", "verdict"]].assign(verdict=saved.verdict.map(
+        {recommend.TOO_CLOSE: tr("rec_too_close_short"), recommend.NO_ELIGIBLE: tr("rec_no_eligible_short")}.get)
+        .fillna(saved.verdict)))
 
     def _restore(row) -> None:
         """Put a saved decision's weights and constraints back on the sliders and inputs."""

@@ -4,7 +4,7 @@ from engine import bundled_models, catalog, list_scenario_ids, load_scenario, wo
 from engine.backends import BackendError
 from engine.backends.ollama import installed_models as ollama_installed
 from engine.scenarios import ScenarioError
-from pages._shared import entry_guard, fmt, store, tr
+from pages._shared import entry_guard, fmt, scenario_label, store, table, tr
 
 entry_guard()
 
@@ -58,7 +58,7 @@ if active:
 
 st.subheader(tr("run_new"))
 scenario_ids = list_scenario_ids()
-scenario_id = st.selectbox(tr("scenario"), scenario_ids,
+scenario_id = st.selectbox(tr("scenario"), scenario_ids, format_func=scenario_label(),
                            index=scenario_ids.index("standard") if "standard" in scenario_ids else 0)
 try:
     scenario = load_scenario(scenario_id)
@@ -67,17 +67,18 @@ except ScenarioError as exc:
     st.stop()
 
 bundled = [f"llamacpp/{m.id}" for m in bundled_models()]
-chosen = st.multiselect(tr("run_bundled_models"), bundled, default=bundled, key="bundled")
+chosen = st.multiselect(tr("run_bundled_models"), bundled, default=bundled, key="bundled",
+                        placeholder=tr("choose_options"))
 
 with st.expander(tr("run_catalog")):
     st.caption(tr("run_catalog_help"))
-    st.dataframe(catalog.catalog_table(), hide_index=True)
+    table(catalog.catalog_table())
     gguf = st.text_input(tr("run_gguf_path"), placeholder="/models/Meta-Llama-3.1-8B-Instruct-Q4_K_M.gguf")
 
 with st.expander(tr("run_servers")):
     presets = catalog.load_presets()
     chosen_presets = st.multiselect(tr("run_presets"), list(presets), format_func=lambda p: presets[p].label,
-                                    key="presets")
+                                    key="presets", placeholder=tr("choose_options"))
     for pid in chosen_presets:
         st.caption(tr("run_preset_serve"))
         st.code(presets[pid].serve, language="bash")
@@ -89,7 +90,8 @@ with st.expander(tr("run_servers")):
             st.session_state.ollama_installed = []
             st.error(str(exc))
     installed = st.session_state.get("ollama_installed") or []
-    picked = st.multiselect(tr("run_ollama_installed"), installed, key="ollama_picked") if installed else []
+    picked = st.multiselect(tr("run_ollama_installed"), installed, key="ollama_picked",
+                            placeholder=tr("choose_options")) if installed else []
     ollama_tags = st.text_input(tr("run_ollama_models"), placeholder="llama3:8b-instruct, gpt-oss:20b",
                                 key="ollama_tags")
     ollama_tags = ", ".join([*picked, ollama_tags]) if picked else ollama_tags
@@ -107,7 +109,8 @@ gpu_layers = c4.number_input(tr("run_gpu_layers"), min_value=-1, max_value=1000,
 judge = st.text_input(tr("run_judge"), placeholder="ollama/qwen2.5:7b-instruct", key="judge",
                       help=tr("run_judge_help"))
 case_ids = [c.id for c in scenario.cases]
-cases = st.multiselect(tr("run_cases"), case_ids, default=case_ids, key=f"cases-{scenario_id}")
+cases = st.multiselect(tr("run_cases"), case_ids, default=case_ids, key=f"cases-{scenario_id}",
+                       placeholder=tr("choose_options"))
 
 specs = worker.collect_specs(chosen + [presets[p].spec for p in chosen_presets], gguf, ollama_host,
                              ollama_tags, openai_url, openai_models, extra)

@@ -1,10 +1,12 @@
+from pathlib import Path
+
 import pandas as pd
 import streamlit as st
 
 from engine import list_scenario_ids, load_scenario
 from engine.scenarios import (CRITERIA, ScenarioError, decode_scenario, save_scenario_text, scenario_yaml_from_form,
                               user_scenarios_dir)
-from pages._shared import entry_guard, tr
+from pages._shared import entry_guard, lang, localised, scenario_label, tr, uploader_labels
 
 entry_guard()
 
@@ -14,30 +16,41 @@ ids = list_scenario_ids()
 if not ids:
     st.info(tr("scen_none"))
 else:
-    sid = st.selectbox(tr("scenario"), ids, index=ids.index("standard") if "standard" in ids else 0)
+    sid = st.selectbox(tr("scenario"), ids, index=ids.index("standard") if "standard" in ids else 0,
+                       format_func=scenario_label())
     try:
         sc = load_scenario(sid)
     except ScenarioError as exc:
         st.error(str(exc))
     else:
-        st.subheader(sc.name)
-        st.write(sc.description)
+        st.subheader(sc.title(lang()))
+        st.write(sc.purpose(lang()))
         left, right = st.columns(2)
         left.markdown(f"**{tr('scen_weights')}**")
-        left.dataframe(pd.DataFrame([{tr("criterion"): tr(k), tr("weight"): v} for k, v in sc.weights.items()]),
-                       hide_index=True)
+        left.dataframe(pd.DataFrame([{tr("criterion"): tr(f"crit_{k}"), tr("weight"): v}
+                                     for k, v in sc.weights.items()]), hide_index=True)
         right.markdown(f"**{tr('scen_defaults')}**")
-        right.dataframe(pd.DataFrame([sc.defaults.model_dump()]), hide_index=True)
+        right.dataframe(localised(pd.DataFrame([sc.defaults.model_dump()])), hide_index=True)
         st.markdown(f"**{tr('scen_cases', n=len(sc.cases))}**")
         for case in sc.cases:
             with st.expander(f"{case.id} · {tr(case.category)}" + (f" · {case.lang}" if case.lang else "")):
-                for turn, (msgs, checks) in enumerate(case.turn_inputs(), start=1):
-                    if len(case.turn_inputs()) > 1:
+                questions = case.questions()
+                for turn, (text, checks) in enumerate(questions, start=1):
+                    if len(questions) > 1:
                         st.caption(tr("scen_turn", n=turn))
-                    st.text(msgs[-1]["content"])
+                    st.text(text)
                     if checks:
-                        st.dataframe(pd.DataFrame([{tr("check"): c.type, tr("value"): str(c.value), tr("weight"): c.weight}
-                                                   for c in checks]), hide_index=True)
+                        st.dataframe(pd.DataFrame([{tr("check"): tr(c.type), tr("value"): str(c.value),
+                                                    tr("weight"): c.weight} for c in checks]), hide_index=True)
+                # documents and probes stay folded: a handbook or a 12k-token probe would fill the page
+                if case.needle:
+                    size = (tr("scen_probe_tokens", n=case.needle.tokens) if case.needle.tokens
+                            else tr("scen_probe_fraction", pct=f"{case.needle.context_fraction:.0%}"))
+                    st.caption(tr("scen_probe", fact=case.needle.fact, depth=f"{case.needle.depth:.0%}", size=size))
+                if case.documents() and case.context:
+                    name = ", ".join(Path(d).name for d in case.documents())
+                    if st.toggle(tr("scen_document", name=name, chars=len(case.context)), key=f"doc-{sid}-{case.id}"):
+                        st.text(case.context)
 
 st.divider()
 st.subheader(tr("scen_create"))
@@ -56,6 +69,7 @@ def _save(text: str, source: str) -> None:
 
 with upload_tab:
     uploaded = st.file_uploader(tr("scen_upload"), type=["yaml", "yml"])
+    uploader_labels()
     if uploaded is not None and st.button(tr("scen_validate_save"), key="save-upload"):
         try:
             _save(decode_scenario(uploaded.getvalue(), uploaded.name), uploaded.name)
@@ -71,14 +85,16 @@ with form_tab:
         name = st.text_input(tr("scen_name"))
         description = st.text_area(tr("scen_description"))
         cols = st.columns(len(CRITERIA))
-        weights = {c: col.number_input(tr(c), 0.0, 1.0, 0.5 if c == "quality" else 0.1, 0.05, key=f"w-{c}")
+        weights = {c: col.number_input(tr(f"crit_{c}"), 0.0, 1.0, 0.5 if c == "quality" else 0.1, 0.05, key=f"w-{c}")
                    for c, col in zip(CRITERIA, cols)}
         max_tokens = st.number_input(tr("run_max_tokens"), 1, 32768, 256)
+        fields = {f: tr(f) for f in ("id", "category", "prompt", "must_contain", "max_chars")}
         rows = st.data_editor(
-            pd.DataFrame([{"id": "", "category": "", "prompt": "", "must_contain": "", "max_chars": None}]),
-            num_rows="dynamic", key="cases_editor",
-            column_config={"max_chars": st.column_config.NumberColumn(min_value=1, step=1)})
+            pd.DataFrame([{"id": "", "category": "", "prompt": "", "must_contain": "", "max_chars": None}])
+            .rename(columns=fields),
+            num_rows="dynamic", key=f"cases_editor_{lang()}",
+            column_config={fields["max_chars"]: st.column_config.NumberColumn(min_value=1, step=1)})
         if st.form_submit_button(tr("scen_validate_save")):
-            text = scenario_yaml_from_form(new_id, name, description, weights, max_tokens,
-                                           rows.to_dict("records"))
+            records = rows.rename(columns={v: k for k, v in fields.items()}).to_dict("records")
+            text = scenario_yaml_from_form(new_id, name, description, weights, max_tokens, records)
             _save(text, tr("scen_form_source"))

@@ -15,7 +15,8 @@ def frames(rows):
                      "decode_tok_per_s": 1000 / ttft, "output_tokens": 10, "load_ms": None, "rss_mb": 100.0,
                      "vram_mb": None, "exceeds_context": False, "output_text": "x"})
         checks.append({"run_id": "r", "model_spec": model, "case_id": case, "repeat": repeat, "turn": 0,
-                       "check_type": "contains", "passed": score > 0.5, "score": score, "weight": 1.0})
+                       "check_type": "contains", "passed": score > 0.5, "score": score, "weight": 1.0,
+                       "detail": ""})
     return pd.DataFrame(gens), pd.DataFrame(checks)
 
 
@@ -61,3 +62,14 @@ def test_scenario_view_takes_the_latest_run_of_each_model(store):
     assert checks.score.tolist() == [0.0, 0.5]
     hist = compare.history(store, ["m"], "standard").set_index("run_id")
     assert hist.quality[old] == 1.0 and hist.quality[new] == 0.0 and hist.ttft_ms_p50[new] == 900
+
+
+def test_each_answer_carries_its_own_checks_and_the_context_flag():
+    rows = [("a", "coding-1", r, s, 100.0, True) for r, s in [(0, 1.0), (1, 0.0)]]
+    rows += [("b", "coding-1", 0, 0.0, 200.0, True)]
+    gens, checks = frames(rows)
+    gens.loc[gens.model_spec == "b", "exceeds_context"] = True
+    (item,) = compare.answers(gens, checks)
+    a, b = item["models"]
+    assert [c["passed"] for c in a["checks"]] == [True]  # the first repeat's check, not both repeats'
+    assert not a["exceeds_context"] and b["exceeds_context"] and len(b["checks"]) == 1

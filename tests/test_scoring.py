@@ -277,12 +277,29 @@ def test_real_llama_cpp_context_overflow_is_reported_as_such(store):
 
 # --- human ratings -------------------------------------------------------------------------
 
+def test_star_intervals_resample_cases_and_show_as_stars(store):
+    from engine.ratings import stars_text
+
+    run_id = Runner(store).run(RunConfig(load_scenario("standard"), ["fake/echo"],
+                                         case_ids=["knowledge-en", "knowledge-zh", "coding-en", "coding-zh"]))
+    other = Runner(store).run(RunConfig(load_scenario("kb-qa"), ["fake/echo"], case_ids=["leave-en"]))
+    for case, stars in [("knowledge-en", 5), ("knowledge-zh", 5), ("coding-en", 1), ("coding-zh", 1)]:
+        for rater in ("Mei", "Tom", "Ana"):  # three raters agree: still one case, not three samples
+            add_stars(store, run_id, "fake/echo", case, 0, 0, "overall", stars, rater)
+    add_stars(store, other, "fake/echo", "leave-en", 0, 0, "overall", 2, "Mei")
+    s = star_summary(store, scenario_id="standard").iloc[0]  # the kb-qa rating is not mixed in
+    assert s.stars_mean == 3 and s.cases == 4 and s.ratings == 12 and s.raters == 3
+    assert 1 <= s.ci_low < 3 < s.ci_high <= 5 and s.ci_high - s.ci_low >= 2  # four cases, two camps: wide
+    assert stars_text(3.0, 1.0, 5.0) == "★★★☆☆ 3.0 (1.0–5.0)"
+    assert stars_text(4.6, 4.2, 5.0).startswith("★★★★★ 4.6")
+
+
 def test_stars_are_stored_with_the_rater_and_validated(store):
     run_id = Runner(store).run(RunConfig(load_scenario("standard"), ["fake/echo"], case_ids=["knowledge-en"]))
     add_stars(store, run_id, "fake/echo", "knowledge-en", 0, 0, "fluency", 4, "Mei")
     add_stars(store, run_id, "fake/echo", "knowledge-en", 0, 0, "fluency", 2, "Tom")
     s = star_summary(store, run_id).iloc[0]
-    assert s.stars_mean == 3 and s.raters == 2
+    assert s.stars_mean == 3 and s.raters == 2 and s.cases == 1 and s.ci_low == s.ci_high == 3
     for bad in [dict(stars=6), dict(dimension="vibes"), dict(rater=" ")]:
         kwargs = {"dimension": "fluency", "stars": 3, "rater": "Mei", **bad}
         with pytest.raises(ValueError):
