@@ -34,11 +34,16 @@ def throughput_chart(gens: pd.DataFrame, lang: str) -> alt.Chart:
 
 
 def history_chart(hist: pd.DataFrame, metric: str, lang: str) -> alt.Chart:
+    """One point per run, oldest left, labelled by its start (runs minutes apart would crowd a
+    time axis into unreadable ticks)."""
+    hist = hist.sort_values("started_at").assign(
+        run_label=lambda d: pd.to_datetime(d.started_at).dt.strftime("%Y-%m-%d %H:%M") + " · " + d.run_id.str[-6:])
     return alt.Chart(hist).mark_line(point=True).encode(
-        x=alt.X("started_at:T", title=t("run_started", lang)),
+        x=alt.X("run_label:O", title=t("run_started", lang), sort=None, axis=alt.Axis(labelAngle=-30)),
         y=alt.Y(f"{metric}:Q", title=t(metric, lang), scale=alt.Scale(zero=False)),
         color=alt.Color("model_spec:N", title=t("model", lang)),
-        tooltip=["run_id", "model_spec", alt.Tooltip(f"{metric}:Q", format=".2f")],
+        tooltip=["run_id", alt.Tooltip("started_at:T", format="%Y-%m-%d %H:%M:%S"), "model_spec",
+                 alt.Tooltip(f"{metric}:Q", format=".2f")],
     ).properties(title=t("chart_history", lang), height=260)
 
 

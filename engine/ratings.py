@@ -77,11 +77,11 @@ def next_pair(store: Store, scenario_id: str, rng: random.Random | None = None,
     part = rng.choice(groups)
     left, right = part.sample(2, random_state=rng.randrange(2**31)).to_dict("records")
     return {"scenario_id": scenario_id, "case_id": left["case_id"], "turn": int(left["turn"]),
-            "question": _question(scenario_id, left["case_id"], int(left["turn"])),
+            "question": question(scenario_id, left["case_id"], int(left["turn"])),
             "left": left, "right": right}
 
 
-def _question(scenario_id: str, case_id: str, turn: int) -> str:
+def question(scenario_id: str, case_id: str, turn: int) -> str:
     """The user message a rater needs to judge the answers ('' if the scenario is gone)."""
     from .scenarios import ScenarioError, load_scenario
 

@@ -23,13 +23,14 @@ def _now() -> str:
     return datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
 
 
-def verdict_text(d: Decision, lang: str) -> str:
+def verdict_text(d: Decision, lang: str, name=str) -> str:
+    """The verdict in a sentence; `name` formats the winner (a code span on the dashboard)."""
     if d.verdict == TOO_CLOSE:
         return t("rec_too_close", lang)
     if d.verdict == NO_ELIGIBLE:
         return t("rec_no_eligible", lang)
     top = d.ranking.iloc[0]
-    return t("rec_verdict_winner", lang, model=d.verdict, p=f"{top.p_first:.0%}",
+    return t("rec_verdict_winner", lang, model=name(d.verdict), p=f"{top.p_first:.0%}",
              margin=f"{d.margin:.3f}" if d.margin is not None else "–")
 
 

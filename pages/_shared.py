@@ -91,6 +91,12 @@ def uploader_labels(types: str = "YAML, YML") -> None:
 </style>""")
 
 
+def spec(model_spec: str) -> str:
+    """A model spec for Markdown text: a code span, so `openai/x@http://host/v1` or a name with
+    an @ is shown as written and never turned into a link."""
+    return f"`{model_spec.replace('`', '')}`"
+
+
 def fmt(value, digits: int = 1, pct: bool = False) -> str:
     if value is None or value != value:
         return "–"

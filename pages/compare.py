@@ -1,7 +1,7 @@
 import streamlit as st
 
 from engine import charts, compare, judging, ratings, sweep
-from pages._shared import csv, entry_guard, fmt, labeller, lang, scenario_label, store, table, tr
+from pages._shared import csv, entry_guard, fmt, labeller, lang, scenario_label, spec, store, table, tr
 
 entry_guard()
 
@@ -110,7 +110,7 @@ for item in compare.answers(gens, checks):
     with st.expander(title):
         cols = st.columns(len(item["models"]))
         for col, ans in zip(cols, item["models"]):
-            col.markdown(f"**{ans['model_spec']}**")
+            col.markdown(spec(ans["model_spec"]))
             if ans["exceeds_context"]:
                 col.warning(tr("exceeds_context_msg"))
                 col.caption(ans["error"] or "")

@@ -1,7 +1,7 @@
 import streamlit as st
 
 from engine import bundled_models, compare, recommend, worker
-from pages._shared import entry_guard, fmt, scenario_label, store, table, tr
+from pages._shared import entry_guard, fmt, scenario_label, spec, store, table, tr
 
 entry_guard()
 
@@ -35,7 +35,7 @@ else:
         shown = {recommend.TOO_CLOSE: tr("rec_too_close_short"),
                  recommend.NO_ELIGIBLE: tr("rec_no_eligible_short")}.get(row.verdict, row.verdict)
         col.metric(scenario_label()(row.scenario_id), shown,
-                   f"{row.leader}: {tr('rec_p_first')} {fmt(row.p_first, pct=True)}", delta_color="off")
+                   f"{spec(row.leader)}: {tr('rec_p_first')} {fmt(row.p_first, pct=True)}", delta_color="off")
     if st.button(tr("home_open_recommend")):
         st.switch_page("pages/recommend.py")
 

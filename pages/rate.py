@@ -3,7 +3,7 @@ import random
 import streamlit as st
 
 from engine import compare, ratings
-from pages._shared import entry_guard, labeller, scenario_label, store, tr
+from pages._shared import entry_guard, labeller, scenario_label, spec, store, tr
 
 entry_guard()
 
@@ -39,7 +39,8 @@ else:
     right.markdown(f"**{tr('rate_right')}**")
     right.text(pair["right"]["output_text"] or "–")
     if st.session_state.get("pair_voted"):
-        st.success(tr("rate_revealed", left=pair["left"]["model_spec"], right=pair["right"]["model_spec"]))
+        st.success(tr("rate_revealed", left=spec(pair["left"]["model_spec"]),
+                      right=spec(pair["right"]["model_spec"])))
         if st.button(tr("rate_next"), key="next-pair"):
             st.session_state.pair = None
             st.rerun()
@@ -67,6 +68,10 @@ if not gens.empty:
     idx = st.selectbox(tr("rate_answer"), list(labels), format_func=labels.get, key="rate_answer")
     answer = gens.loc[idx]
     repeat = int(answer["repeat"])  # not answer.repeat: that is a pandas method
+    asked = ratings.question(scenario_id, answer.case_id, int(answer.turn))
+    with st.expander(tr("rate_question"), expanded=len(asked) < 400):
+        st.text(asked or "–")
+    st.markdown(f"**{tr('rate_answer')}**")
     st.text(answer.output_text or "–")
     dimension = st.selectbox(tr("rate_dimension"), ratings.DIMENSIONS, format_func=labeller(), key="rate_dim")
     stars = st.slider(tr("stars"), 1, 5, 3, key="rate_stars_value")

@@ -4,7 +4,7 @@ import streamlit as st
 
 from engine import catalog, charts, compare, cost, recommend, report
 from engine.scenarios import CRITERIA, ScenarioError, load_scenario
-from pages._shared import entry_guard, fmt, lang, scenario_label, store, table, tr
+from pages._shared import entry_guard, fmt, lang, scenario_label, spec, store, table, tr
 
 entry_guard()
 
@@ -62,7 +62,7 @@ with right:
     except (recommend.RecommendError, cost.CostError) as exc:
         st.error(str(exc))
         st.stop()
-    text = report.verdict_text(decision, lang())
+    text = report.verdict_text(decision, lang(), name=spec)
     if decision.winner:
         st.success(text)
     else:
@@ -71,7 +71,7 @@ with right:
         st.caption(decision.more_cases["note"])
     for b in decision.binding:
         if b["binds"]:
-            st.info(tr("rec_binding", c=b["constraint"], m=b["unconstrained_leader"]))
+            st.info(tr("rec_binding", c=b["constraint"], m=spec(b["unconstrained_leader"])))
     st.markdown(f"**{tr('rec_ranking')}**")
     shown = decision.ranking[["model_spec", "score", "p_first", "eligible", "reasons"]].assign(
         score=lambda d: d.score.map(lambda v: fmt(v, 3)), p_first=lambda d: d.p_first.map(lambda v: fmt(v, pct=True)))

@@ -4,7 +4,7 @@ from engine import bundled_models, catalog, list_scenario_ids, load_scenario, wo
 from engine.backends import BackendError
 from engine.backends.ollama import installed_models as ollama_installed
 from engine.scenarios import ScenarioError
-from pages._shared import entry_guard, fmt, scenario_label, store, table, tr
+from pages._shared import entry_guard, fmt, scenario_label, spec, store, table, tr
 
 entry_guard()
 
@@ -32,7 +32,7 @@ def progress_panel(run_id: str) -> None:
             worker.cancel_run(s, run_id)
             st.toast(tr("run_cancelling"))
         if status.model_spec:
-            st.caption(tr("run_generating", model=status.model_spec, case=status.case_id))
+            st.caption(tr("run_generating", model=spec(status.model_spec), case=status.case_id))
             st.text(status.partial_text[-3000:])  # model output: shown as text, never HTML
         return
     if status.status == "done":

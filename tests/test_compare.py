@@ -73,3 +73,15 @@ def test_each_answer_carries_its_own_checks_and_the_context_flag():
     a, b = item["models"]
     assert [c["passed"] for c in a["checks"]] == [True]  # the first repeat's check, not both repeats'
     assert not a["exceeds_context"] and b["exceeds_context"] and len(b["checks"]) == 1
+
+
+def test_the_across_runs_chart_labels_each_run_by_a_readable_start():
+    from engine import charts
+
+    hist = pd.DataFrame({"run_id": ["20261128-101500-aaaaaa", "20261128-101200-bbbbbb"],
+                         "started_at": pd.to_datetime(["2026-11-28 10:15:00", "2026-11-28 10:12:00"]),
+                         "model_spec": ["m", "m"], "ttft_ms_p50": [120.0, 80.0]})
+    spec = charts.history_chart(hist, "ttft_ms_p50", "en").to_dict()
+    (data,) = spec["datasets"].values()
+    assert [d["run_label"] for d in data] == ["2026-11-28 10:12 · bbbbbb", "2026-11-28 10:15 · aaaaaa"]
+    assert spec["encoding"]["x"]["field"] == "run_label" and spec["encoding"]["x"]["sort"] is None

@@ -80,10 +80,10 @@ def test_home_lists_runs_and_the_verdict_per_scenario(tmp_path):
     at = app()
     assert "No runs yet" not in texts(at)
     verdicts = {m.label: m for m in at.metric}
-    assert verdicts["Scenario: pick"].value == "fake/good"
-    assert verdicts["Scenario: pick"].delta == "fake/good: P(first) 100%"
+    assert verdicts["pick · pick"].value == "fake/good"
+    assert verdicts["pick · pick"].delta == "`fake/good`: P(first) 100%"
     # two models giving the same answers: no verdict
-    assert verdicts["Scenario: same"].value == "Too close to call"
+    assert verdicts["same · same"].value == "Too close to call"
     runs = at.dataframe[0].value
     assert len(runs) == 2 and set(runs["Status"]) == {"done"}
 
@@ -217,6 +217,7 @@ def test_compare_page_shows_answers_as_text_charts_and_history():
     assert len(specs) >= 5  # quality by category, ttft, latency, decode, history
     marks = json.dumps(specs)
     assert "boxplot" in marks and "ttft_ms" in marks and "errorbar" in marks and "ci_low" in marks
+    assert '"field": "run_label"' in marks  # the across-runs chart: one labelled point per run
     # model output is shown escaped, as text elements, never as markdown or HTML
     assert any("<script>alert(1)</script>" in t.value for t in at.text)
     assert not any("<script>" in m.value for m in at.markdown)
@@ -280,9 +281,16 @@ def test_rate_page_blind_vote_reveals_names_only_after_voting():
     assert "Enter your name first" in at.error[0].value  # no anonymous votes
     at.text_input(key="rater").set_value("Mei")
     next(b for b in at.button if b.key == "vote-left").click().run()
-    assert f"A was {pair['left']['model_spec']}, B was {pair['right']['model_spec']}" in at.success[0].value
+    assert f"A was `{pair['left']['model_spec']}`, B was `{pair['right']['model_spec']}`" in at.success[0].value
     v = Store().query("SELECT * FROM ab_votes")
     assert len(v) == 1 and v.vote[0] == "left" and v.left_model[0] == pair["left"]["model_spec"]
+    from engine.ratings import question
+
+    # the first answer offered for stars (models and cases in order) comes with its question
+    gen = Store().query("SELECT * FROM generations WHERE ok ORDER BY model_spec, case_id").iloc[0]
+    assert [e.label for e in at.expander].count("Question") == 2
+    asked = question("standard", gen.case_id, int(gen.turn))
+    assert asked and asked in [t.value for t in at.text]
     at.slider(key="rate_stars_value").set_value(4)
     next(b for b in at.button if b.key == "save-stars").click().run()
     r = Store().query("SELECT * FROM ratings")
@@ -354,7 +362,7 @@ def test_recommend_page_shows_the_verdict_and_weights_move_it(tmp_path):
     _two_models(tmp_path)
     at = app("pages/recommend.py")
     assert not at.error, [e.value for e in at.error]
-    assert at.success[0].value.startswith("Recommended: fake/good (ranks first in 100% of resamples")
+    assert at.success[0].value.startswith("Recommended: `fake/good` (ranks first in 100% of resamples")
     sliders = {s.label: s for s in at.slider}
     assert sliders["Quality"].value == 0.7 and sliders["Time to first token"].value == 0.3
     assert "Quality 70% · Time to first token 30%" in texts(at)
@@ -374,7 +382,7 @@ def test_recommend_page_constraints_exclude_with_the_reason_and_decisions_are_sa
     at = app("pages/recommend.py")
     at.number_input(key="rec_minq").set_value(0.9).run()
     assert not at.exception
-    assert at.success[0].value.startswith("Recommended: fake/good")
+    assert at.success[0].value.startswith("Recommended: `fake/good`")
     ranking = at.dataframe[0].value.set_index("Model")
     assert ranking.loc["fake/good", "Excluded"] == False  # noqa: E712
     assert "quality 0.00 < minimum 0.9" in ranking.loc["fake/echo", "Excluded because"]
@@ -396,7 +404,7 @@ def test_recommend_page_in_chinese(tmp_path):
     at.session_state.lang = "zh"
     at.run()
     at.switch_page("pages/recommend.py").run()
-    assert at.success[0].value.startswith("推荐：fake/good")
+    assert at.success[0].value.startswith("推荐：`fake/good`")
     assert "决策表" in texts(at) and "什么会改变结论" in texts(at)
 
 
