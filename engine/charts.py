@@ -48,19 +48,28 @@ def history_chart(hist: pd.DataFrame, metric: str, lang: str) -> alt.Chart:
 
 
 def sweep_chart(levels: pd.DataFrame, lang: str) -> alt.Chart:
-    """Throughput and tail TTFT against concurrency: where the server saturates."""
-    base = alt.Chart(levels).encode(x=alt.X("concurrency:O", title=t("concurrency", lang)))
-    throughput = base.mark_line(point=True).encode(
-        y=alt.Y("output_tok_per_s:Q", title=t("output_tok_per_s", lang)),
-        tooltip=["concurrency", alt.Tooltip("output_tok_per_s:Q", format=".1f"),
-                 alt.Tooltip("req_per_s:Q", format=".2f"), "errors"],
-    ).properties(title=t("chart_sweep_throughput", lang), height=240)
-    ttft = base.mark_line(point=True, color="#d62728").encode(
-        y=alt.Y("ttft_ms_p95:Q", title=t("ttft_ms_p95", lang)),
-        tooltip=["concurrency", alt.Tooltip("ttft_ms_p95:Q", format=".0f"),
-                 alt.Tooltip("goodput_req_per_s:Q", format=".2f")],
-    ).properties(title=t("chart_sweep_ttft", lang), height=240)
-    return alt.hconcat(throughput, ttft)
+    """Against concurrency: output tokens/s, requests/s beside goodput, and the TTFT and
+    inter-token latency percentiles: where the server saturates and where the SLOs break."""
+    x = alt.X("concurrency:O", title=t("concurrency", lang))
+
+    def lines(columns: list[str], title_key: str, y_key: str, legend_key: str = "percentile") -> alt.Chart:
+        names = {c: t(c, lang) for c in columns}
+        return alt.Chart(levels).transform_fold(columns, as_=["key", "value"]).transform_calculate(
+            series=" + ".join(f"(datum.key == '{c}' ? '{n}' : '')" for c, n in names.items()),
+        ).mark_line(point=True).encode(
+            x=x, y=alt.Y("value:Q", title=t(y_key, lang)),
+            color=alt.Color("series:N", title=t(legend_key, lang), sort=list(names.values())),
+            tooltip=["concurrency", alt.Tooltip("series:N"), alt.Tooltip("value:Q", format=".1f")],
+        ).properties(title=t(title_key, lang), height=220, width=320)
+
+    throughput = alt.Chart(levels).mark_line(point=True).encode(
+        x=x, y=alt.Y("output_tok_per_s:Q", title=t("output_tok_per_s", lang)),
+        tooltip=["concurrency", alt.Tooltip("output_tok_per_s:Q", format=".1f"), "errors"],
+    ).properties(title=t("chart_sweep_throughput", lang), height=220, width=320)
+    rates = lines(["req_per_s", "goodput_req_per_s"], "chart_sweep_goodput", "req_per_s", "metric")
+    ttft = lines(["ttft_ms_p50", "ttft_ms_p95", "ttft_ms_p99"], "chart_sweep_ttft_pct", "chart_ttft")
+    itl = lines(["itl_ms_p50", "itl_ms_p95", "itl_ms_p99"], "chart_sweep_itl", "chart_sweep_itl")
+    return alt.vconcat(alt.hconcat(throughput, rates), alt.hconcat(ttft, itl))
 
 
 def category_score_chart(cats: pd.DataFrame, lang: str) -> alt.Chart:

@@ -62,6 +62,8 @@ def _parser() -> argparse.ArgumentParser:
     sw.add_argument("--level-timeout", type=float, default=120.0, help="seconds per level at most")
     sw.add_argument("--timeout", type=float, default=60.0, help="seconds a request may wait for data")
     sw.add_argument("--db", default=None)
+    sw.add_argument("--sweep-id", help=argparse.SUPPRESS)  # chosen by the dashboard
+    sw.add_argument("--live", help=argparse.SUPPRESS)  # live file for the dashboard
 
     j = sub.add_parser("judge", help="pairwise judging of two models' answers in a run")
     j.add_argument("--run", required=True)
@@ -253,8 +255,22 @@ def _cmd_sweep(args) -> int:
               f"ITL p50 {f(level['itl_ms_p50'])} ms, e2e p95 {f(level['e2e_ms_p95'])} ms, "
               f"goodput {level['goodput_req_per_s']:.2f} req/s", file=sys.stderr, flush=True)
 
-    print(run_sweep(Store(args.db or default_db_path()), config, on_level=show), flush=True)
-    return 0
+    cancel, abandon = threading.Event(), threading.Event()
+    _signals(cancel, abandon)
+    live = None
+    if args.live:
+        live = LiveWriter(Path(args.live), args.sweep_id or "")
+
+    def progress(level: int, done: int, total: int) -> None:
+        if live:
+            live.update(level=level, done=done, total=total)
+
+    sweep_id = run_sweep(Store(args.db or default_db_path()), config, on_level=show, on_request=progress,
+                         cancel=cancel, sweep_id=args.sweep_id)
+    if live:
+        live.update(force=True)
+    print(sweep_id, flush=True)
+    return 130 if cancel.is_set() else 0
 
 
 def _cmd_judge(args) -> int:

@@ -194,6 +194,9 @@ MIGRATIONS: list[tuple[str, str]] = [
         ALTER TABLE runs ADD COLUMN owner_host VARCHAR;
         ALTER TABLE runs ADD COLUMN heartbeat_at TIMESTAMP;
     """),
+    ("007_sweep_error", """
+        ALTER TABLE sweeps ADD COLUMN error VARCHAR;
+    """),
 ]
 
 
@@ -485,6 +488,13 @@ class Store:
         with self.connect(lock_timeout_s) as con:
             con.execute("UPDATE runs SET status = ?, finished_at = ?, error = ? WHERE run_id = ?",
                         [status, utcnow(), _clean("error", error), run_id])
+
+    def finish_sweep(self, sweep_id: str, status: str, error: str | None = None) -> None:
+        if status not in RUN_STATUSES:
+            raise ValueError(f"unknown sweep status {status!r}")
+        with self.connect() as con:
+            con.execute("UPDATE sweeps SET status = ?, finished_at = ?, error = ? WHERE sweep_id = ?",
+                        [status, utcnow(), _clean("error", error), sweep_id])
 
     def add_generation(self, row: dict[str, Any], checks: list[dict[str, Any]],
                        lock_timeout_s: float | None = None) -> None:

@@ -110,16 +110,23 @@ async def _one(backend, messages, params, client) -> _Sample:
     return s
 
 
-async def _level(backend, prompts, params, c: int, n: int, timeout_s: float) -> tuple[list[_Sample], float]:
+async def _level(backend, prompts, params, c: int, n: int, timeout_s: float,
+                 cancel=None, on_request=None) -> tuple[list[_Sample], float]:
     sem = asyncio.Semaphore(c)
     deadline = time.monotonic() + timeout_s
 
     async with backend.async_client(c) as client:
         async def bounded(messages):
             async with sem:
-                if time.monotonic() > deadline:
-                    return _Sample(error="not sent: the level's time limit was reached", started_at=utcnow())
-                return await _one(backend, messages, params, client)
+                if cancel is not None and cancel.is_set():
+                    sample = _Sample(error="not sent: cancelled", started_at=utcnow())
+                elif time.monotonic() > deadline:
+                    sample = _Sample(error="not sent: the level's time limit was reached", started_at=utcnow())
+                else:
+                    sample = await _one(backend, messages, params, client)
+            if on_request:
+                on_request(sample)
+            return sample
 
         t0 = time.perf_counter()
         tasks = [asyncio.create_task(bounded(m)) for m in itertools.islice(itertools.cycle(prompts), n)]
@@ -166,8 +173,12 @@ def summarise(samples: list[_Sample], wall_s: float, c: int, slo: dict) -> dict:
     }
 
 
-def run_sweep(store: Store, config: SweepConfig, on_level=None) -> str:
-    """Run every level; return the sweep id. Levels are committed as they finish."""
+def run_sweep(store: Store, config: SweepConfig, on_level=None, on_request=None, cancel=None,
+              sweep_id: str | None = None) -> str:
+    """Run every level; return the sweep id. Levels are committed as they finish.
+    `on_request(level, done, total)` follows each request (done and total over the whole
+    sweep); once `cancel` (a threading.Event) is set, no further request is sent and the
+    sweep ends as interrupted, keeping the finished levels."""
     import json
 
     backend = resolve(config.model, timeout_s=config.request_timeout_s)
@@ -177,19 +188,30 @@ def run_sweep(store: Store, config: SweepConfig, on_level=None) -> str:
     d = config.scenario.defaults
     params = GenParams(max_tokens=config.max_tokens or d.max_tokens, temperature=d.temperature, seed=d.seed)
     backend.load()  # a clear error now if the server or model is missing
-    sweep_id = new_run_id()
+    sweep_id = sweep_id or new_run_id()
+    total = sum(config.requests_for(c) for c in config.concurrency)
+    done = 0
     store.insert_rows("sweeps", [{
         "sweep_id": sweep_id, "model_spec": config.model, "scenario_id": config.scenario.id,
         "status": "running", "started_at": utcnow(),
         "config_json": json.dumps({"concurrency": config.concurrency, "requests": config.requests,
                                    "max_tokens": params.max_tokens, "slo": config.slo,
-                                   "level_timeout_s": config.level_timeout_s}),
+                                   "level_timeout_s": config.level_timeout_s, "planned_requests": total}),
         "host_json": json.dumps(host_info())}])
-    status = "failed"
+    status, error = "failed", None
     try:
         for c in config.concurrency:
+            def count(_sample, c=c):
+                nonlocal done
+                done += 1
+                if on_request:
+                    on_request(c, done, total)
+
             samples, wall = asyncio.run(_level(backend, prompts, params, c, config.requests_for(c),
-                                               config.level_timeout_s))
+                                               config.level_timeout_s, cancel, count))
+            if cancel is not None and cancel.is_set():
+                status = "interrupted"  # a level cut short is not a measurement: not stored
+                break
             level = {"sweep_id": sweep_id, **summarise(samples, wall, c, config.slo),
                      "slo_json": json.dumps(config.slo)}
             store.insert_rows("sweep_requests", [
@@ -200,14 +222,16 @@ def run_sweep(store: Store, config: SweepConfig, on_level=None) -> str:
             store.insert_rows("sweep_levels", [level])
             if on_level:
                 on_level(level)
-        status = "done"
+        else:
+            status = "done"
     except KeyboardInterrupt:
         status = "interrupted"
         raise
+    except Exception as exc:
+        error = f"{type(exc).__name__}: {exc}"
+        raise
     finally:
-        with store.connect() as con:
-            con.execute("UPDATE sweeps SET status = ?, finished_at = ? WHERE sweep_id = ?",
-                        [status, utcnow(), sweep_id])
+        store.finish_sweep(sweep_id, status, error)
         backend.close()
     return sweep_id
 

@@ -57,6 +57,12 @@ class LiveWriter:
     def on_progress(self, _progress) -> None:
         self._write()
 
+    def update(self, force: bool = False, **state) -> None:
+        """Other progress (a load sweep's requests), written at most every 0.25 s."""
+        self.state.update(state)
+        if force or time.monotonic() - self._last >= _LIVE_INTERVAL_S:
+            self._write()
+
     def _write(self) -> None:
         self._last = time.monotonic()
         tmp = self.path.with_suffix(".tmp")
@@ -99,6 +105,22 @@ def start_run(db_path: str, scenario: str, models: list[str], repeats: int = 1,
         cmd += ["--judge", judge]
     return _launch(db_path, run_id, cmd)
 
+
+
+def start_sweep(db_path: str, scenario: str, model: str, levels: list[int], requests: int | None = None,
+                max_tokens: int | None = None, slo: dict[str, float] | None = None) -> str:
+    """Launch `python -m engine sweep` in its own session; return the sweep id it will use."""
+    sweep_id = new_run_id()
+    cmd = [sys.executable, "-m", "engine", "sweep", "--scenario", scenario, "--model", model, "--db", db_path,
+           "--concurrency", ",".join(map(str, levels)), "--sweep-id", sweep_id,
+           "--live", str(live_path(db_path, sweep_id))]
+    if requests:
+        cmd += ["--requests", str(requests)]
+    if max_tokens:
+        cmd += ["--max-tokens", str(max_tokens)]
+    if slo:
+        cmd += ["--slo", ",".join(f"{k}={v:g}" for k, v in slo.items())]
+    return _launch(db_path, sweep_id, cmd)
 
 
 @dataclass
@@ -227,6 +249,38 @@ def run_status(store: Store, run_id: str) -> RunStatus:
                      run["error"] if isinstance(run["error"], str) else None)
 
 
+@dataclass
+class SweepStatus(RunStatus):
+    level: int | None = None  # the concurrency being measured
+
+
+def sweep_status(store: Store, sweep_id: str) -> SweepStatus:
+    """A load sweep's progress: requests done over the whole sweep (live file), the level
+    being measured, the time left at the pace so far. A sweep whose process is gone while
+    it reads as running is marked failed with the end of its log."""
+    live = _read_live(store.path, sweep_id)
+    pid = live.get("pid") or (_PROCS[sweep_id].pid if sweep_id in _PROCS else None)
+    alive = _alive(pid, sweep_id)
+    if sweep_id in _PROCS and _PROCS[sweep_id].poll() is not None:
+        _PROCS.pop(sweep_id)
+    row = store.query("SELECT * FROM sweeps WHERE sweep_id = ?", [sweep_id])
+    if row.empty:
+        if alive:
+            return SweepStatus(sweep_id, "starting")
+        return SweepStatus(sweep_id, "failed", error=_log_tail(store.path, sweep_id) or "the sweep did not start")
+    sw = row.iloc[0]
+    if sw.status == "running" and not alive:
+        store.finish_sweep(sweep_id, "failed", "the sweep process is gone: " + _log_tail(store.path, sweep_id, 3))
+        sw = store.query("SELECT * FROM sweeps WHERE sweep_id = ?", [sweep_id]).iloc[0]
+    total = live.get("total") or json.loads(sw.config_json or "{}").get("planned_requests")
+    done = int(live.get("done") or 0)
+    end = sw.finished_at if isinstance(sw.finished_at, datetime) and sw.finished_at == sw.finished_at else None
+    elapsed = ((end or utcnow()) - sw.started_at).total_seconds()
+    remaining = elapsed / done * (total - done) if done and total and sw.status == "running" else None
+    return SweepStatus(sweep_id, sw.status, done, total, elapsed, remaining, sw.model_spec,
+                       error=sw.error if isinstance(sw.error, str) else None, level=live.get("level"))
+
+
 def _remaining_s(store: Store, run_id: str, left: int) -> float | None:
     """Time still to go: each model's mean generation time so far (load, a one-off, left
     out) times its generations still to run, summed; the run's plan tells how many."""
@@ -328,3 +382,19 @@ def preflight(specs: list[str], case_ids: list[str] | None = None) -> list[str]:
             if why:
                 problems.append(f"{spec}: {why}")
     return problems
+
+
+def preflight_sweep(spec: str) -> list[str]:
+    """Problems before a load sweep: it needs one model served over HTTP, reachable."""
+    from .backends import BackendError, parse_spec
+
+    if not spec:
+        return ["give the served model to sweep, e.g. openai/<model>@http://host:port/v1 or ollama/<tag>"]
+    try:
+        backend = parse_spec(spec).backend
+    except BackendError as exc:
+        return [str(exc)]
+    if backend not in _HTTP_BACKENDS:
+        return [f"{spec}: a load sweep needs a model served over HTTP (ollama/ or openai/), "
+                f"not an in-process {backend}/ model"]
+    return preflight([spec])

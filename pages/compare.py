@@ -7,9 +7,31 @@ entry_guard()
 
 st.title(tr("nav_compare"))
 s = store()
+
+
+def sweep_section() -> None:
+    """Load sweeps: throughput, goodput and latency percentiles against concurrency."""
+    sweeps = sweep.sweeps(s)
+    if sweeps.empty:
+        return
+    st.subheader(tr("cmp_sweeps"))
+    sweep_ids = sweeps.sweep_id.tolist()
+    wanted = st.session_state.get("compare_sweep")
+    by_id = sweeps.set_index("sweep_id")
+    status = labeller()
+    sweep_id = st.selectbox(tr("cmp_sweep"), sweep_ids, index=sweep_ids.index(wanted) if wanted in sweep_ids else 0,
+                            format_func=lambda i: f"{i} · {by_id.model_spec[i]} · {status(by_id.status[i])}")
+    levels = sweep.sweep_levels(s, sweep_id)
+    if not levels.empty:
+        st.altair_chart(charts.sweep_chart(levels, lang()), width="stretch")
+        table(levels.drop(columns=["sweep_id", "slo_json"]))
+        st.download_button(tr("cmp_download_metrics"), csv(levels), "sweep.csv", "text/csv", key="sweep-csv")
+
+
 runs = compare.runs_table(s, limit=200)
 if runs.empty:
     st.info(tr("cmp_empty"))
+    sweep_section()  # a sweep needs no run
     if st.button(tr("cmp_go_run")):
         st.switch_page("pages/run.py")
     st.stop()
@@ -91,17 +113,7 @@ if hist.run_id.nunique() > 1:
                           format_func=labeller())
     st.altair_chart(charts.history_chart(hist, metric, lang()), width="stretch")
 
-sweeps = sweep.sweeps(s)
-if not sweeps.empty:
-    st.subheader(tr("cmp_sweeps"))
-    sweep_id = st.selectbox(tr("cmp_sweep"), sweeps.sweep_id.tolist(),
-                            format_func=lambda i: f"{i} · {sweeps.set_index('sweep_id').model_spec[i]}")
-    levels = sweep.sweep_levels(s, sweep_id)
-    if not levels.empty:
-        st.altair_chart(charts.sweep_chart(levels, lang()), width="stretch")
-        table(levels.drop(columns=["sweep_id", "slo_json"]))
-        st.download_button(tr("cmp_download_metrics"), csv(levels), "sweep.csv", "text/csv",
-                           key="sweep-csv")
+sweep_section()
 
 st.subheader(tr("cmp_answers"))
 for item in compare.answers(gens, checks):

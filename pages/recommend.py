@@ -41,8 +41,9 @@ with left:
         min_quality = st.number_input(tr("rec_min_quality"), 0.0, 1.0, 0.0, 0.05, key="rec_minq")
     with st.expander(tr("rec_cost_table")):
         book = cost.price_book(s)
+        cheapest = tr("rec_gpu_cheapest")
         gpu = st.selectbox(tr("rec_gpu"), [None, *book.gpus], key="rec_gpu",
-                           format_func=lambda g: tr("rec_gpu_cheapest") if g is None else g)
+                           format_func=lambda g: cheapest if g is None else g)
         currency = st.radio(tr("rec_currency"), list(cost.CURRENCIES), horizontal=True, key="rec_cur")
         st.markdown(f"**{tr('rec_traffic')}**")
         traffic = cost.Traffic(

@@ -1,6 +1,6 @@
 import streamlit as st
 
-from engine import bundled_models, catalog, list_scenario_ids, load_scenario, worker
+from engine import bundled_models, catalog, list_scenario_ids, load_scenario, sweep, worker
 from engine.backends import BackendError
 from engine.backends.ollama import installed_models as ollama_installed
 from engine.scenarios import ScenarioError
@@ -126,4 +126,71 @@ if st.button(tr("run_start"), type="primary", disabled=bool(active and not worke
             s.path, scenario.source_path or scenario_id, specs, repeats=int(repeats),
             max_tokens=int(max_tokens), temperature=float(temperature), gpu_layers=int(gpu_layers),
             case_ids=cases if len(cases) < len(case_ids) else None, judge=judge.strip() or None)
+        st.rerun()
+
+
+@st.fragment(run_every=1.0)
+def sweep_panel(sweep_id: str) -> None:
+    status = worker.sweep_status(s, sweep_id)
+    st.markdown(f"**{tr('sweep_active', id=sweep_id)}**")
+    if status.status == "starting":
+        st.info(tr("run_starting"))
+        return
+    total = status.total or 1
+    key = "sweep_progress_final" if status.finished else "sweep_progress"
+    st.progress(min(status.done / total, 1.0), text=tr(
+        key, done=status.done, total=total, level=status.level or "–", elapsed=fmt(status.elapsed_s, 0),
+        remaining=fmt(status.remaining_s, 0)))
+    if not status.finished:
+        if st.button(tr("run_cancel"), key="cancel-sweep"):
+            worker.cancel_run(s, sweep_id)
+            st.toast(tr("sweep_cancelling"))
+        return
+    if status.status == "done":
+        st.success(tr("sweep_done"))
+    elif status.status == "interrupted":
+        st.warning(tr("sweep_interrupted"))
+    else:
+        st.error(tr("run_failed", error=status.error or ""))
+    levels = sweep.sweep_levels(s, sweep_id)
+    if not levels.empty:
+        table(levels.drop(columns=["sweep_id", "slo_json"]))
+        if st.button(tr("run_open_compare"), key="sweep-compare"):
+            st.session_state.compare_sweep = sweep_id
+            st.switch_page("pages/compare.py")
+
+
+st.divider()
+st.subheader(tr("sweep_title"))
+st.caption(tr("sweep_help"))
+active_sweep = st.session_state.get("active_sweep")
+if active_sweep:
+    sweep_panel(active_sweep)
+w1, w2 = st.columns([2, 1])
+sweep_model = w1.text_input(tr("sweep_model"), placeholder="openai/gpt-oss-20b@http://127.0.0.1:8000/v1",
+                            key="sweep_model", help=tr("sweep_model_help"))
+sweep_levels_text = w2.text_input(tr("sweep_levels"), value="1,2,4,8", key="sweep_levels")
+w3, w4, w5, w6, w7 = st.columns(5)
+sweep_requests = w3.number_input(tr("sweep_requests"), 0, 10_000, 0, help=tr("sweep_requests_help"),
+                                 key="sweep_requests")
+sweep_max_tokens = w4.number_input(tr("run_max_tokens"), 1, 32768, scenario.defaults.max_tokens,
+                                   key="sweep_max_tokens")
+slo = {k: v for k, v in {
+    "ttft_ms": w5.number_input(tr("sweep_slo_ttft"), 0.0, 1e6, 0.0, 50.0, key="sweep_slo_ttft"),
+    "e2e_ms": w6.number_input(tr("sweep_slo_e2e"), 0.0, 1e7, 0.0, 100.0, key="sweep_slo_e2e"),
+    "itl_ms": w7.number_input(tr("sweep_slo_itl"), 0.0, 1e5, 0.0, 5.0, key="sweep_slo_itl"),
+}.items() if v > 0}
+sweep_busy = bool(active_sweep and not worker.sweep_status(s, active_sweep).finished)
+if st.button(tr("sweep_start"), key="start-sweep", disabled=sweep_busy):
+    try:
+        levels = sweep.parse_levels(sweep_levels_text)
+        problems = worker.preflight_sweep(sweep_model.strip())
+    except ValueError as exc:
+        problems = [str(exc)]
+    for p in problems:
+        st.error(p)
+    if not problems:
+        st.session_state.active_sweep = worker.start_sweep(
+            s.path, scenario.source_path or scenario_id, sweep_model.strip(), levels,
+            requests=int(sweep_requests) or None, max_tokens=int(sweep_max_tokens), slo=slo)
         st.rerun()

@@ -262,7 +262,38 @@ def test_compare_page_shows_a_load_sweep_chart():
     at = app("pages/compare.py")
     assert "Load sweeps" in texts(at)
     specs = json.dumps([json.loads(c.proto.spec) for c in at.get("vega_lite_chart")])
-    assert "output_tok_per_s" in specs and "concurrency" in specs
+    for series in ("output_tok_per_s", "goodput_req_per_s", "ttft_ms_p99", "itl_ms_p50", "itl_ms_p95", "concurrency"):
+        assert series in specs
+
+
+def test_run_page_starts_a_load_sweep_with_live_progress_and_compare_shows_it():
+    from engine.sweep import sweep_levels
+    from tests.fakeservers import FakeServer, OpenAIHandler
+
+    at = app("pages/run.py")
+    at.text_input(key="sweep_model").set_value("llamacpp/smollm2-135m")
+    at.button(key="start-sweep").click().run()
+    assert any("needs a model served over HTTP" in e.value for e in at.error)  # refused before starting
+    with FakeServer(OpenAIHandler, delay_s=0.01) as srv:
+        at.text_input(key="sweep_model").set_value(f"openai/echo@{srv.url}/v1")
+        at.text_input(key="sweep_levels").set_value("1,2")
+        at.number_input(key="sweep_requests").set_value(3)
+        at.number_input(key="sweep_slo_ttft").set_value(5000.0)
+        at.button(key="start-sweep").click().run()
+        assert not at.exception and not at.error
+        sweep_id = at.session_state.active_sweep
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not worker.sweep_status(Store(), sweep_id).finished:
+            time.sleep(0.2)
+        at.run()
+    status = worker.sweep_status(Store(), sweep_id)
+    assert status.status == "done" and status.done == status.total == 6, status
+    assert "6 / 6 requests" in at.get("progress")[-1].proto.text
+    levels = sweep_levels(Store(), sweep_id)
+    assert levels.concurrency.tolist() == [1, 2] and (levels.ok_requests == 3).all()
+    assert json.loads(levels.slo_json[0]) == {"ttft_ms": 5000.0}
+    at.button(key="sweep-compare").click().run()
+    assert "Load sweeps" in texts(at) and any(sweep_id in o for sb in at.selectbox for o in sb.options)
 
 
 def test_run_page_offers_the_use_case_presets_with_their_serve_commands():

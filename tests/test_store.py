@@ -37,7 +37,8 @@ def test_schema_has_exact_columns(store):
         "run_id", "case_id", "turn", "judge_spec", "model_1", "model_2", "score_1", "winner_12",
         "winner_21", "raw_12", "raw_21", "created_at"]
     assert store.columns("sweeps") == [
-        "sweep_id", "model_spec", "scenario_id", "status", "started_at", "finished_at", "config_json", "host_json"]
+        "sweep_id", "model_spec", "scenario_id", "status", "started_at", "finished_at", "config_json", "host_json",
+        "error"]  # 007_sweep_error
     assert store.columns("sweep_levels") == [
         "sweep_id", "concurrency", "requests", "ok_requests", "errors", "wall_s", "output_tok_per_s",
         "req_per_s", "ttft_ms_p50", "ttft_ms_p95", "ttft_ms_p99", "itl_ms_p50", "itl_ms_p95", "itl_ms_p99",

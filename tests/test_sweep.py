@@ -75,3 +75,23 @@ def test_sweep_command_line(cli_env, tmp_path):
                           "--scenario", "standard", "--db", str(tmp_path / "s.duckdb")],
                          cwd=ROOT, env=cli_env, capture_output=True, text=True, timeout=60)
     assert bad.returncode == 2 and "cannot connect" in bad.stderr
+
+
+def test_a_cancelled_sweep_keeps_its_finished_levels_and_reports_progress(store):
+    import threading
+
+    cancel = threading.Event()
+    seen = []
+
+    def progress(level, done, total):
+        seen.append((level, done, total))
+        if level == 2 and done == 5:  # the second level's first request: stop there
+            cancel.set()
+
+    with FakeServer(OpenAIHandler, delay_s=0.002) as srv:
+        sid = run_sweep(store, SweepConfig(f"openai/echo@{srv.url}/v1", load_scenario("standard"), [1, 2, 4],
+                                           requests=4, max_tokens=6), on_request=progress, cancel=cancel)
+    assert [d for _, d, _ in seen[:5]] == [1, 2, 3, 4, 5] and {t for _, _, t in seen} == {12}
+    assert sweep_levels(store, sid).concurrency.tolist() == [1]  # the level cut short is not a measurement
+    row = store.query("SELECT status, config_json FROM sweeps").iloc[0]
+    assert row.status == "interrupted" and '"planned_requests": 12' in row.config_json
