@@ -98,4 +98,5 @@ def human_ratings(store: Store, scenario_id: str, run_id: str | None = None) -> 
     """Blind A/B ratings (Bradley-Terry with 95% CIs) and star averages, for beside the checks."""
     from .ratings import ratings_table, star_summary, votes
 
-    return {"ab": ratings_table(votes(store, scenario_id)), "stars": star_summary(store, run_id, None if run_id else scenario_id)}
+    return {"ab": ratings_table(votes(store, scenario_id)),
+            "stars": star_summary(store, run_id, None if run_id else scenario_id)}

@@ -20,7 +20,8 @@ def sweep_section() -> None:
     by_id = sweeps.set_index("sweep_id")
     status = labeller()
     sweep_id = st.selectbox(tr("cmp_sweep"), sweep_ids, index=sweep_ids.index(wanted) if wanted in sweep_ids else 0,
-                            format_func=lambda i: f"{i} · {by_id.model_spec[i]} · {status(by_id.status[i])}")
+                            format_func=lambda i: f"{i} · {by_id.model_spec[i]} · {status(by_id.status[i])}",
+                                placeholder=tr("choose_option"))
     levels = sweep.sweep_levels(s, sweep_id)
     if not levels.empty:
         st.altair_chart(charts.sweep_chart(levels, lang()), width="stretch")
@@ -45,11 +46,12 @@ if mode == "run":
     labels = {r.run_id: f"{r.run_id} · {r.scenario_id} · {tr(r.status)} · "
               f"{', '.join(r.models) if r.models is not None else ''}" for r in runs.itertuples()}
     run_id = st.selectbox(tr("cmp_run"), run_ids, index=run_ids.index(wanted) if wanted in run_ids else 0,
-                          format_func=labels.get)
+                          format_func=labels.get, placeholder=tr("choose_option"))
     scenario_id = runs.set_index("run_id").scenario_id[run_id]
     gens, checks = compare.load_results(s, run_id=run_id)
 else:
-    scenario_id = st.selectbox(tr("scenario"), compare.scenario_ids_with_runs(s), format_func=scenario_label())
+    scenario_id = st.selectbox(tr("scenario"), compare.scenario_ids_with_runs(s), format_func=scenario_label(),
+                               placeholder=tr("choose_option"))
     gens, checks = compare.load_results(s, scenario_id=scenario_id)
 
 if gens.empty:
@@ -110,7 +112,7 @@ hist = compare.history(s, models, scenario_id)
 if hist.run_id.nunique() > 1:
     st.subheader(tr("chart_history"))
     metric = st.selectbox(tr("metric"), ["ttft_ms_p50", "e2e_ms_p50", "decode_tok_per_s_p50", "quality"],
-                          format_func=labeller())
+                          format_func=labeller(), placeholder=tr("choose_option"))
     st.altair_chart(charts.history_chart(hist, metric, lang()), width="stretch")
 
 sweep_section()

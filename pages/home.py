@@ -10,7 +10,18 @@ st.write(tr("home_intro"))
 
 s = store()
 running = worker.running_runs(s)  # marks dead runs interrupted before anything is shown
+mine = st.session_state.get("active_run")
+if mine and mine not in running and worker.run_status(s, mine).status == "starting":
+    running.insert(0, mine)  # started from this browser a moment ago: its worker is still loading
+for run_id in running:
+    st.info(tr("home_running", run_id=run_id))
+    if st.button(tr("home_watch"), key=f"watch-{run_id}"):
+        st.session_state.active_run = run_id
+        st.switch_page("pages/run.py")
+
 runs = compare.runs_table(s)
+if runs.empty and running:
+    st.stop()
 if runs.empty:
     st.info(tr("home_empty"))
     specs = [f"llamacpp/{m.id}" for m in bundled_models()]
@@ -18,12 +29,6 @@ if runs.empty:
         st.session_state.active_run = worker.start_run(s.path, "standard", specs)
         st.switch_page("pages/run.py")
     st.stop()
-
-for run_id in running:
-    st.info(tr("home_running", run_id=run_id))
-    if st.button(tr("home_watch"), key=f"watch-{run_id}"):
-        st.session_state.active_run = run_id
-        st.switch_page("pages/run.py")
 
 st.subheader(tr("home_verdicts"))
 verdicts = recommend.verdicts(s)

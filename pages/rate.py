@@ -19,7 +19,8 @@ if not scenario_ids:
 st.session_state.setdefault("rater_name", "")
 rater = st.text_input(tr("rate_rater"), value=st.session_state.rater_name, key="rater")
 st.session_state.rater_name = rater
-scenario_id = st.selectbox(tr("scenario"), scenario_ids, key="rate_scenario", format_func=scenario_label())
+scenario_id = st.selectbox(tr("scenario"), scenario_ids, key="rate_scenario", format_func=scenario_label(),
+                           placeholder=tr("choose_option"))
 
 st.subheader(tr("rate_blind"))
 pair = st.session_state.get("pair")
@@ -59,13 +60,14 @@ else:
 st.subheader(tr("rate_stars"))
 runs = compare.runs_table(s)
 runs = runs[runs.scenario_id == scenario_id]
-run_id = st.selectbox(tr("cmp_run"), runs.run_id.tolist(), key="rate_run")
+run_id = st.selectbox(tr("cmp_run"), runs.run_id.tolist(), key="rate_run", placeholder=tr("choose_option"))
 gens, _ = compare.load_results(s, run_id=run_id)
 gens = gens[gens.ok]
 if not gens.empty:
     labels = {i: f"{r.model_spec} · {r.case_id} · {tr('scen_turn', n=r.turn + 1)} · #{r['repeat'] + 1}"
               for i, r in gens.iterrows()}
-    idx = st.selectbox(tr("rate_answer"), list(labels), format_func=labels.get, key="rate_answer")
+    idx = st.selectbox(tr("rate_answer"), list(labels), format_func=labels.get, key="rate_answer",
+                       placeholder=tr("choose_option"))
     answer = gens.loc[idx]
     repeat = int(answer["repeat"])  # not answer.repeat: that is a pandas method
     asked = ratings.question(scenario_id, answer.case_id, int(answer.turn))
@@ -73,7 +75,8 @@ if not gens.empty:
         st.text(asked or "–")
     st.markdown(f"**{tr('rate_answer')}**")
     st.text(answer.output_text or "–")
-    dimension = st.selectbox(tr("rate_dimension"), ratings.DIMENSIONS, format_func=labeller(), key="rate_dim")
+    dimension = st.selectbox(tr("rate_dimension"), ratings.DIMENSIONS, format_func=labeller(), key="rate_dim",
+                             placeholder=tr("choose_option"))
     stars = st.slider(tr("stars"), 1, 5, 3, key="rate_stars_value")
     if st.button(tr("rate_save_stars"), key="save-stars"):
         if not rater.strip():

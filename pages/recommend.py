@@ -17,7 +17,8 @@ if not scenario_ids:
         st.switch_page("pages/run.py")
     st.stop()
 
-scenario_id = st.selectbox(tr("scenario"), scenario_ids, key="rec_scenario", format_func=scenario_label())
+scenario_id = st.selectbox(tr("scenario"), scenario_ids, key="rec_scenario", format_func=scenario_label(),
+                           placeholder=tr("choose_option"))
 try:
     defaults = dict(load_scenario(scenario_id).weights)
 except ScenarioError:
@@ -43,7 +44,7 @@ with left:
         book = cost.price_book(s)
         cheapest = tr("rec_gpu_cheapest")
         gpu = st.selectbox(tr("rec_gpu"), [None, *book.gpus], key="rec_gpu",
-                           format_func=lambda g: cheapest if g is None else g)
+                           format_func=lambda g: cheapest if g is None else g, placeholder=tr("choose_option"))
         currency = st.radio(tr("rec_currency"), list(cost.CURRENCIES), horizontal=True, key="rec_cur")
         st.markdown(f"**{tr('rec_traffic')}**")
         traffic = cost.Traffic(
@@ -115,7 +116,7 @@ with st.expander(tr("rec_prices")):
     table(book.offers_table())
     with st.form("price"):
         c1, c2, c3 = st.columns(3)
-        p_gpu = c1.selectbox("GPU", list(book.gpus))
+        p_gpu = c1.selectbox("GPU", list(book.gpus), placeholder=tr("choose_option"))
         p_provider = c2.text_input(tr("rec_provider"))
         p_tier = c3.text_input(tr("rec_tier"), "on-demand")
         c4, c5 = st.columns(2)
@@ -168,6 +169,7 @@ if not saved.empty:
         st.session_state.rec_minq = float(cons.get("min_quality", 0.0))
 
     pick = st.selectbox(tr("rec_saved_list"), saved.decision_id.tolist(), key="rec_saved_pick",
-                        format_func=lambda i: f"{i} · {saved.set_index('decision_id').loc[i, 'name']}")
+                        format_func=lambda i: f"{i} · {saved.set_index('decision_id').loc[i, 'name']}",
+                            placeholder=tr("choose_option"))
     st.button(tr("rec_restore"), key="rec_restore",
               on_click=lambda: _restore(saved.set_index("decision_id").loc[pick]))

@@ -22,7 +22,8 @@ def progress_panel(run_id: str) -> None:
         st.info(tr("run_starting"))
         return
     total = status.total or 1
-    key = "run_progress_final" if status.finished else "run_progress"
+    key = "run_progress_final" if status.finished else (
+        "run_progress" if status.remaining_s is not None else "run_progress_first")
     st.progress(min(status.done / total, 1.0), text=tr(
         key, done=status.done, total=total, elapsed=fmt(status.elapsed_s, 0),
         remaining=fmt(status.remaining_s, 0)))
@@ -59,7 +60,8 @@ if active:
 st.subheader(tr("run_new"))
 scenario_ids = list_scenario_ids()
 scenario_id = st.selectbox(tr("scenario"), scenario_ids, format_func=scenario_label(),
-                           index=scenario_ids.index("standard") if "standard" in scenario_ids else 0)
+                           index=scenario_ids.index("standard") if "standard" in scenario_ids else 0,
+                               placeholder=tr("choose_option"))
 try:
     scenario = load_scenario(scenario_id)
 except ScenarioError as exc:
@@ -137,7 +139,8 @@ def sweep_panel(sweep_id: str) -> None:
         st.info(tr("run_starting"))
         return
     total = status.total or 1
-    key = "sweep_progress_final" if status.finished else "sweep_progress"
+    key = "sweep_progress_final" if status.finished else (
+        "sweep_progress" if status.remaining_s is not None else "sweep_progress_first")
     st.progress(min(status.done / total, 1.0), text=tr(
         key, done=status.done, total=total, level=status.level or "–", elapsed=fmt(status.elapsed_s, 0),
         remaining=fmt(status.remaining_s, 0)))
@@ -173,7 +176,7 @@ sweep_levels_text = w2.text_input(tr("sweep_levels"), value="1,2,4,8", key="swee
 w3, w4, w5, w6, w7 = st.columns(5)
 sweep_requests = w3.number_input(tr("sweep_requests"), 0, 10_000, 0, help=tr("sweep_requests_help"),
                                  key="sweep_requests")
-sweep_max_tokens = w4.number_input(tr("run_max_tokens"), 1, 32768, scenario.defaults.max_tokens,
+sweep_max_tokens = w4.number_input(tr("sweep_max_tokens"), 1, 32768, scenario.defaults.max_tokens,
                                    key="sweep_max_tokens")
 slo = {k: v for k, v in {
     "ttft_ms": w5.number_input(tr("sweep_slo_ttft"), 0.0, 1e6, 0.0, 50.0, key="sweep_slo_ttft"),

@@ -17,7 +17,7 @@ if not ids:
     st.info(tr("scen_none"))
 else:
     sid = st.selectbox(tr("scenario"), ids, index=ids.index("standard") if "standard" in ids else 0,
-                       format_func=scenario_label())
+                       format_func=scenario_label(), placeholder=tr("choose_option"))
     try:
         sc = load_scenario(sid)
     except ScenarioError as exc:

@@ -2,6 +2,7 @@
 Home, Run (one bundled model on two cases, to the end), Compare (answers and a chart),
 Recommend (the verdict in both languages, the HTML decision summary downloaded)."""
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -95,12 +96,12 @@ def test_click_through(server):
         expect(page.get_by_role("heading", name="New run")).to_be_visible()
         _pick(page, "Bundled models", ["llamacpp/smollm2-135m"])
         _pick(page, "Cases", ["knowledge-en", "coding-en"])
-        max_tokens = page.get_by_test_id("stNumberInput").filter(has_text="Max tokens").locator("input")
+        max_tokens = page.get_by_role("spinbutton", name="Max tokens", exact=True)
         max_tokens.fill("48")
         max_tokens.press("Enter")
         expect(page.get_by_text("1 models × 2 cases × 1 repeats")).to_be_visible()
         page.screenshot(path=ARTIFACTS / "2-run-form.png", full_page=True)
-        page.locator("[data-testid=stButton] button").filter(has_text="Start").click()
+        page.get_by_role("button", name="Start", exact=True).click()
 
         expect(page.get_by_test_id("stProgress")).to_be_visible()
         expect(page.get_by_text("Finished: 2 generations")).to_be_visible(timeout=120_000)
@@ -167,3 +168,122 @@ def test_with_a_password_the_browser_sees_a_login_first_and_logs_in(server):
         page.get_by_role("button", name="Log in").click()
         expect(page.get_by_test_id("stSidebar").locator("a")).to_have_count(6)
         expect(page.get_by_text("No runs yet")).to_be_visible()
+
+
+def _db(server_tmp: Path) -> "Store":
+    from engine import Store
+
+    return Store(str(server_tmp / "browser.duckdb"))
+
+
+def _nav(page, label: str) -> None:
+    page.get_by_test_id("stSidebar").locator("a").filter(has_text=label).click()
+
+
+def test_a_run_shows_moving_progress_a_cancel_that_stays_put_and_home_while_it_starts(server, tmp_path):
+    """Progress figures appear and change; Cancel keeps its place while the answer streams
+    below it; Home opened while the run starts shows it in progress, without an error."""
+    from playwright.sync_api import expect
+
+    with _page({"width": 1400, "height": 1000}) as page:
+        page.goto(server)
+        _nav(page, "Run")
+        _pick(page, "Bundled models", ["llamacpp/smollm2-135m"])
+        for label, value in [("Max tokens", "160"), ("Repeats", "4")]:  # long enough to watch and cancel
+            box = page.get_by_role("spinbutton", name=label, exact=True)
+            box.fill(value)
+            box.press("Enter")
+        expect(page.get_by_text("1 models × 11 cases × 4 repeats")).to_be_visible()
+        page.get_by_role("button", name="Start", exact=True).click()
+        expect(page.get_by_role("heading", name="Run 20")).to_be_visible()  # the worker is launched
+        _nav(page, "Home")  # in its first seconds: no generation is stored yet
+        expect(page.get_by_text("is in progress")).to_be_visible()
+        assert page.get_by_test_id("stException").count() == 0
+        page.get_by_role("button", name="Watch progress").first.click()
+
+        progress = page.get_by_test_id("stProgress")
+        expect(progress).to_contain_text("s elapsed", timeout=60_000)
+        expect(progress).to_contain_text(re.compile(r"about \d+ s left"), timeout=60_000)  # after one answer
+        first = progress.inner_text()
+        assert "–" not in first, first
+        cancel = page.locator("[data-testid=stButton] button").filter(has_text="Cancel")
+        answer = page.get_by_test_id("stText").first
+        expect(answer).to_be_visible()
+        boxes, texts = [], []
+        for _ in range(4):
+            boxes.append(cancel.bounding_box()["y"])
+            texts.append(answer.inner_text())
+            page.wait_for_timeout(1200)
+        assert max(boxes) - min(boxes) < 2, boxes  # the button does not move while the answer grows
+        assert progress.inner_text() != first  # the figures move on
+        cancel.click()
+        expect(page.get_by_text("Cancelled after")).to_be_visible(timeout=60_000)
+
+
+def test_a_vote_brings_a_new_pair(server, tmp_path):
+    from playwright.sync_api import expect
+
+    from engine import RunConfig, Runner, load_scenario
+
+    Runner(_db(tmp_path)).run(RunConfig(load_scenario("standard"), ["fake/echo", "fake/mirror"],
+                                        case_ids=["knowledge-en", "coding-en", "writing-zh"]))
+    with _page({"width": 1400, "height": 1000}) as page:
+        page.goto(server)
+        _nav(page, "Rate")
+        page.get_by_label("Your name").fill("Mei")
+        page.get_by_label("Your name").press("Enter")
+        pair = page.get_by_test_id("stCaptionContainer").filter(has_text="· Turn").first
+        before = pair.inner_text()
+        page.get_by_role("button", name="A is better").click()
+        expect(page.get_by_text("Vote saved")).to_be_visible()
+        page.get_by_role("button", name="Next pair").click()
+        expect(page.get_by_role("button", name="A is better")).to_be_visible()
+        assert pair.inner_text() != before  # never the same case and turn twice in a row
+        _nav(page, "Home")
+        _nav(page, "Rate")
+        expect(page.get_by_label("Your name")).to_have_value("Mei")  # the rater is remembered
+
+
+def test_every_page_in_chinese_in_the_browser(server, tmp_path):
+    """Every page in 中文 with data on it: no English label, none of Streamlit's own English
+    (uploader, multiselect placeholder, Deploy), and model specs never become links."""
+    from playwright.sync_api import expect
+
+    from engine import RunConfig, Runner, load_scenario
+    from engine.i18n import TEXT
+    from tests.fakeservers import FakeServer, OpenAIHandler
+
+    store = _db(tmp_path)
+    with FakeServer(OpenAIHandler) as srv:
+        served = f"openai/echo@{srv.url}/v1"
+        Runner(store).run(RunConfig(load_scenario("standard"), ["fake/echo", served],
+                                    case_ids=["knowledge-en", "coding-en"]))
+    english = {en for en, zh in TEXT.values() if en != zh and "{" not in en}
+    streamlit_own = ["Upload", "per file", "Choose options", "Choose an option", "Deploy", "Drag and drop"]
+    with _page({"width": 1400, "height": 1000}) as page:
+        page.goto(server)
+        expect(page.get_by_text("Deploy")).to_have_count(0)
+        page.get_by_test_id("stSidebar").get_by_text("中文").click()
+        expect(page.get_by_test_id("stSidebar").locator("a").filter(has_text="首页")).to_be_visible()
+        problems = []
+        for label in ["首页", "测试场景", "运行测试", "对比结果", "选型建议", "人工评分"]:
+            _nav(page, label)
+            expect(page.get_by_role("heading", name=label if label != "首页" else "ModelPick").first).to_be_visible()
+            page.wait_for_timeout(1500)  # the page settles (charts, fragments)
+            for expander in page.get_by_test_id("stExpander").all()[:8]:
+                expander.locator("summary").click()
+            shown = page.get_by_test_id("stMain").inner_text()
+            lines = {line.strip() for line in shown.splitlines() if line.strip()}
+            problems += [f"{label}: {line!r}" for line in lines & english]
+            problems += [f"{label}: Streamlit's {w!r}" for w in streamlit_own if w in shown]
+            placeholders = page.locator("input[placeholder]").evaluate_all("els => els.map(e => e.placeholder)")
+            problems += [f"{label}: placeholder {p!r}" for p in placeholders if p in streamlit_own]
+            links = page.get_by_test_id("stMain").locator("a").evaluate_all("els => els.map(e => e.href)")
+            problems += [f"{label}: link {h!r}" for h in links if "127.0.0.1:" in h and "/v1" in h]
+            page.screenshot(path=ARTIFACTS / f"zh-{label}.png", full_page=True)
+        assert not problems, "\n".join(problems)
+        _nav(page, "测试场景")
+        zone = page.get_by_test_id("stFileUploaderDropzone")
+        after = zone.locator('[data-testid="stMarkdownContainer"]').first.evaluate(
+            "e => getComputedStyle(e, '::after').content")
+        assert "上传" in after
