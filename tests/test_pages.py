@@ -110,6 +110,21 @@ def test_scenarios_page_shows_cases_and_checks():
     assert "牛顿三大定律是什么？" in texts(at)
 
 
+def test_scenarios_page_keeps_long_documents_folded_with_their_size():
+    from engine import load_scenario as load
+
+    at = app("pages/scenarios.py")
+    at.selectbox[0].set_value("kb-qa").run()
+    case = next(c for c in load("kb-qa").cases if c.id == "leave-en")
+    label = f"Document handbook_en.md · {len(case.context):,} characters"
+    toggle = next(t for t in at.toggle if t.label == label)
+    assert case.context not in texts(at)  # folded: the question shows, not the handbook
+    assert sum(len(t.value) for t in at.text) < 20_000  # no 12k-token probe spelled out
+    assert any("Long-context probe" in c.value for c in at.caption)
+    toggle.set_value(True).run()
+    assert case.context in texts(at)
+
+
 def test_custom_scenario_bad_file_is_explained_and_good_file_saved(tmp_path):
     at = app("pages/scenarios.py")
     bad = "id: mine\nname: Mine\ndescription: d\nweights: {quality: 1}\ncases:\n  - id: q1\n    prompt: hi\n"
