@@ -65,3 +65,47 @@ def test_max_chars_per_sentence_counts_cjk():
     # 12 characters: over a 10-character limit, although far under 10 *words*.
     long = run_check("max_chars_per_sentence", "创业公司越来越多地使用开源模型。短句。", 10)
     assert not long.passed and long.score == pytest.approx(0.5)
+
+
+# --- reference answers ---------------------------------------------------------
+
+def test_exact_match_normalises_case_punctuation_articles_and_width():
+    assert run_check("exact", "The Eiffel Tower.", "eiffel tower").passed
+    assert run_check("exact", "  ＡＢＣ－１２３ ", "abc 123").passed  # full-width forms fold
+    assert run_check("exact", "北京。", ["北京", "北京市"]).passed
+    r = run_check("exact", "It is the Eiffel Tower", "Eiffel Tower")
+    assert not r.passed and r.score == 0 and "is not" in r.detail
+
+
+def test_token_f1_counts_chinese_characters_as_tokens():
+    from engine.checks.reference import f1, tokens
+
+    assert tokens("带薪年假15天") == ["带", "薪", "年", "假", "15", "天"]
+    assert f1("the cat sat", "cat sat down") == pytest.approx(2 * (2 / 2) * (2 / 3) / (2 / 2 + 2 / 3))
+    assert f1("每年十五天年假", "每年 15 天带薪年假") == pytest.approx(2 * (5 / 7) * (5 / 8) / (5 / 7 + 5 / 8))
+    r = run_check("f1", "Paid leave is 15 days a year.", {"answer": "15 days of paid leave per year", "min": 0.5})
+    assert r.passed and 0.5 <= r.score < 1
+    assert not run_check("f1", "I do not know.", "15 days of paid leave per year").passed
+
+
+def test_numbers_within_a_tolerance():
+    assert run_check("number", "Revenue was 1,250,000 yuan.", 1250000).passed
+    assert run_check("number", "约 ３.１５ 亿元", {"value": 3.2, "tolerance": 0.02}).passed  # 1.6% off
+    assert not run_check("number", "about 3.0", {"value": 3.2, "tolerance": 0.02}).passed
+    assert run_check("number", "-4 degrees", {"value": -5, "abs": 1}).passed
+    r = run_check("number", "no figure here", 15)
+    assert not r.passed and "no number" in r.detail
+
+
+@pytest.mark.parametrize("check_type,value,message", [
+    ("exact", "", "reference answer"),
+    ("f1", {"answer": "x", "min": 2}, "min must be"),
+    ("f1", {"answer": "x", "threshold": 0.5}, "unknown keys"),
+    ("number", "fifteen", "expected number"),
+    ("number", {"value": 3, "tolerance": -1}, "tolerance must be"),
+])
+def test_reference_checks_refuse_bad_values(check_type, value, message):
+    from engine.checks import CHECKS
+
+    with pytest.raises(ValueError, match=message):
+        CHECKS[check_type].validate(value)
