@@ -65,6 +65,12 @@ def _parser() -> argparse.ArgumentParser:
     sw.add_argument("--sweep-id", help=argparse.SUPPRESS)  # chosen by the dashboard
     sw.add_argument("--live", help=argparse.SUPPRESS)  # live file for the dashboard
 
+    im = sub.add_parser("import", help="turn a CSV, JSONL or Excel sheet of questions into a scenario")
+    im.add_argument("file", help="one row per case: prompt, and optional reference, category, lang, checks")
+    im.add_argument("--scenario", help="the new scenario's id (default: from the file name)")
+    im.add_argument("--name", help="its name (default: the file name)")
+    im.add_argument("--overwrite", action="store_true", help="replace a scenario of yours with the same id")
+
     j = sub.add_parser("judge", help="pairwise judging of two models' answers in a run")
     j.add_argument("--run", required=True)
     j.add_argument("--judge", required=True, help="model spec of the judge")
@@ -273,6 +279,19 @@ def _cmd_sweep(args) -> int:
     return 130 if cancel.is_set() else 0
 
 
+def _cmd_import(args) -> int:
+    from .importer import import_file
+
+    sc = import_file(args.file, args.scenario, args.name, overwrite=args.overwrite)
+    counts = {}
+    for case in sc.cases:
+        counts[case.category] = counts.get(case.category, 0) + 1
+    print(f"saved scenario {sc.id!r} with {len(sc.cases)} cases "
+          f"({', '.join(f'{k}: {v}' for k, v in counts.items())}) to {sc.source_path}")
+    print(f"run it: python -m engine run --scenario {sc.id} --model ...")
+    return 0
+
+
 def _cmd_judge(args) -> int:
     from .judging import pairwise
 
@@ -394,7 +413,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         commands = {"run": _cmd_run, "sweep": _cmd_sweep, "judge": _cmd_judge, "list": _cmd_list,
                     "summary": _cmd_summary, "recommend": _cmd_recommend, "report": _cmd_report,
-                    "resume": _cmd_resume}
+                    "resume": _cmd_resume, "import": _cmd_import}
         return commands[args.command](args)
     except (ScenarioError, BackendError, StoreError, LookupError, ValueError) as exc:  # bad input
         print(f"error: {redact(str(exc))}", file=sys.stderr)

@@ -114,6 +114,29 @@ TEXT: dict[str, tuple[str, str]] = {
     "scen_cases": ("{n} cases", "{n} 个用例"),
     "scen_turn": ("Turn {n}", "第 {n} 轮"),
     "scen_create": ("Create a custom scenario", "创建自定义场景"),
+    "scen_tab_sheet": ("Import a sheet of questions", "导入问题表格"),
+    "scen_sheet_help": ("CSV, JSONL or Excel, one row per question: a prompt column and, as you have them, "
+                        "reference, category, lang, contains, exact, number, regex, rubric (see the README).",
+                        "CSV、JSONL 或 Excel，每行一个问题：prompt 列必填，可选 reference、category、lang、contains、"
+                        "exact、number、regex、rubric 等列（见 README）。"),
+    "scen_sheet_upload": ("Questions file (.csv, .jsonl, .xlsx)", "问题文件（.csv、.jsonl、.xlsx）"),
+    "scen_preview": ("Preview: scenario '{id}' with {n} cases (not saved yet)", "预览：场景「{id}」，共 {n} 个用例（尚未保存）"),
+    "checks": ("Checks", "检查项"),
+    "scen_power": ("How fine a difference these cases can tell apart", "这些用例能分辨多小的差异"),
+    "scen_power_help": ("Per category: the smallest difference in mean quality (0-1) between two models that "
+                        "this many cases detect (paired, 5% level, 80% power). The spread of case differences "
+                        "comes from the latest runs of two models on this scenario, or before any run from an "
+                        "assumed 0.4. More cases, smaller differences.",
+                        "按类别：以当前用例数能检测出的两个模型平均质量（0-1）的最小差异（配对比较，5% 显著性，80% 检验力）。"
+                        "用例差值的离散度取自本场景上两个模型的最近测试；尚未测试时假定为 0.4。用例越多，能分辨的差异越小。"),
+    "spread_sd": ("Spread of case differences (sd)", "用例差值离散度（标准差）"),
+    "spread_source": ("Spread from", "离散度来源"),
+    "spread_basis": ("Models · cases", "模型 · 用例数"),
+    "min_detectable_difference": ("Smallest detectable difference", "可检测的最小差异"),
+    "assumed": ("assumed", "假定值"),
+    "observed": ("observed", "实测"),
+    "all": ("all cases", "全部用例"),
+    "lang": ("Language", "语言"),
     "scen_tab_yaml": ("Upload or paste YAML", "上传或粘贴 YAML"),
     "scen_tab_form": ("Fill in a form", "填写表单"),
     "scen_upload": ("Scenario file (.yaml)", "场景文件（.yaml）"),
@@ -475,6 +498,9 @@ TEXT: dict[str, tuple[str, str]] = {
     "python_testgen": ("writes tests that catch a bug", "编写的测试能发现缺陷"),
     "sql_result": ("SQL returns the expected rows", "SQL 结果正确"),
     "llm_judge": ("judge model rubric", "裁判模型评分"),
+    "exact": ("exact answer", "答案完全一致"),
+    "f1": ("overlap with the reference (F1)", "与参考答案重合度（F1）"),
+    "number": ("number within tolerance", "数值在误差内"),
     "auth_password": ("Password", "密码"),
     "auth_login": ("Log in", "登录"),
     "auth_login_provider": ("Log in with your account", "使用账户登录"),

@@ -40,7 +40,7 @@ def tr(key: str, **kwargs) -> str:
 
 
 # Columns whose values are labels (a status, a check type, a rating dimension), not data
-LABEL_COLUMNS = ("status", "dimension", "category", "check_type", "winner", "row", "metric")
+LABEL_COLUMNS = ("status", "dimension", "category", "check_type", "winner", "row", "metric", "spread_source")
 
 
 def localised(df: pd.DataFrame) -> pd.DataFrame:

@@ -3,10 +3,10 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
-from engine import list_scenario_ids, load_scenario
+from engine import importer, list_scenario_ids, load_scenario, power
 from engine.scenarios import (CRITERIA, ScenarioError, decode_scenario, save_scenario_text, scenario_yaml_from_form,
                               user_scenarios_dir)
-from pages._shared import entry_guard, lang, localised, scenario_label, tr, uploader_labels
+from pages._shared import entry_guard, lang, localised, scenario_label, store, table, tr, uploader_labels
 
 entry_guard()
 
@@ -31,6 +31,9 @@ else:
                                      for k, v in sc.weights.items()]), hide_index=True)
         right.markdown(f"**{tr('scen_defaults')}**")
         right.dataframe(localised(pd.DataFrame([sc.defaults.model_dump()])), hide_index=True)
+        st.markdown(f"**{tr('scen_power')}**")
+        st.caption(tr("scen_power_help"))
+        table(power.power_table(sc, store()))
         st.markdown(f"**{tr('scen_cases', n=len(sc.cases))}**")
         for case in sc.cases:
             with st.expander(f"{case.id} · {tr(case.category)}" + (f" · {case.lang}" if case.lang else "")):
@@ -55,7 +58,7 @@ else:
 st.divider()
 st.subheader(tr("scen_create"))
 st.caption(tr("scen_saved_where", folder=str(user_scenarios_dir())))
-upload_tab, form_tab = st.tabs([tr("scen_tab_yaml"), tr("scen_tab_form")])
+sheet_tab, upload_tab, form_tab = st.tabs([tr("scen_tab_sheet"), tr("scen_tab_yaml"), tr("scen_tab_form")])
 
 
 def _save(text: str, source: str) -> None:
@@ -66,6 +69,25 @@ def _save(text: str, source: str) -> None:
     else:
         st.success(tr("scen_saved", id=saved.id, n=len(saved.cases)))
 
+
+with sheet_tab:
+    st.caption(tr("scen_sheet_help"))
+    sheet = st.file_uploader(tr("scen_sheet_upload"), type=["csv", "tsv", "jsonl", "xlsx"], key="sheet")
+    uploader_labels("CSV, TSV, JSONL, XLSX")
+    if sheet is not None:
+        c1, c2 = st.columns(2)
+        sheet_id = c1.text_input(tr("scen_id"), key="sheet_id").strip() or None
+        sheet_name = c2.text_input(tr("scen_name"), key="sheet_name").strip() or None
+        try:
+            found = importer.preview(sheet.name, sheet.getvalue(), sheet_id, sheet_name)
+        except ScenarioError as exc:
+            st.error(str(exc))
+        else:
+            st.markdown(f"**{tr('scen_preview', id=found.id, n=len(found.cases))}**")
+            table(pd.DataFrame([{"id": c.id, "category": c.category, "lang": c.lang or "", "prompt": c.prompt,
+                                 "checks": ", ".join(tr(k.type) for k in c.checks)} for c in found.cases]))
+            if st.button(tr("scen_validate_save"), key="save-sheet"):
+                _save(importer.scenario_yaml(sheet.name, sheet.getvalue(), sheet_id, sheet_name), sheet.name)
 
 with upload_tab:
     uploaded = st.file_uploader(tr("scen_upload"), type=["yaml", "yml"])

@@ -287,3 +287,21 @@ def test_every_page_in_chinese_in_the_browser(server, tmp_path):
         after = zone.locator('[data-testid="stMarkdownContainer"]').first.evaluate(
             "e => getComputedStyle(e, '::after').content")
         assert "上传" in after
+
+
+def test_a_sheet_of_questions_is_previewed_then_saved_from_the_scenarios_page(server, tmp_path):
+    from playwright.sync_api import expect
+
+    sheet = tmp_path / "faq.csv"
+    sheet.write_text("prompt,reference,category\nHow long do refunds take?,3 to 5 working days,policy\n"
+                     "Do you ship abroad?,Only within the EU,policy\nSay hello,,tone\n", encoding="utf-8")
+    with _page({"width": 1400, "height": 1000}) as page:
+        page.goto(server)
+        _nav(page, "Scenarios")
+        page.get_by_role("tab", name="Import a sheet of questions").click()
+        page.locator("[data-testid=stFileUploaderDropzoneInput]").first.set_input_files(str(sheet))
+        expect(page.get_by_text("Preview: scenario 'faq' with 3 cases (not saved yet)")).to_be_visible()
+        assert not (Path(os.environ["MODELPICK_USER_SCENARIOS_DIR"]) / "faq.yaml").exists()  # not before Save
+        page.get_by_role("button", name="Validate and save").first.click()
+        expect(page.get_by_text("Saved scenario 'faq' with 3 cases")).to_be_visible()
+        assert (Path(os.environ["MODELPICK_USER_SCENARIOS_DIR"]) / "faq.yaml").exists()
