@@ -10,6 +10,7 @@ import threading
 from pathlib import Path
 
 from .backends import BackendError
+from .backends.base import DEFAULT_MAX_CONTEXT
 from .catalog import load_catalog, load_presets
 from .runner import Progress, RunConfig, Runner
 from .scenarios import ScenarioError, list_scenario_ids, load_scenario
@@ -35,7 +36,11 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--temperature", type=float)
     r.add_argument("--seed", type=int)
     r.add_argument("--gpu-layers", type=int, default=0, help="layers to offload to the GPU (-1 = all)")
-    r.add_argument("--n-ctx", type=int, default=4096)
+    r.add_argument("--n-ctx", type=int, help="a fixed llama.cpp context for every model (default: each "
+                   "model's own, from its GGUF file, up to --max-context)")
+    r.add_argument("--max-context", type=int, default=DEFAULT_MAX_CONTEXT,
+                   help=f"the most context any model runs with, in tokens (default {DEFAULT_MAX_CONTEXT}); "
+                        "long-context probes are sized to each model's context under this cap")
     r.add_argument("--threads", type=int, help="CPU threads for llama.cpp (default: physical cores)")
     r.add_argument("--no-warmup", action="store_true", help="skip the untimed warm-up generation")
     r.add_argument("--allow-internal-hosts", action="store_true",
@@ -143,6 +148,10 @@ def _check_run_args(args, scenario) -> None:
     for name in ("timeout", "first_token_timeout", "connect_timeout"):
         if not getattr(args, name) > 0:
             raise ValueError(f"--{name.replace('_', '-')} must be > 0, got {getattr(args, name)}")
+    if args.max_context < 256:
+        raise ValueError(f"--max-context must be at least 256 tokens, got {args.max_context}")
+    if args.n_ctx is None:
+        return
     if args.n_ctx < 1:
         raise ValueError(f"--n-ctx must be at least 1, got {args.n_ctx}")
     cases = [c for c in scenario.cases if not args.case_ids or c.id in args.case_ids]
@@ -191,8 +200,8 @@ def _cmd_run(args) -> int:
         raise ValueError("give at least one --model or --preset")
     scenario = load_scenario(args.scenario)
     _check_run_args(args, scenario)
-    options = {"n_gpu_layers": args.gpu_layers, "n_ctx": args.n_ctx, "timeout_s": args.first_token_timeout,
-               "connect_timeout_s": args.connect_timeout}
+    options = {"n_gpu_layers": args.gpu_layers, "n_ctx": args.n_ctx, "max_context": args.max_context,
+               "timeout_s": args.first_token_timeout, "connect_timeout_s": args.connect_timeout}
     if args.threads:
         options["n_threads"] = args.threads
     config = RunConfig(scenario=scenario, models=args.models, repeats=args.repeats,

@@ -94,6 +94,10 @@ TEXT: dict[str, tuple[str, str]] = {
     "run_openai_models": ("Models at that URL (comma-separated)", "该地址上的模型（逗号分隔）"),
     "run_extra_specs": ("More model specs, one per line (backend/model)", "其他模型（每行一个 backend/model）"),
     "run_repeats": ("Repeats", "重复次数"),
+    "run_max_context": ("Context cap (tokens)", "上下文上限（token）"),
+    "run_max_context_help": ("Each model runs in its own context length (its GGUF file's, its server's) up to this "
+                             "cap; long-context probes are sized to the context each model gets.",
+                             "每个模型按其自身的上下文长度运行（来自 GGUF 文件或服务端），不超过此上限；长上下文探针按每个模型实际获得的上下文设定长度。"),
     "run_judge": ("Judge model for rubric checks (optional)", "评分裁判模型（可选，用于评分标准检查）"),
     "run_judge_help": ("Any model spec. Without a judge, llm_judge checks are skipped, not failed.",
                        "任意模型。未设置裁判时，llm_judge 检查会被跳过，不计为失败。"),

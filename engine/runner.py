@@ -120,15 +120,17 @@ def estimate_tokens(text: str) -> int:
     return cjk + (len(text) - cjk) // 4
 
 
-def context_limit(spec: str, backend: Backend) -> int | None:
-    """The context the model runs with: the backend's (llama.cpp n_ctx, Ollama's /api/ps),
-    else the catalog's for the model a server names."""
+def context_limit(spec: str, backend: Backend, cap: int | None = None) -> int | None:
+    """The context the model runs with: the backend's (llama.cpp's n_ctx, Ollama's num_ctx,
+    vLLM's max_model_len), else the catalog's for the model a server names; at most `cap`
+    (the user's --max-context), which long-context probes are then sized to."""
     from .catalog import find_served
 
-    if backend.context_tokens:
-        return backend.context_tokens
-    entry = find_served(parse_spec(spec).model)
-    return entry.context_tokens if entry else None
+    limit = backend.context_tokens
+    if not limit:
+        entry = find_served(parse_spec(spec).model)
+        limit = entry.context_tokens if entry else None
+    return min(limit, cap) if limit and cap else limit
 
 
 def _exceeds(backend: Backend, messages: list[dict]) -> str | None:
@@ -461,7 +463,7 @@ class Runner:
         params = config.params(case, repeat)
         history: list[dict] = []
         failed_before = None
-        limit = context_limit(spec, backend)
+        limit = context_limit(spec, backend, config.backend_options.get("max_context"))
         for turn, (new_msgs, checks) in enumerate(case.turn_inputs(limit)):
             history += new_msgs
             too_long = _exceeds(backend, history)
@@ -478,7 +480,7 @@ class Runner:
                     failed_before = turn + 1
             self._record(spec, case, repeat, turn, timed, load_ms, memory, checks,
                          backend.engine_load_ms if load_ms is not None else None,
-                         question=new_msgs[-1]["content"])
+                         question=new_msgs[-1]["content"], context_tokens=limit)
             load_ms = None  # load time belongs to the first generation only
         return load_ms
 
@@ -620,7 +622,7 @@ class Runner:
         return out
 
     def _record(self, spec, case: Case, repeat, turn, t: _Timed, load_ms, memory, checks,
-                engine_load_ms: float | None = None, question: str = "") -> None:
+                engine_load_ms: float | None = None, question: str = "", context_tokens: int | None = None) -> None:
         r = t.report or EngineReport(tokens_from_engine=False)
         # Without the engine's count, one streamed chunk (answer or reasoning) is one token.
         n_chunks = len(t.gaps_ms) + 1 if t.first_token_s is not None else 0
@@ -656,6 +658,7 @@ class Runner:
             "engine_load_ms": engine_load_ms if engine_load_ms is not None else r.extra.get("load_ms"),
             "engine_total_ms": r.extra.get("total_ms"),
             "exceeds_context": t.exceeds_context,
+            "context_tokens": context_tokens,
         }
         check_rows = []
         # A prompt beyond the model's context is not a wrong answer: its checks are not scored.

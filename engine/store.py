@@ -197,6 +197,9 @@ MIGRATIONS: list[tuple[str, str]] = [
     ("007_sweep_error", """
         ALTER TABLE sweeps ADD COLUMN error VARCHAR;
     """),
+    ("008_context_per_generation", """
+        ALTER TABLE generations ADD COLUMN context_tokens INTEGER;
+    """),
 ]
 
 

@@ -2,6 +2,7 @@ import streamlit as st
 
 from engine import bundled_models, catalog, list_scenario_ids, load_scenario, sweep, worker
 from engine.backends import BackendError
+from engine.backends.base import DEFAULT_MAX_CONTEXT
 from engine.backends.ollama import installed_models as ollama_installed
 from engine.scenarios import ScenarioError
 from pages._shared import entry_guard, fmt, scenario_label, spec, store, table, tr
@@ -108,6 +109,8 @@ max_tokens = c2.number_input(tr("run_max_tokens"), min_value=1, max_value=32768,
 temperature = c3.slider(tr("run_temperature"), 0.0, 2.0, float(scenario.defaults.temperature), 0.05)
 gpu_layers = c4.number_input(tr("run_gpu_layers"), min_value=-1, max_value=1000, value=0,
                              help=tr("run_gpu_layers_help"))
+max_context = st.number_input(tr("run_max_context"), min_value=256, max_value=1_048_576, value=DEFAULT_MAX_CONTEXT,
+                              step=1024, help=tr("run_max_context_help"), key="max_context")
 judge = st.text_input(tr("run_judge"), placeholder="ollama/qwen2.5:7b-instruct", key="judge",
                       help=tr("run_judge_help"))
 case_ids = [c.id for c in scenario.cases]
@@ -127,7 +130,8 @@ if st.button(tr("run_start"), type="primary", disabled=bool(active and not worke
         st.session_state.active_run = worker.start_run(
             s.path, scenario.source_path or scenario_id, specs, repeats=int(repeats),
             max_tokens=int(max_tokens), temperature=float(temperature), gpu_layers=int(gpu_layers),
-            case_ids=cases if len(cases) < len(case_ids) else None, judge=judge.strip() or None)
+            case_ids=cases if len(cases) < len(case_ids) else None, judge=judge.strip() or None,
+            max_context=int(max_context))
         st.rerun()
 
 

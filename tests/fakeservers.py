@@ -88,10 +88,20 @@ class OllamaHandler(_Handler):
         else:
             self._json(404, {"error": "404 page not found"})
 
+    CONTEXT = {"llama3:8b-instruct": 8192, "gpt-oss:20b": 131072}
+
     def do_POST(self):
         body = self._body()
         self.server.requests.append((self.path, body))
         model = body.get("model", "")
+        if self.path == "/api/show":
+            if model not in self.MODELS:
+                return self._json(404, {"error": f"model '{model}' not found"})
+            arch = "gptoss" if model.startswith("gpt-oss") else "llama"
+            return self._json(200, {"modelfile": "", "parameters": "", "template": "{{ .Prompt }}",
+                                    "details": _details(), "modified_at": _now(),
+                                    "model_info": {"general.architecture": arch,
+                                                   f"{arch}.context_length": self.CONTEXT.get(model, 4096)}})
         if self.path not in ("/api/chat", "/api/generate"):
             return self._json(404, {"error": "404 page not found"})
         if model not in self.MODELS:
@@ -174,7 +184,8 @@ class OpenAIHandler(_Handler):
     def do_GET(self):
         self.server.auth.append(self.headers.get("Authorization"))
         if self.path.rstrip("/") == "/v1/models":
-            self._json(200, {"object": "list", "data": [{"id": m, "object": "model", "owned_by": "test"}
+            self._json(200, {"object": "list", "data": [{"id": m, "object": "model", "owned_by": "test",
+                                                         "max_model_len": 16384}  # as vLLM tells it
                                                         for m in sorted(self.MODELS)]})
         else:
             self._json(404, {"error": {"message": "not found", "type": "not_found_error"}})

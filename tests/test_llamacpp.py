@@ -139,3 +139,27 @@ def test_runner_on_real_models_records_engine_and_stream_rates(store):
     mt = g[(g.case_id == "multi-turn-zh")].sort_values(["model_spec", "turn"])
     for _, rows in mt.groupby("model_spec"):
         assert rows.prompt_tokens.iloc[1] > rows.prompt_tokens.iloc[0] + rows.output_tokens.iloc[0]
+
+
+def test_each_model_runs_in_its_own_context_under_the_cap_and_probes_are_sized_to_it(store, tmp_path):
+    from engine import RunConfig, Runner, load_scenario
+    from engine.backends.gguf_meta import GGUFError, trained_context
+
+    gemma, smol = resolve("llamacpp/gemma3-270m"), resolve("llamacpp/smollm2-135m")
+    assert (trained_context(gemma.path), trained_context(smol.path)) == (32768, 8192)  # from the files
+    bad = tmp_path / "x.gguf"
+    bad.write_bytes(b"GGML" + b"\0" * 64)
+    with pytest.raises(GGUFError, match="not a GGUF file"):
+        trained_context(bad)
+    capped = resolve("llamacpp/gemma3-270m", max_context=2048)
+    capped.load()
+    assert capped.context_tokens == capped._llm.n_ctx() == 2048  # the cap wins over 32768
+    capped.close()
+    # a probe at 25% of the context is a quarter of the context the model actually got
+    run_id = Runner(store).run(RunConfig(load_scenario("kb-qa"), ["llamacpp/smollm2-135m"], max_tokens=4,
+                                         case_ids=["needle-ctx25-d50", "leave-en"],
+                                         backend_options={"max_context": 3000}))
+    g = store.query("SELECT case_id, context_tokens, prompt_tokens FROM generations WHERE run_id = ?",
+                    [run_id]).set_index("case_id")
+    assert (g.context_tokens == 3000).all()  # SmolLM2's own 8192, capped at 3000
+    assert 0.15 * 3000 < g.loc["needle-ctx25-d50", "prompt_tokens"] < 0.4 * 3000

@@ -164,3 +164,20 @@ def test_models_on_different_hosts_run_in_parallel_and_sequential_within_a_host(
     # ... but on one host, one generation at a time
     a_sorted = host_a.sort_values("started_at")
     assert (a_sorted.started_at.iloc[1:].values >= a_sorted.end.iloc[:-1].values).all()
+
+
+def test_the_model_runs_in_its_own_context_under_the_cap(ollama_server, store):
+    # Ollama's default num_ctx is short: the model's own context is asked for, at load and per request
+    b = resolve(f"ollama/gpt-oss:20b@{ollama_server.url}", max_context=16384)
+    b.load()
+    assert b.num_ctx == b.context_tokens == 16384  # 131072 from /api/show, capped
+    collect(b, max_tokens=4)
+    sent = [body for path, body in ollama_server.httpd.requests if path in ("/api/generate", "/api/chat")]
+    loads = [s for s in sent if s.get("keep_alive") not in (0, "0", "0s")]
+    assert len(loads) >= 2 and all((s.get("options") or {}).get("num_ctx") == 16384 for s in loads)
+    small = resolve(f"ollama/llama3:8b-instruct@{ollama_server.url}")
+    small.load()
+    assert small.context_tokens == 8192  # under the default cap: its own
+    spec = f"ollama/llama3:8b-instruct@{ollama_server.url}"
+    run_id = Runner(store).run(RunConfig(load_scenario("standard"), [spec], case_ids=["knowledge-en"], max_tokens=4))
+    assert store.query("SELECT context_tokens FROM generations WHERE run_id = ?", [run_id]).context_tokens[0] == 8192

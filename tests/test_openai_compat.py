@@ -125,3 +125,15 @@ def test_faults_mid_run_keep_what_was_measured(fake_openai, store):
         row = g.loc[spec]
         assert not row.ok and row.output_text == "Newton's first" and row.ttft_ms > 0
     assert store.get_run(run_id)["status"] == "done"
+
+
+def test_the_servers_max_model_len_is_the_context_recorded(fake_openai, store):
+    from engine import RunConfig, Runner, load_scenario
+
+    b = resolve(f"openai/echo@{fake_openai.url}/v1")
+    b.load()
+    assert b.context_tokens == 16384  # vLLM's max_model_len from /v1/models
+    run_id = Runner(store).run(RunConfig(load_scenario("standard"), [f"openai/echo@{fake_openai.url}/v1"],
+                                         case_ids=["knowledge-en"], backend_options={"max_context": 4096}))
+    used = store.query("SELECT context_tokens FROM generations WHERE run_id = ?", [run_id]).context_tokens
+    assert used[0] == 4096  # the server's 16384 under the user's cap

@@ -16,6 +16,8 @@ GENERATION_COLUMNS = [
     "first_token_ms", "reasoning_text", "chunk_gaps_ms", "engine_load_ms", "engine_total_ms",
     # 004_scoring_and_ratings
     "exceeds_context",
+    # 008_context_per_generation
+    "context_tokens",
 ]
 
 

@@ -10,6 +10,13 @@ from dataclasses import dataclass, field
 from typing import Iterator, Union
 
 
+# Each model runs in its own context length (its file's or its server's), capped at this
+# by default so a 128k-token model does not reserve a 128k KV cache unasked (--max-context).
+DEFAULT_MAX_CONTEXT = 32768
+# When nothing tells a model's context.
+FALLBACK_CONTEXT = 4096
+
+
 class BackendError(Exception):
     """A model could not be resolved, loaded or run; the message names the model."""
 

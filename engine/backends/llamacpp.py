@@ -13,7 +13,8 @@ import psutil
 
 from ..catalog import bundled_path, get_model, load_catalog
 from . import ModelSpec, register_backend
-from .base import Backend, BackendError, Chunk, ContextOverflow, EngineReport, GenParams
+from .base import (DEFAULT_MAX_CONTEXT, FALLBACK_CONTEXT, Backend, BackendError, Chunk, ContextOverflow,
+                   EngineReport, GenParams)
 
 
 def supports_gpu_offload() -> bool:
@@ -51,14 +52,18 @@ def _default_threads() -> int:
 
 
 class LlamaCppBackend(Backend):
-    def __init__(self, spec: ModelSpec, n_ctx: int = 4096, n_threads: int | None = None,
-                 n_gpu_layers: int = 0, chat_format: str | None = None, **_ignored):
+    def __init__(self, spec: ModelSpec, n_ctx: int | None = None, n_threads: int | None = None,
+                 n_gpu_layers: int = 0, chat_format: str | None = None, max_context: int | None = None,
+                 **_ignored):
         self.path = gguf_path_for(spec.model)
         entry = get_model(spec.model)
         self.chat_format = chat_format or (entry.chat_format if entry else None)
         self.chat_template = entry.chat_template if entry and not chat_format else None
         self.stop = list(entry.stop) if entry else []
+        # n_ctx given: that context. Otherwise the model's own (its GGUF's context_length),
+        # capped by max_context; known for sure once the file is read at load().
         self.n_ctx = n_ctx
+        self.max_context = max_context or DEFAULT_MAX_CONTEXT
         self.context_tokens = n_ctx
         self.n_threads = n_threads or _default_threads()
         self.n_gpu_layers = n_gpu_layers
@@ -69,6 +74,9 @@ class LlamaCppBackend(Backend):
     def load(self) -> None:
         import llama_cpp
 
+        if self.n_ctx is None:
+            self.n_ctx = min(self.trained_context() or FALLBACK_CONTEXT, self.max_context)
+            self.context_tokens = self.n_ctx
         rss_before = psutil.Process().memory_info().rss
         try:
             self._llm = llama_cpp.Llama(
@@ -79,6 +87,16 @@ class LlamaCppBackend(Backend):
             raise BackendError(f"llamacpp/{self.path.name}: could not load {self.path}: {exc}") from exc
         self._formatter = self._make_formatter(self._llm)
         self._rss_mb = (psutil.Process().memory_info().rss - rss_before) / 2**20
+
+    def trained_context(self) -> int | None:
+        """The context length the GGUF file declares (`<arch>.context_length`), read from its
+        header without loading the weights."""
+        from .gguf_meta import GGUFError, trained_context
+
+        try:
+            return trained_context(self.path)
+        except (OSError, GGUFError) as exc:
+            raise BackendError(f"llamacpp/{self.path.name}: could not read {self.path}: {exc}") from exc
 
     def _make_formatter(self, llm):
         """A Jinja formatter from the catalog's template or the GGUF's own; None to let

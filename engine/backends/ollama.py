@@ -9,7 +9,7 @@ from contextlib import contextmanager
 from typing import AsyncIterator, Iterator
 
 from . import ModelSpec, register_backend
-from .base import Backend, BackendError, Chunk, EngineReport, GenParams, Reasoning
+from .base import DEFAULT_MAX_CONTEXT, Backend, BackendError, Chunk, EngineReport, GenParams, Reasoning
 
 _NS_PER_MS = 1e6
 
@@ -23,7 +23,8 @@ def default_host() -> str:
 class OllamaBackend(Backend):
     shares_host = False  # a cold load unloads the model; Ollama swaps models that do not fit
 
-    def __init__(self, spec: ModelSpec, timeout_s: float = 120.0, keep_alive: str = "10m", **_ignored):
+    def __init__(self, spec: ModelSpec, timeout_s: float = 120.0, keep_alive: str = "10m",
+                 max_context: int | None = None, **_ignored):
         from . import bad_host_hint
 
         hint = bad_host_hint(spec, 11434)
@@ -38,6 +39,10 @@ class OllamaBackend(Backend):
             raise BackendError(f"ollama/{spec.model}: refused: {why}")
         self.timeout_s = timeout_s
         self.keep_alive = keep_alive
+        # Ollama runs a model in a short default context (num_ctx) unless asked: ask for the
+        # model's own context (from /api/show), capped at max_context.
+        self.max_context = max_context or DEFAULT_MAX_CONTEXT
+        self.num_ctx: int | None = None
         self._client = None
 
     @property
@@ -61,8 +66,13 @@ class OllamaBackend(Backend):
     def load(self) -> None:
         c = self.client()
         with self._errors():
+            info = c.show(self.tag).modelinfo or {}
+            trained = info.get(f"{info.get('general.architecture')}.context_length")
+            self.num_ctx = min(int(trained), self.max_context) if trained else None
+            self.context_tokens = self.num_ctx or self.context_tokens
+            options = {"num_ctx": self.num_ctx} if self.num_ctx else None
             c.generate(model=self.tag, keep_alive=0)  # unload, so the next load is cold
-            loaded = c.generate(model=self.tag, keep_alive=self.keep_alive)  # empty prompt: load only
+            loaded = c.generate(model=self.tag, keep_alive=self.keep_alive, options=options)  # load only
         self.engine_load_ms = (loaded.load_duration or 0) / _NS_PER_MS or None
 
     def close(self) -> None:
@@ -82,6 +92,8 @@ class OllamaBackend(Backend):
 
     def _request(self, messages: list[dict], params: GenParams) -> dict:
         options = {"num_predict": params.max_tokens, "temperature": params.temperature}
+        if self.num_ctx:
+            options["num_ctx"] = self.num_ctx  # the same context as at load, or Ollama reloads
         if params.seed is not None:
             options["seed"] = params.seed
         if params.mode == "completion":

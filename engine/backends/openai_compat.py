@@ -79,11 +79,15 @@ class OpenAIBackend(Backend):
         if r.status_code >= 400:
             raise BackendError(f"{self.name}: HTTP {r.status_code} from /models: {_error_text(r.text)}")
         try:
-            served = [m.get("id") for m in r.json().get("data", [])]
+            listed = {m.get("id"): m for m in r.json().get("data", [])}
         except (ValueError, AttributeError):
             return  # a server without a proper model list: the first request will tell
-        if served and self.model not in served:
-            raise BackendError(f"{self.name}: model not served (the server has: {', '.join(served)})")
+        if listed and self.model not in listed:
+            raise BackendError(f"{self.name}: model not served (the server has: {', '.join(map(str, listed))})")
+        # the context the server runs the model with, where it says: vLLM's max_model_len
+        served_len = (listed.get(self.model) or {}).get("max_model_len")
+        if isinstance(served_len, int) and served_len > 0:
+            self.context_tokens = served_len
 
     def request(self, messages: list[dict], params: GenParams) -> tuple[str, dict]:
         body = {"model": self.model, "max_tokens": params.max_tokens, "temperature": params.temperature,
