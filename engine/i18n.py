@@ -16,8 +16,8 @@ TEXT: dict[str, tuple[str, str]] = {
                    "ModelPick 在你的业务场景上并排运行开源大模型，实测加载时间、首字延迟、吞吐、显存和回答质量。"
                    "所有结果存入 DuckDB，决策可重复、可导出。"),
     "home_empty": ("No runs yet. Start with the standard five-question set on the two bundled models "
-                   "(measured on a 2-core CPU: about 35 s the first time, 30 s after).",
-                   "还没有测试记录。先用内置的两个模型跑一遍标准五题（2 核 CPU 实测：首次约 35 秒，之后约 30 秒）。"),
+                   "(measured on a 2-core CPU: about 35 s, the first time as after).",
+                   "还没有测试记录。先用内置的两个模型跑一遍标准五题（2 核 CPU 实测：约 35 秒，首次与之后相同）。"),
     "home_quickstart": ("Run the standard scenario on {models}", "在 {models} 上运行标准场景"),
     "home_running": ("Run {run_id} is in progress.", "测试 {run_id} 正在进行。"),
     "home_watch": ("Watch progress", "查看进度"),
