@@ -75,6 +75,14 @@ def _parser() -> argparse.ArgumentParser:
     im.add_argument("--scenario", help="the new scenario's id (default: from the file name)")
     im.add_argument("--name", help="its name (default: the file name)")
     im.add_argument("--overwrite", action="store_true", help="replace a scenario of yours with the same id")
+    im.add_argument("--docs", metavar="FOLDER", help="the company's documents (PDF, Word .docx, Markdown, text): "
+                    "their text becomes the cases' context (each row's context_file names one, else all)")
+
+    pk = sub.add_parser("pack", help="install a public case pack as a scenario (humaneval)")
+    pk.add_argument("name", choices=["humaneval"])
+    pk.add_argument("--scenario", help="the scenario id (default: the pack's name)")
+    pk.add_argument("--limit", type=int, help="only the first N tasks")
+    pk.add_argument("--overwrite", action="store_true")
 
     j = sub.add_parser("judge", help="pairwise judging of two models' answers in a run")
     j.add_argument("--run", required=True)
@@ -291,12 +299,21 @@ def _cmd_sweep(args) -> int:
 def _cmd_import(args) -> int:
     from .importer import import_file
 
-    sc = import_file(args.file, args.scenario, args.name, overwrite=args.overwrite)
+    sc = import_file(args.file, args.scenario, args.name, overwrite=args.overwrite, docs_folder=args.docs)
     counts = {}
     for case in sc.cases:
         counts[case.category] = counts.get(case.category, 0) + 1
     print(f"saved scenario {sc.id!r} with {len(sc.cases)} cases "
           f"({', '.join(f'{k}: {v}' for k, v in counts.items())}) to {sc.source_path}")
+    print(f"run it: python -m engine run --scenario {sc.id} --model ...")
+    return 0
+
+
+def _cmd_pack(args) -> int:
+    from .packs import install_pack
+
+    sc = install_pack(args.name, args.scenario, args.limit, overwrite=args.overwrite)
+    print(f"saved scenario {sc.id!r} with {len(sc.cases)} cases to {sc.source_path}")
     print(f"run it: python -m engine run --scenario {sc.id} --model ...")
     return 0
 
@@ -422,7 +439,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         commands = {"run": _cmd_run, "sweep": _cmd_sweep, "judge": _cmd_judge, "list": _cmd_list,
                     "summary": _cmd_summary, "recommend": _cmd_recommend, "report": _cmd_report,
-                    "resume": _cmd_resume, "import": _cmd_import}
+                    "resume": _cmd_resume, "import": _cmd_import, "pack": _cmd_pack}
         return commands[args.command](args)
     except (ScenarioError, BackendError, StoreError, LookupError, ValueError) as exc:  # bad input
         print(f"error: {redact(str(exc))}", file=sys.stderr)

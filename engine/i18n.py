@@ -126,6 +126,11 @@ TEXT: dict[str, tuple[str, str]] = {
     "scen_sheet_upload": ("Questions file (.csv, .jsonl, .xlsx)", "问题文件（.csv、.jsonl、.xlsx）"),
     "scen_preview": ("Preview: scenario '{id}' with {n} cases (not saved yet)", "预览：场景「{id}」，共 {n} 个用例（尚未保存）"),
     "checks": ("Checks", "检查项"),
+    "scen_docs_upload": ("Documents the questions are about (optional: PDF, Word, Markdown, text)",
+                         "问题所依据的文档（可选：PDF、Word、Markdown、文本）"),
+    "scen_docs_help": ("Their text becomes every case's context (a row's context_file names one of them).",
+                       "文档文字将作为每个用例的上下文（某行的 context_file 可指定其中一个）。"),
+    "scen_docs_count": ("With {n} documents as context.", "附带 {n} 份文档作为上下文。"),
     "scen_power": ("How fine a difference these cases can tell apart", "这些用例能分辨多小的差异"),
     "scen_power_help": ("Per category: the smallest difference in mean quality (0-1) between two models that "
                         "this many cases detect (paired, 5% level, 80% power). The spread of case differences "
@@ -454,7 +459,7 @@ TEXT: dict[str, tuple[str, str]] = {
     "choose_option": ("Choose an option", "请选择一项"),
     "uploader_drop": ("Drag and drop a file here", "将文件拖放到此处"),
     "uploader_button": ("Upload", "上传"),
-    "uploader_limit": ("{mb} MB per file · {types}", "每个文件不超过 {mb} MB · {types}"),
+    "uploader_limit": ("{mb} MB per file", "每个文件不超过 {mb} MB"),
     "exceeds_context_msg": ("Exceeds the model's context: not counted as a wrong answer.",
                         "超出模型上下文长度：不计为答错。"),
     "scen_document": ("Document {name} · {chars:,} characters", "文档 {name} · {chars:,} 个字符"),

@@ -221,8 +221,20 @@ def row_column(loc: list[str], case: dict) -> str:
     return loc[0] if loc else "prompt"
 
 
-def scenario_yaml(name: str, data: bytes, scenario_id: str | None = None, title: str | None = None) -> str:
-    """Scenario YAML from a sheet; SheetError naming the file, row and column."""
+KB_SYSTEM = {"en": "Answer only from the documents. If they do not say, reply that they do not say.",
+             "zh": "只根据文档回答。如果文档中没有相关信息，请回答文档中没有提到。"}
+
+
+def scenario_id_for(name: str, scenario_id: str | None = None) -> str:
+    return scenario_id or re.sub(r"[^a-z0-9_-]+", "-", Path(name).stem.lower()).strip("-_") or "imported"
+
+
+def scenario_yaml(name: str, data: bytes, scenario_id: str | None = None, title: str | None = None,
+                  documents: dict[str, str] | None = None) -> str:
+    """Scenario YAML from a sheet; SheetError naming the file, row and column. With
+    `documents` (a document's file name -> its saved text, relative to the scenarios folder),
+    every case is asked against all of them, or against the one its `context_file` names,
+    with an answer-only-from-the-documents instruction unless the row gives a `system`."""
     rows = read_rows(name, data)
     if not rows:
         raise SheetError(f"{name}: no rows with a prompt")
@@ -233,13 +245,19 @@ def scenario_yaml(name: str, data: bytes, scenario_id: str | None = None, title:
             case = case_from_row(row, i)
         except ValueError as exc:
             raise SheetError(f"{name}: {where}: {exc}") from None
+        if documents:
+            wanted = case.get("context_file")
+            if wanted and wanted not in documents:
+                raise SheetError(f"{name}: {where}: column 'context_file': {wanted!r} is not one of the documents "
+                                 f"({', '.join(documents)})")
+            case["context_file"] = documents[wanted] if wanted else list(documents.values())
+            case.setdefault("system", KB_SYSTEM.get(case.get("lang") or "en", KB_SYSTEM["en"]))
         if case["id"] in seen:
             raise SheetError(f"{name}: {where}: column 'id': {case['id']!r} is used again "
                              f"(first on {seen[case['id']]})")
         seen[case["id"]] = where
         cases.append(case)
-    stem = re.sub(r"[^a-z0-9_-]+", "-", Path(name).stem.lower()).strip("-_") or "imported"
-    sid = scenario_id or stem
+    sid = scenario_id_for(name, scenario_id)
     doc = {"id": sid, "name": title or Path(name).stem, "description": f"Imported from {Path(name).name}.",
            "weights": DEFAULT_WEIGHTS, "defaults": {"max_tokens": 512, "temperature": 0.0, "seed": 42},
            "cases": cases}
@@ -251,11 +269,32 @@ def preview(name: str, data: bytes, scenario_id: str | None = None, title: str |
     return parse_scenario(scenario_yaml(name, data, scenario_id, title), name, base_dir=user_scenarios_dir())
 
 
+def import_sheet(name: str, data: bytes, scenario_id: str | None = None, title: str | None = None,
+                 documents: list[tuple[str, bytes]] | None = None, overwrite: bool = False) -> Scenario:
+    """Save the scenario a sheet gives, with its documents' texts; nothing is written unless
+    every row and every document can be read and the id is free (or `overwrite`)."""
+    from .documents import extract_text, save_documents
+    from .scenarios import _scenario_file
+
+    sid = scenario_id_for(name, scenario_id)
+    scenario_yaml(name, data, sid, title)  # every row fits
+    for doc_name, doc_data in documents or []:
+        extract_text(doc_name, doc_data)  # every document reads
+    existing = _scenario_file(sid)
+    if existing is not None and not (overwrite and existing.parent == user_scenarios_dir()):
+        raise SheetError(f"{name}: a scenario {sid!r} exists already ({existing}); choose another id")
+    saved = dict(zip((n for n, _ in documents or []), save_documents(sid, documents))) if documents else None
+    return save_scenario_text(scenario_yaml(name, data, sid, title, saved), name, overwrite=overwrite)
+
+
 def import_file(path: str | Path, scenario_id: str | None = None, title: str | None = None,
-                overwrite: bool = False) -> Scenario:
+                overwrite: bool = False, docs_folder: str | Path | None = None) -> Scenario:
+    from .documents import documents_in
+
     path = Path(path)
     try:
         data = path.read_bytes()
     except OSError as exc:
         raise SheetError(f"{path}: cannot read ({exc.strerror})") from None
-    return save_scenario_text(scenario_yaml(path.name, data, scenario_id, title), str(path), overwrite=overwrite)
+    documents = documents_in(docs_folder) if docs_folder else None
+    return import_sheet(path.name, data, scenario_id, title, documents, overwrite)

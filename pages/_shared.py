@@ -76,12 +76,13 @@ def scenario_label():
     return lambda sid: f"{sid} · {scenario_title(sid, chosen)}"
 
 
-def uploader_labels(types: str = "YAML, YML") -> None:
+def uploader_labels() -> None:
     """Streamlit's file uploader draws its own English button and size line; in 中文 they are
-    replaced by translated ones (a fixed style sheet: nothing from a user or a model in it)."""
+    replaced by translated ones on every uploader of the page (a fixed style sheet: nothing
+    from a user or a model in it). The accepted types are in each uploader's own label."""
     if lang() != "zh":
         return
-    limit = t("uploader_limit", "zh", mb=st.get_option("server.maxUploadSize"), types=types)
+    limit = t("uploader_limit", "zh", mb=st.get_option("server.maxUploadSize"))
     zone = '[data-testid="stFileUploaderDropzone"]'
     st.html(f"""<style>
 {zone} button [data-testid="stMarkdownContainer"] p {{display: none;}}

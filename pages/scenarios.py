@@ -4,6 +4,7 @@ import pandas as pd
 import streamlit as st
 
 from engine import importer, list_scenario_ids, load_scenario, power
+from engine.documents import extract_text
 from engine.scenarios import (CRITERIA, ScenarioError, decode_scenario, save_scenario_text, scenario_yaml_from_form,
                               user_scenarios_dir)
 from pages._shared import entry_guard, lang, localised, scenario_label, store, table, tr, uploader_labels
@@ -58,6 +59,7 @@ else:
 st.divider()
 st.subheader(tr("scen_create"))
 st.caption(tr("scen_saved_where", folder=str(user_scenarios_dir())))
+uploader_labels()
 sheet_tab, upload_tab, form_tab = st.tabs([tr("scen_tab_sheet"), tr("scen_tab_yaml"), tr("scen_tab_form")])
 
 
@@ -73,25 +75,35 @@ def _save(text: str, source: str) -> None:
 with sheet_tab:
     st.caption(tr("scen_sheet_help"))
     sheet = st.file_uploader(tr("scen_sheet_upload"), type=["csv", "tsv", "jsonl", "xlsx"], key="sheet")
-    uploader_labels("CSV, TSV, JSONL, XLSX")
+    docs = st.file_uploader(tr("scen_docs_upload"), type=["pdf", "docx", "md", "markdown", "txt"],
+                            accept_multiple_files=True, key="sheet_docs", help=tr("scen_docs_help"))
+    documents = [(d.name, d.getvalue()) for d in docs or []]
     if sheet is not None:
         c1, c2 = st.columns(2)
         sheet_id = c1.text_input(tr("scen_id"), key="sheet_id").strip() or None
         sheet_name = c2.text_input(tr("scen_name"), key="sheet_name").strip() or None
         try:
             found = importer.preview(sheet.name, sheet.getvalue(), sheet_id, sheet_name)
+            for doc_name, doc_data in documents:
+                extract_text(doc_name, doc_data)  # a document that cannot be read is named now
         except ScenarioError as exc:
             st.error(str(exc))
         else:
             st.markdown(f"**{tr('scen_preview', id=found.id, n=len(found.cases))}**")
             table(pd.DataFrame([{"id": c.id, "category": c.category, "lang": c.lang or "", "prompt": c.prompt,
                                  "checks": ", ".join(tr(k.type) for k in c.checks)} for c in found.cases]))
+            if documents:
+                st.caption(tr("scen_docs_count", n=len(documents)))
             if st.button(tr("scen_validate_save"), key="save-sheet"):
-                _save(importer.scenario_yaml(sheet.name, sheet.getvalue(), sheet_id, sheet_name), sheet.name)
+                try:
+                    saved = importer.import_sheet(sheet.name, sheet.getvalue(), sheet_id, sheet_name, documents)
+                except ScenarioError as exc:
+                    st.error(tr("scen_invalid", error=str(exc)))
+                else:
+                    st.success(tr("scen_saved", id=saved.id, n=len(saved.cases)))
 
 with upload_tab:
     uploaded = st.file_uploader(tr("scen_upload"), type=["yaml", "yml"])
-    uploader_labels()
     if uploaded is not None and st.button(tr("scen_validate_save"), key="save-upload"):
         try:
             _save(decode_scenario(uploaded.getvalue(), uploaded.name), uploaded.name)

@@ -6,6 +6,7 @@ import pytest
 
 from engine import RunConfig, Runner, Store, load_scenario
 from engine.importer import SheetError, import_file, preview
+from engine.scenarios import ScenarioError
 from tests.test_cli import cli
 
 CSV = """id,prompt,reference,category,lang,contains,number,expected
@@ -91,3 +92,92 @@ def test_the_import_command(cli_env, tmp_path):
     bad.write_text("prompt,number\nhi,lots\n", encoding="utf-8")
     res = cli("import", str(bad), env=cli_env)
     assert res.returncode == 2 and "bad.csv: row 2: column 'number'" in res.stderr
+
+
+def test_the_companys_documents_become_the_cases_context(tmp_path):
+    import docx
+    from weasyprint import HTML
+
+    from engine.importer import import_file
+
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    HTML(string="<h1>Travel policy</h1><p>Economy class is booked for flights under 6 hours.</p>"
+                "<p>差旅每日餐补为 120 元。</p>").write_pdf(docs / "travel.pdf")
+    word = docx.Document()
+    word.add_paragraph("Returns are accepted within 30 days of delivery.")
+    table = word.add_table(rows=1, cols=2)
+    table.rows[0].cells[0].text, table.rows[0].cells[1].text = "Warranty", "2 years"
+    word.save(docs / "returns.docx")
+    (docs / "faq.md").write_text("# FAQ\nThe office opens at 09:00.\n", encoding="utf-8")
+    (docs / "notes.xyz").write_text("ignored: not a document type", encoding="utf-8")
+    sheet = tmp_path / "kb.csv"
+    sheet.write_text("id,prompt,lang,context_file,number,contains\n"
+                     "flight,Which class for a 4-hour flight?,en,travel.pdf,,economy\n"
+                     "meal,每日餐补多少？,zh,travel.pdf,120,\n"
+                     "warranty,How long is the warranty?,en,,2,years\n", encoding="utf-8")
+    sc = import_file(sheet, "our-kb", docs_folder=docs)
+    flight, meal, warranty = sc.cases
+    assert flight.context_file == "docs/our-kb/travel.txt" and "Economy class is booked" in flight.context
+    assert "差旅每日餐补为 120 元" in meal.context and meal.system.startswith("只根据文档回答")
+    assert warranty.context_file == ["docs/our-kb/faq.txt", "docs/our-kb/returns.txt", "docs/our-kb/travel.txt"]
+    assert "Warranty | 2 years" in warranty.context and "opens at 09:00" in warranty.context
+    assert "Answer only from the documents" in warranty.system
+    assert "{context}" not in warranty.turn_inputs()[0][0][-1]["content"]  # the documents go in front
+
+
+def test_a_document_that_cannot_be_read_is_named_and_nothing_is_saved(tmp_path):
+    from pypdf import PdfWriter
+
+    from engine.importer import import_file
+
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    blank = PdfWriter()
+    blank.add_blank_page(width=200, height=200)
+    blank.write(docs / "scan.pdf")
+    sheet = tmp_path / "kb.csv"
+    sheet.write_text("prompt\nWhat does the scan say?\n", encoding="utf-8")
+    with pytest.raises(ScenarioError, match=r"scan.pdf: no text in it \(a scanned PDF has no text layer"):
+        import_file(sheet, "scan-kb", docs_folder=docs)
+    (docs / "scan.pdf").write_bytes(b"%PDF-1.4 broken")
+    with pytest.raises(ScenarioError, match="scan.pdf: not a readable PDF"):
+        import_file(sheet, "scan-kb", docs_folder=docs)
+    mine = os.environ["MODELPICK_USER_SCENARIOS_DIR"]
+    assert not os.path.exists(os.path.join(mine, "docs", "scan-kb"))
+    assert not os.path.exists(os.path.join(mine, "scan-kb.yaml"))
+
+
+def test_the_humaneval_pack_installs_and_its_tests_judge_answers():
+    from engine.checks import run_check
+    from engine.packs import humaneval_tasks, install_pack
+
+    tasks = humaneval_tasks()
+    assert len(tasks) == 164
+    sc = install_pack("humaneval", limit=3)
+    assert sc.id == "humaneval" and len(sc.cases) == 3 and sc.cases[0].id == "humaneval-0"
+    for task, case in zip(tasks, sc.cases):
+        check = case.checks[0]
+        good = f"```python\n{task['prompt']}{task['canonical_solution']}```"
+        bad = f"```python\ndef {task['entry_point']}(*args):\n    return None\n```"
+        assert run_check("python_tests", good, check.value).passed, task["task_id"]
+        assert not run_check("python_tests", bad, check.value).passed, task["task_id"]
+    with pytest.raises(ScenarioError, match="exists already"):
+        install_pack("humaneval", limit=3)
+    with pytest.raises(ScenarioError, match="unknown case pack"):
+        install_pack("mmlu")
+
+
+def test_the_pack_and_docs_commands(cli_env, tmp_path):
+    docs = tmp_path / "handbook"
+    docs.mkdir()
+    (docs / "leave.md").write_text("Employees get 15 days of paid leave.\n", encoding="utf-8")
+    sheet = tmp_path / "hr.csv"
+    sheet.write_text("prompt,number\nHow many days of paid leave?,15\n", encoding="utf-8")
+    res = cli("import", str(sheet), "--docs", str(docs), env=cli_env)
+    assert res.returncode == 0, res.stderr
+    assert "saved scenario 'hr' with 1 cases" in res.stdout
+    res = cli("import", str(sheet), "--scenario", "hr2", "--docs", str(tmp_path / "nowhere"), env=cli_env)
+    assert res.returncode == 2 and "nowhere: not a folder" in res.stderr
+    res = cli("pack", "humaneval", "--limit", "5", env=cli_env)
+    assert res.returncode == 0 and "saved scenario 'humaneval' with 5 cases" in res.stdout, res.stderr
