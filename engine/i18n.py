@@ -511,6 +511,7 @@ TEXT: dict[str, tuple[str, str]] = {
     "python_tests": ("passes Python tests", "通过 Python 测试"),
     "python_testgen": ("writes tests that catch a bug", "编写的测试能发现缺陷"),
     "sql_result": ("SQL returns the expected rows", "SQL 结果正确"),
+    "python_output": ("states what the code prints", "说出代码的输出"),
     "llm_judge": ("judge model rubric", "裁判模型评分"),
     "exact": ("exact answer", "答案完全一致"),
     "f1": ("overlap with the reference (F1)", "与参考答案重合度（F1）"),

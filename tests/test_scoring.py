@@ -60,6 +60,18 @@ class TestExecutedChecks:
         bad = run(chk, BAD_MERGE)
         assert not bad.passed and 0 < bad.score < 1 and "test_basic" in bad.detail
 
+    def test_python_output_runs_the_scenarios_snippet_not_the_answer(self):
+        from engine.checks.code import snippet_output
+
+        code = "xs = [3, 1, 2]\nys = xs\nys.sort()\nprint(xs)\nprint(len(xs))"
+        assert snippet_output(code) == "[1, 2, 3]\n3\n"  # really executed, in the sandbox
+        right = run_check("python_output", "It prints [1, 2, 3] and then 3: ys is the same list.", code)
+        assert right.passed and right.detail == "states 2/2 printed lines"
+        half = run_check("python_output", "It prints [3, 1, 2] and then 3.", code)
+        assert not half.passed and half.score == 0.5 and "[1, 2, 3]" in half.detail
+        broken = run_check("python_output", "anything", "raise SystemExit(3)")
+        assert not broken.passed and "the snippet did not run" in broken.detail
+
     def test_python_tests_chinese_case_and_unfenced_code(self):
         chk = check_of("word-count-zh", "python_tests")
         answer = "可以这样写：\ndef word_count(text):\n    from collections import Counter\n    return dict(Counter(text.lower().split()))\n以上函数不区分大小写。"

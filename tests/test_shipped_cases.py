@@ -17,6 +17,8 @@ ANSWERS = ROOT / "tests" / "data" / "answers"
 SHIPPED = ["standard", "kb-qa", "customer-service", "dev-assistant"]
 BUSINESS = ["kb-qa", "customer-service", "dev-assistant"]
 FAST = {"ttft_ms": 100.0, "e2e_ms": 1000.0}
+pytestmark = pytest.mark.skipif(__import__("shutil").which("bwrap") is None and not __import__("os").environ.get("CI"),
+                                reason="code checks need bubblewrap; CI installs it and runs this")
 
 
 def _verdicts(scenario, case, answers: list[str]) -> list[tuple[str, bool, str]]:
@@ -63,7 +65,6 @@ def test_shipped_scenarios_are_deep_enough_to_decide_on():
     assert {"extraction", "multi_fact", "whole_document", "format", "refusal", "long_context"} <= cats["kb-qa"]
     assert {"knowledge", "tone", "honesty", "escalation", "multi_turn"} <= cats["customer-service"]
     assert {"sql", "explanation", "testing", "bugfix", "library", "coding"} <= cats["dev-assistant"]
-    executed = {"python_tests", "python_testgen", "sql_result"}
-    for case in load_scenario("dev-assistant").cases:
-        if case.category != "explanation":
-            assert executed & {c.type for _, checks in case.questions() for c in checks}, case.id
+    executed = {"python_tests", "python_testgen", "sql_result", "python_output"}
+    for case in load_scenario("dev-assistant").cases:  # every one is scored by running code
+        assert executed & {c.type for _, checks in case.questions() for c in checks}, case.id

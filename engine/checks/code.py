@@ -138,6 +138,52 @@ def _python_tests(output: str, value: dict, opts: dict) -> CheckResult:
     return CheckResult(passed == len(results), passed / len(results), detail)
 
 
+def _output_value(value: Any) -> dict:
+    if isinstance(value, str):
+        value = {"code": value}
+    if not isinstance(value, dict) or not isinstance(value.get("code"), str):
+        raise ValueError("value must be the snippet's code, or {code: code, timeout_s: N}")
+    try:
+        ast.parse(value["code"])
+    except SyntaxError as exc:
+        raise ValueError(f"the snippet does not parse: {exc.msg} (line {exc.lineno})") from None
+    return {"code": value["code"], "timeout_s": float(value.get("timeout_s", 10))}
+
+
+_PRINTED: dict[str, str] = {}  # a snippet's output, by its code: the scenario's code runs once
+
+
+def snippet_output(code: str, timeout_s: float = 10.0) -> str:
+    """What a scenario's snippet prints, run in the sandbox like any other code."""
+    from ..sandbox import Limits, run_python
+
+    if code not in _PRINTED:
+        res = run_python(code, {}, Limits(wall_s=timeout_s, cpu_s=int(timeout_s) + 1))
+        if res.killed_by or res.returncode != 0:
+            why = res.killed_by or (res.stderr.strip().splitlines() or ["no output"])[-1]
+            raise ValueError(f"the snippet did not run: {why[:200]}")
+        _PRINTED[code] = res.stdout
+    return _PRINTED[code]
+
+
+@check("python_output", _output_value)
+def _python_output(output: str, value: dict, opts: dict) -> CheckResult:
+    """The answer explains a snippet and says what it prints: the snippet (the scenario's
+    own code, not the model's) runs in the sandbox, and every line it prints must appear
+    in the answer."""
+    try:
+        printed = snippet_output(value["code"], value["timeout_s"])
+    except ValueError as exc:
+        return CheckResult(False, 0.0, str(exc))
+    lines = [line.strip() for line in printed.splitlines() if line.strip()]
+    if not lines:
+        return CheckResult(False, 0.0, "the snippet prints nothing to compare with")
+    found = [line for line in lines if line in output]
+    missing = [line for line in lines if line not in found]
+    detail = f"states {len(found)}/{len(lines)} printed lines" + (f"; missing: {missing[0][:60]!r}" if missing else "")
+    return CheckResult(not missing, len(found) / len(lines), detail)
+
+
 def _testgen_value(value: Any) -> dict:
     if not isinstance(value, dict) or not isinstance(value.get("correct"), str) or not value.get("buggy"):
         raise ValueError("value must be {correct: code, buggy: code or [code, ...]}")
