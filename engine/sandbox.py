@@ -129,7 +129,24 @@ def run_python(code: str, files: dict[str, str] | None = None, limits: Limits = 
         else:
             net = ["unshare", "-n"] if shutil.which("unshare") and os.getuid() == 0 else []
             cmd, cwd = [*net, *py], str(work)
-        return _execute(cmd, cwd, env, limits, mode)
+        for attempt in range(_FORK_RETRIES):
+            res = _execute(cmd, cwd, env, limits, mode)
+            if not _could_not_start(res):
+                break
+            # The unprivileged user's process limit counts processes of earlier sandboxes
+            # (a killed fork bomb) until the kernel has released them: wait a moment.
+            time.sleep(0.25 * (attempt + 1))
+        return res
+
+
+_FORK_RETRIES = 5
+
+
+def _could_not_start(res: "SandboxResult") -> bool:
+    """bwrap (or the interpreter) could not even fork: EAGAIN from the process limit."""
+    return (res.returncode not in (0, None) and not res.stdout and not res.timed_out
+            and "Resource temporarily unavailable" in res.stderr
+            and ("Can't fork" in res.stderr or "fork" in res.stderr.lower()))
 
 
 def _execute(cmd, cwd, env, limits: Limits, mode: str) -> SandboxResult:

@@ -15,6 +15,16 @@ s = store()
 active = st.session_state.get("active_run") or next(iter(worker.running_runs(s)), None)
 
 
+def progress_bar(status, kind: str, **extra) -> None:
+    """Done of total, time elapsed and, once something is done, the time left (run or sweep)."""
+    total = status.total or 1
+    key = f"{kind}_progress_final" if status.finished else (
+        f"{kind}_progress" if status.remaining_s is not None else f"{kind}_progress_first")
+    st.progress(min(status.done / total, 1.0), text=tr(
+        key, done=status.done, total=total, elapsed=fmt(status.elapsed_s, 0), remaining=fmt(status.remaining_s, 0),
+        **extra))
+
+
 @st.fragment(run_every=1.0)
 def progress_panel(run_id: str) -> None:
     status = worker.run_status(s, run_id)
@@ -22,12 +32,7 @@ def progress_panel(run_id: str) -> None:
     if status.status == "starting":
         st.info(tr("run_starting"))
         return
-    total = status.total or 1
-    key = "run_progress_final" if status.finished else (
-        "run_progress" if status.remaining_s is not None else "run_progress_first")
-    st.progress(min(status.done / total, 1.0), text=tr(
-        key, done=status.done, total=total, elapsed=fmt(status.elapsed_s, 0),
-        remaining=fmt(status.remaining_s, 0)))
+    progress_bar(status, "run")
     if not status.finished:
         # the button first: it stays where the hand is while the answer below grows
         if st.button(tr("run_cancel"), key="cancel"):
@@ -142,12 +147,7 @@ def sweep_panel(sweep_id: str) -> None:
     if status.status == "starting":
         st.info(tr("run_starting"))
         return
-    total = status.total or 1
-    key = "sweep_progress_final" if status.finished else (
-        "sweep_progress" if status.remaining_s is not None else "sweep_progress_first")
-    st.progress(min(status.done / total, 1.0), text=tr(
-        key, done=status.done, total=total, level=status.level or "–", elapsed=fmt(status.elapsed_s, 0),
-        remaining=fmt(status.remaining_s, 0)))
+    progress_bar(status, "sweep", level=status.level or "–")
     if not status.finished:
         if st.button(tr("run_cancel"), key="cancel-sweep"):
             worker.cancel_run(s, sweep_id)

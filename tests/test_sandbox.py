@@ -115,3 +115,26 @@ def test_no_isolation_means_refusal_unless_turned_off_knowingly(monkeypatch):
     monkeypatch.setenv(sandbox.UNSANDBOXED_ENV, "1")
     out = run_python("import os; print(os.getuid(), len(os.environ) < 8)")
     assert out.isolation == "unsandboxed" and out.stdout.split()[1] == "True"
+
+
+def test_a_sandbox_that_could_not_fork_is_started_again(monkeypatch):
+    # The unprivileged user's process limit still counts a killed sandbox's processes for a
+    # moment; bwrap then cannot fork. That is not the answer's fault: it is tried again.
+    from engine import sandbox
+
+    calls, refusals = [], ["bwrap: Can't fork for pid 1: Resource temporarily unavailable"]
+    real = sandbox._execute
+
+    def flaky(*args):
+        calls.append(1)
+        if refusals:  # the first start only
+            return sandbox.SandboxResult(1, "", refusals.pop())
+        return real(*args)
+
+    monkeypatch.setattr(sandbox, "_execute", flaky)
+    monkeypatch.setattr(sandbox.time, "sleep", lambda s: None)
+    res = run_python("print('ran')")
+    assert res.stdout.strip() == "ran" and len(calls) == 2
+    # an answer's own failure is not retried
+    calls.clear()
+    assert run_python("raise SystemExit(3)").returncode == 3 and len(calls) == 1

@@ -112,16 +112,21 @@ def run_tests(solution: str, tests: str, timeout_s: float = 10.0) -> dict:
     return {"error": f"the program ended without a result (exit {res.returncode}): {tail[:200]}"}
 
 
-def _tests_value(value: Any) -> dict:
+def _code_value(value: Any, key: str, what: str) -> dict:
+    """{key: code, timeout_s: N} from the code alone or that mapping; the code must parse."""
     if isinstance(value, str):
-        value = {"tests": value}
-    if not isinstance(value, dict) or not isinstance(value.get("tests"), str):
-        raise ValueError("value must be test code, or {tests: code, timeout_s: N}")
+        value = {key: value}
+    if not isinstance(value, dict) or not isinstance(value.get(key), str):
+        raise ValueError(f"value must be {what}, or {{{key}: code, timeout_s: N}}")
     try:
-        ast.parse(value["tests"])
+        ast.parse(value[key])
     except SyntaxError as exc:
-        raise ValueError(f"the tests do not parse: {exc.msg} (line {exc.lineno})") from None
-    return {"tests": value["tests"], "timeout_s": float(value.get("timeout_s", 10))}
+        raise ValueError(f"the {what} does not parse: {exc.msg} (line {exc.lineno})") from None
+    return {key: value[key], "timeout_s": float(value.get("timeout_s", 10))}
+
+
+def _tests_value(value: Any) -> dict:
+    return _code_value(value, "tests", "test code")
 
 
 @check("python_tests", _tests_value)
@@ -139,15 +144,7 @@ def _python_tests(output: str, value: dict, opts: dict) -> CheckResult:
 
 
 def _output_value(value: Any) -> dict:
-    if isinstance(value, str):
-        value = {"code": value}
-    if not isinstance(value, dict) or not isinstance(value.get("code"), str):
-        raise ValueError("value must be the snippet's code, or {code: code, timeout_s: N}")
-    try:
-        ast.parse(value["code"])
-    except SyntaxError as exc:
-        raise ValueError(f"the snippet does not parse: {exc.msg} (line {exc.lineno})") from None
-    return {"code": value["code"], "timeout_s": float(value.get("timeout_s", 10))}
+    return _code_value(value, "code", "snippet's code")
 
 
 _PRINTED: dict[str, str] = {}  # a snippet's output, by its code: the scenario's code runs once
