@@ -78,6 +78,10 @@ def _parser() -> argparse.ArgumentParser:
     im.add_argument("--docs", metavar="FOLDER", help="the company's documents (PDF, Word .docx, Markdown, text): "
                     "their text becomes the cases' context (each row's context_file names one, else all)")
 
+    mg = sub.add_parser("merge", help="merge another ModelPick results file into this one (idempotent)")
+    mg.add_argument("other", help="the other results file (.duckdb); it is only read")
+    mg.add_argument("--db", default=None)
+
     pk = sub.add_parser("pack", help="install a public case pack as a scenario (humaneval)")
     pk.add_argument("name", choices=["humaneval"])
     pk.add_argument("--scenario", help="the scenario id (default: the pack's name)")
@@ -309,6 +313,15 @@ def _cmd_import(args) -> int:
     return 0
 
 
+def _cmd_merge(args) -> int:
+    from .merge import merge
+
+    added = merge(Store(args.db or default_db_path()), args.other)
+    shown = ", ".join(f"{n} {t}" for t, n in added.items() if n) or "nothing new"
+    print(f"merged {args.other}: {shown}")
+    return 0
+
+
 def _cmd_pack(args) -> int:
     from .packs import install_pack
 
@@ -439,7 +452,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         commands = {"run": _cmd_run, "sweep": _cmd_sweep, "judge": _cmd_judge, "list": _cmd_list,
                     "summary": _cmd_summary, "recommend": _cmd_recommend, "report": _cmd_report,
-                    "resume": _cmd_resume, "import": _cmd_import, "pack": _cmd_pack}
+                    "resume": _cmd_resume, "import": _cmd_import, "pack": _cmd_pack,
+                    "merge": _cmd_merge}
         return commands[args.command](args)
     except (ScenarioError, BackendError, StoreError, LookupError, ValueError) as exc:  # bad input
         print(f"error: {redact(str(exc))}", file=sys.stderr)
