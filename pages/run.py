@@ -45,7 +45,7 @@ def progress_panel(run_id: str) -> None:
     if status.status == "done":
         st.success(tr("run_done", done=status.done))
     elif status.status == "interrupted":
-        st.warning(tr("run_interrupted", done=status.done, total=total))
+        st.warning(tr("run_interrupted", done=status.done, total=status.total or status.done))
         if status.error and status.error != "cancelled":
             st.caption(status.error)
     else:
