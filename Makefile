@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 PORT ?= 8501
 HOST ?= 127.0.0.1
 
-.PHONY: install run test bench
+.PHONY: install run test bench cloud
 
 $(STAMP): requirements.txt requirements-models.txt
 	$(PYTHON) -m venv $(VENV)
@@ -25,6 +25,15 @@ $(STAMP): requirements.txt requirements-models.txt
 	touch $(STAMP)
 
 install: $(STAMP)
+
+# SkyPilot for renting a GPU (python -m engine cloud ...): not part of the default install.
+CLOUD_STAMP := $(VENV)/.cloud-installed
+$(CLOUD_STAMP): $(STAMP) requirements-cloud.txt
+	sed 's/\[[^]]*\]//' requirements.txt > $(VENV)/constraints.txt  # the app's pins, without extras
+	$(PY) -m pip install -c $(VENV)/constraints.txt -r requirements-cloud.txt
+	touch $(CLOUD_STAMP)
+
+cloud: $(CLOUD_STAMP)
 
 # Loopback unless HOST says otherwise; another address needs a password (README, Security).
 run: install

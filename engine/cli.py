@@ -78,6 +78,31 @@ def _parser() -> argparse.ArgumentParser:
     im.add_argument("--docs", metavar="FOLDER", help="the company's documents (PDF, Word .docx, Markdown, text): "
                     "their text becomes the cases' context (each row's context_file names one, else all)")
 
+    cl = sub.add_parser("cloud", help="a rented-GPU session as a SkyPilot task: plan, launch, fetch")
+    cs = cl.add_subparsers(dest="cloud_command", required=True)
+    cp = cs.add_parser("plan", help="write the SkyPilot task(s) and print GPU, cost and commands")
+    cp.add_argument("--scenario", action="append", dest="scenarios", default=[], help="repeat it")
+    cp.add_argument("--model", action="append", dest="models", default=[], help="ollama/<tag> or openai/<model>")
+    cp.add_argument("--preset", action="append", dest="models", help="a preset id (list presets)")
+    cp.add_argument("--gpu", help="the GPU to rent (default: the cheapest that fits every model together)")
+    cp.add_argument("--spot", action="store_true", help="ask for spot instances")
+    cp.add_argument("--hours", type=float, default=2.0, help="the session's length; it is cut there (default 2)")
+    cp.add_argument("--budget", help="refuse a plan estimated above this, e.g. 10USD or 70CNY")
+    cp.add_argument("--sweep", metavar="LEVELS", help="also a load sweep of each model, e.g. 1,2,4,8")
+    cp.add_argument("--idle-minutes", type=int, default=10, help="autostop after this many idle minutes")
+    cp.add_argument("--name", default="modelpick", help="the cluster name")
+    cp.add_argument("--port-base", type=int, default=8000, help="vLLM servers listen on this port and up")
+    cp.add_argument("--out", default="session.yaml")
+    cp.add_argument("--db", default=None, help="for prices saved on the Recommend page")
+    ca = cs.add_parser("launch", help="launch a planned task with SkyPilot")
+    ca.add_argument("task")
+    ca.add_argument("--cluster")
+    cf = cs.add_parser("fetch", help="copy the results off a cluster and merge them here")
+    cf.add_argument("cluster")
+    cf.add_argument("--db", default=None)
+    cr = cs.add_parser("session", help=argparse.SUPPRESS)  # the task's run step, on the box
+    cr.add_argument("--db", required=True)
+
     mg = sub.add_parser("merge", help="merge another ModelPick results file into this one (idempotent)")
     mg.add_argument("other", help="the other results file (.duckdb); it is only read")
     mg.add_argument("--db", default=None)
@@ -313,6 +338,25 @@ def _cmd_import(args) -> int:
     return 0
 
 
+def _cmd_cloud(args) -> int:
+    from . import cloud
+
+    if args.cloud_command == "plan":
+        p = cloud.plan(args.scenarios, args.models, gpu=args.gpu, spot=args.spot, hours=args.hours,
+                       budget=args.budget, sweep=args.sweep, store=Store(args.db) if args.db else None,
+                       name=args.name, idle_minutes=args.idle_minutes, port_base=args.port_base)
+        cloud.write(p, args.out)
+        print(p.summary())
+        return 0
+    if args.cloud_command == "launch":
+        return cloud.launch(args.task, args.cluster)
+    if args.cloud_command == "fetch":
+        added = cloud.fetch(args.cluster, args.db)
+        print(f"fetched {args.cluster}: " + (", ".join(f"{n} {t}" for t, n in added.items() if n) or "nothing new"))
+        return 0
+    return cloud.cli_session(args.db)
+
+
 def _cmd_merge(args) -> int:
     from .merge import merge
 
@@ -453,7 +497,7 @@ def main(argv: list[str] | None = None) -> int:
         commands = {"run": _cmd_run, "sweep": _cmd_sweep, "judge": _cmd_judge, "list": _cmd_list,
                     "summary": _cmd_summary, "recommend": _cmd_recommend, "report": _cmd_report,
                     "resume": _cmd_resume, "import": _cmd_import, "pack": _cmd_pack,
-                    "merge": _cmd_merge}
+                    "merge": _cmd_merge, "cloud": _cmd_cloud}
         return commands[args.command](args)
     except (ScenarioError, BackendError, StoreError, LookupError, ValueError) as exc:  # bad input
         print(f"error: {redact(str(exc))}", file=sys.stderr)

@@ -53,6 +53,19 @@ TEXT: dict[str, tuple[str, str]] = {
     "run_ollama_list": ("List the host's installed models", "列出该主机已安装的模型"),
     "run_ollama_installed": ("Installed on the Ollama host", "Ollama 主机上已安装的模型"),
     "cmp_sweeps": ("Load sweeps", "并发压测"),
+    "cloud_title": ("Rent a GPU for this session (SkyPilot)", "为本次测试租用 GPU（SkyPilot）"),
+    "cloud_help": ("The models run on the rented box itself, so timings are not measured across the internet; "
+                   "the task stops itself after the run and after 10 idle minutes, and is cut at the hours given. "
+                   "Fetch the results with: python -m engine cloud fetch CLUSTER.",
+                   "模型在租用的机器上运行，计时不经过公网；任务在运行结束并空闲 10 分钟后自动关机，并在设定时长处截止。"
+                   "用 python -m engine cloud fetch 集群名 取回结果。"),
+    "cloud_scenarios": ("Scenarios", "场景"),
+    "cloud_hours": ("Hours", "时长（小时）"),
+    "cloud_budget": ("Budget (e.g. 10USD, 70CNY)", "预算（如 10USD、70CNY）"),
+    "cloud_spot": ("Spot instances", "竞价实例"),
+    "cloud_download": ("Task file {name}.yaml", "任务文件 {name}.yaml"),
+    "cloud_launch": ("Launch with SkyPilot", "用 SkyPilot 启动"),
+    "cloud_launch_log": ("SkyPilot's progress", "SkyPilot 进度"),
     "sweep_title": ("Load sweep: one served model at rising concurrency", "并发压测：同一服务化模型逐级提高并发"),
     "sweep_help": ("Sends this scenario's prompts to a model behind an HTTP server (vLLM, llama-server, Ollama) "
                    "with 1, 2, 4, … requests in flight, and measures throughput, TTFT and inter-token latency "

@@ -126,6 +126,17 @@ def start_sweep(db_path: str, scenario: str, model: str, levels: list[int], requ
     return _launch(db_path, sweep_id, cmd)
 
 
+def start_cloud_launch(db_path: str, task_file: str | Path) -> str:
+    """Launch `python -m engine cloud launch TASK` in its own session; an id for its log."""
+    launch_id = "launch-" + new_run_id()
+    return _launch(db_path, launch_id, [sys.executable, "-m", "engine", "cloud", "launch", str(task_file)])
+
+
+def log_tail(db_path: str, job_id: str, lines: int = 40) -> str:
+    """The end of a worker's log (a cloud launch shows SkyPilot's own progress there)."""
+    return _log_tail(db_path, job_id, lines)
+
+
 @dataclass
 class RunStatus:
     run_id: str

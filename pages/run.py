@@ -1,6 +1,8 @@
+from pathlib import Path
+
 import streamlit as st
 
-from engine import bundled_models, catalog, list_scenario_ids, load_scenario, sweep, worker
+from engine import bundled_models, catalog, cloud, cost, list_scenario_ids, load_scenario, sweep, worker
 from engine.backends import BackendError
 from engine.backends.base import DEFAULT_MAX_CONTEXT
 from engine.backends.ollama import installed_models as ollama_installed
@@ -201,3 +203,44 @@ if st.button(tr("sweep_start"), key="start-sweep", disabled=sweep_busy):
             s.path, scenario.source_path or scenario_id, sweep_model.strip(), levels,
             requests=int(sweep_requests) or None, max_tokens=int(sweep_max_tokens), slo=slo)
         st.rerun()
+
+
+st.divider()
+st.subheader(tr("cloud_title"))
+st.caption(tr("cloud_help"))
+c1, c2 = st.columns(2)
+cloud_presets = c1.multiselect(tr("run_presets"), list(presets), default=["gpt-oss-20b-vllm", "llama3-8b-ollama"],
+                               format_func=lambda p: presets[p].label, key="cloud_presets",
+                               placeholder=tr("choose_options"))
+cloud_scenarios = c2.multiselect(tr("cloud_scenarios"), scenario_ids, default=[scenario_id], key="cloud_scenarios",
+                                 format_func=scenario_label(), placeholder=tr("choose_options"))
+c3, c4, c5, c6 = st.columns(4)
+book = cost.price_book(s)
+auto = tr("rec_gpu_cheapest")
+cloud_gpu = c3.selectbox(tr("rec_gpu"), [None, *book.gpus], format_func=lambda g: auto if g is None else g,
+                         key="cloud_gpu", placeholder=tr("choose_option"))
+cloud_hours = c4.number_input(tr("cloud_hours"), 0.25, 72.0, 2.0, 0.25, key="cloud_hours")
+cloud_budget = c5.text_input(tr("cloud_budget"), placeholder="10USD", key="cloud_budget")
+cloud_spot = c6.checkbox(tr("cloud_spot"), key="cloud_spot")
+try:
+    session = cloud.plan(cloud_scenarios, cloud_presets, gpu=cloud_gpu, spot=cloud_spot, hours=float(cloud_hours),
+                         budget=cloud_budget.strip() or None, store=s)
+except (ValueError, ScenarioError) as exc:
+    st.error(str(exc))
+else:
+    st.text(session.summary())  # GPU, price with its source and date, cost, the commands
+    folder = Path(s.path).parent / "cloud-sessions"
+    for c in session.clusters:
+        text = cloud.task_text(session, c)
+        st.download_button(tr("cloud_download", name=c.name), text, f"{c.name}.yaml", "text/yaml", key=f"dl-{c.name}")
+    why = cloud.sky_install_hint()
+    if why:
+        st.caption(why)
+    elif st.button(tr("cloud_launch"), key="cloud-launch"):
+        paths = cloud.write(session, folder / f"{session.clusters[0].name}.yaml")
+        st.session_state.cloud_launch = worker.start_cloud_launch(s.path, paths[0])
+        st.rerun()
+    launching = st.session_state.get("cloud_launch")
+    if launching:
+        st.caption(tr("cloud_launch_log"))
+        st.code(worker.log_tail(s.path, launching, 40) or "…", language="text")

@@ -263,8 +263,8 @@ class _Server(ThreadingHTTPServer):
 class FakeServer:
     """Start on a free loopback port; `url` is the base, e.g. http://127.0.0.1:PORT."""
 
-    def __init__(self, handler, delay_s: float = 0.002, load_s: float = 0.05, burst: int = 0):
-        self.httpd = _Server(("127.0.0.1", 0), handler)
+    def __init__(self, handler, delay_s: float = 0.002, load_s: float = 0.05, burst: int = 0, port: int = 0):
+        self.httpd = _Server(("127.0.0.1", port), handler)
         self.httpd.delay_s, self.httpd.load_s, self.httpd.burst = delay_s, load_s, burst
         self.httpd.loaded, self.httpd.requests, self.httpd.auth = set(), [], []
         self.httpd.stop_stall = threading.Event()
@@ -326,3 +326,16 @@ class SilentServer:
         for c in self.conns:
             c.close()
         self.sock.close()
+
+
+if __name__ == "__main__":
+    # A stand-in server as a process, e.g. for a cloud session run on loopback; further
+    # arguments are model names it serves besides its own:
+    #   python -m tests.fakeservers openai 8123 openai/gpt-oss-20b
+    import sys
+
+    kind, port, extra = sys.argv[1], int(sys.argv[2]), set(sys.argv[3:])
+    handler = {"openai": OpenAIHandler, "ollama": OllamaHandler}[kind]
+    handler.MODELS = handler.MODELS | extra
+    with FakeServer(handler, port=port) as srv:
+        srv.thread.join()

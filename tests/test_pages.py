@@ -523,3 +523,13 @@ def test_a_new_blind_pair_after_a_vote_and_the_rater_is_remembered():
     at.switch_page("pages/home.py").run()
     at.switch_page("pages/rate.py").run()
     assert at.text_input(key="rater").value == "Mei"
+
+
+def test_run_page_plans_a_rented_gpu_session_with_its_cost_and_task_file():
+    at = app("pages/run.py")
+    summary = next(t.value for t in at.text if "estimated cost:" in t.value)
+    assert "cluster modelpick:" in summary and "USD for 2 h" in summary and "sky down modelpick" in summary
+    assert any(d.proto.label == "Task file modelpick.yaml" for d in at.get("download_button"))
+    at.text_input(key="cloud_budget").set_value("0.01USD").run()
+    assert any("over the budget of 0.01 USD" in e.value for e in at.error)
+    assert not any(d.proto.label.startswith("Task file") for d in at.get("download_button"))
