@@ -1,4 +1,8 @@
-"""What the machine is: CPU, RAM, GPUs (through NVML when present), library versions."""
+"""What the machine is: CPU, RAM, GPUs (through NVML when present), library versions.
+
+A leaf: it owns NVML and psutil and imports no backend (loading llama.cpp's native library to
+describe the host would be a side effect). What only a backend knows (llama.cpp's GPU offload,
+a server's version) comes from `Backend.host_facts()`, which the runner merges in."""
 from __future__ import annotations
 
 import importlib.metadata
@@ -65,15 +69,6 @@ def process_vram_mb(pid: int | None = None) -> float | None:
         pynvml.nvmlShutdown()
 
 
-def gpu_offload_supported() -> bool | None:
-    try:
-        from .backends.llamacpp import supports_gpu_offload
-
-        return supports_gpu_offload()
-    except Exception:
-        return None
-
-
 def host_info() -> dict:
     versions = {}
     for lib in _LIBS:
@@ -90,7 +85,6 @@ def host_info() -> dict:
         "cpu_cores_logical": psutil.cpu_count(logical=True),
         "ram_total_mb": psutil.virtual_memory().total / 2**20,
         "gpus": gpus(),
-        "llama_gpu_offload": gpu_offload_supported(),
         "versions": versions,
     }
 

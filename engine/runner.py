@@ -244,6 +244,7 @@ class Runner:
         self._lock = threading.Lock()
         self._skipped: set[str] = set()
         self._schedule: dict[str, dict] = {}
+        self._engines: dict[str, dict] = {}
         self._journaled = 0
         beat = threading.Event()
         threading.Thread(target=self._heartbeat, args=(beat,), daemon=True, name="heartbeat").start()
@@ -282,6 +283,25 @@ class Runner:
         self._settle("interrupted" if self.cancel.is_set() else "done",
                      "cancelled" if self.cancel.is_set() else None)
         return run_id
+
+    def _note_engine(self, spec: str, backend) -> None:
+        """What the backend knows of its engine and machine, in the run's host information."""
+        try:
+            facts = self._in_thread(backend.host_facts, 10.0, f"engine facts of {spec}")
+        except Exception as exc:  # a note on the run; never fail a model for it
+            log.warning("%s: engine facts not recorded: %s", spec, exc)
+            return
+        if not facts:
+            return  # nothing to add: no write
+        with self._lock:
+            self._engines[spec] = facts
+            update = {"engines": dict(self._engines)}
+            if "llama_gpu_offload" in facts:
+                update["llama_gpu_offload"] = facts["llama_gpu_offload"]
+            try:
+                self.store.update_run_config(self._run_id, update, column="host_json")
+            except Exception as exc:
+                log.warning("engine facts not recorded: %s", exc)
 
     def _note_load(self, load: dict) -> None:
         """The host's load during the run, in its host information (a busy host is flagged)."""
@@ -403,6 +423,7 @@ class Runner:
                 self._fail_cells(spec, cells, f"load failed: {exc}")
             return None
         load_ms = (time.perf_counter() - t0) * 1000 if backend.load_is_model_load and first else None
+        self._note_engine(spec, backend)
         if config.warmup:
             msgs, _ = cells[0][0].turn_inputs()[0]
             warm = self._generate(backend, msgs, GenParams(WARMUP_MAX_TOKENS, 0.0, 0), spec, "", watch=False,

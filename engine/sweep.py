@@ -182,7 +182,7 @@ def run_sweep(store: Store, config: SweepConfig, on_level=None, on_request=None,
     import json
 
     backend = resolve(config.model, timeout_s=config.request_timeout_s)
-    if not hasattr(backend, "astream"):
+    if not backend.streams_async:
         raise BackendError(f"{config.model}: a load sweep needs an HTTP backend (ollama/ or openai/)")
     prompts = [c.turn_inputs()[0][0] for c in config.scenario.cases]
     d = config.scenario.defaults

@@ -333,7 +333,6 @@ def running_runs(store: Store) -> list[str]:
 # --- before a run starts -------------------------------------------------------------
 
 DEFAULT_OLLAMA_HOST = "http://127.0.0.1:11434"
-_HTTP_BACKENDS = ("ollama", "openai")
 
 
 def default_ollama_host() -> str:
@@ -376,7 +375,7 @@ def check_reachable(url: str, timeout_s: float = 2.0) -> str | None:
 def preflight(specs: list[str], case_ids: list[str] | None = None) -> list[str]:
     """Problems to fix before starting: no models or cases, unknown or missing models,
     servers that do not answer. Empty when the run can start."""
-    from .backends import BackendError, parse_spec, resolve
+    from .backends import BackendError, is_served, parse_spec, resolve
 
     problems = []
     if not specs:
@@ -390,7 +389,7 @@ def preflight(specs: list[str], case_ids: list[str] | None = None) -> list[str]:
             problems.append(str(exc))
             continue
         parsed = parse_spec(spec)
-        if parsed.backend in _HTTP_BACKENDS:
+        if is_served(spec):
             url = parsed.host or (default_ollama_host() if parsed.backend == "ollama" else None)
             why = check_reachable(url) if url else f"{spec}: give the server URL as {spec}@http://host:port/v1"
             if why:
@@ -400,15 +399,16 @@ def preflight(specs: list[str], case_ids: list[str] | None = None) -> list[str]:
 
 def preflight_sweep(spec: str) -> list[str]:
     """Problems before a load sweep: it needs one model served over HTTP, reachable."""
-    from .backends import BackendError, parse_spec
+    from .backends import BackendError, is_served, parse_spec
 
     if not spec:
         return ["give the served model to sweep, e.g. openai/<model>@http://host:port/v1 or ollama/<tag>"]
     try:
         backend = parse_spec(spec).backend
+        served = is_served(spec)
     except BackendError as exc:
         return [str(exc)]
-    if backend not in _HTTP_BACKENDS:
+    if not served:
         return [f"{spec}: a load sweep needs a model served over HTTP (ollama/ or openai/), "
                 f"not an in-process {backend}/ model"]
     return preflight([spec])

@@ -112,13 +112,13 @@ def test_gguf_by_path_and_gpu_offload_flag(smollm2_path):
     # the flag follows the build: only a build with a GPU backend library (CUDA, Vulkan,
     # Metal, ...) can offload; this CPU build must say False, and host info records the same
     import llama_cpp
-    from engine.hostinfo import host_info
 
     libs = {p.name for p in (Path(llama_cpp.__file__).parent / "lib").iterdir()}
     gpu_build = any(name.startswith(("libggml-cuda", "libggml-vulkan", "libggml-metal", "libggml-hip"))
                     for name in libs)
     assert supports_gpu_offload() is gpu_build
-    assert host_info()["llama_gpu_offload"] is gpu_build
+    facts = resolve("llamacpp/smollm2-135m").host_facts()  # the backend says it, not hostinfo
+    assert facts["llama_gpu_offload"] is gpu_build and facts["llama_cpp_python"] == "0.3.36"
 
 
 def test_runner_on_real_models_records_engine_and_stream_rates(store):

@@ -202,3 +202,48 @@ def test_models_that_cannot_share_a_host_run_in_abba_blocks(store):
     assert list(g.case_id) == cases[:2] + cases[:2] + cases[2:] + cases[2:]
     # load time is the cold load only: once per model
     assert g.load_ms.notna().groupby(g.model_spec).sum().tolist() == [1, 1]
+
+
+def test_host_information_is_a_leaf_and_each_backend_adds_what_it_knows(store):
+    import json
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT
+
+    probe = ("import sys, engine.hostinfo as h; info = h.host_info(); "
+             "print('llama_cpp' in sys.modules, 'engine.backends.llamacpp' in sys.modules, sorted(info))")
+    out = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    loaded_native, loaded_backend, keys = out.stdout.split(" ", 2)
+    assert (loaded_native, loaded_backend) == ("False", "False"), out.stderr  # no native library for a description
+    assert "cpu_model" in keys and "llama_gpu_offload" not in keys
+    run_id = Runner(store).run(RunConfig(load_scenario("standard"), ["llamacpp/smollm2-135m", "fake/echo"],
+                                         case_ids=["knowledge-en"], max_tokens=4))
+    host = json.loads(store.get_run(run_id)["host_json"])
+    assert host["engines"]["llamacpp/smollm2-135m"]["llama_cpp_python"] == "0.3.36"
+    assert host["llama_gpu_offload"] is host["engines"]["llamacpp/smollm2-135m"]["llama_gpu_offload"]
+    assert "fake/echo" not in host["engines"]  # it knows nothing of a machine
+
+
+def test_a_backend_declares_what_it_is_and_everything_reads_that():
+    from engine.backends import Backend, backend_class, is_served, parse_spec, register_backend
+
+    assert (backend_class("ollama").served, backend_class("ollama").default_place) == (True, "ollama-default")
+    assert backend_class("openai").streams_async and not backend_class("llamacpp").served
+    assert parse_spec("ollama/llama3:8b").place == "ollama-default" and parse_spec("llamacpp/x").place == "local"
+
+    class Remote(Backend):  # a new backend: one class, one registration
+        served, default_place, streams_async = True, "remote-default", True
+
+        def __init__(self, spec, **_):
+            self.spec = str(spec)
+
+        def stream(self, messages, params):
+            yield from ()
+
+    register_backend("remote-test", Remote)
+    assert is_served("remote-test/m") and parse_spec("remote-test/m").place == "remote-default"
+    from engine import worker
+
+    assert not any("over HTTP" in p for p in worker.preflight_sweep("remote-test/m@http://127.0.0.1:9/v1"))
+    assert "not an in-process fake/" in worker.preflight_sweep("fake/echo")[0]

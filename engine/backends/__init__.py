@@ -16,8 +16,6 @@ _BUILTIN = {
     "openai": "engine.backends.openai_compat",
 }
 _FACTORIES: dict[str, Callable[..., Backend]] = {}
-# Backends whose default host is not this process.
-_DEFAULT_PLACE = {"ollama": "ollama-default"}
 
 
 @dataclass(frozen=True)
@@ -29,7 +27,7 @@ class ModelSpec:
     @property
     def place(self) -> str:
         """Where the model runs: its host, or 'local' for in-process backends."""
-        return self.host or _DEFAULT_PLACE.get(self.backend, "local")
+        return self.host or getattr(backend_class(self.backend), "default_place", "local")
 
     def __str__(self) -> str:
         return f"{self.backend}/{self.model}" + (f"@{self.host}" if self.host else "")
@@ -38,6 +36,17 @@ class ModelSpec:
 def register_backend(name: str, factory: Callable[..., Backend]) -> None:
     """Register `factory(spec: ModelSpec, **options) -> Backend` under `name`."""
     _FACTORIES[name] = factory
+
+
+def backend_class(name: str) -> Callable[..., Backend]:
+    """The registered class (or factory) of a backend: what it declares about itself
+    (`served`, `default_place`, `streams_async`) is read from here."""
+    return _factory(name)
+
+
+def is_served(spec: str) -> bool:
+    """Whether a spec's model is reached over HTTP (BackendError for an unknown backend)."""
+    return bool(getattr(backend_class(parse_spec(spec).backend), "served", False))
 
 
 def known_backends() -> list[str]:
@@ -139,5 +148,5 @@ def resolve(spec: str, **options) -> Backend:
 
 __all__ = [
     "Backend", "BackendError", "ContextOverflow", "Chunk", "EngineReport", "GenParams", "ModelSpec", "Reasoning",
-    "parse_spec", "register_backend", "resolve", "known_backends",
+    "parse_spec", "register_backend", "resolve", "known_backends", "backend_class", "is_served",
 ]

@@ -65,6 +65,15 @@ class Backend(ABC):
     """A loaded (or loadable) model. `stream` is the only required method."""
 
     spec: str = ""
+    # What the backend is, declared once here and read by the registry, the runner, the sweep
+    # and the dashboard (a new backend is one module and one register_backend call):
+    # reached over HTTP (a server holds the model) rather than run in this process;
+    served: bool = False
+    # where its models run when a spec names no host (models in one place run one after the
+    # other, different places in parallel);
+    default_place: str = "local"
+    # whether it has `astream` for many concurrent requests (the load sweep).
+    streams_async: bool = False
     # False where load() only checks the model is there (a server that keeps it loaded):
     # then no load time is recorded, rather than a misleading one.
     load_is_model_load: bool = True
@@ -88,6 +97,11 @@ class Backend(ABC):
 
     def memory_mb(self) -> dict:
         """Memory the model holds, e.g. {"rss_mb": ..., "vram_mb": ...}; empty if unknown."""
+        return {}
+
+    def host_facts(self) -> dict:
+        """What only this backend knows about the machine or server it runs on (llama.cpp's GPU
+        offload support, a server's version); merged into the run's host information."""
         return {}
 
     @abstractmethod

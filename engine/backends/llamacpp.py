@@ -88,6 +88,16 @@ class LlamaCppBackend(Backend):
         self._formatter = self._make_formatter(self._llm)
         self._rss_mb = (psutil.Process().memory_info().rss - rss_before) / 2**20
 
+    def host_facts(self) -> dict:
+        """Whether this llama.cpp build offloads to a GPU, and its versions."""
+        import importlib.metadata
+
+        import llama_cpp
+
+        return {"llama_gpu_offload": supports_gpu_offload(), "llama_cpp_python": importlib.metadata.version(
+            "llama-cpp-python"), "llama_cpp_system_info": llama_cpp.llama_print_system_info().decode(
+                "utf-8", "replace").strip()[:500]}
+
     def trained_context(self) -> int | None:
         """The context length the GGUF file declares (`<arch>.context_length`), read from its
         header without loading the weights."""

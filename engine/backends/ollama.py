@@ -21,6 +21,7 @@ def default_host() -> str:
 
 
 class OllamaBackend(Backend):
+    served, default_place, streams_async = True, "ollama-default", True
     shares_host = False  # a cold load unloads the model; Ollama swaps models that do not fit
 
     def __init__(self, spec: ModelSpec, timeout_s: float = 120.0, keep_alive: str = "10m",
@@ -89,6 +90,16 @@ class OllamaBackend(Backend):
                 return {"vram_mb": (m.size_vram or 0) / 2**20,
                         "rss_mb": ((m.size or 0) - (m.size_vram or 0)) / 2**20}
         return {}
+
+    def host_facts(self) -> dict:
+        """Ollama's version, from its API."""
+        import httpx
+
+        try:
+            r = httpx.get(f"{self.host}/api/version", timeout=5)
+            return {"ollama_version": r.json().get("version")} if r.status_code == 200 else {}
+        except (httpx.HTTPError, ValueError):
+            return {}
 
     def _request(self, messages: list[dict], params: GenParams) -> dict:
         options = {"num_predict": params.max_tokens, "temperature": params.temperature}

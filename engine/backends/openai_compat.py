@@ -26,6 +26,7 @@ def split_base_url(url: str) -> tuple[str, str]:
 
 
 class OpenAIBackend(Backend):
+    served, streams_async = True, True
     load_is_model_load = False  # the server keeps the model loaded; load() only checks it is served
 
     def __init__(self, spec: ModelSpec, timeout_s: float = 120.0, api_key_env: str | None = None,
@@ -88,6 +89,18 @@ class OpenAIBackend(Backend):
         served_len = (listed.get(self.model) or {}).get("max_model_len")
         if isinstance(served_len, int) and served_len > 0:
             self.context_tokens = served_len
+
+    def host_facts(self) -> dict:
+        """The server's name and version where it tells: vLLM answers /version beside /v1."""
+        import httpx
+
+        root = self.base_url.rsplit("/v1", 1)[0]
+        try:
+            r = self.client().get(f"{root}/version", timeout=5)
+            version = r.json().get("version") if r.status_code == 200 else None
+        except (httpx.HTTPError, ValueError, AttributeError):
+            version = None
+        return {"server_version": version} if version else {}
 
     def request(self, messages: list[dict], params: GenParams) -> tuple[str, dict]:
         body = {"model": self.model, "max_tokens": params.max_tokens, "temperature": params.temperature,
