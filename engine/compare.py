@@ -57,6 +57,19 @@ def answers(gens: pd.DataFrame, checks: pd.DataFrame) -> list[dict]:
     return out
 
 
+TELEMETRY = ("peak_rss_mb", "peak_ram_used_mb", "mean_cpu_pct", "peak_vram_mb", "mean_gpu_util_pct",
+             "mean_gpu_power_w")
+
+
+def resources(gens: pd.DataFrame) -> pd.DataFrame:
+    """Per model: the median over its generations of each telemetry figure (empty columns
+    stay empty: no GPU, or rows from before telemetry was recorded)."""
+    cols = [c for c in TELEMETRY if c in gens.columns]
+    if not cols or gens[cols].isna().all().all():
+        return pd.DataFrame()
+    return gens[gens.ok].groupby("model_spec")[cols].median().reset_index()
+
+
 def history(store: Store, model_specs: list[str], scenario_id: str) -> pd.DataFrame:
     """Per run and model: median TTFT, latency, decode rate and quality (mean case score), oldest first."""
     if not model_specs:

@@ -23,6 +23,7 @@ from .checks.judge import CheckSkipped
 from .judging import make_judge
 from .sandbox import SandboxUnavailable
 from .hostinfo import LoadMonitor, host_info
+from .telemetry import Sampler
 from .scenarios import Case, Scenario
 from .store import Store, StoreBusy, utcnow
 
@@ -112,6 +113,7 @@ class _Timed:
     error: str | None = None
     exceeds_context: bool = False
     started_at: object = field(default_factory=utcnow)
+    telemetry: dict = field(default_factory=dict)  # peaks and means while it ran (engine.telemetry)
 
 
 def estimate_tokens(text: str) -> int:
@@ -604,6 +606,7 @@ class Runner:
         thinking: list[str] = []
         gaps = out.gaps_ms
         clock = time.perf_counter
+        sampler = Sampler().__enter__()
         t0 = clock()
         try:
             for item, now in self._stream(backend, messages, params, t0, config):
@@ -638,6 +641,8 @@ class Runner:
         except Exception as exc:
             out.error = f"{type(exc).__name__}: {exc}"
         out.e2e_s = clock() - t0
+        sampler.__exit__(None, None, None)
+        out.telemetry = sampler.data.row()
         out.text = "".join(parts)
         out.reasoning = "".join(thinking)
         return out
@@ -680,7 +685,10 @@ class Runner:
             "engine_total_ms": r.extra.get("total_ms"),
             "exceeds_context": t.exceeds_context,
             "context_tokens": context_tokens,
+            **t.telemetry,
         }
+        if row.get("peak_vram_mb") is None and memory.get("vram_mb"):
+            row["peak_vram_mb"] = memory["vram_mb"]  # a server's own figure (Ollama's /api/ps size_vram)
         check_rows = []
         # A prompt beyond the model's context is not a wrong answer: its checks are not scored.
         for c in checks if not t.exceeds_context else []:

@@ -200,6 +200,15 @@ MIGRATIONS: list[tuple[str, str]] = [
     ("008_context_per_generation", """
         ALTER TABLE generations ADD COLUMN context_tokens INTEGER;
     """),
+    ("009_telemetry", """
+        ALTER TABLE generations ADD COLUMN peak_rss_mb DOUBLE;
+        ALTER TABLE generations ADD COLUMN peak_ram_used_mb DOUBLE;
+        ALTER TABLE generations ADD COLUMN mean_cpu_pct DOUBLE;
+        ALTER TABLE generations ADD COLUMN peak_vram_mb DOUBLE;
+        ALTER TABLE generations ADD COLUMN mean_gpu_util_pct DOUBLE;
+        ALTER TABLE generations ADD COLUMN mean_gpu_power_w DOUBLE;
+        ALTER TABLE generations ADD COLUMN telemetry_samples INTEGER;
+    """),
 ]
 
 

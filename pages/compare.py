@@ -102,6 +102,13 @@ if not human["stars"].empty:
     table(stars.assign(stars_shown=[ratings.stars_text(r.stars_mean, r.ci_low, r.ci_high) for r in stars.itertuples()])
           [["model_spec", "dimension", "stars_shown", "ratings", "raters"]])
 
+res = compare.resources(gens)
+if not res.empty:
+    st.markdown(f"**{tr('cmp_resources')}**")
+    table(res.round(1))
+    if res[["peak_vram_mb", "mean_gpu_util_pct"]].isna().all().all():
+        st.caption(tr("cmp_no_gpu"))
+
 st.subheader(tr("cmp_charts"))
 c1, c2 = st.columns(2)
 c1.altair_chart(charts.ttft_chart(gens, lang()), width="stretch")

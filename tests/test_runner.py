@@ -247,3 +247,27 @@ def test_a_backend_declares_what_it_is_and_everything_reads_that():
 
     assert not any("over HTTP" in p for p in worker.preflight_sweep("remote-test/m@http://127.0.0.1:9/v1"))
     assert "not an in-process fake/" in worker.preflight_sweep("fake/echo")[0]
+
+
+def test_every_generation_has_telemetry_and_without_a_gpu_its_gpu_columns_are_empty(store):
+    from engine.hostinfo import gpus
+    from engine.telemetry import Sampler
+
+    run_id = Runner(store).run(RunConfig(load_scenario("standard"), ["llamacpp/smollm2-135m"],
+                                         case_ids=["knowledge-en", "coding-en"], max_tokens=48))
+    g = store.query("SELECT * FROM generations WHERE run_id = ?", [run_id])
+    assert (g.telemetry_samples >= 2).all()  # one at the start, one at the end, 20 Hz between
+    assert (g.peak_rss_mb > 50).all()  # this process holds the model: far more than a bare Python
+    assert (g.peak_ram_used_mb > g.peak_rss_mb).all() and g.mean_cpu_pct.between(0, 100).all()
+    if not gpus():
+        assert g[["peak_vram_mb", "mean_gpu_util_pct", "mean_gpu_power_w"]].isna().all().all()
+    # the sampler by hand: a busy loop shows as CPU use, a 40 MB allocation as a peak
+    with Sampler() as s:
+        blob = bytearray(40 * 2**20)
+        end = __import__("time").perf_counter() + 0.3
+        while __import__("time").perf_counter() < end:
+            pass
+    row = s.data.row()
+    assert row["telemetry_samples"] >= 3 and row["mean_cpu_pct"] > 20
+    assert row["peak_rss_mb"] - s.data.rss_mb[0] >= 35
+    del blob

@@ -18,6 +18,9 @@ GENERATION_COLUMNS = [
     "exceeds_context",
     # 008_context_per_generation
     "context_tokens",
+    # 009_telemetry
+    "peak_rss_mb", "peak_ram_used_mb", "mean_cpu_pct", "peak_vram_mb", "mean_gpu_util_pct", "mean_gpu_power_w",
+    "telemetry_samples",
 ]
 
 
