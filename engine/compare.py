@@ -70,6 +70,20 @@ def resources(gens: pd.DataFrame) -> pd.DataFrame:
     return gens[gens.ok].groupby("model_spec")[cols].median().reset_index()
 
 
+def hardware(store: Store, gens: pd.DataFrame) -> pd.DataFrame:
+    """Per model: decode speed against the bandwidth bound of the machine it ran on."""
+    import json
+
+    from .bound import shares
+
+    runs = {}
+    for run_id in gens.run_id.unique():
+        r = store.get_run(run_id) or {}
+        runs[run_id] = {k: json.loads(r[c]) if isinstance(r.get(c), str) else (r.get(c) or {})
+                        for k, c in (("host", "host_json"), ("config", "config_json"))}
+    return shares(gens, runs)
+
+
 def history(store: Store, model_specs: list[str], scenario_id: str) -> pd.DataFrame:
     """Per run and model: median TTFT, latency, decode rate and quality (mean case score), oldest first."""
     if not model_specs:

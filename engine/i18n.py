@@ -570,6 +570,13 @@ TEXT: dict[str, tuple[str, str]] = {
     "rep_cost": ("Cost", "成本"),
     "rep_examples": ("Where the answers differ most", "回答差异最大的用例"),
     "rep_caveats": ("Caveats", "注意事项"),
+    "rep_bound": ("What the hardware allows", "硬件上限"),
+    "rep_bound_line": ("{model} reaches {pct} of what this machine allows ({measured} of {bound} tokens/s at batch 1; "
+                       "bandwidth {bw} GB/s, {source})",
+                       "{model} 达到本机上限的 {pct}（单请求 {measured} / {bound} token/秒；带宽 {bw} GB/秒，{source}）"),
+    "bound_tok_per_s": ("Bound (tokens/s)", "上限（token/秒）"),
+    "bound_share": ("Share of the bound", "占上限比例"),
+    "bandwidth_source": ("Bandwidth from", "带宽来源"),
     "rep_repro": ("Reproducibility", "可复现信息"),
 }
 

@@ -341,6 +341,8 @@ class Decision:
     n_cases: int
     n_boot: int
     evidence: Evidence | None = None
+    # per model: decode speed against the machine's bandwidth bound (engine.bound)
+    hardware: pd.DataFrame = field(default_factory=pd.DataFrame)
 
     @property
     def winner(self) -> str | None:
@@ -357,7 +359,7 @@ class Decision:
             "weights": self.weights, "weights_requested": self.weights_requested,
             "dropped_criteria": self.dropped_criteria, "normalisation": NORMALISATION,
             "constraints": self.constraints.as_dict(), "cost_inputs": self.cost_inputs.as_dict(),
-            "ranking": frame(self.ranking), "criteria": frame(self.criteria),
+            "ranking": frame(self.ranking), "criteria": frame(self.criteria), "hardware": frame(self.hardware),
             "more_cases": self.more_cases, "sensitivity": frame(self.sensitivity),
             "binding_constraints": self.binding, "decision_table": frame(self.table),
             "categories": frame(self.categories), "cost": frame(self.cost),
@@ -675,10 +677,18 @@ def recommend(store: Store | None, scenario_id: str | None = None, *, run_id: st
     table, categories = decision_table(ev, load, memory, n_boot=max(n_boot, 1000), seed=seed)
     caveats += _caveats(ev, cost_rows, memory_kind, configs)
     repro = _reproducibility(ev, configs, entries)
+    from .bound import shares
+
+    try:
+        hardware = shares(ev.gens, {r["run_id"]: r for r in configs})
+    except Exception as exc:  # a figure beside the verdict: never lose the verdict for it
+        hardware = pd.DataFrame()
+        caveats.append(f"hardware bound not computed: {exc}")
     return Decision(scenario_id, models, wnorm, weights, dropped, constraints, cost_inputs,
                     pd.DataFrame(crit_rows), ranking, verdict, margin, p_threshold, tie_margin, more_cases,
                     sens, curves, binding, table, categories,
-                    pd.DataFrame([cost_rows[m].as_dict() for m in models]), caveats, repro, n_cases, n_boot, ev)
+                    pd.DataFrame([cost_rows[m].as_dict() for m in models]), caveats, repro, n_cases, n_boot, ev,
+                    hardware)
 
 
 def _more_cases(diff_draws: np.ndarray, margin: float, tie_margin: float, n_cases: int,

@@ -106,6 +106,13 @@ def _tables(d: Decision, r: dict, L) -> dict[str, tuple[list[dict], list[str], l
     return out
 
 
+def hardware_lines(hardware: list[dict], L) -> list[str]:
+    """"this model reaches 62% of what this machine allows", per model, with the figures."""
+    return [L("rep_bound_line", model=h["model_spec"], pct=f"{h['bound_share']:.0%}",
+              measured=f"{h['decode_tok_per_s']:.0f}", bound=f"{h['bound_tok_per_s']:.0f}",
+              bw=f"{h['bandwidth_gb_per_s']:g}", source=h["bandwidth_source"]) for h in hardware]
+
+
 def _constraint_lines(r: dict, L) -> list[str]:
     lines = [f"{k}: {v}" for k, v in r["constraints"].items()]
     lines += [f"{b['constraint']}: {L('rep_excludes')} {', '.join(b['excludes'])}"
@@ -155,6 +162,9 @@ def to_markdown(d: Decision, lang: str = "en", generated_at: str | None = None) 
             for m, text in ex["answers"].items():
                 parts += [f"**{_md_escape(m)}** ({L('rec_score')} {_num(ex['scores'][m])}):", "",
                           "~~~~~~~~text", text.replace("~~~~~~~~", "~ ~ ~ ~"), "~~~~~~~~", ""]
+    if r["hardware"]:
+        parts += [f"## {L('rep_bound')}", ""]
+        parts += [f"- {_md_escape(x)}" for x in hardware_lines(r["hardware"], L)] + [""]
     parts += [f"## {L('rep_caveats')}", ""] + [f"- {_md_escape(c)}" for c in r["caveats"]] + [""]
     parts += [f"## {L('rep_repro')}", "", "```json",
               json.dumps(r["reproducibility"], ensure_ascii=False, indent=2, default=str), "```", ""]
@@ -219,6 +229,9 @@ def to_html(d: Decision, lang: str = "en", generated_at: str | None = None) -> s
             for m, text in ex["answers"].items():
                 out.append(f"<p><strong>{esc(m)}</strong> ({esc(L('rec_score'))} {esc(_num(ex['scores'][m]))})</p>"
                            f"<pre>{esc(text)}</pre>")
+    if r["hardware"]:
+        out.append(f"<h2>{esc(L('rep_bound'))}</h2><ul>"
+                   + "".join(f"<li>{esc(x)}</li>" for x in hardware_lines(r["hardware"], L)) + "</ul>")
     out += [f"<h2>{esc(L('rep_caveats'))}</h2><ul>" + "".join(f"<li>{esc(c)}</li>" for c in r["caveats"]) + "</ul>",
             f"<h2>{esc(L('rep_repro'))}</h2><pre>"
             + esc(json.dumps(r["reproducibility"], ensure_ascii=False, indent=2, default=str)) + "</pre>",

@@ -1,6 +1,6 @@
 import streamlit as st
 
-from engine import charts, compare, judging, ratings, sweep
+from engine import charts, compare, judging, ratings, report, sweep
 from pages._shared import csv, entry_guard, fmt, labeller, lang, scenario_label, spec, store, table, tr
 
 entry_guard()
@@ -108,6 +108,12 @@ if not res.empty:
     table(res.round(1))
     if res[["peak_vram_mb", "mean_gpu_util_pct"]].isna().all().all():
         st.caption(tr("cmp_no_gpu"))
+
+bound = compare.hardware(s, gens)
+if not bound.empty:
+    st.markdown(f"**{tr('rep_bound')}**")
+    for line in report.hardware_lines(bound.to_dict("records"), tr):
+        st.caption(line)
 
 st.subheader(tr("cmp_charts"))
 c1, c2 = st.columns(2)

@@ -9,11 +9,21 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 
+@pytest.fixture(scope="session")
+def _bandwidth_cache(tmp_path_factory):
+    return tmp_path_factory.mktemp("bandwidth") / "bandwidth.json"
+
+
 @pytest.fixture(autouse=True)
-def _isolated_db(tmp_path, monkeypatch):
-    """No test writes to the user's results.duckdb or scenarios folder."""
+def _isolated_db(tmp_path, monkeypatch, _bandwidth_cache):
+    """No test writes to the user's results.duckdb, scenarios folder or bandwidth cache (the
+    machine's bandwidth is measured once per test session)."""
+    import engine.bound
+
     monkeypatch.setenv("MODELPICK_DB", str(tmp_path / "test.duckdb"))
     monkeypatch.setenv("MODELPICK_USER_SCENARIOS_DIR", str(tmp_path / "user-scenarios"))
+    monkeypatch.setenv("MODELPICK_BANDWIDTH_CACHE", str(_bandwidth_cache))
+    monkeypatch.setattr(engine.bound, "CACHE", _bandwidth_cache)
     from engine.backends import fake
 
     fake.clear()
