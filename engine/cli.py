@@ -43,6 +43,9 @@ def _parser() -> argparse.ArgumentParser:
                         "long-context probes are sized to each model's context under this cap")
     r.add_argument("--threads", type=int, help="CPU threads for llama.cpp (default: physical cores)")
     r.add_argument("--no-warmup", action="store_true", help="skip the untimed warm-up generation")
+    r.add_argument("--cache", choices=["cold", "warm"], default="cold",
+                   help="cold (default): a unique marker starts every prompt, so no server's prompt cache "
+                        "serves it; warm: each request is sent once untimed first, so its prefix is cached")
     r.add_argument("--allow-internal-hosts", action="store_true",
                    help="allow model URLs on link-local or cloud-metadata addresses (refused by default)")
     r.add_argument("--timeout", type=float, default=600.0,
@@ -67,6 +70,8 @@ def _parser() -> argparse.ArgumentParser:
     sw.add_argument("--level-timeout", type=float, default=120.0, help="seconds per level at most")
     sw.add_argument("--timeout", type=float, default=60.0, help="seconds a request may wait for data")
     sw.add_argument("--db", default=None)
+    sw.add_argument("--cache", choices=["cold", "warm"], default="cold",
+                    help="cold (default): a unique marker starts every request; warm: the prompts as they are")
     sw.add_argument("--sweep-id", help=argparse.SUPPRESS)  # chosen by the dashboard
     sw.add_argument("--live", help=argparse.SUPPRESS)  # live file for the dashboard
 
@@ -155,6 +160,8 @@ def _parser() -> argparse.ArgumentParser:
         rc.add_argument("--tie-margin", type=float, default=0.02,
                         help="score difference treated as a tie within a bootstrap draw (default 0.02)")
         rc.add_argument("--boot", type=int, default=1000, help="bootstrap draws")
+        rc.add_argument("--cache", choices=["cold", "warm"], default="cold",
+                        help="decide on the cold runs (default) or on the warm ones (prompt cache)")
         if name == "recommend":
             rc.add_argument("--json", action="store_true")
             rc.add_argument("--save", metavar="NAME", help="save the decision under this name")
@@ -244,6 +251,7 @@ def _cmd_run(args) -> int:
     config = RunConfig(scenario=scenario, models=args.models, repeats=args.repeats,
                        max_tokens=args.max_tokens, temperature=args.temperature, seed=args.seed,
                        case_ids=args.case_ids, backend_options=options, warmup=not args.no_warmup,
+                       cache_mode=args.cache,
                        judge=args.judge, first_token_timeout_s=args.first_token_timeout,
                        request_timeout_s=args.timeout)
     config.cases()  # validates --case before anything is written
@@ -294,7 +302,7 @@ def _cmd_sweep(args) -> int:
     config = SweepConfig(model=args.model, scenario=load_scenario(args.scenario),
                          concurrency=parse_levels(args.concurrency), requests=args.requests,
                          max_tokens=args.max_tokens, slo=parse_slo(args.slo),
-                         level_timeout_s=args.level_timeout, request_timeout_s=args.timeout)
+                         level_timeout_s=args.level_timeout, request_timeout_s=args.timeout, cache_mode=args.cache)
     if args.requests is not None and args.requests < 1:
         raise ValueError("--requests must be at least 1")
 
@@ -443,7 +451,7 @@ def _decision(args):
                       context_tokens=args.context_tokens, cny_per_usd=args.cny_per_usd, traffic=traffic)
     return recommend(store, args.scenario, run_id=args.run, weights=parse_weights(args.weights),
                      constraints=constraints, cost_inputs=cost, p_threshold=args.p_threshold,
-                     tie_margin=args.tie_margin, n_boot=args.boot)
+                     tie_margin=args.tie_margin, n_boot=args.boot, cache_mode=args.cache)
 
 
 def _cmd_recommend(args) -> int:

@@ -70,6 +70,21 @@ def resources(gens: pd.DataFrame) -> pd.DataFrame:
     return gens[gens.ok].groupby("model_spec")[cols].median().reset_index()
 
 
+def cold_and_warm(store: Store, scenario_id: str) -> pd.DataFrame:
+    """Per model: median TTFT of its latest cold run and of its latest warm run, where both exist."""
+    from .recommend import load_results
+
+    parts = []
+    for mode in ("cold", "warm"):
+        gens, _ = load_results(store, scenario_id=scenario_id, cache_mode=mode)
+        if not gens.empty:
+            parts.append(gens[gens.ok].groupby("model_spec").ttft_ms.median().rename(f"ttft_ms_{mode}"))
+    if len(parts) < 2:
+        return pd.DataFrame()
+    both = pd.concat(parts, axis=1).dropna().reset_index()
+    return both.assign(warm_over_cold=both.ttft_ms_warm / both.ttft_ms_cold)
+
+
 def hardware(store: Store, gens: pd.DataFrame) -> pd.DataFrame:
     """Per model: decode speed against the bandwidth bound of the machine it ran on."""
     import json

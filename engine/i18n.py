@@ -111,6 +111,21 @@ TEXT: dict[str, tuple[str, str]] = {
     "run_max_context_help": ("Each model runs in its own context length (its GGUF file's, its server's) up to this "
                              "cap; long-context probes are sized to the context each model gets.",
                              "每个模型按其自身的上下文长度运行（来自 GGUF 文件或服务端），不超过此上限；长上下文探针按每个模型实际获得的上下文设定长度。"),
+    "run_cache": ("Prompt cache", "提示缓存"),
+    "cache_cold": ("cold (default)", "冷（默认）"),
+    "cache_warm": ("warm", "热"),
+    "run_cache_help": ("Cold: a unique marker starts every prompt, so no server's prompt cache can serve it and "
+                       "TTFT is the model's. Warm: each request is sent once untimed first, as a deployment with "
+                       "prefix caching would see it.",
+                       "冷：每个提示开头加唯一标记，服务器的提示缓存无法命中，首字延迟反映模型本身。热：每个请求先不计时地发送一次，"
+                       "模拟启用前缀缓存的生产部署。"),
+    "cache_mode": ("Prompt cache", "提示缓存"),
+    "cache_marker": ("Cache marker", "缓存标记"),
+    "cached_prompt_tokens": ("Prompt tokens from cache", "命中缓存的提示 token"),
+    "ttft_ms_cold": ("TTFT cold (ms)", "冷启动首字延迟（毫秒）"),
+    "ttft_ms_warm": ("TTFT warm (ms)", "缓存命中首字延迟（毫秒）"),
+    "warm_over_cold": ("Warm / cold", "热 / 冷"),
+    "cmp_cold_warm": ("Time to first token, cold and warm (median, ms)", "首字延迟：冷与热（中位数，毫秒）"),
     "run_judge": ("Judge model for rubric checks (optional)", "评分裁判模型（可选，用于评分标准检查）"),
     "run_judge_help": ("Any model spec. Without a judge, llm_judge checks are skipped, not failed.",
                        "任意模型。未设置裁判时，llm_judge 检查会被跳过，不计为失败。"),

@@ -136,23 +136,25 @@ _LATEST_PER_MODEL = """
 WITH last AS (
     SELECT g.model_spec, arg_max(g.run_id, r.started_at) AS run_id
     FROM generations g JOIN runs r USING (run_id)
-    WHERE r.scenario_id = ?
+    WHERE r.scenario_id = ? AND coalesce(r.config_json->>'cache_mode', 'cold') = ?
     GROUP BY g.model_spec)
 SELECT g.* FROM generations g JOIN last USING (model_spec, run_id)
 ORDER BY g.model_spec, g.case_id, g.repeat, g.turn
 """
 
 
-def load_results(store: Store, run_id: str | None = None,
-                 scenario_id: str | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """(generations, check_results) of one run, or of the latest run of each model for a scenario."""
+def load_results(store: Store, run_id: str | None = None, scenario_id: str | None = None,
+                 cache_mode: str = "cold") -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(generations, check_results) of one run, or of the latest run of each model for a
+    scenario among the runs of that prompt-cache mode (cold unless warm is asked; runs from
+    before the mode was recorded count as cold)."""
     if run_id:
         if store.get_run(run_id) is None:
             raise RecommendError(f"no run {run_id!r} in {store.path}")
         return store.generations(run_id), store.check_results(run_id)
     if not scenario_id:
         raise RecommendError("give a run id or a scenario id")
-    gens = store.query(_LATEST_PER_MODEL, [scenario_id])
+    gens = store.query(_LATEST_PER_MODEL, [scenario_id, cache_mode])
     pairs = gens[["run_id", "model_spec"]].drop_duplicates()
     checks = store.query(
         "SELECT c.* FROM check_results c JOIN (SELECT unnest(?::VARCHAR[]) AS run_id, "
@@ -196,7 +198,8 @@ def evidence_from_frames(gens: pd.DataFrame, checks: pd.DataFrame, scenario_id: 
                     meta.reset_index(), gens, checks, runs or [])
 
 
-def load_evidence(store: Store, scenario_id: str | None = None, run_id: str | None = None) -> Evidence:
+def load_evidence(store: Store, scenario_id: str | None = None, run_id: str | None = None,
+                  cache_mode: str = "cold") -> Evidence:
     if run_id:
         run = store.get_run(run_id)
         if run is None:
@@ -210,9 +213,13 @@ def load_evidence(store: Store, scenario_id: str | None = None, run_id: str | No
             raise RecommendError(str(exc)) from None
         raise RecommendError(f"scenario {scenario_id!r} has no runs in {store.path}: run it first "
                              f"(python -m engine run --scenario {scenario_id} --model ...)")
-    gens, checks = load_results(store, run_id=run_id, scenario_id=None if run_id else scenario_id)
+    gens, checks = load_results(store, run_id=run_id, scenario_id=None if run_id else scenario_id,
+                                cache_mode=cache_mode)
     if gens.empty:
-        raise RecommendError(f"scenario {scenario_id!r}: its runs in {store.path} have no generations yet")
+        other = "warm" if cache_mode == "cold" else "cold"
+        has_other = not run_id and not load_results(store, scenario_id=scenario_id, cache_mode=other)[0].empty
+        raise RecommendError(f"scenario {scenario_id!r}: no {cache_mode} runs with generations in {store.path}"
+                             + (f" (it has {other} ones: choose the {other} prompt cache)" if has_other else ""))
     runs = [store.get_run(r) for r in sorted(gens.run_id.unique())]
     return evidence_from_frames(gens, checks, scenario_id, runs)
 
@@ -448,8 +455,9 @@ def recommend(store: Store | None, scenario_id: str | None = None, *, run_id: st
               evidence: Evidence | None = None, weights: dict[str, float] | None = None,
               constraints: Constraints | None = None, cost_inputs: CostInputs | None = None,
               p_threshold: float = 0.9, tie_margin: float = 0.02, n_boot: int = 1000,
-              seed: int = 0) -> Decision:
-    """The decision for a scenario (latest run of each model) or one run."""
+              seed: int = 0, cache_mode: str = "cold") -> Decision:
+    """The decision for a scenario (latest run of each model, cold runs unless `cache_mode` is
+    "warm") or one run."""
     constraints = constraints or Constraints()
     constraints.validate()
     cost_inputs = cost_inputs or CostInputs()
@@ -458,7 +466,7 @@ def recommend(store: Store | None, scenario_id: str | None = None, *, run_id: st
         raise RecommendError(f"p_threshold: must be between 0.5 and 1, got {p_threshold}")
     if tie_margin < 0:
         raise RecommendError(f"tie_margin: must be >= 0, got {tie_margin}")
-    ev = evidence or load_evidence(store, scenario_id, run_id)
+    ev = evidence or load_evidence(store, scenario_id, run_id, cache_mode)
     scenario_id = ev.scenario_id
     if weights is None:
         try:

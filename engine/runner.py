@@ -9,11 +9,12 @@ import json
 import logging
 import queue
 import random
+import secrets
 import threading
 import time
 from pathlib import Path
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Callable
 
 from .backends import Backend, BackendError, EngineReport, GenParams, Reasoning, parse_spec, resolve
@@ -47,6 +48,9 @@ class RunConfig:
     judge: str | None = None  # model spec of the judge for llm_judge checks
     first_token_timeout_s: float | None = 120.0  # per request; None: no limit
     request_timeout_s: float | None = 600.0  # per request, the whole answer
+    # "cold": every timed request starts with a unique marker, so no prompt cache of a server can
+    # serve it; "warm": the same request is sent once untimed first, so its prefix is cached.
+    cache_mode: str = "cold"
 
     def cases(self) -> list[Case]:
         if not self.case_ids:
@@ -65,6 +69,7 @@ class RunConfig:
             temperature=self.temperature if self.temperature is not None else d.temperature,
             seed=None if seed is None else seed + repeat,
             mode=case.mode,
+            cache_prompt=self.cache_mode == "warm",
         )
 
     def planned_generations(self) -> int:
@@ -78,7 +83,7 @@ class RunConfig:
         source = d.get("scenario_source")
         scenario = load_scenario(source if source and Path(source).is_file() else d["scenario_id"])
         keys = ("repeats", "max_tokens", "temperature", "seed", "case_ids", "backend_options", "warmup", "judge",
-                "first_token_timeout_s", "request_timeout_s")
+                "first_token_timeout_s", "request_timeout_s", "cache_mode")
         return cls(scenario=scenario, models=list(d["models"]), **{k: d[k] for k in keys if k in d})
 
     def as_dict(self) -> dict:
@@ -86,7 +91,8 @@ class RunConfig:
                 "models": self.models, "repeats": self.repeats, "max_tokens": self.max_tokens,
                 "temperature": self.temperature, "seed": self.seed, "case_ids": self.case_ids,
                 "backend_options": self.backend_options, "warmup": self.warmup, "judge": self.judge,
-                "first_token_timeout_s": self.first_token_timeout_s, "request_timeout_s": self.request_timeout_s}
+                "first_token_timeout_s": self.first_token_timeout_s, "request_timeout_s": self.request_timeout_s,
+                "cache_mode": self.cache_mode}
 
 
 @dataclass
@@ -114,6 +120,12 @@ class _Timed:
     exceeds_context: bool = False
     started_at: object = field(default_factory=utcnow)
     telemetry: dict = field(default_factory=dict)  # peaks and means while it ran (engine.telemetry)
+
+
+def cache_marker() -> str:
+    """A short marker unique to one conversation, put at the very start of its prompt in cold
+    mode: same meaning for the model, no prefix a server cached before (docs/schema.md)."""
+    return f"[{secrets.token_hex(4)}]"
 
 
 def estimate_tokens(text: str) -> int:
@@ -487,7 +499,10 @@ class Runner:
         history: list[dict] = []
         failed_before = None
         limit = context_limit(spec, backend, config.backend_options.get("max_context"))
+        marker = cache_marker() if config.cache_mode == "cold" else None
         for turn, (new_msgs, checks) in enumerate(case.turn_inputs(limit)):
+            if marker and turn == 0:  # the very start of the conversation: no cached prefix fits it
+                new_msgs = [{**new_msgs[0], "content": f"{marker} {new_msgs[0]['content']}"}, *new_msgs[1:]]
             history += new_msgs
             too_long = _exceeds(backend, history)
             if case.sized_by_context and not limit:
@@ -497,13 +512,17 @@ class Runner:
             elif too_long:
                 timed = _Timed(error=too_long, exceeds_context=True)
             else:
+                if config.cache_mode == "warm":  # the same prefix once, untimed: the timed one finds it cached
+                    self._generate(backend, history, replace(params, max_tokens=1), spec, case.id, watch=False,
+                                   config=config)
                 timed = self._generate(backend, history, params, spec, case.id, watch=True, config=config)
                 history.append({"role": "assistant", "content": timed.text})
                 if timed.error:
                     failed_before = turn + 1
             self._record(spec, case, repeat, turn, timed, load_ms, memory, checks,
                          backend.engine_load_ms if load_ms is not None else None,
-                         question=new_msgs[-1]["content"], context_tokens=limit)
+                         question=new_msgs[-1]["content"], context_tokens=limit,
+                         cache=(config.cache_mode, marker))
             load_ms = None  # load time belongs to the first generation only
         return load_ms
 
@@ -648,7 +667,8 @@ class Runner:
         return out
 
     def _record(self, spec, case: Case, repeat, turn, t: _Timed, load_ms, memory, checks,
-                engine_load_ms: float | None = None, question: str = "", context_tokens: int | None = None) -> None:
+                engine_load_ms: float | None = None, question: str = "", context_tokens: int | None = None,
+                cache: tuple[str | None, str | None] = (None, None)) -> None:
         r = t.report or EngineReport(tokens_from_engine=False)
         # Without the engine's count, one streamed chunk (answer or reasoning) is one token.
         n_chunks = len(t.gaps_ms) + 1 if t.first_token_s is not None else 0
@@ -686,6 +706,8 @@ class Runner:
             "exceeds_context": t.exceeds_context,
             "context_tokens": context_tokens,
             **t.telemetry,
+            "cache_mode": cache[0], "cache_marker": cache[1],
+            "cached_prompt_tokens": r.extra.get("cached_prompt_tokens"),
         }
         if row.get("peak_vram_mb") is None and memory.get("vram_mb"):
             row["peak_vram_mb"] = memory["vram_mb"]  # a server's own figure (Ollama's /api/ps size_vram)

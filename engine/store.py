@@ -209,6 +209,11 @@ MIGRATIONS: list[tuple[str, str]] = [
         ALTER TABLE generations ADD COLUMN mean_gpu_power_w DOUBLE;
         ALTER TABLE generations ADD COLUMN telemetry_samples INTEGER;
     """),
+    ("010_prompt_cache", """
+        ALTER TABLE generations ADD COLUMN cache_mode VARCHAR;
+        ALTER TABLE generations ADD COLUMN cache_marker VARCHAR;
+        ALTER TABLE generations ADD COLUMN cached_prompt_tokens INTEGER;
+    """),
 ]
 
 

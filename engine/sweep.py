@@ -56,6 +56,7 @@ class SweepConfig:
     slo: dict[str, float] = field(default_factory=dict)
     level_timeout_s: float = 120.0
     request_timeout_s: float = 60.0
+    cache_mode: str = "cold"  # cold: every request starts with a unique marker; warm: the prompts as they are
 
     def requests_for(self, c: int) -> int:
         return self.requests or max(8, 4 * c)
@@ -110,8 +111,15 @@ async def _one(backend, messages, params, client) -> _Sample:
     return s
 
 
+def _cold(messages: list[dict]) -> list[dict]:
+    """The request with a unique marker at its very start (the runner's cold mode)."""
+    from .runner import cache_marker
+
+    return [{**messages[0], "content": f"{cache_marker()} {messages[0]['content']}"}, *messages[1:]]
+
+
 async def _level(backend, prompts, params, c: int, n: int, timeout_s: float,
-                 cancel=None, on_request=None) -> tuple[list[_Sample], float]:
+                 cancel=None, on_request=None, cold: bool = True) -> tuple[list[_Sample], float]:
     sem = asyncio.Semaphore(c)
     deadline = time.monotonic() + timeout_s
 
@@ -123,7 +131,7 @@ async def _level(backend, prompts, params, c: int, n: int, timeout_s: float,
                 elif time.monotonic() > deadline:
                     sample = _Sample(error="not sent: the level's time limit was reached", started_at=utcnow())
                 else:
-                    sample = await _one(backend, messages, params, client)
+                    sample = await _one(backend, _cold(messages) if cold else messages, params, client)
             if on_request:
                 on_request(sample)
             return sample
@@ -186,7 +194,8 @@ def run_sweep(store: Store, config: SweepConfig, on_level=None, on_request=None,
         raise BackendError(f"{config.model}: a load sweep needs an HTTP backend (ollama/ or openai/)")
     prompts = [c.turn_inputs()[0][0] for c in config.scenario.cases]
     d = config.scenario.defaults
-    params = GenParams(max_tokens=config.max_tokens or d.max_tokens, temperature=d.temperature, seed=d.seed)
+    params = GenParams(max_tokens=config.max_tokens or d.max_tokens, temperature=d.temperature, seed=d.seed,
+                       cache_prompt=config.cache_mode == "warm")
     backend.load()  # a clear error now if the server or model is missing
     sweep_id = sweep_id or new_run_id()
     total = sum(config.requests_for(c) for c in config.concurrency)
@@ -196,7 +205,8 @@ def run_sweep(store: Store, config: SweepConfig, on_level=None, on_request=None,
         "status": "running", "started_at": utcnow(),
         "config_json": json.dumps({"concurrency": config.concurrency, "requests": config.requests,
                                    "max_tokens": params.max_tokens, "slo": config.slo,
-                                   "level_timeout_s": config.level_timeout_s, "planned_requests": total}),
+                                   "level_timeout_s": config.level_timeout_s, "planned_requests": total,
+                                   "cache_mode": config.cache_mode}),
         "host_json": json.dumps(host_info())}])
     status, error = "failed", None
     try:
@@ -208,7 +218,8 @@ def run_sweep(store: Store, config: SweepConfig, on_level=None, on_request=None,
                     on_request(c, done, total)
 
             samples, wall = asyncio.run(_level(backend, prompts, params, c, config.requests_for(c),
-                                               config.level_timeout_s, cancel, count))
+                                               config.level_timeout_s, cancel, count,
+                                               config.cache_mode == "cold"))
             if cancel is not None and cancel.is_set():
                 status = "interrupted"  # a level cut short is not a measurement: not stored
                 break

@@ -88,7 +88,7 @@ def start_resume(db_path: str, run_id: str) -> str:
 def start_run(db_path: str, scenario: str, models: list[str], repeats: int = 1,
               max_tokens: int | None = None, temperature: float | None = None,
               gpu_layers: int = 0, case_ids: list[str] | None = None, judge: str | None = None,
-              max_context: int | None = None) -> str:
+              max_context: int | None = None, cache_mode: str = "cold") -> str:
     """Launch `python -m engine run` in its own session; return the run id it will use."""
     run_id = new_run_id()
     cmd = [sys.executable, "-m", "engine", "run", "--scenario", scenario, "--db", db_path,
@@ -106,6 +106,8 @@ def start_run(db_path: str, scenario: str, models: list[str], repeats: int = 1,
         cmd += ["--judge", judge]
     if max_context:
         cmd += ["--max-context", str(max_context)]
+    if cache_mode != "cold":
+        cmd += ["--cache", cache_mode]
     return _launch(db_path, run_id, cmd)
 
 

@@ -109,6 +109,11 @@ if not res.empty:
     if res[["peak_vram_mb", "mean_gpu_util_pct"]].isna().all().all():
         st.caption(tr("cmp_no_gpu"))
 
+both = compare.cold_and_warm(s, scenario_id)
+if not both.empty:
+    st.markdown(f"**{tr('cmp_cold_warm')}**")
+    table(both.round(2))
+
 bound = compare.hardware(s, gens)
 if not bound.empty:
     st.markdown(f"**{tr('rep_bound')}**")

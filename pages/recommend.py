@@ -4,7 +4,7 @@ import streamlit as st
 
 from engine import catalog, charts, compare, cost, recommend, report
 from engine.scenarios import CRITERIA, ScenarioError, load_scenario
-from pages._shared import entry_guard, fmt, lang, scenario_label, spec, store, table, tr
+from pages._shared import entry_guard, fmt, labeller, lang, scenario_label, spec, store, table, tr
 
 entry_guard()
 
@@ -33,6 +33,8 @@ with left:
     total = sum(raw.values())
     if total > 0:
         st.caption(" · ".join(f"{tr(f'crit_{c}')} {w / total:.0%}" for c, w in raw.items() if w > 0))
+    rec_cache = st.radio(tr("run_cache"), ["cold", "warm"], horizontal=True, key="rec_cache",
+                         format_func=labeller("cache_{}"), help=tr("run_cache_help"))
     with st.expander(tr("rec_constraints")):
         max_vram = st.number_input(tr("rec_max_vram"), 0.0, 2000.0, 0.0, 1.0, key="rec_vram")
         ttft_sla = st.number_input(tr("rec_ttft_sla"), 0.0, 1e6, 0.0, 50.0, key="rec_ttft")
@@ -60,7 +62,7 @@ with right:
             constraints=recommend.Constraints(max_vram_gb=max_vram or None, ttft_p95_ms=ttft_sla or None,
                                               e2e_p95_ms=e2e_sla or None, licences=licences or None,
                                               min_quality=min_quality or None),
-            cost_inputs=recommend.CostInputs(gpu=gpu, currency=currency, traffic=traffic))
+            cost_inputs=recommend.CostInputs(gpu=gpu, currency=currency, traffic=traffic), cache_mode=rec_cache)
     except (recommend.RecommendError, cost.CostError) as exc:
         st.error(str(exc))
         st.stop()

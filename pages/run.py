@@ -7,7 +7,7 @@ from engine.backends import BackendError
 from engine.backends.base import DEFAULT_MAX_CONTEXT
 from engine.backends.ollama import installed_models as ollama_installed
 from engine.scenarios import ScenarioError
-from pages._shared import entry_guard, fmt, scenario_label, spec, store, table, tr
+from pages._shared import entry_guard, fmt, labeller, scenario_label, spec, store, table, tr
 
 entry_guard()
 
@@ -118,6 +118,8 @@ gpu_layers = c4.number_input(tr("run_gpu_layers"), min_value=-1, max_value=1000,
                              help=tr("run_gpu_layers_help"))
 max_context = st.number_input(tr("run_max_context"), min_value=256, max_value=1_048_576, value=DEFAULT_MAX_CONTEXT,
                               step=1024, help=tr("run_max_context_help"), key="max_context")
+cache_mode = st.radio(tr("run_cache"), ["cold", "warm"], horizontal=True, key="cache_mode",
+                      format_func=labeller("cache_{}"), help=tr("run_cache_help"))
 judge = st.text_input(tr("run_judge"), placeholder="ollama/qwen2.5:7b-instruct", key="judge",
                       help=tr("run_judge_help"))
 case_ids = [c.id for c in scenario.cases]
@@ -138,7 +140,7 @@ if st.button(tr("run_start"), type="primary", disabled=bool(active and not worke
             s.path, scenario.source_path or scenario_id, specs, repeats=int(repeats),
             max_tokens=int(max_tokens), temperature=float(temperature), gpu_layers=int(gpu_layers),
             case_ids=cases if len(cases) < len(case_ids) else None, judge=judge.strip() or None,
-            max_context=int(max_context))
+            max_context=int(max_context), cache_mode=cache_mode)
         st.rerun()
 
 

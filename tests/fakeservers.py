@@ -179,7 +179,7 @@ class OllamaHandler(_Handler):
 
 class OpenAIHandler(_Handler):
     MODELS = {"echo", "no-usage", "reasoner", "fault-500", "fault-error-mid", "fault-malformed",
-              "fault-stall", "fault-no-final", "fault-drop", "fault-401-echo"}
+              "fault-stall", "fault-no-final", "fault-drop", "fault-401-echo", "cacher"}
 
     def do_GET(self):
         self.server.auth.append(self.headers.get("Authorization"))
@@ -207,6 +207,15 @@ class OpenAIHandler(_Handler):
                                               + str(self.headers.get("Authorization")), "type": "auth_error"}})
         chat = self.path == "/v1/chat/completions"
         words = self._words(int(body.get("max_tokens") or 128))
+        cached = 0
+        if model == "cacher":  # a prefix cache as vLLM keeps one: a prompt's start seen before is not recomputed
+            prompt = " ".join(str(m.get("content", "")) for m in body.get("messages", [])).split() or \
+                str(body.get("prompt", "")).split()
+            for seen in self.server.prompt_cache:
+                same = next((i for i, (a, b) in enumerate(zip(prompt, seen)) if a != b), min(len(prompt), len(seen)))
+                cached = max(cached, same)
+            self.server.prompt_cache.append(prompt)
+            time.sleep(0.001 * (len(prompt) - cached))  # prefill: 1 ms a word not in the cache
         self._start_stream("text/event-stream")
 
         def event(obj):
@@ -248,9 +257,11 @@ class OpenAIHandler(_Handler):
         if model != "no-usage" and (body.get("stream_options") or {}).get("include_usage"):
             prompt_tokens = sum(len(str(m.get("content", "")).split()) for m in body.get("messages", [])) or \
                 len(str(body.get("prompt", "")).split())
-            event({**base, "choices": [], "usage": {"prompt_tokens": prompt_tokens,
-                                                    "completion_tokens": len(words) + (3 if model == "reasoner" else 0),
-                                                    "total_tokens": prompt_tokens + len(words)}})
+            usage = {"prompt_tokens": prompt_tokens, "completion_tokens": len(words) + (3 if model == "reasoner" else 0),
+                     "total_tokens": prompt_tokens + len(words)}
+            if model == "cacher":
+                usage["prompt_tokens_details"] = {"cached_tokens": cached}
+            event({**base, "choices": [], "usage": usage})
         self._chunk(b"data: [DONE]\n\n")
         self._end_stream()
 
@@ -267,6 +278,7 @@ class FakeServer:
         self.httpd = _Server(("127.0.0.1", port), handler)
         self.httpd.delay_s, self.httpd.load_s, self.httpd.burst = delay_s, load_s, burst
         self.httpd.loaded, self.httpd.requests, self.httpd.auth = set(), [], []
+        self.httpd.prompt_cache = []
         self.httpd.stop_stall = threading.Event()
         self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
 

@@ -85,3 +85,19 @@ def test_the_across_runs_chart_labels_each_run_by_a_readable_start():
     (data,) = spec["datasets"].values()
     assert [d["run_label"] for d in data] == ["2026-11-28 10:12 · bbbbbb", "2026-11-28 10:15 · aaaaaa"]
     assert spec["encoding"]["x"]["field"] == "run_label" and spec["encoding"]["x"]["sort"] is None
+
+
+def test_the_decision_uses_cold_runs_unless_warm_is_chosen_and_compare_shows_both(store):
+    from engine import RunConfig, Runner, load_scenario
+    from engine.recommend import RecommendError, recommend
+
+    sc = load_scenario("standard")
+    cases = ["knowledge-en", "coding-en"]
+    cold = Runner(store).run(RunConfig(sc, ["fake/echo"], case_ids=cases))
+    with pytest.raises(RecommendError, match="no warm runs .*choose"):
+        recommend(store, "standard", cache_mode="warm")
+    warm = Runner(store).run(RunConfig(sc, ["fake/echo"], case_ids=cases, cache_mode="warm"))
+    assert set(recommend(store, "standard", n_boot=100).evidence.gens.run_id) == {cold}  # the newer warm run is not used
+    assert set(recommend(store, "standard", n_boot=100, cache_mode="warm").evidence.gens.run_id) == {warm}
+    both = compare.cold_and_warm(store, "standard")
+    assert both.model_spec.tolist() == ["fake/echo"] and {"ttft_ms_cold", "ttft_ms_warm", "warm_over_cold"} <= set(both)

@@ -77,9 +77,9 @@ def test_a_foreign_file_another_schema_and_itself_are_refused(tmp_path):
     older = tmp_path / "older.duckdb"
     Store(older)
     with duckdb.connect(str(older)) as con:
-        con.execute("DELETE FROM migrations WHERE name = '009_telemetry'")
+        con.execute("DELETE FROM migrations WHERE name = '010_prompt_cache'")
     digest = _digest(older)
-    with pytest.raises(StoreError, match="older ModelPick .*lacks 009_telemetry"):
+    with pytest.raises(StoreError, match="older ModelPick .*lacks 010_prompt_cache"):
         merge(mine, older)
     assert _digest(older) == digest
     newer = tmp_path / "newer.duckdb"

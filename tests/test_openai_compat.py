@@ -137,3 +137,51 @@ def test_the_servers_max_model_len_is_the_context_recorded(fake_openai, store):
                                          case_ids=["knowledge-en"], backend_options={"max_context": 4096}))
     used = store.query("SELECT context_tokens FROM generations WHERE run_id = ?", [run_id]).context_tokens
     assert used[0] == 4096  # the server's 16384 under the user's cap
+
+
+def test_cold_timings_cannot_be_flattered_by_a_prompt_cache_and_warm_ones_show_it(store):
+    """A server with a prefix cache (as vLLM keeps one): in cold mode every repeat pays the full
+    prefill (a unique marker starts each prompt); in warm mode the timed request finds it cached."""
+    import statistics
+
+    with FakeServer(OpenAIHandler, delay_s=0.001) as srv:
+        spec = f"openai/cacher@{srv.url}/v1"
+        sc = load_scenario("customer-service")  # a long shared policy prompt before each question
+        cases = ["shipping-en", "express-en"]
+        cold = Runner(store).run(RunConfig(sc, [spec], case_ids=cases, repeats=3, max_tokens=4, warmup=False))
+        warm = Runner(store).run(RunConfig(sc, [spec], case_ids=cases, repeats=3, max_tokens=4, warmup=False,
+                                           cache_mode="warm"))
+        cold_bodies = [b for p, b in srv.httpd.requests if b.get("max_tokens") == 4][:6]
+    g = store.query("SELECT run_id, case_id, ttft_ms, cache_mode, cache_marker, cached_prompt_tokens, prompt_tokens "
+                    "FROM generations")
+    c, w = g[g.run_id == cold], g[g.run_id == warm]
+    assert set(c.cache_mode) == {"cold"} and set(w.cache_mode) == {"warm"}
+    assert c.cache_marker.str.fullmatch(r"\[[0-9a-f]{8}\]").all() and c.cache_marker.nunique() == 6
+    assert w.cache_marker.isna().all()
+    assert (c.cached_prompt_tokens == 0).all()  # nothing served from the cache, as the server says
+    assert (w.cached_prompt_tokens >= w.prompt_tokens - 1).all()  # the whole prompt, from the untimed send
+    # equal TTFT across repeats when cold, a clear drop when warm
+    for case in cases:
+        per = c[c.case_id == case].ttft_ms
+        assert per.max() / per.min() < 1.6, per.tolist()
+    assert statistics.median(w.ttft_ms) < 0.5 * statistics.median(c.ttft_ms)
+    assert all(b["messages"][0]["content"].startswith("[") and b.get("cache_prompt") is False
+               for b in cold_bodies)
+
+
+def test_the_real_llama_cpp_python_server_cold_and_warm(llama_server, store):
+    """llama-cpp-python's server keeps the previous prompt and reuses its common prefix: warm
+    requests skip the shared document, cold ones (a marker first) evaluate it all. It does not
+    report cached tokens, so none are recorded (never guessed)."""
+    import statistics
+
+    spec = f"openai/smollm2@{llama_server}"
+    cases = ["leave-en", "sick-note-en", "helpdesk-en"]  # a handbook of about 500 tokens before each question
+    sc = load_scenario("kb-qa")
+    cold = Runner(store).run(RunConfig(sc, [spec], case_ids=cases, repeats=2, max_tokens=4))
+    warm = Runner(store).run(RunConfig(sc, [spec], case_ids=cases, repeats=2, max_tokens=4, cache_mode="warm"))
+    g = store.query("SELECT run_id, ttft_ms, cached_prompt_tokens, prompt_tokens FROM generations WHERE ok")
+    c, w = g[g.run_id == cold], g[g.run_id == warm]
+    assert len(c) == len(w) == 6 and (c.prompt_tokens > 300).all()
+    assert statistics.median(w.ttft_ms) < 0.6 * statistics.median(c.ttft_ms), (c.ttft_ms.tolist(), w.ttft_ms.tolist())
+    assert g.cached_prompt_tokens.isna().all()

@@ -21,6 +21,8 @@ GENERATION_COLUMNS = [
     # 009_telemetry
     "peak_rss_mb", "peak_ram_used_mb", "mean_cpu_pct", "peak_vram_mb", "mean_gpu_util_pct", "mean_gpu_power_w",
     "telemetry_samples",
+    # 010_prompt_cache
+    "cache_mode", "cache_marker", "cached_prompt_tokens",
 ]
 
 

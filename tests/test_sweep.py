@@ -95,3 +95,15 @@ def test_a_cancelled_sweep_keeps_its_finished_levels_and_reports_progress(store)
     assert sweep_levels(store, sid).concurrency.tolist() == [1]  # the level cut short is not a measurement
     row = store.query("SELECT status, config_json FROM sweeps").iloc[0]
     assert row.status == "interrupted" and '"planned_requests": 12' in row.config_json
+
+
+def test_sweep_requests_are_unique_unless_warm(store):
+    with FakeServer(OpenAIHandler) as srv:
+        spec = f"openai/cacher@{srv.url}/v1"
+        run_sweep(store, SweepConfig(spec, load_scenario("standard"), [2], requests=4, max_tokens=4))
+        cold = [b["messages"][0]["content"] for _, b in srv.httpd.requests]
+        run_sweep(store, SweepConfig(spec, load_scenario("standard"), [2], requests=4, max_tokens=4, cache_mode="warm"))
+        warm = [b["messages"][0]["content"] for _, b in srv.httpd.requests][len(cold):]
+    assert len(set(cold)) == 4 and all(c.startswith("[") for c in cold)  # each with its own marker
+    assert sorted(c.split("] ", 1)[1] for c in cold) == sorted(warm)  # else the same prompts
+    assert not any(w.startswith("[") for w in warm)

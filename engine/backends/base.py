@@ -33,6 +33,9 @@ class GenParams:
     # "chat": messages through the model's chat template; "completion": the last user
     # message as a raw prompt (the OpenAI /v1/completions shape).
     mode: str = "chat"
+    # Whether a server may serve the prompt from its cache (llama.cpp's server takes
+    # `cache_prompt`; the others are kept cold by a unique marker at the prompt's start).
+    cache_prompt: bool = True
 
 
 @dataclass(frozen=True)

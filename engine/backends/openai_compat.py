@@ -107,6 +107,8 @@ class OpenAIBackend(Backend):
                 "stream": True, "stream_options": {"include_usage": True}}
         if params.seed is not None:
             body["seed"] = params.seed
+        if not params.cache_prompt:
+            body["cache_prompt"] = False  # llama.cpp's server: do not reuse the previous prompt
         if params.mode == "completion":
             body["prompt"] = messages[-1]["content"]
             return f"{self.base_url}/completions", body
@@ -191,6 +193,7 @@ class StreamParser:
         self.finish_reason: str | None = None
         self.chunks = 0
         self.done = False
+        self.cache_n: int | None = None
 
     def feed(self, line: str) -> Iterable[Chunk]:
         line = line.strip()
@@ -212,6 +215,9 @@ class StreamParser:
                                f"{err.get('message', err) if isinstance(err, dict) else err}")
         if event.get("usage"):
             self.usage = event["usage"]
+        timings = event.get("timings")  # llama.cpp's server: prompt tokens taken from its cache
+        if isinstance(timings, dict) and isinstance(timings.get("cache_n"), int):
+            self.cache_n = timings["cache_n"]
         out: list[Chunk] = []
         for choice in event.get("choices") or []:
             delta = choice.get("delta") or {}
@@ -230,9 +236,14 @@ class StreamParser:
         if not self.done and self.finish_reason is None:
             raise BackendError(f"{self.name}: the stream ended without a final chunk")
         if self.usage:
+            details = self.usage.get("prompt_tokens_details") or {}
+            cached = details.get("cached_tokens") if isinstance(details, dict) else None
+            if cached is None and self.cache_n is not None:
+                cached = self.cache_n
             return EngineReport(prompt_tokens=self.usage.get("prompt_tokens"),
                                 output_tokens=self.usage.get("completion_tokens"),
-                                finish_reason=self.finish_reason)
+                                finish_reason=self.finish_reason,
+                                extra={} if cached is None else {"cached_prompt_tokens": cached})
         return EngineReport(output_tokens=self.chunks, finish_reason=self.finish_reason,
                             tokens_from_engine=False)
 
