@@ -25,8 +25,9 @@ from .judging import make_judge
 from .sandbox import SandboxUnavailable
 from .hostinfo import LoadMonitor, host_info
 from .telemetry import Sampler
+from .timing import StreamTiming
 from .scenarios import Case, Scenario
-from .store import Store, StoreBusy, utcnow
+from .store import Store, StoreBusy, StoreError, utcnow
 
 WARMUP_MAX_TOKENS = 8
 HEARTBEAT_S = 5.0
@@ -122,10 +123,16 @@ class _Timed:
     telemetry: dict = field(default_factory=dict)  # peaks and means while it ran (engine.telemetry)
 
 
-def cache_marker() -> str:
-    """A short marker unique to one conversation, put at the very start of its prompt in cold
-    mode: same meaning for the model, no prefix a server cached before (docs/schema.md)."""
-    return f"[{secrets.token_hex(4)}]"
+RESERVE_BYTES = 1024 * 1024  # disk space set aside so a run that fills the disk can still say it failed
+
+
+def cache_marker(key: str | None = None) -> str:
+    """A short marker put at the very start of a conversation's prompt in cold mode: same
+    meaning for the model, no prefix a server cached before (docs/schema.md). With `key` (run,
+    case and repeat) every model of a run gets the same prompt, and each repeat its own."""
+    import hashlib
+
+    return f"[{hashlib.sha256(key.encode()).hexdigest()[:8] if key else secrets.token_hex(4)}]"
 
 
 def estimate_tokens(text: str) -> int:
@@ -253,6 +260,7 @@ class Runner:
         source = config.scenario.source_path
         self._base_dir = str(Path(source).parent) if source else None
         self._run_id, self._done, self._total = run_id, done, config.planned_generations()
+        self._keep_reserve()
         self._todo, self._loaded_before = todo, loaded or set()
         self._t_start = time.perf_counter()
         self._lock = threading.Lock()
@@ -362,6 +370,7 @@ class Runner:
                     self.store.flush_journal(self._run_id, lock_timeout_s=5.0)
                     self._journaled = 0
                 self.store.finish_run(self._run_id, status, error, lock_timeout_s=5.0)
+                self._release_reserve()
                 return
             except StoreBusy:
                 waited += 5.0
@@ -370,6 +379,33 @@ class Runner:
                             self.store.journal_path(self._run_id))
                 if self._abandon.is_set():
                     return
+            except StoreError as exc:
+                # A full disk: the space kept aside at the start makes room for the final status.
+                if "disk is full" in str(exc) and self._release_reserve():
+                    continue
+                raise
+
+    def _keep_reserve(self) -> None:
+        """Set a little disk space aside beside the database, so that a run that fills the disk
+        can still write that it failed (the reserve is released then, or at the end)."""
+        path = self.store.journal_path(self._run_id).with_suffix(".reserve")
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(b"\0" * RESERVE_BYTES)
+            self._reserve = path
+        except OSError:  # no room even for that: nothing kept, and no half-written file left
+            self._reserve = None
+            path.unlink(missing_ok=True)
+
+    def _release_reserve(self) -> bool:
+        path, self._reserve = getattr(self, "_reserve", None), None
+        if path is None:
+            return False
+        try:
+            path.unlink()
+        except OSError:
+            return False
+        return True
 
     # -- scheduling ----------------------------------------------------------------
     def _run_place(self, config: RunConfig, specs: list[str], backends: dict, cases: list[Case]) -> None:
@@ -499,7 +535,7 @@ class Runner:
         history: list[dict] = []
         failed_before = None
         limit = context_limit(spec, backend, config.backend_options.get("max_context"))
-        marker = cache_marker() if config.cache_mode == "cold" else None
+        marker = cache_marker(f"{self._run_id}/{case.id}/{repeat}") if config.cache_mode == "cold" else None
         for turn, (new_msgs, checks) in enumerate(case.turn_inputs(limit)):
             if marker and turn == 0:  # the very start of the conversation: no cached prefix fits it
                 new_msgs = [{**new_msgs[0], "content": f"{marker} {new_msgs[0]['content']}"}, *new_msgs[1:]]
@@ -623,33 +659,23 @@ class Runner:
         out = _Timed(started_at=utcnow())
         parts: list[str] = []
         thinking: list[str] = []
-        gaps = out.gaps_ms
         clock = time.perf_counter
         sampler = Sampler().__enter__()
         t0 = clock()
+        timing = StreamTiming(t0)
         try:
             for item, now in self._stream(backend, messages, params, t0, config):
                 if isinstance(item, EngineReport):
                     out.report = item
                     break
+                if not timing.chunk(item, now):
+                    continue
                 if isinstance(item, Reasoning):
-                    if not item.text:
-                        continue
                     thinking.append(item.text)
                 else:
-                    if not item:
-                        continue
                     parts.append(item)
-                    if out.ttft_s is None:
-                        out.ttft_s = now - t0
-                elapsed = now - t0
-                if out.first_token_s is None:
-                    out.first_token_s = elapsed
-                else:
-                    gaps.append((elapsed - out.last_chunk_s) * 1000)
-                out.last_chunk_s = elapsed
-                if watch and self.on_chunk and isinstance(item, str):
-                    self.on_chunk(spec, case_id, item)
+                    if watch and self.on_chunk:
+                        self.on_chunk(spec, case_id, item)
             else:
                 if out.error is None:
                     out.error = "stream ended without the engine's final report"
@@ -660,6 +686,8 @@ class Runner:
         except Exception as exc:
             out.error = f"{type(exc).__name__}: {exc}"
         out.e2e_s = clock() - t0
+        out.ttft_s, out.first_token_s, out.last_chunk_s = timing.ttft_s, timing.first_token_s, timing.last_chunk_s
+        out.gaps_ms = timing.gaps_ms
         sampler.__exit__(None, None, None)
         out.telemetry = sampler.data.row()
         out.text = "".join(parts)

@@ -14,10 +14,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .backends import BackendError, EngineReport, GenParams, Reasoning, resolve
+from .backends import BackendError, EngineReport, GenParams, resolve
 from .hostinfo import host_info
 from .scenarios import Scenario
 from .store import Store, new_run_id, utcnow
+from .timing import StreamTiming
 
 SLO_KEYS = ("ttft_ms", "e2e_ms", "itl_ms")
 
@@ -78,27 +79,15 @@ async def _one(backend, messages, params, client) -> _Sample:
     s = _Sample(started_at=utcnow())
     clock = time.perf_counter
     t0 = clock()
-    last = None
-    chunks = 0
+    timing = StreamTiming(t0)  # the runner's own timing loop
     try:
         async for item in backend.astream(messages, params, client=client):
-            now = clock()
             if isinstance(item, EngineReport):
-                s.output_tokens = item.output_tokens if item.output_tokens is not None else chunks
+                s.output_tokens = item.output_tokens if item.output_tokens is not None else timing.chunks
                 s.tokens_source = "engine" if item.tokens_from_engine else "stream"
                 s.ok = True
                 break
-            if isinstance(item, Reasoning):
-                if not item.text:
-                    continue
-            elif not item:
-                continue
-            elif s.ttft_ms is None:
-                s.ttft_ms = (now - t0) * 1000  # the first answer token, as in the runner
-            chunks += 1
-            if last is not None:
-                s.gaps_ms.append((now - last) * 1000)
-            last = now
+            timing.chunk(item, clock())
         else:
             s.error = "stream ended without the engine's final report"
     except asyncio.CancelledError:
@@ -106,8 +95,10 @@ async def _one(backend, messages, params, client) -> _Sample:
     except Exception as exc:
         s.error = f"{type(exc).__name__}: {exc}"
     s.e2e_ms = (clock() - t0) * 1000
+    s.ttft_ms = timing.ttft_s * 1000 if timing.ttft_s is not None else None
+    s.gaps_ms = timing.gaps_ms
     if not s.ok and s.output_tokens is None:
-        s.output_tokens = chunks or None
+        s.output_tokens = timing.chunks or None
     return s
 
 

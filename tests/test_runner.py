@@ -74,8 +74,9 @@ def test_multi_turn_sends_the_history_with_the_models_own_answers(store, small):
 
     register_backend("spy", Spy)
     Runner(store).run(RunConfig(small, ["spy/x"], case_ids=["chat"], warmup=False))
+    marker = seen[0][0]["content"].split(" ", 1)[0]  # cold: the conversation starts with its own marker
     assert seen[1] == [
-        {"role": "user", "content": "first question"},
+        {"role": "user", "content": f"{marker} first question"},
         {"role": "assistant", "content": "answer 1"},
         {"role": "user", "content": "second question"},
     ]
@@ -100,7 +101,7 @@ def test_error_mid_stream_keeps_what_was_measured(store, small):
     run_id = Runner(store).run(RunConfig(small, ["fake/error-mid"], case_ids=["greet"], warmup=False))
     row = gens(store, run_id).iloc[0]
     assert not row.ok and "mid-stream" in row.error
-    assert row.output_text == "Echo: hello"  # the two words that arrived
+    assert row.output_text == f"Echo: {row.cache_marker}"  # the two words that arrived (a cold prompt's first)
     assert row.ttft_ms > 0
 
 
@@ -256,6 +257,7 @@ def test_every_generation_has_telemetry_and_without_a_gpu_its_gpu_columns_are_em
     run_id = Runner(store).run(RunConfig(load_scenario("standard"), ["llamacpp/smollm2-135m"],
                                          case_ids=["knowledge-en", "coding-en"], max_tokens=48))
     g = store.query("SELECT * FROM generations WHERE run_id = ?", [run_id])
+    assert not list(store.journal_path(run_id).parent.glob("*.reserve"))  # the space set aside is given back
     assert (g.telemetry_samples >= 2).all()  # one at the start, one at the end, 20 Hz between
     assert (g.peak_rss_mb > 50).all()  # this process holds the model: far more than a bare Python
     assert (g.peak_ram_used_mb > g.peak_rss_mb).all() and g.mean_cpu_pct.between(0, 100).all()
