@@ -36,7 +36,8 @@ def main() -> int:
     gpu, cpu = measure(store, -1), measure(store, 0)
     for spec in MODELS:
         g, c = gpu[spec], cpu[spec]
-        print(f"{spec}: GPU load {g['load_s']:.2f} s, TTFT {g['ttft_ms']:.0f} ms, decode {g['decode_tok_per_s']:.0f} tok/s, "
+        print(f"{spec}: GPU load {g['load_s']:.2f} s, TTFT {g['ttft_ms']:.0f} ms, "
+              f"decode {g['decode_tok_per_s']:.0f} tok/s, "
               f"peak VRAM {g['peak_vram_mb']:.0f} MB, bound share {g['bound_share'] or float('nan'):.0%} | "
               f"CPU TTFT {c['ttft_ms']:.0f} ms, decode {c['decode_tok_per_s']:.0f} tok/s | "
               f"decode GPU/CPU {g['decode_tok_per_s'] / c['decode_tok_per_s']:.1f}x, "

@@ -32,7 +32,8 @@ class Bandwidth:
     source: str  # "GPU table: H100-80GB" or the measurement and its command
 
 
-def bytes_per_token(model: CatalogModel | None, context_tokens: float, weights_bytes: float | None = None) -> float | None:
+def bytes_per_token(model: CatalogModel | None, context_tokens: float,
+                    weights_bytes: float | None = None) -> float | None:
     """Bytes one decode step reads: the active weights plus the KV cache of `context_tokens`."""
     if weights_bytes is None:
         if not model or not model.weights_gb:

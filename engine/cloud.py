@@ -134,7 +134,8 @@ def session_model(spec_or_preset: str, index: int, port_base: int = 8000) -> Ses
         port = port_base + index
         serve = serve or vllm or f"vllm serve {parsed.model}"
         if engine == "vllm":  # the vLLM of the task's setup, on its own port, in the session's context
-            serve = re.sub(r"\s--(port|max-model-len)\s+\d+", "", serve).replace("vllm serve", "$HOME/vllm/bin/vllm serve", 1)
+            serve = re.sub(r"\s--(port|max-model-len)\s+\d+", "", serve)
+            serve = serve.replace("vllm serve", "$HOME/vllm/bin/vllm serve", 1)
             serve += f" --max-model-len {_context(find_served(parsed.model))} --port {port}"
         url = f"http://127.0.0.1:{port}/v1" if engine == "vllm" else (parsed.host or "http://127.0.0.1:8080/v1")
         spec = f"openai/{parsed.model}@{url}"

@@ -58,7 +58,8 @@ def merge(target: Store, source: str | Path) -> dict[str, int]:
             new_runs = [r[0] for r in con.execute(
                 "SELECT run_id FROM other.runs WHERE run_id NOT IN (SELECT run_id FROM main.runs)").fetchall()]
             new_sweeps = [r[0] for r in con.execute(
-                "SELECT sweep_id FROM other.sweeps WHERE sweep_id NOT IN (SELECT sweep_id FROM main.sweeps)").fetchall()]
+                "SELECT sweep_id FROM other.sweeps WHERE sweep_id NOT IN (SELECT sweep_id FROM main.sweeps)"
+            ).fetchall()]
             added["runs"] = _copy(con, "runs", "run_id = ANY(?)", [new_runs])
             for table in BY_RUN:
                 added[table] = _copy(con, table, "run_id = ANY(?)", [new_runs])

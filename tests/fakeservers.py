@@ -257,8 +257,8 @@ class OpenAIHandler(_Handler):
         if model != "no-usage" and (body.get("stream_options") or {}).get("include_usage"):
             prompt_tokens = sum(len(str(m.get("content", "")).split()) for m in body.get("messages", [])) or \
                 len(str(body.get("prompt", "")).split())
-            usage = {"prompt_tokens": prompt_tokens, "completion_tokens": len(words) + (3 if model == "reasoner" else 0),
-                     "total_tokens": prompt_tokens + len(words)}
+            usage = {"prompt_tokens": prompt_tokens, "total_tokens": prompt_tokens + len(words),
+                     "completion_tokens": len(words) + (3 if model == "reasoner" else 0)}
             if model == "cacher":
                 usage["prompt_tokens_details"] = {"cached_tokens": cached}
             event({**base, "choices": [], "usage": usage})

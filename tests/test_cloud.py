@@ -60,7 +60,8 @@ def test_the_use_case_plan_is_one_gpu_priced_from_the_table_and_skypilot_accepts
 
 def test_models_that_do_not_fit_together_get_a_cluster_each_and_a_named_gpu_is_checked(tmp_path):
     sky = _sky()
-    big = ["ollama/llama3:70b-instruct", "openai/openai/gpt-oss-120b", "ollama/gpt-oss:20b", "ollama/llama3:8b-instruct"]
+    big = ["ollama/llama3:70b-instruct", "openai/openai/gpt-oss-120b", "ollama/gpt-oss:20b",
+           "ollama/llama3:8b-instruct"]
     p = plan(["standard"], big, gpu=None)
     needs = [m.need_gb for m in p.clusters[0].models + [m for c in p.clusters[1:] for m in c.models]]
     assert sum(needs) > max(g.memory_gb for g in price_book().gpus.values())  # no single GPU holds them all

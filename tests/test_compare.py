@@ -97,7 +97,8 @@ def test_the_decision_uses_cold_runs_unless_warm_is_chosen_and_compare_shows_bot
     with pytest.raises(RecommendError, match="no warm runs .*choose"):
         recommend(store, "standard", cache_mode="warm")
     warm = Runner(store).run(RunConfig(sc, ["fake/echo"], case_ids=cases, cache_mode="warm"))
-    assert set(recommend(store, "standard", n_boot=100).evidence.gens.run_id) == {cold}  # the newer warm run is not used
+    # the newer warm run is not used unless asked for
+    assert set(recommend(store, "standard", n_boot=100).evidence.gens.run_id) == {cold}
     assert set(recommend(store, "standard", n_boot=100, cache_mode="warm").evidence.gens.run_id) == {warm}
     both = compare.cold_and_warm(store, "standard")
     assert both.model_spec.tolist() == ["fake/echo"] and {"ttft_ms_cold", "ttft_ms_warm", "warm_over_cold"} <= set(both)

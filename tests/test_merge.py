@@ -29,7 +29,8 @@ def test_overlapping_and_new_runs_merge_once(tmp_path):
     new = _run(theirs, "fake/mirror")
     ratings.add_stars(theirs, new, "fake/mirror", "knowledge-en", 0, 0, "overall", 4, "Mei")
     pair = {"scenario_id": "standard", "case_id": "knowledge-en", "turn": 0,
-            "left": {"run_id": shared, "model_spec": "fake/echo"}, "right": {"run_id": new, "model_spec": "fake/mirror"}}
+            "left": {"run_id": shared, "model_spec": "fake/echo"},
+            "right": {"run_id": new, "model_spec": "fake/mirror"}}
     ratings.add_vote(theirs, pair, "right", "Mei")
     before = _digest(tmp_path / "colleague.duckdb")
 
