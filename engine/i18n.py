@@ -125,6 +125,7 @@ TEXT: dict[str, tuple[str, str]] = {
     "ttft_ms_cold": ("TTFT cold (ms)", "冷启动首字延迟（毫秒）"),
     "ttft_ms_warm": ("TTFT warm (ms)", "缓存命中首字延迟（毫秒）"),
     "warm_over_cold": ("Warm / cold", "热 / 冷"),
+    "rep_cache_used": ("The ranking uses the {mode} runs.", "排名依据{mode}运行的结果。"),
     "cmp_cold_warm": ("Time to first token, cold and warm (median, ms)", "首字延迟：冷与热（中位数，毫秒）"),
     "run_judge": ("Judge model for rubric checks (optional)", "评分裁判模型（可选，用于评分标准检查）"),
     "run_judge_help": ("Any model spec. Without a judge, llm_judge checks are skipped, not failed.",

@@ -350,6 +350,9 @@ class Decision:
     evidence: Evidence | None = None
     # per model: decode speed against the machine's bandwidth bound (engine.bound)
     hardware: pd.DataFrame = field(default_factory=pd.DataFrame)
+    # per model: median TTFT of its latest cold and warm runs, where both exist
+    cold_warm: pd.DataFrame = field(default_factory=pd.DataFrame)
+    cache_mode: str = "cold"
 
     @property
     def winner(self) -> str | None:
@@ -367,6 +370,7 @@ class Decision:
             "dropped_criteria": self.dropped_criteria, "normalisation": NORMALISATION,
             "constraints": self.constraints.as_dict(), "cost_inputs": self.cost_inputs.as_dict(),
             "ranking": frame(self.ranking), "criteria": frame(self.criteria), "hardware": frame(self.hardware),
+            "cold_warm": frame(self.cold_warm), "cache_mode": self.cache_mode,
             "more_cases": self.more_cases, "sensitivity": frame(self.sensitivity),
             "binding_constraints": self.binding, "decision_table": frame(self.table),
             "categories": frame(self.categories), "cost": frame(self.cost),
@@ -692,11 +696,16 @@ def recommend(store: Store | None, scenario_id: str | None = None, *, run_id: st
     except Exception as exc:  # a figure beside the verdict: never lose the verdict for it
         hardware = pd.DataFrame()
         caveats.append(f"hardware bound not computed: {exc}")
+    cold_warm = pd.DataFrame()
+    if store is not None and not run_id:
+        from .compare import cold_and_warm
+
+        cold_warm = cold_and_warm(store, scenario_id)
     return Decision(scenario_id, models, wnorm, weights, dropped, constraints, cost_inputs,
                     pd.DataFrame(crit_rows), ranking, verdict, margin, p_threshold, tie_margin, more_cases,
                     sens, curves, binding, table, categories,
                     pd.DataFrame([cost_rows[m].as_dict() for m in models]), caveats, repro, n_cases, n_boot, ev,
-                    hardware)
+                    hardware, cold_warm, cache_mode)
 
 
 def _more_cases(diff_draws: np.ndarray, margin: float, tie_margin: float, n_cases: int,

@@ -90,6 +90,8 @@ def _tables(d: Decision, r: dict, L) -> dict[str, tuple[list[dict], list[str], l
                                            "winner_above"],
                         [L("rec_criterion"), L("rec_weight"), L("rec_flip_low"), L("rec_winner_then"),
                          L("rec_flip_high"), L("rec_winner_then")]),
+        "cold_warm": (r["cold_warm"], ["model_spec", "ttft_ms_cold", "ttft_ms_warm", "warm_over_cold"],
+                      [L("model"), L("ttft_ms_cold"), L("ttft_ms_warm"), L("warm_over_cold")]),
         "cost": (r["cost"], ["model_spec", "gpu", "memory_need_gb", "price_per_hour", "currency", "capacity_source",
                              "cost_per_1k_requests", "cost_per_million_output_tokens", "monthly_cost",
                              "session_cost", "notes"],
@@ -162,6 +164,9 @@ def to_markdown(d: Decision, lang: str = "en", generated_at: str | None = None) 
             for m, text in ex["answers"].items():
                 parts += [f"**{_md_escape(m)}** ({L('rec_score')} {_num(ex['scores'][m])}):", "",
                           "~~~~~~~~text", text.replace("~~~~~~~~", "~ ~ ~ ~"), "~~~~~~~~", ""]
+    if r["cold_warm"]:
+        used = L("rep_cache_used", mode=L("cache_" + r["cache_mode"]))
+        parts += [f"## {L('cmp_cold_warm')}", "", used, "", tables["cold_warm"], ""]
     if r["hardware"]:
         parts += [f"## {L('rep_bound')}", ""]
         parts += [f"- {_md_escape(x)}" for x in hardware_lines(r["hardware"], L)] + [""]
@@ -229,6 +234,9 @@ def to_html(d: Decision, lang: str = "en", generated_at: str | None = None) -> s
             for m, text in ex["answers"].items():
                 out.append(f"<p><strong>{esc(m)}</strong> ({esc(L('rec_score'))} {esc(_num(ex['scores'][m]))})</p>"
                            f"<pre>{esc(text)}</pre>")
+    if r["cold_warm"]:
+        used = L("rep_cache_used", mode=L("cache_" + r["cache_mode"]))
+        out += [f"<h2>{esc(L('cmp_cold_warm'))}</h2>", f"<p>{esc(used)}</p>", tables["cold_warm"]]
     if r["hardware"]:
         out.append(f"<h2>{esc(L('rep_bound'))}</h2><ul>"
                    + "".join(f"<li>{esc(x)}</li>" for x in hardware_lines(r["hardware"], L)) + "</ul>")

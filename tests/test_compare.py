@@ -102,3 +102,19 @@ def test_the_decision_uses_cold_runs_unless_warm_is_chosen_and_compare_shows_bot
     assert set(recommend(store, "standard", n_boot=100, cache_mode="warm").evidence.gens.run_id) == {warm}
     both = compare.cold_and_warm(store, "standard")
     assert both.model_spec.tolist() == ["fake/echo"] and {"ttft_ms_cold", "ttft_ms_warm", "warm_over_cold"} <= set(both)
+
+
+def test_the_decision_summary_shows_cold_and_warm_ttft_side_by_side(store):
+    from engine import RunConfig, Runner, load_scenario
+    from engine.recommend import recommend
+    from engine.report import render
+
+    sc = load_scenario("standard")
+    for mode in ("cold", "warm"):
+        Runner(store).run(RunConfig(sc, ["fake/echo", "fake/mirror"], case_ids=["knowledge-en"], cache_mode=mode))
+    d = recommend(store, "standard", n_boot=100)
+    assert sorted(d.cold_warm.model_spec) == ["fake/echo", "fake/mirror"]
+    md = render(d, "md").decode()
+    assert "Time to first token, cold and warm" in md and "The ranking uses the cold (default) runs." in md
+    html = render(recommend(store, "standard", n_boot=100, cache_mode="warm"), "html").decode()
+    assert "The ranking uses the warm runs." in html and "TTFT warm (ms)" in html
