@@ -30,7 +30,7 @@ import yaml
 
 from .backends import parse_spec
 from .catalog import CatalogModel, find_served, load_presets
-from .cost import Gpu, Offer, PriceBook, memory_fit, price_book
+from .cost import Gpu, Offer, PriceBook, cheapest_fit, memory_fit, price_book
 from .store import Store, default_db_path
 
 REMOTE_DB = "~/modelpick-results/results.duckdb"
@@ -178,15 +178,7 @@ def _offer(book: PriceBook, gpu: Gpu, spot: bool, currency: str) -> Offer | None
 
 
 def _cheapest(book: PriceBook, need: float, spot: bool, currency: str) -> tuple[Gpu, Offer] | None:
-    best = None
-    for g in book.gpus.values():
-        offer = _offer(book, g, spot, currency)
-        if g.memory_gb < need or offer is None:
-            continue
-        price = book.convert(offer.price_per_hour, offer.currency, currency)
-        if best is None or price < best[0]:
-            best = (price, g, offer)
-    return (best[1], best[2]) if best else None
+    return cheapest_fit(book, need, currency, offer_for=lambda g: _offer(book, g, spot, currency))
 
 
 def plan(scenarios: list[str], models: list[str], gpu: str | None = None, spot: bool = False, hours: float = 2.0,

@@ -186,15 +186,17 @@ def memory_fit(model: CatalogModel | None, context_tokens: int, concurrency: int
     return MemoryFit(weights, kv, overhead_gb, context_tokens, concurrency)
 
 
-def cheapest_fit(book: PriceBook, need_gb: float | None, currency: str = "USD") -> tuple[Gpu, Offer] | None:
-    """The cheapest GPU (by its cheapest offer) with at least `need_gb` of memory."""
+def cheapest_fit(book: PriceBook, need_gb: float | None, currency: str = "USD",
+                 offer_for=None) -> tuple[Gpu, Offer] | None:
+    """The cheapest GPU (by its cheapest offer, or by `offer_for(gpu)`) with at least
+    `need_gb` of memory."""
     if need_gb is None:
         return None
     best = None
     for g in book.gpus.values():
         if g.memory_gb < need_gb:
             continue
-        offer = book.cheapest_offer(g.id, currency)
+        offer = offer_for(g) if offer_for else book.cheapest_offer(g.id, currency)
         if offer is None:
             continue
         price = book.convert(offer.price_per_hour, offer.currency, currency)
