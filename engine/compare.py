@@ -70,13 +70,16 @@ def resources(gens: pd.DataFrame) -> pd.DataFrame:
     return gens[gens.ok].groupby("model_spec")[cols].median().reset_index()
 
 
-def cold_and_warm(store: Store, scenario_id: str) -> pd.DataFrame:
-    """Per model: median TTFT of its latest cold run and of its latest warm run, where both exist."""
+def cold_and_warm(store: Store, scenario_id: str, loaded: dict[str, pd.DataFrame] | None = None) -> pd.DataFrame:
+    """Per model: median TTFT of its latest cold run and of its latest warm run, where both
+    exist. `loaded` holds generations already read for a mode (not read again)."""
     from .recommend import load_results
 
     parts = []
     for mode in ("cold", "warm"):
-        gens, _ = load_results(store, scenario_id=scenario_id, cache_mode=mode)
+        gens = (loaded or {}).get(mode)
+        if gens is None:
+            gens, _ = load_results(store, scenario_id=scenario_id, cache_mode=mode)
         if not gens.empty:
             parts.append(gens[gens.ok].groupby("model_spec").ttft_ms.median().rename(f"ttft_ms_{mode}"))
     if len(parts) < 2:

@@ -84,10 +84,9 @@ def documents_in(folder: str | Path) -> list[tuple[str, bytes]]:
     return [(p.name, p.read_bytes()) for p in found]
 
 
-def save_documents(scenario_id: str, files: list[tuple[str, bytes]]) -> list[str]:
-    """Extract every file (all are checked before any is written) and save the texts in the
-    user's scenarios folder; the paths, relative to that folder, for `context_file`."""
-    texts = [(name, extract_text(name, data)) for name, data in files]
+def save_documents(scenario_id: str, texts: list[tuple[str, str]]) -> list[str]:
+    """Save documents' extracted texts (`extract_text`) in the user's scenarios folder; the
+    paths, relative to that folder, for `context_file`."""
     target = user_scenarios_dir() / "docs" / scenario_id
     target.mkdir(parents=True, exist_ok=True)
     out = []

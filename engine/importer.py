@@ -278,12 +278,11 @@ def import_sheet(name: str, data: bytes, scenario_id: str | None = None, title: 
 
     sid = scenario_id_for(name, scenario_id)
     scenario_yaml(name, data, sid, title)  # every row fits
-    for doc_name, doc_data in documents or []:
-        extract_text(doc_name, doc_data)  # every document reads
+    texts = [(doc_name, extract_text(doc_name, doc_data)) for doc_name, doc_data in documents or []]
     existing = _scenario_file(sid)
     if existing is not None and not (overwrite and existing.parent == user_scenarios_dir()):
         raise SheetError(f"{name}: a scenario {sid!r} exists already ({existing}); choose another id")
-    saved = dict(zip((n for n, _ in documents or []), save_documents(sid, documents))) if documents else None
+    saved = dict(zip((n for n, _ in texts), save_documents(sid, texts))) if texts else None
     return save_scenario_text(scenario_yaml(name, data, sid, title, saved), name, overwrite=overwrite)
 
 

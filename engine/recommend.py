@@ -700,7 +700,7 @@ def recommend(store: Store | None, scenario_id: str | None = None, *, run_id: st
     if store is not None and not run_id:
         from .compare import cold_and_warm
 
-        cold_warm = cold_and_warm(store, scenario_id)
+        cold_warm = cold_and_warm(store, scenario_id, {cache_mode: ev.gens})
     return Decision(scenario_id, models, wnorm, weights, dropped, constraints, cost_inputs,
                     pd.DataFrame(crit_rows), ranking, verdict, margin, p_threshold, tie_margin, more_cases,
                     sens, curves, binding, table, categories,

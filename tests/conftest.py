@@ -9,6 +9,23 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 
+@pytest.fixture
+def shipped_scenarios(tmp_path, monkeypatch):
+    """The app as a page test drives it: a copy of the shipped scenarios, run from the
+    checkout, Streamlit's cached store cleared before and after."""
+    import shutil
+
+    import streamlit as st
+
+    scen = tmp_path / "scenarios"
+    shutil.copytree(ROOT / "scenarios", scen)
+    monkeypatch.setenv("MODELPICK_SCENARIOS_DIR", str(scen))
+    monkeypatch.chdir(ROOT)
+    st.cache_resource.clear()
+    yield scen
+    st.cache_resource.clear()
+
+
 @pytest.fixture(scope="session")
 def _bandwidth_cache(tmp_path_factory):
     return tmp_path_factory.mktemp("bandwidth") / "bandwidth.json"
@@ -74,6 +91,25 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def free_ports(n: int) -> int:
+    """The first of `n` neighbouring free loopback ports."""
+    import socket
+
+    while True:
+        base, socks = free_port(), []
+        try:
+            for port in range(base, base + n):
+                s = socket.socket()
+                socks.append(s)
+                s.bind(("127.0.0.1", port))
+            return base
+        except OSError:
+            continue
+        finally:
+            for s in socks:
+                s.close()
 
 
 def make_run(store, scenario_id: str, figures: dict, *, load_ms=None, rss_mb=None, vram_mb=None,

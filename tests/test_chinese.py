@@ -1,11 +1,9 @@
 """Every page in 中文 with data in every table: no label from the English table, no raw column
 name, no untranslated status, check type or rating dimension anywhere a user reads."""
 import re
-import shutil
 
 import pandas as pd
 import pytest
-import streamlit as st
 from streamlit.testing.v1 import AppTest
 
 from engine import RunConfig, Runner, Store, list_scenario_ids, load_scenario, ratings
@@ -22,12 +20,7 @@ RAW_COLUMN = re.compile(r"^[a-z][a-z0-9]*(_[a-z0-9]+)+$|^[a-z]+$")  # model_spec
 
 
 @pytest.fixture
-def seeded(tmp_path, monkeypatch):
-    scen = tmp_path / "scenarios"
-    shutil.copytree(ROOT / "scenarios", scen)
-    monkeypatch.setenv("MODELPICK_SCENARIOS_DIR", str(scen))
-    monkeypatch.chdir(ROOT)
-    st.cache_resource.clear()
+def seeded(shipped_scenarios):
     store = Store()
     for sid in list_scenario_ids():
         sc = load_scenario(sid)
@@ -45,7 +38,6 @@ def seeded(tmp_path, monkeypatch):
     with FakeServer(OpenAIHandler) as srv:
         run_sweep(store, SweepConfig(f"openai/echo@{srv.url}/v1", load_scenario("standard"), [1, 2], requests=2))
     yield store
-    st.cache_resource.clear()
 
 
 def _strings(at) -> tuple[list[str], list[pd.DataFrame]]:

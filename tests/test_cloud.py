@@ -14,7 +14,7 @@ from engine.backends import parse_spec
 from engine.cloud import CloudError, launch, parse_budget, plan, run_session, write
 from engine.cost import price_book
 from engine.merge import merge
-from tests.conftest import ROOT, free_port
+from tests.conftest import ROOT, free_port, free_ports
 from tests.test_cli import cli
 
 USE_CASE = ["gpt-oss-20b-vllm", "llama3-8b-ollama"]
@@ -107,9 +107,7 @@ def test_bad_plans_are_refused_with_the_reason(kwargs, message):
 
 
 def test_the_tasks_run_step_runs_here_on_loopback_servers_and_the_results_merge(tmp_path, store):
-    base = free_port()
-    while free_port() in (base + 1,):  # two neighbouring ports for the two servers
-        base = free_port()
+    base = free_ports(2)  # the two servers listen on base and base + 1
     models = ["openai/gpt-oss-20b", "openai/meta-llama/Meta-Llama-3-8B-Instruct"]
     p = plan(["standard"], models, gpu="A100-80GB", hours=0.1, sweep="1,2", port_base=base)
     task = p.clusters[0].task

@@ -1,10 +1,8 @@
 """Every page through Streamlit's AppTest, with the fake backend and a temporary database."""
 import json
-import shutil
 import time
 
 import pytest
-import streamlit as st
 from streamlit.testing.v1 import AppTest
 
 from engine import RunConfig, Runner, Store, load_scenario, worker
@@ -13,14 +11,8 @@ from tests.conftest import ROOT
 
 
 @pytest.fixture(autouse=True)
-def _fresh(tmp_path, monkeypatch):
-    scen = tmp_path / "scenarios"
-    shutil.copytree(ROOT / "scenarios", scen)
-    monkeypatch.setenv("MODELPICK_SCENARIOS_DIR", str(scen))
-    monkeypatch.chdir(ROOT)
-    st.cache_resource.clear()
+def _fresh(shipped_scenarios):
     yield
-    st.cache_resource.clear()
 
 
 def app(page: str | None = None) -> AppTest:
