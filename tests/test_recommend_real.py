@@ -27,9 +27,11 @@ def test_a_model_better_on_every_weighted_criterion_wins_with_probability_near_o
     # (135M, instruct) writes working code and stops; Gemma 3 270M (base, twice the size)
     # decodes more slowly and rambles to the token limit.
     good, bad = "llamacpp/smollm2-135m", "llamacpp/gemma3-270m"
-    first = ["merge-intervals-en", "word-count-zh", "sql-city-totals-en", "sql-top-customers-zh", "explain-en",
-             "testgen-en"]  # the scenario's first six cases: enough for the premise, quick on two cores
-    Runner(store).run(RunConfig(load_scenario("dev-assistant"), [good, bad], case_ids=first,
+    # Six cases where SmolLM2 scores in every repeat (fix-average-en 1.0, brackets-zh 0.67, rle-zh
+    # 0.25, explain-aliasing-en 0.2 over three cold runs) and Gemma at most 0.5 once: the cold marker
+    # changes the prompt with each run, so a premise resting on one lucky case would not hold.
+    cases = ["fix-average-en", "brackets-zh", "rle-zh", "explain-aliasing-en", "explain-en", "fix-palindrome-zh"]
+    Runner(store).run(RunConfig(load_scenario("dev-assistant"), [good, bad], case_ids=cases,
                                 backend_options={"n_ctx": 2048}))
     d = recommend(store, "dev-assistant")
     assert set(d.weights) == {"quality", "latency", "throughput"}
