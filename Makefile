@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 PORT ?= 8501
 HOST ?= 127.0.0.1
 
-.PHONY: install run test bench cloud
+.PHONY: install run test test-fast lint bench cloud
 
 $(STAMP): requirements.txt requirements-models.txt
 	$(PYTHON) -m venv $(VENV)
@@ -45,6 +45,20 @@ run: install
 
 test: install
 	$(PY) -m pytest -q
+
+# The quick lane while editing: leaves out the tests marked slow (real models, servers, browser).
+test-fast: install
+	$(PY) -m pytest -q -m "not slow"
+
+# ruff and mypy as configured in pyproject.toml (pinned in requirements-dev.txt).
+LINT_STAMP := $(VENV)/.lint-installed
+$(LINT_STAMP): $(STAMP) requirements-dev.txt
+	$(PY) -m pip install --quiet -r requirements-dev.txt
+	touch $(LINT_STAMP)
+
+lint: $(LINT_STAMP)
+	$(PY) -m ruff check .
+	$(PY) -m mypy
 
 bench: install
 	$(PY) bench/overhead.py

@@ -43,7 +43,8 @@ def build(path: Path, runs: int, seed: int = 0) -> Store:
                     gens.append({"run_id": run_id, "model_spec": m, "case_id": case.id, "category": case.category,
                                  "repeat": 0, "turn": turn, "ok": True, "output_text": "answer " * 20,
                                  "load_ms": 500.0 if i == 0 and turn == 0 else None, "ttft_ms": t,
-                                 "e2e_ms": t + 900 * rng.lognormal(0, 0.2), "decode_tok_per_s": 100 * rng.lognormal(0, 0.1),
+                                 "e2e_ms": t + 900 * rng.lognormal(0, 0.2),
+                                 "decode_tok_per_s": 100 * rng.lognormal(0, 0.1),
                                  "output_tokens": 40, "rss_mb": 300.0, "vram_mb": None,
                                  "started_at": start + timedelta(minutes=r)})
                     for c in case_checks:
@@ -81,11 +82,11 @@ def main() -> None:
             figures["recommend"].append(timed(lambda: recommend.recommend(store, "standard")))
             for fmt in ("md", "html", "pdf"):
                 figures[f"report_{fmt}"].append(
-                    timed(lambda: report.render(recommend.recommend(store, "standard"), fmt)))
+                    timed(lambda: report.render(recommend.recommend(store, "standard"), fmt)))  # noqa: B023
             out = Path(tmp) / "r.pdf"
             figures["cli_report_pdf"].append(timed(lambda: subprocess.run(
                 [sys.executable, "-m", "engine", "report", "--db", str(path), "--scenario", "standard",
-                 "--format", "pdf", "--out", str(out)], cwd=ROOT, check=True, capture_output=True)))
+                 "--format", "pdf", "--out", str(out)], cwd=ROOT, check=True, capture_output=True)))  # noqa: B023
         d = recommend.recommend(store, "standard")
         print(f"verdict on the latest run per model: {d.verdict}", file=sys.stderr)
         print(" ".join(f"{k}_s={statistics.median(v):.2f}" for k, v in figures.items()))

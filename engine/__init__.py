@@ -1,6 +1,6 @@
 """ModelPick engine: backends, scenarios, checks, runner and store, usable without the UI."""
-from .backends import Backend, BackendError, EngineReport, GenParams, register_backend, resolve
 from . import catalog, compare, cost, ratings, recommend, report, scoring, worker
+from .backends import Backend, BackendError, EngineReport, GenParams, register_backend, resolve
 from .catalog import bundled_models, get_model, load_catalog
 from .checks import CHECKS, CheckResult, run_check
 from .runner import Progress, RunConfig, Runner

@@ -113,7 +113,7 @@ def run_bandwidth(host: dict, config: dict, spec: str) -> Bandwidth | None:
         on_gpu = bool(host.get("gpus"))
     if on_gpu:
         for gpu in price_book().gpus.values():
-            if gpu.bandwidth_gb_per_s and gpu_matches(host.get("gpus"), gpu):
+            if gpu.bandwidth_gb_per_s and gpu_matches(host.get("gpus") or [], gpu):
                 return Bandwidth(gpu.bandwidth_gb_per_s, f"GPU table: {gpu.id} ({gpu.source})")
     return None
 

@@ -47,14 +47,14 @@ def history_chart(hist: pd.DataFrame, metric: str, lang: str) -> alt.Chart:
     ).properties(title=t("chart_history", lang), height=260)
 
 
-def sweep_chart(levels: pd.DataFrame, lang: str) -> alt.Chart:
+def sweep_chart(levels: pd.DataFrame, lang: str) -> alt.VConcatChart:
     """Against concurrency: output tokens/s, requests/s beside goodput, and the TTFT and
     inter-token latency percentiles: where the server saturates and where the SLOs break."""
     x = alt.X("concurrency:O", title=t("concurrency", lang))
 
     def lines(columns: list[str], title_key: str, y_key: str, legend_key: str = "percentile") -> alt.Chart:
         names = {c: t(c, lang) for c in columns}
-        return alt.Chart(levels).transform_fold(columns, as_=["key", "value"]).transform_calculate(
+        return alt.Chart(levels).transform_fold([*columns], as_=["key", "value"]).transform_calculate(
             series=" + ".join(f"(datum.key == '{c}' ? '{n}' : '')" for c, n in names.items()),
         ).mark_line(point=True).encode(
             x=x, y=alt.Y("value:Q", title=t(y_key, lang)),
@@ -100,7 +100,7 @@ def contribution_chart(ranking: pd.DataFrame, lang: str) -> alt.Chart:
     ).properties(title=t("rec_contributions", lang), height=max(120, 50 * len(ranking)))
 
 
-def sensitivity_chart(curves: pd.DataFrame, lang: str) -> alt.Chart:
+def sensitivity_chart(curves: pd.DataFrame, lang: str) -> alt.FacetChart:
     """Per criterion, each model's score as that criterion's weight share moves from 0 to 1
     (the others keep their proportions); the rule marks the current weight."""
     data = curves.assign(criterion=curves.criterion.map(lambda c: t(f"crit_{c}", lang)))

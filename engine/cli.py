@@ -12,9 +12,9 @@ from pathlib import Path
 from .backends import BackendError
 from .backends.base import DEFAULT_MAX_CONTEXT
 from .catalog import load_catalog, load_presets
+from .redact import redact
 from .runner import Progress, RunConfig, Runner
 from .scenarios import ScenarioError, list_scenario_ids, load_scenario
-from .redact import redact
 from .store import Store, StoreError, default_db_path
 from .summary import run_summary
 from .worker import LiveWriter
@@ -337,7 +337,7 @@ def _cmd_import(args) -> int:
     from .importer import import_file
 
     sc = import_file(args.file, args.scenario, args.name, overwrite=args.overwrite, docs_folder=args.docs)
-    counts = {}
+    counts: dict[str, int] = {}
     for case in sc.cases:
         counts[case.category] = counts.get(case.category, 0) + 1
     print(f"saved scenario {sc.id!r} with {len(sc.cases)} cases "
@@ -386,7 +386,8 @@ def _cmd_pack(args) -> int:
 def _cmd_judge(args) -> int:
     from .judging import pairwise
 
-    rows = pairwise(Store(args.db or default_db_path()), args.run, args.judge, *args.models, rubric=args.rubric)
+    first, second = args.models
+    rows = pairwise(Store(args.db or default_db_path()), args.run, args.judge, first, second, rubric=args.rubric)
     scores = [s for s in rows.score_1 if s == s and s is not None]
     share = sum(scores) / len(scores) if scores else float("nan")
     print(f"{args.models[0]} preferred in {share:.0%} of {len(rows)} comparisons over {args.models[1]} "
@@ -473,9 +474,9 @@ def _cmd_recommend(args) -> int:
         state = f"P(first) {r.p_first:.2f}" if r.eligible else f"excluded: {r.reasons}"
         print(f"  {r.model_spec}: score {r.score:.3f}  {state}  [{contrib}]")
     for row in d.sensitivity.itertuples():
-        flips = [f"below {row.flip_low:.0%} -> {row.winner_below}" if pd.notna(row.flip_low) else "",
+        sides = [f"below {row.flip_low:.0%} -> {row.winner_below}" if pd.notna(row.flip_low) else "",
                  f"above {row.flip_high:.0%} -> {row.winner_above}" if pd.notna(row.flip_high) else ""]
-        flips = "; ".join(f for f in flips if f) or "no weight changes the leader"
+        flips = "; ".join(f for f in sides if f) or "no weight changes the leader"
         print(f"  weight {row.criterion} {row.weight:.0%}: {flips}")
     for b in d.binding:
         print(f"  constraint {b['constraint']} excludes {', '.join(b['excludes'])}"

@@ -7,6 +7,7 @@ import pandas as pd
 
 from .store import Store
 
+
 def runs_table(store: Store, limit: int = 50) -> pd.DataFrame:
     return store.list_runs(limit)
 

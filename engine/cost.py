@@ -142,9 +142,8 @@ def save_price(store: Store, gpu: str, provider: str, tier: str, price_per_hour:
     if not gpu.strip() or not provider.strip():
         raise CostError("gpu and provider: both are needed")
     book = price_book(store)
-    if gpu not in book.gpus:
-        if not memory_gb or memory_gb <= 0:
-            raise CostError(f"memory_gb: a new GPU {gpu!r} needs its memory in GB (> 0)")
+    if gpu not in book.gpus and (not memory_gb or memory_gb <= 0):
+        raise CostError(f"memory_gb: a new GPU {gpu!r} needs its memory in GB (> 0)")
     store.insert_rows("gpu_prices", [{
         "gpu": gpu.strip(), "provider": provider.strip(), "tier": tier.strip() or "on-demand",
         "price_per_hour": float(price_per_hour), "currency": currency, "source": source.strip() or None,
@@ -287,7 +286,7 @@ class CostRow:
 def costs(price_per_hour: float, capacity: Capacity, traffic: Traffic) -> dict:
     """Cost per 1,000 requests and per million output tokens (hourly price / capacity),
     replicas needed at the traffic profile, and monthly cost (30 days)."""
-    out = {"cost_per_1k_requests": None, "cost_per_million_output_tokens": None,
+    out: dict[str, float | None] = {"cost_per_1k_requests": None, "cost_per_million_output_tokens": None,
            "replicas": None, "monthly_cost": None}
     if not capacity.req_per_s:
         return out

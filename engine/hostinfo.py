@@ -70,7 +70,7 @@ def process_vram_mb(pid: int | None = None) -> float | None:
 
 
 def host_info() -> dict:
-    versions = {}
+    versions: dict[str, str | None] = {}
     for lib in _LIBS:
         try:
             versions[lib] = importlib.metadata.version(lib)
@@ -106,7 +106,7 @@ class LoadMonitor:
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._sample, daemon=True, name="load-monitor")
 
-    def start(self) -> "LoadMonitor":
+    def start(self) -> LoadMonitor:
         self._thread.start()
         return self
 

@@ -238,7 +238,8 @@ def scenario_yaml(name: str, data: bytes, scenario_id: str | None = None, title:
     rows = read_rows(name, data)
     if not rows:
         raise SheetError(f"{name}: no rows with a prompt")
-    cases, seen = [], {}
+    cases: list[dict] = []
+    seen: dict[str, str] = {}
     for i, (n, row) in enumerate(rows, start=1):
         where = f"line {n}" if Path(name).suffix.lower() in (".jsonl", ".ndjson") else f"row {n}"
         try:

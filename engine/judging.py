@@ -17,7 +17,7 @@ def make_judge(spec: str):
     use and called one prompt at a time (runs on several hosts share it)."""
     backend = resolve(spec)
     lock = threading.Lock()
-    loaded = []
+    loaded: list[bool] = []
 
     def judge(prompt: str) -> str:
         with lock:
@@ -61,6 +61,8 @@ def _questions(store: Store, run_id: str) -> dict[tuple[str, int], str]:
     from .scenarios import ScenarioError, load_scenario
 
     run = store.get_run(run_id)
+    if run is None:
+        raise ValueError(f"no run {run_id!r} in {store.path}")
     source = json.loads(run["config_json"]).get("scenario_source") or run["scenario_id"]
     try:
         scenario = load_scenario(source)

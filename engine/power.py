@@ -57,7 +57,7 @@ def power_table(scenario: Scenario, store: Store | None = None) -> pd.DataFrame:
             sd, source, basis = float(mine["diff"].std(ddof=1)), "observed", f"{pair} · {len(mine)}"
         elif overall_sd:
             sd, source, basis = overall_sd, "observed", f"{pair} · {len(diffs)}"
-        rows.append({"category": category, "cases": int(n), "spread_sd": round(sd, 3), "spread_source": source,
-                     "spread_basis": basis,
-                     "min_detectable_difference": round(min_detectable_difference(int(n), sd), 3)})
+        mdd = min_detectable_difference(int(n), float(sd))
+        rows.append({"category": category, "cases": int(n), "spread_sd": round(float(sd), 3), "spread_source": source,
+                     "spread_basis": basis, "min_detectable_difference": None if mdd is None else round(mdd, 3)})
     return pd.DataFrame(rows)

@@ -160,7 +160,7 @@ def ratings_table(v: pd.DataFrame, n_boot: int = 500, seed: int = 0) -> pd.DataF
         by_case.setdefault(key, []).append(o)
     groups = list(by_case.values())
     rng = np.random.default_rng(seed)
-    samples = {m: [] for m in point}
+    samples: dict[str, list[float]] = {m: [] for m in point}
     for _ in range(n_boot):
         draw = [o for i in rng.integers(0, len(groups), len(groups)) for o in groups[i]]
         for m, r in bradley_terry(draw, iters=200).items():

@@ -13,6 +13,7 @@ import math
 import uuid
 import warnings
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -260,7 +261,7 @@ def compare_per_case(x: np.ndarray, models: list[str], better: str, n_boot: int 
     """Per model: the mean (or, for timings, the median) over cases with a 95% CI, cases
     resampled; the winner when the paired interval of the difference to the runner-up (the
     same resampled cases for both) excludes zero, else "tie"."""
-    out = {"values": {}, "ci": {}, "n": {}, "winner": None, "diff_ci": None}
+    out: dict[str, Any] = {"values": {}, "ci": {}, "n": {}, "winner": None, "diff_ci": None}
     if x.shape[1] == 0:
         return out
     idx = boot_indices(x.shape[1], n_boot, seed)
@@ -295,7 +296,7 @@ def compare_scalar(samples: dict[str, list[float]], better: str, n_boot: int = 2
     runs are resampled; with one each a winner needs a difference beyond 20% (and beyond
     `min_abs`, the figure's resolution)."""
     vals = {m: [v for v in s if v is not None and v == v] for m, s in samples.items()}
-    out = {"values": {m: (float(np.median(v)) if v else None) for m, v in vals.items()},
+    out: dict[str, Any] = {"values": {m: (float(np.median(v)) if v else None) for m, v in vals.items()},
            "ci": {}, "n": {m: len(v) for m, v in vals.items()}, "winner": None, "diff_ci": None}
     known = {m: v for m, v in vals.items() if v}
     rng = np.random.default_rng(seed)
@@ -490,7 +491,8 @@ def recommend(store: Store | None, scenario_id: str | None = None, *, run_id: st
     # -- raw values per model --------------------------------------------------------
     load, memory, memory_kind = _scalar_samples(ev)
     entries = {m: entry_for_spec(m) for m in models}
-    cost_rows, cost_draw_scale = {}, {}
+    cost_rows: dict[str, costmod.CostRow] = {}
+    cost_draw_scale: dict[str, bool] = {}
     mean_out = _nanmean(ev.output_tokens)
     for i, m in enumerate(models):
         measured = _measured_capacity(store, ev, m, cost_inputs.concurrency)
@@ -508,7 +510,7 @@ def recommend(store: Store | None, scenario_id: str | None = None, *, run_id: st
         # cost from a sequential run moves with the resampled mean latency
         cost_draw_scale[m] = row.capacity is not None and row.capacity.source == "sequential run"
 
-    scalar = {
+    scalar: dict[str, dict[str, Any]] = {
         "load": {m: (float(np.median(load[m])) if load[m] else None) for m in models},
         "memory": {m: (float(np.median(memory[m])) if memory[m] else None) for m in models},
         "cost": {m: cost_rows[m].cost_per_1k_requests for m in models},
@@ -559,9 +561,9 @@ def recommend(store: Store | None, scenario_id: str | None = None, *, run_id: st
                 exclude(m, "licences", f"licence {lic} not allowed")
         if constraints.min_quality is not None:
             q = point["quality"][i]
-            if not q == q or q < constraints.min_quality:
+            if math.isnan(q) or q < constraints.min_quality:
                 exclude(m, "min_quality", f"quality {q:.2f} < minimum {constraints.min_quality:g}"
-                        if q == q else "quality not measured")
+                        if not math.isnan(q) else "quality not measured")
     if cost_inputs.gpu and all(cost_rows[m].fits is False for m in models):
         needs = ", ".join(f"{m} needs {cost_rows[m].memory.total_gb:.1f} GB" for m in models)
         raise RecommendError(f"gpu: no model fits {cost_inputs.gpu} "
@@ -747,7 +749,7 @@ def _sensitivity(norm: np.ndarray, w: np.ndarray, crit: list[str], models: list[
         n_c = norm[:, j]
 
         def leader(t: float, keep: int | None = None) -> int:
-            s = t * n_c[el] + (1 - t) * r[el]
+            s = t * n_c[el] + (1 - t) * r[el]  # noqa: B023 (called within this iteration only)
             best = int(el[np.argmax(s)])
             # an exact tie is no flip: the current leader keeps the lead
             if keep is not None and keep in el and s[list(el).index(keep)] >= s.max() - 1e-9:
@@ -793,7 +795,7 @@ def reweight(weights: dict[str, float], criterion: str, share: float) -> dict[st
 
 
 # --- the use case's decision table ---------------------------------------------------
-TABLE_ROWS = [
+TABLE_ROWS: list[tuple[str, str, Any, str]] = [
     # key, kind, source, better
     ("load_s", "scalar", "load", "lower"),
     ("ttft_ms", "case", "ttft", "lower"),

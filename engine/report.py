@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import html
 import json
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from .i18n import t
 from .recommend import NO_ELIGIBLE, TOO_CLOSE, Decision, table_wide
@@ -20,7 +20,7 @@ class ReportError(ValueError):
 
 
 def _now() -> str:
-    return datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    return datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
 
 
 def verdict_text(d: Decision, lang: str, name=str) -> str:
@@ -186,8 +186,10 @@ def _svg(chart) -> str:
 def _html_table(rows: list[dict], columns: list[str], headers: list[str]) -> str:
     esc = html.escape
     head = "".join(f"<th>{esc(h)}</th>" for h in headers)
-    body = "".join("<tr>" + "".join(f"<td>{esc(_num(r.get(c)) if not isinstance(r.get(c), str) else r.get(c))}</td>"
-                                    for c in columns) + "</tr>" for r in rows)
+    def cell(v) -> str:
+        return esc(v if isinstance(v, str) else _num(v))
+
+    body = "".join("<tr>" + "".join(f"<td>{cell(r.get(c))}</td>" for c in columns) + "</tr>" for r in rows)
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 

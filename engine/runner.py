@@ -12,22 +12,22 @@ import random
 import secrets
 import threading
 import time
-from pathlib import Path
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
-from typing import Callable
+from pathlib import Path
+from typing import Any
 
-from .backends import Backend, BackendError, EngineReport, GenParams, Reasoning, parse_spec, resolve
-from .backends import ContextOverflow
+from .backends import Backend, BackendError, ContextOverflow, EngineReport, GenParams, Reasoning, parse_spec, resolve
 from .checks import CheckResult, run_check
 from .checks.judge import CheckSkipped
+from .hostinfo import LoadMonitor, host_info
 from .judging import make_judge
 from .sandbox import SandboxUnavailable
-from .hostinfo import LoadMonitor, host_info
-from .telemetry import Sampler
-from .timing import StreamTiming
 from .scenarios import Case, Scenario
 from .store import Store, StoreBusy, StoreError, utcnow
+from .telemetry import Sampler
+from .timing import StreamTiming
 
 WARMUP_MAX_TOKENS = 8
 HEARTBEAT_S = 5.0
@@ -77,7 +77,7 @@ class RunConfig:
         return len(self.models) * self.repeats * sum(len(c.turn_inputs()) for c in self.cases())
 
     @classmethod
-    def from_dict(cls, d: dict) -> "RunConfig":
+    def from_dict(cls, d: dict) -> RunConfig:
         """The config a run recorded (to resume it): its scenario file where it still is."""
         from .scenarios import load_scenario
 
@@ -392,7 +392,7 @@ class Runner:
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_bytes(b"\0" * RESERVE_BYTES)
-            self._reserve = path
+            self._reserve: Path | None = path
         except OSError:  # no room even for that: nothing kept, and no half-written file left
             self._reserve = None
             path.unlink(missing_ok=True)
@@ -425,11 +425,12 @@ class Runner:
         if mode == "interleaved":
             rng = random.Random(config.seed if config.seed is not None else 0)
             orders = [rng.sample(specs, len(specs)) for _ in cells]
-            record["order"] = [[c.id, r, o] for (c, r), o in zip(cells, orders)]
+            record["order"] = [[c.id, r, o] for (c, r), o in zip(cells, orders)]  # type: ignore[misc]
         elif mode == "abba":
             half = (len(cells) + 1) // 2
             blocks = [(specs, cells[:half]), (list(reversed(specs)), cells[half:])]
-            record["blocks"] = [{"models": m, "cells": [[c.id, r] for c, r in part]} for m, part in blocks]
+            record["blocks"] = [{"models": m, "cells": [[c.id, r] for c, r in part]}  # type: ignore[misc]
+                                for m, part in blocks]
         self._note_schedule(parse_spec(specs[0]).place, record)
         if mode == "sequential":
             self._run_segment(config, specs[0], backends[specs[0]], cells, first=specs[0] not in self._loaded_before)
@@ -506,7 +507,7 @@ class Runner:
             backend.close()
 
     def _run_interleaved(self, config, specs, backends, cells, orders) -> None:
-        states = {}
+        states: dict[str, Any] = {}
         try:
             for spec in specs:
                 mine = self._mine(spec, cells)
@@ -588,7 +589,7 @@ class Runner:
             raise box["error"]
         return box.get("value")
 
-    def _stream(self, backend, messages, params, t0: float, config: "RunConfig | None"):
+    def _stream(self, backend, messages, params, t0: float, config: RunConfig | None):
         """(item, arrival time) from the backend's stream. A served model's stream is read in
         a helper thread, so cancel and the first-token and total timeouts end the wait within
         0.05 s even while a server holds the connection silent. An in-process engine runs
@@ -635,7 +636,7 @@ class Runner:
             stop.set()
             worker.join(timeout=0.2)
 
-    def _stream_here(self, backend, messages, params, t0: float, config: "RunConfig | None"):
+    def _stream_here(self, backend, messages, params, t0: float, config: RunConfig | None):
         got_first = False
         for item in backend.stream(messages, params):
             now = time.perf_counter()
@@ -643,7 +644,7 @@ class Runner:
             got_first = got_first or not isinstance(item, EngineReport)
             yield item, now
 
-    def _check_limits(self, elapsed_s: float, got_first: bool, config: "RunConfig | None") -> None:
+    def _check_limits(self, elapsed_s: float, got_first: bool, config: RunConfig | None) -> None:
         """_Stop on cancel, or past the request's total or first-token timeout."""
         if self.cancel.is_set():
             raise _Stop("cancelled")
@@ -655,7 +656,7 @@ class Runner:
             raise _Stop(f"timeout: no first token within {first_s:g} s")
 
     def _generate(self, backend, messages, params, spec, case_id, watch: bool,
-                  config: "RunConfig | None" = None) -> _Timed:
+                  config: RunConfig | None = None) -> _Timed:
         out = _Timed(started_at=utcnow())
         parts: list[str] = []
         thinking: list[str] = []
@@ -702,7 +703,8 @@ class Runner:
         n_chunks = len(t.gaps_ms) + 1 if t.first_token_s is not None else 0
         out_tokens = r.output_tokens if r.output_tokens is not None else (n_chunks or None)
         # Stream decode rate: tokens after the first over the time after the first chunk.
-        stream_window = (t.last_chunk_s - t.first_token_s) if t.first_token_s is not None else None
+        stream_window = (t.last_chunk_s - t.first_token_s) \
+            if t.first_token_s is not None and t.last_chunk_s is not None else None
         stream_rate = _ratio(out_tokens - 1, stream_window) if out_tokens and out_tokens > 1 else None
         engine_rate = _ratio(r.engine_decode_tokens if r.engine_decode_tokens is not None else out_tokens,
                              r.engine_decode_ms / 1000 if r.engine_decode_ms else None)

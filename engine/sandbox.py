@@ -142,7 +142,7 @@ def run_python(code: str, files: dict[str, str] | None = None, limits: Limits = 
 _FORK_RETRIES = 5
 
 
-def _could_not_start(res: "SandboxResult") -> bool:
+def _could_not_start(res: SandboxResult) -> bool:
     """bwrap (or the interpreter) could not even fork: EAGAIN from the process limit."""
     return (res.returncode not in (0, None) and not res.stdout and not res.timed_out
             and "Resource temporarily unavailable" in res.stderr

@@ -298,7 +298,7 @@ def parse_scenario(text: str, source: str, base_dir: Path | None = None) -> Scen
     try:
         scenario = Scenario.model_validate(raw)
     except ValidationError as exc:
-        lines = [_describe(e, raw) for e in exc.errors()]
+        lines = [_describe(dict(e), raw) for e in exc.errors()]
         raise ScenarioError(f"{source}: " + "; ".join(lines)) from None
     base = base_dir or scenarios_dir()
     for case in scenario.cases:
@@ -413,7 +413,7 @@ def scenario_yaml_from_form(scenario_id: str, name: str, description: str,
     for i, row in enumerate(rows, start=1):
         if not any(str(row.get(k) or "").strip() for k in ("id", "prompt")):
             continue  # an empty row the editor left behind
-        checks = []
+        checks: list[dict[str, Any]] = []
         words = [w.strip() for w in str(row.get("must_contain") or "").replace("，", ",").split(",") if w.strip()]
         if words:
             checks.append({"type": "contains", "value": words})

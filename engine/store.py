@@ -11,10 +11,11 @@ import os
 import socket
 import time
 import uuid
+from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import duckdb
 
@@ -262,7 +263,7 @@ def default_db_path() -> str:
 
 
 def utcnow() -> datetime:
-    return datetime.now(timezone.utc).replace(tzinfo=None)
+    return datetime.now(UTC).replace(tzinfo=None)
 
 
 @contextmanager
@@ -274,6 +275,11 @@ def _transaction(con: duckdb.DuckDBPyConnection) -> Iterator[None]:
         con.execute("ROLLBACK")
         raise
     con.execute("COMMIT")
+
+
+def _count(con: duckdb.DuckDBPyConnection, sql: str, params: list) -> int:
+    row = con.execute(sql, params).fetchone()
+    return int(row[0]) if row else 0
 
 
 def _insert(con: duckdb.DuckDBPyConnection, table: str, rows: list[dict[str, Any]]) -> None:
@@ -375,7 +381,7 @@ class Store:
 
     def migrate(self) -> list[str]:
         pending = self._check_ours()
-        applied_now = []
+        applied_now: list[str] = []
         if not pending:
             return applied_now
         with self.connect() as con:
@@ -423,8 +429,8 @@ class Store:
             for e in entries:
                 row = _revive(e["row"])
                 key = [row["run_id"], row["model_spec"], row["case_id"], row["repeat"], row["turn"]]
-                if con.execute("SELECT count(*) FROM generations WHERE run_id = ? AND model_spec = ? "
-                               "AND case_id = ? AND repeat = ? AND turn = ?", key).fetchone()[0]:
+                if _count(con, "SELECT count(*) FROM generations WHERE run_id = ? AND model_spec = ? "
+                          "AND case_id = ? AND repeat = ? AND turn = ?", key):
                     continue
                 _insert(con, "generations", [row])
                 _insert(con, "check_results", e["checks"])
@@ -449,7 +455,7 @@ class Store:
         """A new run owned by this process (pid, host and a heartbeat tell others it lives)."""
         run_id = run_id or new_run_id()
         with self.connect() as con:
-            if con.execute("SELECT count(*) FROM runs WHERE run_id = ?", [run_id]).fetchone()[0]:
+            if _count(con, "SELECT count(*) FROM runs WHERE run_id = ?", [run_id]):
                 raise StoreError(f"run {run_id} exists already in {self.path}: "
                                  f"continue it with `python -m engine resume {run_id}`")
             now = utcnow()

@@ -149,9 +149,7 @@ def _meets(s: _Sample, slo: dict) -> bool:
         return False
     if "e2e_ms" in slo and s.e2e_ms > slo["e2e_ms"]:
         return False
-    if "itl_ms" in slo and s.gaps_ms and float(np.mean(s.gaps_ms)) > slo["itl_ms"]:
-        return False
-    return True
+    return not ("itl_ms" in slo and s.gaps_ms and float(np.mean(s.gaps_ms)) > slo["itl_ms"])
 
 
 def summarise(samples: list[_Sample], wall_s: float, c: int, slo: dict) -> dict:

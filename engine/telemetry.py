@@ -125,7 +125,7 @@ class Sampler:
         while not self._stop.wait(self.interval_s):
             self.sample()
 
-    def __enter__(self) -> "Sampler":
+    def __enter__(self) -> Sampler:
         psutil.cpu_percent(None)  # sets the reference point of the first rate
         self.sample(cpu=False)
         self._thread.start()

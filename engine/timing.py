@@ -30,7 +30,7 @@ class StreamTiming:
         elapsed = now - self.t0
         if self.first_token_s is None:
             self.first_token_s = elapsed
-        else:
+        elif self.last_chunk_s is not None:
             self.gaps_ms.append((elapsed - self.last_chunk_s) * 1000)
         self.last_chunk_s = elapsed
         self.chunks += 1

@@ -14,8 +14,9 @@ import subprocess
 import sys
 import time
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from .store import Store, new_run_id, utcnow
 
@@ -43,7 +44,8 @@ class LiveWriter:
     def __init__(self, path: Path, run_id: str):
         self.path, self.run_id = Path(path), run_id
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.state = {"run_id": run_id, "pid": os.getpid(), "model_spec": None, "case_id": None, "text": ""}
+        self.state: dict[str, Any] = {"run_id": run_id, "pid": os.getpid(), "model_spec": None, "case_id": None,
+                                      "text": ""}
         self._last = 0.0
         self._write()
 
@@ -201,9 +203,8 @@ def _owner_alive(pid: int, since) -> bool:
         return False
     if since is None:
         return True
-    from datetime import timezone
 
-    return created <= since.replace(tzinfo=timezone.utc).timestamp() + 2
+    return created <= since.replace(tzinfo=UTC).timestamp() + 2
 
 
 def stale_reason(run: dict) -> str | None:
@@ -252,6 +253,8 @@ def run_status(store: Store, run_id: str) -> RunStatus:
     if stale_reason(run):
         reap_stale(store)
         run = store.get_run(run_id)
+    if run is None:
+        return RunStatus(run_id, "failed", error=f"run {run_id} is no longer in {store.path}")
     done = store.query("SELECT count(*) AS n FROM generations WHERE run_id = ?", [run_id]).n[0]
     status = run["status"]
     total = run["planned_generations"]

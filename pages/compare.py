@@ -46,7 +46,7 @@ if mode == "run":
     labels = {r.run_id: f"{r.run_id} · {r.scenario_id} · {tr(r.status)} · "
               f"{', '.join(r.models) if r.models is not None else ''}" for r in runs.itertuples()}
     run_id = st.selectbox(tr("cmp_run"), run_ids, index=run_ids.index(wanted) if wanted in run_ids else 0,
-                          format_func=labels.get, placeholder=tr("choose_option"))
+                          format_func=lambda r: labels.get(r, str(r)), placeholder=tr("choose_option"))
     scenario_id = runs.set_index("run_id").scenario_id[run_id]
     gens, checks = compare.load_results(s, run_id=run_id)
 else:

@@ -66,7 +66,7 @@ gens = gens[gens.ok]
 if not gens.empty:
     labels = {i: f"{r.model_spec} · {r.case_id} · {tr('scen_turn', n=r.turn + 1)} · #{r['repeat'] + 1}"
               for i, r in gens.iterrows()}
-    idx = st.selectbox(tr("rate_answer"), list(labels), format_func=labels.get, key="rate_answer",
+    idx = st.selectbox(tr("rate_answer"), list(labels), format_func=lambda i: labels.get(i, str(i)), key="rate_answer",
                        placeholder=tr("choose_option"))
     answer = gens.loc[idx]
     repeat = int(answer["repeat"])  # not answer.repeat: that is a pandas method

@@ -139,8 +139,15 @@ if decision.caveats:
 st.subheader(tr("rec_download"))
 cols = st.columns(len(report.FORMATS))
 mimes = {"md": "text/markdown", "html": "text/html", "json": "application/json", "pdf": "application/pdf"}
+
+
+def _rendered_on_click(fmt: str):
+    # rendered when clicked, in the language chosen then (the button keeps its first callable)
+    return lambda: report.render(decision, fmt, lang())
+
+
 for col, f in zip(cols, report.FORMATS):
-    col.download_button(f.upper(), (lambda f=f: report.render(decision, f, lang())),
+    col.download_button(f.upper(), _rendered_on_click(f),
                         f"modelpick-{scenario_id}.{f}", mimes[f], key=f"dl-{f}")
 
 with st.form("save_decision"):

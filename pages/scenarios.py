@@ -5,8 +5,14 @@ import streamlit as st
 
 from engine import importer, list_scenario_ids, load_scenario, power
 from engine.documents import extract_text
-from engine.scenarios import (CRITERIA, ScenarioError, decode_scenario, save_scenario_text, scenario_yaml_from_form,
-                              user_scenarios_dir)
+from engine.scenarios import (
+    CRITERIA,
+    ScenarioError,
+    decode_scenario,
+    save_scenario_text,
+    scenario_yaml_from_form,
+    user_scenarios_dir,
+)
 from pages._shared import entry_guard, lang, localised, scenario_label, store, table, tr, uploader_labels
 
 entry_guard()
@@ -113,22 +119,21 @@ with upload_tab:
     if st.button(tr("scen_validate_save"), key="save-pasted"):
         _save(pasted, tr("scen_pasted_source"))
 
-with form_tab:
-    with st.form("new-scenario"):
-        new_id = st.text_input(tr("scen_id"), placeholder="my-support-bot")
-        name = st.text_input(tr("scen_name"))
-        description = st.text_area(tr("scen_description"))
-        cols = st.columns(len(CRITERIA))
-        weights = {c: col.number_input(tr(f"crit_{c}"), 0.0, 1.0, 0.5 if c == "quality" else 0.1, 0.05, key=f"w-{c}")
-                   for c, col in zip(CRITERIA, cols)}
-        max_tokens = st.number_input(tr("run_max_tokens"), 1, 32768, 256)
-        fields = {f: tr(f) for f in ("id", "category", "prompt", "must_contain", "max_chars")}
-        rows = st.data_editor(
-            pd.DataFrame([{"id": "", "category": "", "prompt": "", "must_contain": "", "max_chars": None}])
-            .rename(columns=fields),
-            num_rows="dynamic", key=f"cases_editor_{lang()}",
-            column_config={fields["max_chars"]: st.column_config.NumberColumn(min_value=1, step=1)})
-        if st.form_submit_button(tr("scen_validate_save")):
-            records = rows.rename(columns={v: k for k, v in fields.items()}).to_dict("records")
-            text = scenario_yaml_from_form(new_id, name, description, weights, max_tokens, records)
-            _save(text, tr("scen_form_source"))
+with form_tab, st.form("new-scenario"):
+    new_id = st.text_input(tr("scen_id"), placeholder="my-support-bot")
+    name = st.text_input(tr("scen_name"))
+    description = st.text_area(tr("scen_description"))
+    cols = st.columns(len(CRITERIA))
+    weights = {c: col.number_input(tr(f"crit_{c}"), 0.0, 1.0, 0.5 if c == "quality" else 0.1, 0.05, key=f"w-{c}")
+               for c, col in zip(CRITERIA, cols)}
+    max_tokens = st.number_input(tr("run_max_tokens"), 1, 32768, 256)
+    fields = {f: tr(f) for f in ("id", "category", "prompt", "must_contain", "max_chars")}
+    rows = st.data_editor(
+        pd.DataFrame([{"id": "", "category": "", "prompt": "", "must_contain": "", "max_chars": None}])
+        .rename(columns=fields),
+        num_rows="dynamic", key=f"cases_editor_{lang()}",
+        column_config={fields["max_chars"]: st.column_config.NumberColumn(min_value=1, step=1)})
+    if st.form_submit_button(tr("scen_validate_save")):
+        records = rows.rename(columns={v: k for k, v in fields.items()}).to_dict("records")
+        text = scenario_yaml_from_form(new_id, name, description, weights, max_tokens, records)
+        _save(text, tr("scen_form_source"))

@@ -1,6 +1,6 @@
 import os
-from contextlib import contextmanager
 import sys
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -160,7 +160,7 @@ def serve_gguf(model_path, alias: str, log_dir, *extra: str):
     import httpx
 
     port = free_port()
-    log = open(Path(log_dir) / "server.log", "w+")  # a pipe would fill and block it
+    log = open(Path(log_dir) / "server.log", "w+")  # noqa: SIM115 (open while the server runs; a pipe would fill and block it)
     proc = subprocess.Popen(
         [sys.executable, "-m", "llama_cpp.server", "--model", str(model_path), "--model_alias", alias,
          "--host", "127.0.0.1", "--port", str(port), "--n_ctx", "2048",

@@ -46,6 +46,7 @@ def test_where_the_bandwidth_comes_from():
     assert other_cpu is None  # a CPU run on another machine: not this machine's bandwidth
 
 
+@pytest.mark.slow
 def test_a_real_run_reaches_a_share_of_the_bound_shown_in_the_decision_summary(store):
     from engine.recommend import recommend
     from engine.report import render

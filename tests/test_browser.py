@@ -14,6 +14,8 @@ import pytest
 
 from tests.conftest import ROOT, free_port
 
+pytestmark = pytest.mark.slow  # a real browser against a real dashboard server
+
 CHROMIUM = "/usr/bin/chromium"
 ARTIFACTS = ROOT / "tests" / "artifacts"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -170,7 +172,7 @@ def test_with_a_password_the_browser_sees_a_login_first_and_logs_in(server):
         expect(page.get_by_text("No runs yet")).to_be_visible()
 
 
-def _db(server_tmp: Path) -> "Store":
+def _db(server_tmp: Path):
     from engine import Store
 
     return Store(str(server_tmp / "browser.duckdb"))

@@ -81,6 +81,7 @@ def _problems(page: str, at) -> list[str]:
     return out
 
 
+@pytest.mark.slow
 def test_every_page_in_chinese_shows_no_english_label_and_no_raw_column(seeded):
     at = AppTest.from_file(str(ROOT / "Home.py"), default_timeout=60)
     at.session_state.lang = "zh"

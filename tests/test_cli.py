@@ -4,6 +4,7 @@ import subprocess
 import sys
 
 import duckdb
+import pytest
 
 from tests.conftest import ROOT
 
@@ -13,6 +14,7 @@ def cli(*args, env):
                           capture_output=True, text=True, timeout=300)
 
 
+@pytest.mark.slow
 def test_run_with_a_failing_model_exits_zero_and_summary_reports_both(cli_env, tmp_path):
     db = tmp_path / "x.duckdb"
     res = cli("run", "--scenario", "standard", "--model", "fake/echo", "--model", "fake/flaky",
@@ -50,6 +52,7 @@ def test_db_defaults_to_the_environment_variable(cli_env):
         assert con.execute("SELECT count(*) FROM generations").fetchone()[0] == 1
 
 
+@pytest.mark.slow
 def test_bad_input_exits_nonzero_and_writes_no_run(cli_env, tmp_path):
     db = tmp_path / "bad.duckdb"
     bad_yaml = tmp_path / "broken.yaml"
@@ -110,6 +113,7 @@ def test_sigterm_interrupts_the_run_cleanly(cli_env, tmp_path):
     assert status == "interrupted" and 1 <= done < planned
 
 
+@pytest.mark.slow
 def test_real_model_run_from_the_command_line(cli_env, tmp_path):
     db = tmp_path / "real.duckdb"
     res = cli("run", "--scenario", "standard", "--model", "llamacpp/smollm2-135m",

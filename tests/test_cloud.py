@@ -106,6 +106,7 @@ def test_bad_plans_are_refused_with_the_reason(kwargs, message):
         plan(**args)
 
 
+@pytest.mark.slow
 def test_the_tasks_run_step_runs_here_on_loopback_servers_and_the_results_merge(tmp_path, store):
     base = free_ports(2)  # the two servers listen on base and base + 1
     models = ["openai/gpt-oss-20b", "openai/meta-llama/Meta-Llama-3-8B-Instruct"]
@@ -164,6 +165,7 @@ def test_the_cloud_commands(cli_env, tmp_path):
     assert res.returncode == 2 and "over the budget" in res.stderr and not (tmp_path / "x.yaml").exists()
 
 
+@pytest.mark.slow
 def test_launch_with_skypilot_but_no_cloud_names_sky_check(tmp_path):
     _sky()
     (task,) = write(plan(["standard"], USE_CASE), tmp_path / "session.yaml")

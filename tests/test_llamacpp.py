@@ -1,6 +1,7 @@
 """The llama.cpp backend through real llama.cpp with the bundled GGUF models."""
-import pytest
 from pathlib import Path
+
+import pytest
 
 from engine.backends import BackendError, resolve
 from engine.backends.llamacpp import _stop_scan, supports_gpu_offload
@@ -26,6 +27,7 @@ def smollm2():
     backend.close()
 
 
+@pytest.mark.slow
 def test_counts_match_llama_cpp_own_usage(smollm2):
     for max_tokens in (12, 300):
         text, report = collect(smollm2, QUESTION, max_tokens=max_tokens)
@@ -121,6 +123,7 @@ def test_gguf_by_path_and_gpu_offload_flag(smollm2_path):
     assert facts["llama_gpu_offload"] is gpu_build and facts["llama_cpp_python"] == "0.3.36"
 
 
+@pytest.mark.slow
 def test_runner_on_real_models_records_engine_and_stream_rates(store):
     scenario = load_scenario("standard")
     run_id = Runner(store).run(RunConfig(
@@ -141,6 +144,7 @@ def test_runner_on_real_models_records_engine_and_stream_rates(store):
         assert rows.prompt_tokens.iloc[1] > rows.prompt_tokens.iloc[0] + rows.output_tokens.iloc[0]
 
 
+@pytest.mark.slow
 def test_each_model_runs_in_its_own_context_under_the_cap_and_probes_are_sized_to_it(store, tmp_path):
     from engine import RunConfig, Runner, load_scenario
     from engine.backends.gguf_meta import GGUFError, trained_context

@@ -147,6 +147,7 @@ def test_live_ollama_server():
     assert "vram_mb" in b.memory_mb()
 
 
+@pytest.mark.slow
 def test_models_on_different_hosts_run_in_parallel_and_sequential_within_a_host(store):
     import pandas as pd
 

@@ -7,8 +7,8 @@ import pytest
 from engine.backends import BackendError, resolve
 from engine.runner import RunConfig, Runner
 from engine.scenarios import load_scenario
-from tests.conftest import serve_gguf
 from tests.conftest import collect as _collect
+from tests.conftest import serve_gguf
 from tests.fakeservers import FakeServer, OpenAIHandler
 
 
@@ -35,6 +35,7 @@ def fake_openai():
 
 
 
+@pytest.mark.slow
 def test_real_server_stream_and_runner(llama_server, store):
     b = resolve(f"openai/smollm2@{llama_server}")
     b.load()
@@ -169,6 +170,7 @@ def test_cold_timings_cannot_be_flattered_by_a_prompt_cache_and_warm_ones_show_i
                for b in cold_bodies)
 
 
+@pytest.mark.slow
 def test_the_real_llama_cpp_python_server_cold_and_warm(llama_server, store):
     """llama-cpp-python's server keeps the previous prompt and reuses its common prefix: warm
     requests skip the shared document, cold ones (a marker first) evaluate it all. It does not

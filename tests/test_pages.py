@@ -59,6 +59,7 @@ def test_home_on_an_empty_database_offers_one_button_that_starts_a_real_run():
     assert len(buttons) == 1 and "llamacpp/smollm2-135m" in buttons[0].label
 
 
+@pytest.mark.slow
 def test_home_lists_runs_and_the_verdict_per_scenario(tmp_path):
     from engine.backends import fake
     from tests.conftest import write_scenario
@@ -134,7 +135,7 @@ def test_custom_scenario_bad_file_is_explained_and_good_file_saved(tmp_path):
 
 
 def test_custom_scenario_form_builds_a_valid_file(tmp_path):
-    from engine.scenarios import scenario_yaml_from_form, parse_scenario
+    from engine.scenarios import parse_scenario, scenario_yaml_from_form
 
     text = scenario_yaml_from_form("support-bot", "Support", "Answers refunds", {"quality": 1, "ttft": 0.5},
                                    128, [{"id": "refund", "category": "policy", "prompt": "退款要多久？",
@@ -145,6 +146,7 @@ def test_custom_scenario_form_builds_a_valid_file(tmp_path):
     assert sc.cases[0].checks[0].value == ["7天", "退款"] and len(sc.cases[0].checks) == 1
 
 
+@pytest.mark.slow
 def test_run_page_starts_a_worker_and_shows_progress_then_compare():
     at = app("pages/run.py")
     at.multiselect(key="bundled").set_value([])  # no bundled models: the fake ones only
@@ -184,6 +186,7 @@ def test_run_page_reports_bad_models_and_unreachable_servers_before_starting():
     assert Store().list_runs().empty
 
 
+@pytest.mark.slow
 def test_cancel_button_interrupts_the_worker():
     run_id = worker.start_run(Store().path, "standard", ["fake/slow"], repeats=5)
     deadline = time.monotonic() + 30
@@ -273,6 +276,7 @@ def test_compare_page_shows_a_load_sweep_chart():
         assert series in specs
 
 
+@pytest.mark.slow
 def test_run_page_starts_a_load_sweep_with_live_progress_and_compare_shows_it():
     from engine.sweep import sweep_levels
     from tests.fakeservers import FakeServer, OpenAIHandler
@@ -310,6 +314,7 @@ def test_run_page_offers_the_use_case_presets_with_their_serve_commands():
     assert "3 models × 11 cases × 1 repeats" in texts(at)  # two bundled models and the preset
 
 
+@pytest.mark.slow
 def test_rate_page_blind_vote_reveals_names_only_after_voting():
     seed_run(cases=["knowledge-en", "coding-en"])
     at = app("pages/rate.py")
@@ -369,6 +374,7 @@ def test_run_page_passes_the_judge_to_the_worker():
     assert len(judged) == 1 and judged.raw_verdict.iloc[0].startswith("Checked.")
 
 
+@pytest.mark.slow
 def test_home_quickstart_button_starts_the_bundled_models_in_a_worker():
     at = app()
     next(b for b in at.button if "standard scenario" in b.label).click().run()
@@ -396,6 +402,7 @@ def _two_models(tmp_path):
     Runner(Store()).run(RunConfig(load_scenario("pick"), ["fake/echo", "fake/good"]))
 
 
+@pytest.mark.slow
 def test_recommend_page_shows_the_verdict_and_weights_move_it(tmp_path):
     _two_models(tmp_path)
     at = app("pages/recommend.py")
@@ -415,6 +422,7 @@ def test_recommend_page_shows_the_verdict_and_weights_move_it(tmp_path):
     assert any("sum to zero" in e.value for e in at.error)
 
 
+@pytest.mark.slow
 def test_recommend_page_constraints_exclude_with_the_reason_and_decisions_are_saved(tmp_path):
     _two_models(tmp_path)
     at = app("pages/recommend.py")
@@ -436,6 +444,7 @@ def test_recommend_page_constraints_exclude_with_the_reason_and_decisions_are_sa
     assert at.slider[0].value == 0.7 and not at.exception
 
 
+@pytest.mark.slow
 def test_recommend_page_in_chinese(tmp_path):
     _two_models(tmp_path)
     at = app()
@@ -446,6 +455,7 @@ def test_recommend_page_in_chinese(tmp_path):
     assert "决策表" in texts(at) and "什么会改变结论" in texts(at)
 
 
+@pytest.mark.slow
 def test_an_interrupted_run_offers_resume_and_the_worker_finishes_it():
     from threading import Event
 
@@ -499,6 +509,7 @@ def test_progress_shows_elapsed_and_time_left_from_the_generations_so_far():
     assert "4 / 10 generations" in shown and "about 12 s left" in shown and "–" not in shown
 
 
+@pytest.mark.slow
 def test_a_new_blind_pair_after_a_vote_and_the_rater_is_remembered():
     import random as _random
 

@@ -5,9 +5,19 @@ import json
 import numpy as np
 import pytest
 
-from engine.recommend import (NO_ELIGIBLE, TOO_CLOSE, Constraints, CostInputs, RecommendError,
-                              compare_per_case, parse_weights, recommend, reweight, save_decision,
-                              saved_decisions)
+from engine.recommend import (
+    NO_ELIGIBLE,
+    TOO_CLOSE,
+    Constraints,
+    CostInputs,
+    RecommendError,
+    compare_per_case,
+    parse_weights,
+    recommend,
+    reweight,
+    save_decision,
+    saved_decisions,
+)
 from tests.conftest import make_run
 
 CASES = [f"c{i:02d}" for i in range(30)]
@@ -57,6 +67,7 @@ def test_repeats_of_a_case_move_together_in_the_bootstrap():
     assert w_rows < 0.7 * w_cases  # treating repeats as cases would claim a narrower interval
 
 
+@pytest.mark.slow
 def test_repeats_are_averaged_per_case_before_resampling(store):
     make_run(store, "standard", {"a": figures(0.8, 200, repeats=3), "b": figures(0.8, 200, repeats=1)})
     d = recommend(store, "standard")
@@ -106,6 +117,7 @@ def test_constraints_exclude_with_reasons_and_the_binding_one_is_named(store):
     assert list(d.ranking.model_spec) == ["small", "big"]  # excluded, never dropped
 
 
+@pytest.mark.slow
 def test_sla_licence_and_quality_constraints(store):
     slow = {c: [(0.9, 300 if i < 27 else 5000, 1000, 50)] for i, c in enumerate(CASES)}
     make_run(store, "standard", {"llamacpp/smollm2-135m": figures(0.6, 300),

@@ -7,6 +7,7 @@ from engine.runner import RunConfig, Runner
 from engine.scenarios import load_scenario
 
 
+@pytest.mark.slow
 def test_the_same_gguf_by_catalog_id_and_by_path_is_too_close_to_call(store, smollm2_path):
     by_id, by_path = "llamacpp/smollm2-135m", f"llamacpp/{smollm2_path}"
     Runner(store).run(RunConfig(load_scenario("standard"), [by_id, by_path], repeats=2,
@@ -22,6 +23,7 @@ def test_the_same_gguf_by_catalog_id_and_by_path_is_too_close_to_call(store, smo
     assert q[by_id, "context"] == q[by_path, "context"] == 8192
 
 
+@pytest.mark.slow
 def test_a_model_better_on_every_weighted_criterion_wins_with_probability_near_one(store):
     # The developer-assistant scenario weighs quality, latency and decode throughput. SmolLM2
     # (135M, instruct) writes working code and stops; Gemma 3 270M (base, twice the size)

@@ -52,6 +52,7 @@ def wait_rows(db, n, timeout_s=60):
 
 
 # --- nothing measured is lost ----------------------------------------------------------
+@pytest.mark.slow
 def test_a_reader_holding_the_database_loses_no_finished_generation(store, tmp_path):
     holder = None
 
@@ -87,6 +88,7 @@ def test_a_journal_left_by_a_stopped_run_is_written_when_the_file_is_next_opened
     (lambda p: duckdb.connect(str(p)).execute("CREATE TABLE generations (x INT)").close(),
      "not a ModelPick results file"),
 ])
+@pytest.mark.slow
 def test_foreign_and_corrupt_files_are_refused_and_left_unchanged(cli_env, tmp_path, make, message):
     db = tmp_path / "theirs.duckdb"
     make(db)
@@ -109,6 +111,7 @@ def test_a_truncated_results_file_is_a_clear_error(cli_env, tmp_path):
     assert res.returncode == 2 and str(db) in res.stderr and "Traceback" not in res.stderr
 
 
+@pytest.mark.slow
 def test_reading_commands_create_nothing_and_change_nothing(cli_env, tmp_path):
     for args in (["summary"], ["recommend", "--scenario", "standard"],
                  ["report", "--scenario", "standard", "--format", "md", "--out", str(tmp_path / "r.md")]):
@@ -129,6 +132,7 @@ def test_reading_commands_create_nothing_and_change_nothing(cli_env, tmp_path):
 
 
 # --- runs that tell the truth about their state ----------------------------------------
+@pytest.mark.slow
 def test_kill_9_leaves_no_run_running_and_resume_finishes_it(cli_env, tmp_path):
     db = tmp_path / "k.duckdb"
     proc = popen("run", "--scenario", "standard", "--model", "fake/slow", "--case", "knowledge-en",
@@ -212,6 +216,7 @@ def test_a_dead_server_costs_one_timeout_not_one_per_case(cli_env, tmp_path):
     assert res.stderr.count("could not be loaded") == 1  # the reason said once, not per case
 
 
+@pytest.mark.slow
 def test_first_token_timeout_ends_a_stalled_stream(store):
     with FakeServer(OpenAIHandler) as server:
         config = RunConfig(load_scenario("standard"), [f"openai/fault-stall@{server.url}/v1"],
@@ -298,6 +303,7 @@ def test_a_key_echoed_by_a_server_is_never_stored(cli_env, tmp_path):
 
 
 # --- every page renders any valid scenario ---------------------------------------------------
+@pytest.mark.slow
 def test_compare_and_recommend_render_a_custom_scenario_without_known_categories_or_lang(tmp_path, monkeypatch):
     from streamlit.testing.v1 import AppTest
 
@@ -319,6 +325,7 @@ def test_store_errors_name_the_file(tmp_path):
         Store(tmp_path / "missing.duckdb", read_only=True)
 
 
+@pytest.mark.slow
 def test_the_dashboard_watching_a_command_line_run_leaves_it_running(cli_env, tmp_path):
     from engine import worker
 
@@ -352,6 +359,7 @@ def test_a_full_disk_is_a_clear_message_and_the_run_is_marked(cli_env, tmp_path)
         subprocess.run(["umount", str(mount)])
 
 
+@pytest.mark.slow
 def test_a_run_on_a_busy_host_is_flagged_on_compare_and_in_the_decision(store, tmp_path):
     from streamlit.testing.v1 import AppTest
 
@@ -382,6 +390,7 @@ def test_a_run_on_a_busy_host_is_flagged_on_compare_and_in_the_decision(store, t
     assert any("timings are not" in w.value for w in at.warning)
 
 
+@pytest.mark.slow
 def test_a_run_on_a_quiet_host_is_not_flagged(store):
     run_id = Runner(store).run(RunConfig(load_scenario("standard"), ["fake/slow"], case_ids=CASES))
     load = json.loads(store.get_run(run_id)["host_json"])["load"]

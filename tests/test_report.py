@@ -81,6 +81,7 @@ def test_pdf_is_a_printable_document_with_the_verdict(store, tmp_path):
     assert "Recommended: a" in text and "<script>" in text  # shown as text, not run
 
 
+@pytest.mark.slow
 def test_report_and_recommend_from_the_command_line(store, cli_env, tmp_path):
     seed(store)
     out = tmp_path / "decision.html"

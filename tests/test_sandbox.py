@@ -43,12 +43,14 @@ def test_a_correct_answer_passes():
     assert score("def is_pal(s):\n    return s == s[::-1]") == (1.0, "1/1 hidden tests passed")
 
 
+@pytest.mark.slow
 def test_infinite_loop_is_stopped():
     s, detail = score("def is_pal(s):\n    return s == s[::-1]\nwhile True:\n    pass")
     assert s == 0 and "time limit" in detail
     assert no_sandbox_processes_left()
 
 
+@pytest.mark.slow
 def test_fork_bomb_is_contained_and_cleaned_up():
     s, detail = score("import os\ndef is_pal(s):\n    return True\nwhile True:\n    os.fork()")
     assert s == 0

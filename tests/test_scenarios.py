@@ -34,7 +34,7 @@ def test_standard_covers_the_five_kinds_in_chinese_and_english():
     prompts = {c.prompt for c in sc.cases if c.prompt}
     assert "牛顿三大定律是什么？" in prompts and "写一个Python函数判断回文字符串" in prompts
     turns = [t.user for c in sc.cases if c.turns for t in c.turns]
-    assert ["推荐一部科幻电影", "主演是谁？"] == turns[:2]
+    assert turns[:2] == ["推荐一部科幻电影", "主演是谁？"]
 
 
 def test_context_file_is_inlined_into_the_prompt():

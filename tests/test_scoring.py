@@ -7,15 +7,15 @@ import pandas as pd
 import pytest
 
 from engine import RunConfig, Runner, load_scenario
+from engine.backends import fake
 from engine.checks import extract_json, language_share, run_check
 from engine.checks.code import extract_code
 from engine.checks.judge import judge_pair
 from engine.judging import pairwise
 from engine.ratings import add_stars, add_vote, bradley_terry, next_pair, ratings_table, star_summary, votes
-from engine.scenarios import SCENARIOS_DIR, ScenarioError, parse_scenario
 from engine.recommend import compare_per_case, decision_table, evidence_from_frames
+from engine.scenarios import SCENARIOS_DIR, ScenarioError, parse_scenario
 from engine.scoring import case_scores
-from engine.backends import fake
 
 DEV = load_scenario("dev-assistant")
 

@@ -36,7 +36,8 @@ def _verdicts(scenario, case, answers: list[str]) -> list[tuple[str, bool, str]]
     return out
 
 
-@pytest.mark.parametrize("scenario_id", SHIPPED)
+@pytest.mark.parametrize("scenario_id", [pytest.param(s, marks=pytest.mark.slow) if s == "dev-assistant" else s
+                                         for s in SHIPPED])  # dev-assistant runs 80 sandboxed programs
 def test_every_case_passes_its_right_answer_and_fails_its_wrong_one(scenario_id):
     sc = load_scenario(scenario_id)
     answers = yaml.safe_load((ANSWERS / f"{scenario_id}.yaml").read_text(encoding="utf-8"))

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import importlib
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 from .base import Backend, BackendError, Chunk, ContextOverflow, EngineReport, GenParams, Reasoning
 
@@ -27,7 +27,7 @@ class ModelSpec:
     @property
     def place(self) -> str:
         """Where the model runs: its host, or 'local' for in-process backends."""
-        return self.host or getattr(backend_class(self.backend), "default_place", "local")
+        return self.host or str(getattr(backend_class(self.backend), "default_place", "local"))
 
     def __str__(self) -> str:
         return f"{self.backend}/{self.model}" + (f"@{self.host}" if self.host else "")
@@ -118,7 +118,7 @@ def internal_host_problem(url: str) -> str | None:
         addresses = {ipaddress.ip_address(host)}
     except ValueError:
         try:
-            addresses = {ipaddress.ip_address(info[4][0].split("%")[0])
+            addresses = {ipaddress.ip_address(str(info[4][0]).split("%")[0])
                          for info in socket.getaddrinfo(host, None, type=socket.SOCK_STREAM)}
         except (OSError, UnicodeError, ValueError):
             return None  # unresolvable here: the request fails on its own

@@ -6,9 +6,8 @@ said about the generation. The harness, not the backend, owns the clock.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Iterator, Union
-
 
 # Each model runs in its own context length (its file's or its server's), capped at this
 # by default so a 128k-token model does not reserve a 128k KV cache unasked (--max-context).
@@ -61,7 +60,7 @@ class EngineReport:
     extra: dict = field(default_factory=dict)
 
 
-Chunk = Union[str, Reasoning, EngineReport]
+Chunk = str | Reasoning | EngineReport
 
 
 class Backend(ABC):
@@ -88,10 +87,10 @@ class Backend(ABC):
     # models), so models on that host are not interleaved but run in ABBA blocks.
     shares_host: bool = True
 
-    def load(self) -> None:
+    def load(self) -> None:  # noqa: B027 (optional: a served model is already loaded)
         """Bring the model into memory. The harness times this call."""
 
-    def close(self) -> None:
+    def close(self) -> None:  # noqa: B027 (optional: nothing to release for a served model)
         """Release the model."""
 
     def footprint_mb(self) -> float | None:

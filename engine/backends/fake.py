@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import time
 from collections import defaultdict, deque
-from typing import Iterator
+from collections.abc import Iterator
 
 from . import ModelSpec, register_backend
 from .base import Backend, BackendError, Chunk, EngineReport, GenParams

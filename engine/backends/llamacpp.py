@@ -6,15 +6,27 @@ from __future__ import annotations
 
 import codecs
 import os
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
+from typing import TYPE_CHECKING, Any, cast
 
 import psutil
 
+if TYPE_CHECKING:
+    import llama_cpp
+
 from ..catalog import bundled_path, get_model, load_catalog
 from . import ModelSpec, register_backend
-from .base import (DEFAULT_MAX_CONTEXT, FALLBACK_CONTEXT, Backend, BackendError, Chunk, ContextOverflow,
-                   EngineReport, GenParams)
+from .base import (
+    DEFAULT_MAX_CONTEXT,
+    FALLBACK_CONTEXT,
+    Backend,
+    BackendError,
+    Chunk,
+    ContextOverflow,
+    EngineReport,
+    GenParams,
+)
 
 
 def supports_gpu_offload() -> bool:
@@ -67,7 +79,7 @@ class LlamaCppBackend(Backend):
         self.context_tokens = n_ctx
         self.n_threads = n_threads or _default_threads()
         self.n_gpu_layers = n_gpu_layers
-        self._llm = None
+        self._llm: llama_cpp.Llama | None = None
         self._formatter = None
         self._rss_mb: float | None = None
 
@@ -210,10 +222,11 @@ class LlamaCppBackend(Backend):
         llm.reset()
         llama_cpp.llama_perf_context_reset(llm._ctx.ctx)
         finish = None
-        for chunk in llm.create_chat_completion(
-            messages=messages, max_tokens=params.max_tokens, temperature=params.temperature,
+        stream = cast(Iterator[Any], llm.create_chat_completion(  # stream=True: an iterator of chunks
+            messages=cast(Any, messages), max_tokens=params.max_tokens, temperature=params.temperature,
             seed=params.seed, stop=self.stop or None, stream=True,
-        ):
+        ))
+        for chunk in stream:
             choice = chunk["choices"][0]
             text = choice.get("delta", {}).get("content")
             if text:

@@ -5,8 +5,8 @@ are reported beside it. Load time is measured cold: the model is unloaded first.
 """
 from __future__ import annotations
 
+from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
-from typing import AsyncIterator, Iterator
 
 from . import ModelSpec, register_backend
 from .base import DEFAULT_MAX_CONTEXT, Backend, BackendError, Chunk, EngineReport, GenParams, Reasoning
@@ -194,7 +194,7 @@ def _translate(exc: Exception, tag: str, host: str, timeout_s: float) -> Excepti
             return BackendError(f"ollama/{tag}: model not found on {host} (ollama pull {tag}): {exc.error}")
         status = f"HTTP {exc.status_code}" if exc.status_code and exc.status_code > 0 else "error in stream"
         return BackendError(f"ollama/{tag}: {status} from {host}: {exc.error}")
-    if isinstance(exc, ConnectionError) or isinstance(exc, httpx.ConnectError):
+    if isinstance(exc, (ConnectionError, httpx.ConnectError)):
         return BackendError(f"ollama/{tag}: cannot connect to {host} (connection refused or host down)")
     if isinstance(exc, httpx.TimeoutException):
         return BackendError(f"ollama/{tag}: {host} sent nothing for {timeout_s:g} s (timeout)")
@@ -216,7 +216,7 @@ def installed_models(host: str | None = None, timeout_s: float = 5.0) -> list[st
         raise BackendError(f"refused: {why}")
     host = host or default_host()
     try:
-        return sorted(m.model for m in ollama.Client(host=host, timeout=timeout_s).list().models)
+        return sorted(m.model for m in ollama.Client(host=host, timeout=timeout_s).list().models if m.model)
     except Exception as exc:
         raise _translate(exc, "*", host, timeout_s) from exc
 

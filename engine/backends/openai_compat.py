@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import os
-from typing import AsyncIterator, Iterable, Iterator
+from collections.abc import AsyncIterator, Iterable, Iterator
 from urllib.parse import parse_qs, urlsplit, urlunsplit
 
 from . import ModelSpec, register_backend

@@ -212,7 +212,8 @@ def _python_testgen(output: str, value: dict, opts: dict) -> CheckResult:
         caught += "error" in outcome or not all(ok for _, ok, _ in outcome["results"])
     score = 0.5 + 0.5 * caught / len(value["buggy"])
     return CheckResult(caught == len(value["buggy"]), score,
-                       f"{len(results)} tests pass on the correct code; caught {caught}/{len(value['buggy'])} buggy versions")
+                       f"{len(results)} tests pass on the correct code; "
+                       f"caught {caught}/{len(value['buggy'])} buggy versions")
 
 
 # --- SQL ------------------------------------------------------------------------------

@@ -3,7 +3,8 @@ answers in both orders and averages, so the judge's position bias cancels out.""
 from __future__ import annotations
 
 import re
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from . import CheckResult, check
 
@@ -84,8 +85,8 @@ def judge_pair(judge: Callable[[str], str], question: str, answer_1: str, answer
     raw_12 = judge(PAIR_PROMPT.format(rubric_clause=clause, question=question, a=answer_1, b=answer_2))
     raw_21 = judge(PAIR_PROMPT.format(rubric_clause=clause, question=question, a=answer_2, b=answer_1))
     w12, w21 = parse_winner(raw_12), parse_winner(raw_21)
-    first = {"A": 1.0, "B": 0.0, "TIE": 0.5}.get(w12)
-    second = {"A": 0.0, "B": 1.0, "TIE": 0.5}.get(w21)  # answer_1 was shown as B
+    first = {"A": 1.0, "B": 0.0, "TIE": 0.5}.get(w12 or "")
+    second = {"A": 0.0, "B": 1.0, "TIE": 0.5}.get(w21 or "")  # answer_1 was shown as B
     known = [s for s in (first, second) if s is not None]
     return {"score_1": sum(known) / len(known) if known else None, "winner_12": w12, "winner_21": w21,
             "raw_12": raw_12, "raw_21": raw_21}
