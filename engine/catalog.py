@@ -131,6 +131,9 @@ def bundled_models() -> list[CatalogModel]:
     return [m for m in load_catalog().values() if m.bundled]
 
 
+_ASSEMBLED: dict[str, Path] = {}
+
+
 def bundled_path(model_id: str) -> Path:
     """Path of a bundled model's GGUF file; BackendError naming the model if it is absent."""
     entry = get_model(model_id)
@@ -145,8 +148,10 @@ def bundled_path(model_id: str) -> Path:
                 raise BackendError(f"package {pkg} carries no .gguf file for {model_id}")
             path = found[0]
         elif entry.bundled.how == "assemble":
-            module = importlib.import_module(pkg.replace("-", "_"))
-            path = Path(module.assemble())
+            # assemble() checks the whole file's sha256 on every call (about 0.15 s): once per process
+            path = _ASSEMBLED.get(pkg) or Path(importlib.import_module(pkg.replace("-", "_")).assemble())
+            if path.is_file():
+                _ASSEMBLED[pkg] = path
         else:
             raise BackendError(f"catalog: unknown bundled.how {entry.bundled.how!r} for {model_id}")
     except (importlib.metadata.PackageNotFoundError, ModuleNotFoundError):

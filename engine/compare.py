@@ -103,23 +103,36 @@ def hardware(store: Store, gens: pd.DataFrame) -> pd.DataFrame:
     return shares(gens, runs)
 
 
-def history(store: Store, model_specs: list[str], scenario_id: str) -> pd.DataFrame:
-    """Per run and model: median TTFT, latency, decode rate and quality (mean case score), oldest first."""
+HISTORY_RUNS = 50  # the latest runs on the Across-runs chart: more are neither readable nor quick
+
+
+def history(store: Store, model_specs: list[str], scenario_id: str, last: int = HISTORY_RUNS) -> pd.DataFrame:
+    """Per run and model: median TTFT, latency, decode rate and quality (mean case score), oldest
+    first, for the `last` runs of the scenario with any of these models. `runs_in_all` is how many
+    such runs there are."""
     if not model_specs:
         return pd.DataFrame()
     from .scoring import case_scores
 
-    timings = store.query("""
-        SELECT g.run_id, r.started_at, g.model_spec,
-               median(g.ttft_ms) AS ttft_ms_p50, median(g.e2e_ms) AS e2e_ms_p50,
-               median(g.decode_tok_per_s) AS decode_tok_per_s_p50
-        FROM generations g JOIN runs r USING (run_id)
-        WHERE r.scenario_id = ? AND list_contains(?, g.model_spec) AND g.ok
-        GROUP BY ALL ORDER BY r.started_at""", [scenario_id, model_specs])
-    gens = store.query("SELECT g.* FROM generations g JOIN runs r USING (run_id) "
-                       "WHERE r.scenario_id = ? AND list_contains(?, g.model_spec)", [scenario_id, model_specs])
-    checks = store.query("SELECT c.* FROM check_results c JOIN runs r USING (run_id) "
-                         "WHERE r.scenario_id = ? AND list_contains(?, c.model_spec)", [scenario_id, model_specs])
+    with store.held():
+        runs = store.query("""
+            SELECT run_id, started_at, count(*) OVER () AS runs_in_all FROM runs r
+            WHERE scenario_id = ? AND EXISTS (SELECT 1 FROM generations g WHERE g.run_id = r.run_id
+                                              AND list_contains(?, g.model_spec))
+            ORDER BY started_at DESC LIMIT ?""", [scenario_id, model_specs, last])
+        ids = runs.run_id.tolist()
+        timings = store.query("""
+            SELECT g.run_id, g.model_spec,
+                   median(g.ttft_ms) AS ttft_ms_p50, median(g.e2e_ms) AS e2e_ms_p50,
+                   median(g.decode_tok_per_s) AS decode_tok_per_s_p50
+            FROM generations g
+            WHERE list_contains(?, g.run_id) AND list_contains(?, g.model_spec) AND g.ok
+            GROUP BY ALL""", [ids, model_specs])
+        gens = store.query("SELECT * FROM generations WHERE list_contains(?, run_id) AND list_contains(?, model_spec)",
+                           [ids, model_specs])
+        checks = store.query("SELECT * FROM check_results WHERE list_contains(?, run_id) "
+                             "AND list_contains(?, model_spec)", [ids, model_specs])
+    timings = runs.merge(timings, on="run_id").sort_values(["started_at", "model_spec"], ignore_index=True)
     scores = case_scores(gens, checks)
     quality = (scores.groupby(["run_id", "model_spec", "case_id"]).score.mean()
                .groupby(["run_id", "model_spec"]).mean().rename("quality").reset_index())

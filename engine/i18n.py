@@ -297,6 +297,7 @@ TEXT: dict[str, tuple[str, str]] = {
     "chart_latency": ("Response time (ms)", "响应时间（毫秒）"),
     "chart_decode": ("Decode speed (tokens/s)", "生成速度（token/秒）"),
     "chart_history": ("Across runs", "历次测试变化"),
+    "cmp_history_latest": ("The latest {n} of {total} runs.", "显示最近 {n} 次测试（共 {total} 次）。"),
     # categories
     "knowledge": ("knowledge", "基础知识"),
     "coding": ("coding", "代码能力"),

@@ -9,6 +9,7 @@ difference to the runner-up excludes zero; otherwise the row says "tie".
 """
 from __future__ import annotations
 
+import contextlib
 import math
 import uuid
 import warnings
@@ -456,13 +457,19 @@ def _measured_capacity(store: Store | None, ev: Evidence, model: str, concurrenc
                             f"sweep c={concurrency}")
 
 
-def recommend(store: Store | None, scenario_id: str | None = None, *, run_id: str | None = None,
-              evidence: Evidence | None = None, weights: dict[str, float] | None = None,
-              constraints: Constraints | None = None, cost_inputs: CostInputs | None = None,
-              p_threshold: float = 0.9, tie_margin: float = 0.02, n_boot: int = 1000,
-              seed: int = 0, cache_mode: str = "cold") -> Decision:
+def recommend(store: Store | None, scenario_id: str | None = None, **options: Any) -> Decision:
     """The decision for a scenario (latest run of each model, cold runs unless `cache_mode` is
-    "warm") or one run."""
+    "warm") or one run; `options` as `decide` takes them. Its queries share one connection."""
+    with store.held() if store is not None else contextlib.nullcontext():
+        return decide(store, scenario_id, **options)
+
+
+def decide(store: Store | None, scenario_id: str | None = None, *, run_id: str | None = None,
+           evidence: Evidence | None = None, weights: dict[str, float] | None = None,
+           constraints: Constraints | None = None, cost_inputs: CostInputs | None = None,
+           p_threshold: float = 0.9, tie_margin: float = 0.02, n_boot: int = 1000,
+           seed: int = 0, cache_mode: str = "cold") -> Decision:
+    """The decision (see `recommend`)."""
     constraints = constraints or Constraints()
     constraints.validate()
     cost_inputs = cost_inputs or CostInputs()
@@ -976,7 +983,9 @@ def saved_decisions(store: Store, scenario_id: str | None = None) -> pd.DataFram
 def verdicts(store: Store, n_boot: int = 500) -> pd.DataFrame:
     """Each scenario's current verdict with the default weights (Home)."""
     rows = []
-    for sid in store.query("SELECT DISTINCT scenario_id FROM runs ORDER BY 1").scenario_id:
+    with store.held():
+        sids = store.query("SELECT DISTINCT scenario_id FROM runs ORDER BY 1").scenario_id
+    for sid in sids:
         try:
             d = recommend(store, sid, n_boot=n_boot)
         except (RecommendError, costmod.CostError):

@@ -14,6 +14,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from .checks import CHECKS
 
+_YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml where PyYAML was built with it
+
 SCENARIOS_DIR = Path(__file__).resolve().parent.parent / "scenarios"
 # Larger files are refused rather than parsed for minutes with no sign of life.
 MAX_SCENARIO_BYTES = 5 * 2**20
@@ -284,7 +286,7 @@ def _describe(err: dict, raw: Any) -> str:
 def parse_scenario(text: str, source: str, base_dir: Path | None = None) -> Scenario:
     """Validate YAML text; `source` names the file in errors."""
     try:
-        raw = yaml.safe_load(text)
+        raw = yaml.load(text, Loader=_YAML_LOADER)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""

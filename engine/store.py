@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import socket
+import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -313,6 +314,7 @@ class Store:
                  read_only: bool = False):
         self.path = str(path or default_db_path())
         self.lock_timeout_s = lock_timeout_s
+        self._local = threading.local()  # the connection held by held() in this thread
         self.read_only = read_only
         if read_only and not Path(self.path).is_file():
             raise StoreError(f"no results database at {self.path}")
@@ -328,7 +330,29 @@ class Store:
             self.replay_journals()
 
     @contextmanager
+    def held(self) -> Iterator[None]:
+        """One connection for a block of queries (every connect() inside it in this thread
+        reuses it): opening the file costs several ms, and a decision or a page makes dozens
+        of queries. Other processes wait for the block as they wait for one query."""
+        if getattr(self._local, "con", None) is not None:
+            yield
+            return
+        with self.connect() as con:
+            self._local.con = con
+            try:
+                yield
+            finally:
+                self._local.con = None
+
+    @contextmanager
     def connect(self, lock_timeout_s: float | None = None) -> Iterator[duckdb.DuckDBPyConnection]:
+        held = getattr(self._local, "con", None)
+        if held is not None:
+            try:
+                yield held
+            except duckdb.Error as exc:
+                raise StoreError(f"database {self.path}: {_first_line(exc)}") from None
+            return
         wait = self.lock_timeout_s if lock_timeout_s is None else lock_timeout_s
         deadline = time.monotonic() + wait
         delay = 0.01
@@ -548,8 +572,8 @@ class Store:
             "SELECT r.run_id, r.scenario_id, r.status, r.started_at, r.finished_at, "
             "r.planned_generations, count(g.run_id) AS generations_done, "
             "list(DISTINCT g.model_spec ORDER BY g.model_spec) AS models "
-            "FROM runs r LEFT JOIN generations g USING (run_id) "
-            "GROUP BY ALL ORDER BY r.started_at DESC LIMIT ?", [limit])
+            "FROM (SELECT * FROM runs ORDER BY started_at DESC LIMIT ?) r LEFT JOIN generations g USING (run_id) "
+            "GROUP BY ALL ORDER BY r.started_at DESC", [limit])
 
     def generations(self, run_id: str):
         return self.query("SELECT * FROM generations WHERE run_id = ? "

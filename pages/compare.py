@@ -129,6 +129,8 @@ st.altair_chart(charts.throughput_chart(gens, lang()), width="stretch")
 hist = compare.history(s, models, scenario_id)
 if hist.run_id.nunique() > 1:
     st.subheader(tr("chart_history"))
+    if hist.runs_in_all.iloc[0] > hist.run_id.nunique():
+        st.caption(tr("cmp_history_latest", n=hist.run_id.nunique(), total=int(hist.runs_in_all.iloc[0])))
     metric = st.selectbox(tr("metric"), ["ttft_ms_p50", "e2e_ms_p50", "decode_tok_per_s_p50", "quality"],
                           format_func=labeller(), placeholder=tr("choose_option"))
     st.altair_chart(charts.history_chart(hist, metric, lang()), width="stretch")

@@ -62,6 +62,9 @@ def test_scenario_view_takes_the_latest_run_of_each_model(store):
     assert checks.score.tolist() == [0.0, 0.5]
     hist = compare.history(store, ["m"], "standard").set_index("run_id")
     assert hist.quality[old] == 1.0 and hist.quality[new] == 0.0 and hist.ttft_ms_p50[new] == 900
+    assert list(hist.index) == [old, new] and set(hist.runs_in_all) == {2}  # oldest first
+    latest = compare.history(store, ["m"], "standard", last=1)  # the chart keeps the latest runs only
+    assert latest.run_id.tolist() == [new] and latest.runs_in_all.tolist() == [2]
 
 
 def test_each_answer_carries_its_own_checks_and_the_context_flag():
