@@ -102,3 +102,30 @@ def test_waits_for_another_process_holding_the_file(store):
     holder.wait()
     assert store.get_run(run_id) is not None
     assert waited > 0.2  # it did have to wait for the lock, and then succeeded
+
+
+def test_queries_in_a_held_block_share_one_connection_and_errors_still_name_the_file(store, monkeypatch):
+    import threading
+
+    import pytest
+
+    from engine.store import StoreError
+
+    opened = []
+    real = duckdb.connect
+    monkeypatch.setattr(duckdb, "connect", lambda *a, **k: opened.append(a) or real(*a, **k))
+    with store.held():
+        run_id = store.create_run("standard", {}, {}, 1)
+        assert store.get_run(run_id)["status"] == "running"
+        assert store.query("SELECT count(*) AS n FROM runs").n[0] == 1
+        with pytest.raises(StoreError, match=store.path):
+            store.query("SELECT * FROM no_such_table")
+        assert store.list_runs().run_id.tolist() == [run_id]  # the connection survives the error
+        assert len(opened) == 1
+        # another thread opens its own: the held connection is this thread's
+        other = threading.Thread(target=lambda: store.get_run(run_id))
+        other.start()
+        other.join()
+        assert len(opened) == 2
+    store.get_run(run_id)  # after the block, each query opens the file again
+    assert len(opened) == 3
