@@ -10,6 +10,7 @@ The bundled SmolLM2 in process, the same prompts, rounds alternating generations
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import sys
 from pathlib import Path
@@ -22,7 +23,7 @@ from engine.telemetry import Sampler  # noqa: E402
 
 
 def decode_rate(backend, messages, params, sampled: bool) -> float | None:
-    sampler = Sampler().__enter__() if sampled else None
+    sampler = Sampler(os.getpid()).__enter__() if sampled else None
     report = None
     for item in backend.stream(messages, params):
         if isinstance(item, EngineReport):

@@ -18,6 +18,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+import psutil
+
 from .backends import Backend, BackendError, ContextOverflow, EngineReport, GenParams, Reasoning, parse_spec, resolve
 from .checks import CheckResult, run_check
 from .checks.judge import CheckSkipped
@@ -26,7 +28,7 @@ from .judging import make_judge
 from .sandbox import SandboxUnavailable
 from .scenarios import Case, Scenario
 from .store import Store, StoreBusy, StoreError, utcnow
-from .telemetry import Sampler
+from .telemetry import Sampler, model_pid
 from .timing import StreamTiming
 
 WARMUP_MAX_TOKENS = 8
@@ -205,6 +207,7 @@ class Runner:
         self.on_progress = on_progress
         self.on_chunk = on_chunk
         self.cancel = cancel or threading.Event()
+        self._pids: dict[str, int | None] = {}  # per model: the process holding it (telemetry)
 
     # -- public --------------------------------------------------------------------
     def run(self, config: RunConfig, run_id: str | None = None) -> str:
@@ -655,13 +658,21 @@ class Runner:
         if first_s and not got_first and elapsed_s > first_s:
             raise _Stop(f"timeout: no first token within {first_s:g} s")
 
+    def _model_pid(self, spec: str, backend: Backend) -> int | None:
+        """The process whose memory is the model's: found once per model (a server's by its
+        port), again if that process has gone."""
+        pid = self._pids.get(spec)
+        if spec not in self._pids or (pid is not None and not psutil.pid_exists(pid)):
+            pid = self._pids[spec] = model_pid(backend)
+        return pid
+
     def _generate(self, backend, messages, params, spec, case_id, watch: bool,
                   config: RunConfig | None = None) -> _Timed:
         out = _Timed(started_at=utcnow())
         parts: list[str] = []
         thinking: list[str] = []
         clock = time.perf_counter
-        sampler = Sampler().__enter__()
+        sampler = Sampler(self._model_pid(spec, backend)).__enter__()
         t0 = clock()
         timing = StreamTiming(t0)
         try:

@@ -2,15 +2,18 @@
 psutil, and of GPU memory, utilisation and power with NVML where a GPU is present.
 
 Per generation it gives peaks and means (the columns of docs/schema.md): `peak_rss_mb` (the
-process holding the model: this one for in-process backends, and its children), `peak_ram_used_mb`
+process holding the model and its children: this one for in-process backends, the server's for a
+served model on this machine, found by the port it listens on; None for a server elsewhere), `peak_ram_used_mb`
 (the whole machine), `mean_cpu_pct` (the machine, all cores = 100), `peak_vram_mb`,
 `mean_gpu_util_pct`, `mean_gpu_power_w` (all GPUs NVML sees; None without one), and
 `telemetry_samples`. bench/telemetry.py measures its cost against decode speed.
 """
 from __future__ import annotations
 
+import os
 import threading
 from dataclasses import dataclass, field
+from urllib.parse import urlsplit
 
 import psutil
 
@@ -66,6 +69,7 @@ class Telemetry:
     vram_mb: list[float] = field(default_factory=list)
     gpu_util_pct: list[float] = field(default_factory=list)
     gpu_power_w: list[float] = field(default_factory=list)
+    samples: int = 0
 
     def row(self) -> dict:
         def peak(xs):
@@ -77,15 +81,44 @@ class Telemetry:
         return {"peak_rss_mb": peak(self.rss_mb), "peak_ram_used_mb": peak(self.ram_used_mb),
                 "mean_cpu_pct": mean(self.cpu_pct), "peak_vram_mb": peak(self.vram_mb),
                 "mean_gpu_util_pct": mean(self.gpu_util_pct), "mean_gpu_power_w": mean(self.gpu_power_w),
-                "telemetry_samples": len(self.rss_mb)}
+                "telemetry_samples": self.samples}
+
+
+LOOPBACK = {"127.0.0.1", "localhost", "::1", "0.0.0.0"}
+
+
+def model_pid(backend) -> int | None:
+    """The process holding a backend's model: this one in process; for a served model the
+    process listening on its server's port when that is this machine; else None."""
+    url = backend.server_url()
+    if url is None:
+        return os.getpid()
+    parts = urlsplit(url)
+    if parts.hostname not in LOOPBACK:
+        return None
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    return listening_pid(port)
+
+
+def listening_pid(port: int) -> int | None:
+    """The process listening on a TCP port of this machine (None where it cannot be seen)."""
+    try:
+        conns = psutil.net_connections(kind="tcp")
+    except (psutil.Error, OSError):
+        return None
+    for c in conns:
+        if c.status == psutil.CONN_LISTEN and c.laddr and c.laddr.port == port and c.pid:
+            return c.pid
+    return None
 
 
 class Sampler:
-    """`with Sampler() as s: ...generate...`, then `s.data.row()`. One sample at the start and
-    one at the end, so even a generation shorter than the interval has figures."""
+    """`with Sampler(pid) as s: ...generate...`, then `s.data.row()`. One sample at the start and
+    one at the end, so even a generation shorter than the interval has figures. `pid`: the
+    process holding the model (`model_pid`); None samples no process memory."""
 
-    def __init__(self, pid: int | None = None, interval_s: float = INTERVAL_S):
-        self.proc = psutil.Process(pid)
+    def __init__(self, pid: int | None, interval_s: float = INTERVAL_S):
+        self.proc = psutil.Process(pid) if pid is not None else None
         self.interval_s = interval_s
         self.data = Telemetry()
         self._stop = threading.Event()
@@ -93,9 +126,11 @@ class Sampler:
         self._nvml = _Nvml()
         self._children: list | None = None
 
-    def _rss_mb(self) -> float:
+    def _rss_mb(self) -> float | None:
+        if self.proc is None:
+            return None
         # Listing children scans every process (~1 ms): done once a second, not per sample.
-        if self._children is None or len(self.data.rss_mb) % CHILD_REFRESH == 0:
+        if self._children is None or self.data.samples % CHILD_REFRESH == 0:
             self._children = self.proc.children(recursive=True)
         total = self.proc.memory_info().rss
         for child in self._children:
@@ -108,9 +143,12 @@ class Sampler:
     def sample(self, cpu: bool = True) -> None:
         d = self.data
         try:
-            d.rss_mb.append(self._rss_mb())
-        except psutil.Error:
-            return
+            rss = self._rss_mb()
+        except psutil.Error:  # the process is gone (a server that stopped): the rest still counts
+            rss, self.proc = None, None
+        d.samples += 1
+        if rss is not None:
+            d.rss_mb.append(rss)
         d.ram_used_mb.append(psutil.virtual_memory().used / 2**20)
         if cpu:  # CPU use is a rate: only over an interval since the previous reading
             d.cpu_pct.append(psutil.cpu_percent(None))

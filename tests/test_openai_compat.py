@@ -2,11 +2,15 @@
 loopback, serving the bundled SmolLM2), and against a loopback fake for the faults a
 real server will not produce on demand."""
 
+import os
+
+import psutil
 import pytest
 
 from engine.backends import BackendError, resolve
 from engine.runner import RunConfig, Runner
 from engine.scenarios import load_scenario
+from engine.telemetry import model_pid
 from tests.conftest import collect as _collect
 from tests.conftest import serve_gguf
 from tests.fakeservers import FakeServer, OpenAIHandler
@@ -50,6 +54,17 @@ def test_real_server_stream_and_runner(llama_server, store):
     assert g.load_ms.isna().all()  # a server keeps its model loaded: no load time is claimed
     assert (g.ttft_ms > 0).all() and (g.e2e_ms > g.ttft_ms).all()
     assert g.chunk_gaps_ms.map(len).sum() > 0
+    # the memory sampled is the server's, the process that holds the model, found by its port
+    pid = model_pid(b)
+    assert pid != os.getpid() and "llama_cpp.server" in " ".join(psutil.Process(pid).cmdline())
+    server_mb, here_mb = psutil.Process(pid).memory_info().rss / 2**20, psutil.Process().memory_info().rss / 2**20
+    assert g.peak_rss_mb.between(server_mb * 0.8, server_mb * 1.25).all()
+
+
+def test_a_server_elsewhere_has_no_process_memory_here_and_one_in_process_is_this_one(fake_openai, store):
+    assert model_pid(resolve("openai/m@http://10.255.255.1:8000/v1")) is None
+    assert model_pid(resolve("fake/echo")) == os.getpid()
+    assert model_pid(resolve(f"openai/echo@{fake_openai.url}/v1")) == os.getpid()  # served by a thread here
 
 
 def test_real_server_raw_completion(llama_server):

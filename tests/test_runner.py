@@ -1,3 +1,4 @@
+import os
 import threading
 
 import pytest
@@ -264,7 +265,7 @@ def test_every_generation_has_telemetry_and_without_a_gpu_its_gpu_columns_are_em
     if not gpus():
         assert g[["peak_vram_mb", "mean_gpu_util_pct", "mean_gpu_power_w"]].isna().all().all()
     # the sampler by hand: a busy loop shows as CPU use, a 40 MB allocation as a peak
-    with Sampler() as s:
+    with Sampler(os.getpid()) as s:
         blob = bytearray(40 * 2**20)
         end = __import__("time").perf_counter() + 0.3
         while __import__("time").perf_counter() < end:

@@ -93,6 +93,11 @@ class Backend(ABC):
     def close(self) -> None:  # noqa: B027 (optional: nothing to release for a served model)
         """Release the model."""
 
+    def server_url(self) -> str | None:
+        """Where a served model's server listens (its process's memory is sampled when that is
+        this machine); None for a model in this process."""
+        return None
+
     def footprint_mb(self) -> float | None:
         """Memory this process needs to hold the model (None: a server holds it)."""
         return None

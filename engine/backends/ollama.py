@@ -50,6 +50,9 @@ class OllamaBackend(Backend):
     def name(self) -> str:
         return f"ollama/{self.tag}@{self.host}"
 
+    def server_url(self) -> str | None:
+        return self.host if "://" in self.host else f"http://{self.host}"
+
     def client(self):
         if self._client is None:
             import ollama

@@ -47,6 +47,9 @@ class OpenAIBackend(Backend):
     def name(self) -> str:
         return f"openai/{self.model}@{self.base_url}"
 
+    def server_url(self) -> str | None:
+        return self.base_url
+
     def _headers(self) -> dict:
         key = os.environ.get(self.key_env)
         return {"Authorization": f"Bearer {key}"} if key else {}
