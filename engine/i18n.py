@@ -535,6 +535,8 @@ TEXT: dict[str, tuple[str, str]] = {
     "cmp_resources": ("Resources during generation (median per generation)", "生成期间的资源占用（逐次生成的中位数）"),
     "cmp_no_gpu": ("No GPU figures: the machine that ran these had no NVIDIA GPU that NVML could read.",
                    "没有 GPU 数据：运行这些测试的机器上没有 NVML 可读取的 NVIDIA GPU。"),
+    "cmp_no_process_memory": ("No process memory for {models}: a server on another machine holds the model.",
+                              "{models} 没有进程内存数据：模型由另一台机器上的服务器持有。"),
     "kind": ("Kind", "类型"),
     "scalar": ("Measured once", "单次测量"),
     "stars_low": ("Stars 95% low", "星级 95% 下限"),

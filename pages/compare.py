@@ -108,6 +108,9 @@ if not res.empty:
     table(res.round(1))
     if res[["peak_vram_mb", "mean_gpu_util_pct"]].isna().all().all():
         st.caption(tr("cmp_no_gpu"))
+    elsewhere = res.model_spec[res.peak_rss_mb.isna()].tolist() if "peak_rss_mb" in res else []
+    if elsewhere:
+        st.caption(tr("cmp_no_process_memory", models=", ".join(spec(m) for m in elsewhere)))
 
 both = compare.cold_and_warm(s, scenario_id)
 if not both.empty:

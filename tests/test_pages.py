@@ -231,6 +231,10 @@ def test_compare_page_shows_answers_as_text_charts_and_history():
     # model output is shown escaped, as text elements, never as markdown or HTML
     assert any("<script>alert(1)</script>" in t.value for t in at.text)
     assert not any("<script>" in m.value for m in at.markdown)
+    assert "No GPU figures" in texts(at) and "No process memory" not in texts(at)
+    # a model served from another machine: no process memory sampled here, and the page says so
+    Store().query("UPDATE generations SET peak_rss_mb = NULL WHERE model_spec = 'fake/flaky'")
+    assert "No process memory for `fake/flaky`: a server on another machine" in texts(app("pages/compare.py"))
 
 
 def test_compare_page_on_an_empty_database_says_what_to_do():
