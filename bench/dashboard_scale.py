@@ -24,10 +24,11 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 import numpy as np  # noqa: E402
+from synthetic import write_run  # noqa: E402
 
 from engine import recommend  # noqa: E402
 from engine.scenarios import list_scenarios  # noqa: E402
-from engine.store import Store, _insert, _transaction  # noqa: E402
+from engine.store import Store, _transaction  # noqa: E402
 
 MODELS = {"llamacpp/smollm2-135m": (0.7, 150.0), "llamacpp/gemma3-270m": (0.55, 120.0),
           "openai/qwen2.5-7b-instruct": (0.8, 300.0)}
@@ -38,33 +39,8 @@ def template(store: Store, seed: int = 0) -> int:
     """One run of each shipped scenario with every model; returns the generation rows written."""
     rng = np.random.default_rng(seed)
     start = datetime(2026, 1, 1)
-    rows = 0
-    for s_i, scenario in enumerate(list_scenarios()):
-        run_id = store.create_run(scenario.id, {"models": list(MODELS), "backend_options": {"n_ctx": 4096}},
-                                  {"gpus": [], "cpu_count": 2}, 0, run_id=f"scale-{scenario.id}")
-        gens, checks = [], []
-        for m, (quality, ttft) in MODELS.items():
-            for i, case in enumerate(scenario.cases):
-                for turn, (_, case_checks) in enumerate(case.turn_inputs(8192)):
-                    t = ttft * rng.lognormal(0, 0.2)
-                    gens.append({"run_id": run_id, "model_spec": m, "case_id": case.id, "category": case.category,
-                                 "repeat": 0, "turn": turn, "ok": True, "output_text": "answer " * 20,
-                                 "load_ms": 500.0 if i == 0 and turn == 0 else None, "ttft_ms": t,
-                                 "e2e_ms": t + 900 * rng.lognormal(0, 0.2),
-                                 "decode_tok_per_s": 100 * rng.lognormal(0, 0.1), "output_tokens": 40,
-                                 "rss_mb": 300.0, "vram_mb": None, "cache_mode": "cold",
-                                 "started_at": start + timedelta(minutes=s_i, seconds=len(gens))})
-                    for c in case_checks:
-                        passed = bool(rng.random() < quality)
-                        checks.append({"run_id": run_id, "model_spec": m, "case_id": case.id, "repeat": 0,
-                                       "turn": turn, "check_type": c.type, "passed": passed,
-                                       "score": float(passed), "weight": c.weight, "detail": ""})
-        with store.connect() as con, _transaction(con):
-            _insert(con, "generations", gens)
-            _insert(con, "check_results", checks)
-        store.finish_run(run_id, "done")
-        rows += len(gens)
-    return rows
+    return sum(write_run(store, scenario, MODELS, f"scale-{scenario.id}", rng, start + timedelta(minutes=i), 8192)
+               for i, scenario in enumerate(list_scenarios()))
 
 
 def replicate(store: Store, copies: int) -> None:

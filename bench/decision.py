@@ -20,9 +20,10 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 import numpy as np  # noqa: E402
+from synthetic import write_run  # noqa: E402
 
 from engine import load_scenario, recommend, report  # noqa: E402
-from engine.store import Store, _insert, _transaction  # noqa: E402
+from engine.store import Store  # noqa: E402
 
 
 def build(path: Path, runs: int, seed: int = 0) -> Store:
@@ -33,29 +34,7 @@ def build(path: Path, runs: int, seed: int = 0) -> Store:
     start = datetime(2026, 1, 1)
     models = {"llamacpp/smollm2-135m": (0.7, 150.0), "llamacpp/gemma3-270m": (0.55, 120.0)}
     for r in range(runs):
-        run_id = store.create_run("standard", {"models": list(models), "backend_options": {"n_ctx": 4096}},
-                                  {"gpus": []}, 0, run_id=f"bench-{r:04d}")
-        gens, checks = [], []
-        for m, (quality, ttft) in models.items():
-            for i, case in enumerate(scenario.cases):
-                for turn, (_, case_checks) in enumerate(case.turn_inputs()):
-                    t = ttft * rng.lognormal(0, 0.2)
-                    gens.append({"run_id": run_id, "model_spec": m, "case_id": case.id, "category": case.category,
-                                 "repeat": 0, "turn": turn, "ok": True, "output_text": "answer " * 20,
-                                 "load_ms": 500.0 if i == 0 and turn == 0 else None, "ttft_ms": t,
-                                 "e2e_ms": t + 900 * rng.lognormal(0, 0.2),
-                                 "decode_tok_per_s": 100 * rng.lognormal(0, 0.1),
-                                 "output_tokens": 40, "rss_mb": 300.0, "vram_mb": None,
-                                 "started_at": start + timedelta(minutes=r)})
-                    for c in case_checks:
-                        passed = bool(rng.random() < quality)
-                        checks.append({"run_id": run_id, "model_spec": m, "case_id": case.id, "repeat": 0,
-                                       "turn": turn, "check_type": c.type, "passed": passed,
-                                       "score": float(passed), "weight": c.weight, "detail": ""})
-        with store.connect() as con, _transaction(con):
-            _insert(con, "generations", gens)
-            _insert(con, "check_results", checks)
-        store.finish_run(run_id, "done")
+        write_run(store, scenario, models, f"bench-{r:04d}", rng, start + timedelta(minutes=r))
     return store
 
 
