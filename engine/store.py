@@ -351,7 +351,7 @@ class Store:
             try:
                 yield held
             except duckdb.Error as exc:
-                raise StoreError(f"database {self.path}: {_first_line(exc)}") from None
+                raise self._error(exc) from None
             return
         wait = self.lock_timeout_s if lock_timeout_s is None else lock_timeout_s
         deadline = time.monotonic() + wait
@@ -373,11 +373,14 @@ class Store:
         try:
             yield con
         except duckdb.Error as exc:
-            msg = _first_line(exc)
-            full = "the disk is full: " if "no space left" in msg.lower() else ""
-            raise StoreError(f"database {self.path}: {full}{msg}") from None
+            raise self._error(exc) from None
         finally:
             con.close()
+
+    def _error(self, exc: duckdb.Error) -> StoreError:
+        msg = _first_line(exc)
+        full = "the disk is full: " if "no space left" in msg.lower() else ""
+        return StoreError(f"database {self.path}: {full}{msg}")
 
     # --- schema -------------------------------------------------------------------
     def _check_ours(self) -> list[str]:
