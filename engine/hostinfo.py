@@ -46,6 +46,28 @@ def gpus() -> list[dict]:
         pynvml.nvmlShutdown()
 
 
+def nvidia_versions() -> dict:
+    """The NVIDIA driver's version and the CUDA version it supports, as NVML reports them;
+    both None without a driver."""
+    out: dict[str, str | None] = {"nvidia_driver": None, "cuda_driver": None}
+    try:
+        import pynvml
+
+        pynvml.nvmlInit()
+    except Exception:
+        return out
+    try:
+        driver = pynvml.nvmlSystemGetDriverVersion()
+        out["nvidia_driver"] = driver.decode() if isinstance(driver, bytes) else str(driver)
+        cuda = int(pynvml.nvmlSystemGetCudaDriverVersion())  # e.g. 12040 for 12.4
+        out["cuda_driver"] = f"{cuda // 1000}.{cuda % 1000 // 10}"
+    except Exception:
+        pass
+    finally:
+        pynvml.nvmlShutdown()
+    return out
+
+
 def process_vram_mb(pid: int | None = None) -> float | None:
     """GPU memory held by a process (this one by default); None without NVML or a GPU."""
     try:
@@ -85,6 +107,7 @@ def host_info() -> dict:
         "cpu_cores_logical": psutil.cpu_count(logical=True),
         "ram_total_mb": psutil.virtual_memory().total / 2**20,
         "gpus": gpus(),
+        **nvidia_versions(),
         "versions": versions,
     }
 

@@ -274,3 +274,44 @@ def test_every_generation_has_telemetry_and_without_a_gpu_its_gpu_columns_are_em
     assert row["telemetry_samples"] >= 3 and row["mean_cpu_pct"] > 20
     assert row["peak_rss_mb"] - s.data.rss_mb[0] >= 35
     del blob
+
+
+def test_with_an_nvidia_gpu_the_fingerprint_has_driver_and_cuda_and_generations_gpu_figures(store, monkeypatch):
+    # No GPU here: NVML's module is replaced by a stand-in with one H100 (tests/fake_nvml.py)
+    import json
+    import sys
+
+    from engine.hostinfo import host_info, process_vram_mb
+    from engine.telemetry import Sampler
+    from tests import fake_nvml
+
+    monkeypatch.setitem(sys.modules, "pynvml", fake_nvml)
+    info = host_info()
+    assert info["nvidia_driver"] == "550.54.15" and info["cuda_driver"] == "12.4"
+    assert info["gpus"] == [{"index": 0, "name": "NVIDIA H100 80GB HBM3", "memory_total_mb": 81920.0,
+                             "memory_used_mb": 4096.0}]
+    monkeypatch.setitem(fake_nvml.STATE, "pids", {os.getpid(): 1500.0})
+    assert process_vram_mb() == 1500.0
+    with Sampler(os.getpid(), interval_s=0.01) as s:
+        __import__("time").sleep(0.05)
+        monkeypatch.setitem(fake_nvml.STATE, "used_mb", 6144.0)  # a peak while it runs
+    row = s.data.row()
+    assert row["peak_vram_mb"] == 6144.0 and row["mean_gpu_util_pct"] == 60 and row["mean_gpu_power_w"] == 250.0
+    run_id = Runner(store).run(RunConfig(load_scenario("standard"), ["fake/echo"], case_ids=["knowledge-en"]))
+    host = json.loads(store.get_run(run_id)["host_json"])
+    assert host["cuda_driver"] == "12.4" and host["gpus"][0]["name"] == "NVIDIA H100 80GB HBM3"
+    g = store.generations(run_id)
+    assert (g.peak_vram_mb == 6144.0).all() and (g.mean_gpu_util_pct == 60).all()
+
+
+def test_without_a_driver_the_versions_are_none(monkeypatch):
+    import sys
+    from types import SimpleNamespace
+
+    from engine.hostinfo import nvidia_versions
+
+    def no_driver():
+        raise OSError("NVML Shared Library Not Found")
+
+    monkeypatch.setitem(sys.modules, "pynvml", SimpleNamespace(nvmlInit=no_driver))
+    assert nvidia_versions() == {"nvidia_driver": None, "cuda_driver": None}
