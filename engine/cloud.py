@@ -95,7 +95,8 @@ class Plan:
             f"{self.estimated_cost:.2f} {self.currency}"
         lines.append(f"estimated cost: {cost} for {self.hours:g} h" + (" (spot may be cheaper; the estimate uses the "
                                                                        "price table)" if self.spot else ""))
-        for c, path in zip(self.clusters, self.files or [None] * len(self.clusters)):
+        files: list[Path | None] = list(self.files) if self.files else [None] * len(self.clusters)
+        for c, path in zip(self.clusters, files):
             task = str(path) if path else "session.yaml"
             lines += [f"launch:   python -m engine cloud launch {task}   (or: sky launch -c {c.name} {task})",
                       f"fetch:    python -m engine cloud fetch {c.name}",
@@ -214,12 +215,12 @@ def plan(scenarios: list[str], models: list[str], gpu: str | None = None, spot: 
         unknown = [m.spec for m in chosen if m.need_gb is None]
         raise CloudError(f"the GPU memory of {', '.join(unknown)} is not in the catalog: name the GPU with --gpu")
     else:
-        together = _cheapest(book, sum(needs), spot, currency)
+        together = _cheapest(book, sum(n for n in needs if n is not None), spot, currency)
         if together:
             groups.append((together[0], together[1], chosen))
         else:
             for m in chosen:  # too big together: one cluster per model
-                alone = _cheapest(book, m.need_gb, spot, currency)
+                alone = _cheapest(book, m.need_gb or 0.0, spot, currency)  # known: checked above
                 if alone is None:
                     raise CloudError(f"{m.spec} needs {m.need_gb:.1f} GB: no single GPU in the price table fits it")
                 groups.append((alone[0], alone[1], [m]))
@@ -238,7 +239,7 @@ def plan(scenarios: list[str], models: list[str], gpu: str | None = None, spot: 
         c.task = _task(c, scenarios, hours, spot, sweep, idle_minutes)
         clusters.append(c)
     prices = [c.price_per_hour(book, currency) for c in clusters]
-    estimated = None if any(p is None for p in prices) else sum(prices) * hours
+    estimated = None if any(p is None for p in prices) else sum(p for p in prices if p is not None) * hours
     result = Plan(clusters, scenarios, hours, currency, estimated, limit[0] if limit else None, spot)
     if limit and (estimated is None or estimated > limit[0]):
         why = "its cost is unknown" if estimated is None else f"it would cost about {estimated:.2f} {currency}"
@@ -403,11 +404,12 @@ def sky_install_hint() -> str | None:
 
 def sky_status() -> str | None:
     """None when SkyPilot is installed and `sky check` finds a cloud, else what to do."""
-    if _sky_cli() is None:
+    sky = _sky_cli()
+    if sky is None:
         return ("SkyPilot is not installed: run `make cloud` (it installs requirements-cloud.txt into .venv), "
                 "then configure a cloud (`sky check` says how)")
     try:
-        res = subprocess.run([_sky_cli(), "check"], capture_output=True, text=True, timeout=300)
+        res = subprocess.run([sky, "check"], capture_output=True, text=True, timeout=300)
     except subprocess.TimeoutExpired:
         return "`sky check` did not finish within 5 minutes"
     text = re.sub(r"\x1b\[[0-9;]*m", "", res.stdout + res.stderr)
@@ -428,7 +430,7 @@ def launch(task_file: str | Path, cluster: str | None = None) -> int:
         raise CloudError(why)
     name = cluster or task.get("name") or "modelpick"
     workdir = Path(__file__).resolve().parent.parent
-    return subprocess.call([_sky_cli(), "launch", "-y", "-c", name, str(path.resolve())], cwd=workdir)
+    return subprocess.call([_sky_cli() or "sky", "launch", "-y", "-c", name, str(path.resolve())], cwd=workdir)
 
 
 def fetch(cluster: str, db: str | None = None, into: Store | None = None) -> dict[str, int]:

@@ -207,6 +207,8 @@ def load_evidence(store: Store, scenario_id: str | None = None, run_id: str | No
         if run is None:
             raise RecommendError(f"no run {run_id!r} in {store.path}")
         scenario_id = run["scenario_id"]
+    if scenario_id is None:
+        raise RecommendError("a scenario or a run is needed")
     known = set(store.query("SELECT DISTINCT scenario_id FROM runs").scenario_id)
     if scenario_id not in known:
         try:
@@ -222,7 +224,7 @@ def load_evidence(store: Store, scenario_id: str | None = None, run_id: str | No
         has_other = not run_id and not load_results(store, scenario_id=scenario_id, cache_mode=other)[0].empty
         raise RecommendError(f"scenario {scenario_id!r}: no {cache_mode} runs with generations in {store.path}"
                              + (f" (it has {other} ones: choose the {other} prompt cache)" if has_other else ""))
-    runs = [store.get_run(r) for r in sorted(gens.run_id.unique())]
+    runs = [run for r in sorted(gens.run_id.unique()) if (run := store.get_run(r)) is not None]
     return evidence_from_frames(gens, checks, scenario_id, runs)
 
 
@@ -420,9 +422,8 @@ def _p95(ev: Evidence, model: str, column: str) -> float | None:
 
 
 def _run_context(configs: list[dict]) -> int:
-    ctx = [((r.get("config") or {}).get("backend_options") or {}).get("n_ctx") for r in configs]
-    ctx = [c for c in ctx if c]
-    return int(max(ctx)) if ctx else 4096
+    ctx = [int(c) for r in configs if (c := ((r.get("config") or {}).get("backend_options") or {}).get("n_ctx"))]
+    return max(ctx) if ctx else 4096
 
 
 def _run_configs(ev: Evidence) -> list[dict]:
@@ -478,7 +479,11 @@ def decide(store: Store | None, scenario_id: str | None = None, *, run_id: str |
         raise RecommendError(f"p_threshold: must be between 0.5 and 1, got {p_threshold}")
     if tie_margin < 0:
         raise RecommendError(f"tie_margin: must be >= 0, got {tie_margin}")
-    ev = evidence or load_evidence(store, scenario_id, run_id, cache_mode)
+    if evidence is None:
+        if store is None:
+            raise RecommendError("no results database to decide from")
+        evidence = load_evidence(store, scenario_id, run_id, cache_mode)
+    ev = evidence
     scenario_id = ev.scenario_id
     if weights is None:
         try:
@@ -521,9 +526,9 @@ def decide(store: Store | None, scenario_id: str | None = None, *, run_id: str |
         "load": {m: (float(np.median(load[m])) if load[m] else None) for m in models},
         "memory": {m: (float(np.median(memory[m])) if memory[m] else None) for m in models},
         "cost": {m: cost_rows[m].cost_per_1k_requests for m in models},
-        "context": {m: (entries[m].context_tokens if entries[m] else None) for m in models},
-        "ecosystem": {m: (float(len({k for k in entries[m].serve if k in ("ollama", "vllm", "gguf")}))
-                          if entries[m] else None) for m in models},
+        "context": {m: (e.context_tokens if (e := entries[m]) else None) for m in models},
+        "ecosystem": {m: (float(len({k for k in e.serve if k in ("ollama", "vllm", "gguf")}))
+                          if (e := entries[m]) else None) for m in models},
     }
     point = {c: _nanstat(ev.per_case[c], STAT.get(c, "mean")) for c in PER_CASE}
     for c, vals in scalar.items():
@@ -551,7 +556,7 @@ def decide(store: Store | None, scenario_id: str | None = None, *, run_id: str |
                 exclude(m, "max_vram_gb", f"needs {need:.1f} GB GPU memory ({how}) > budget "
                                           f"{constraints.max_vram_gb:g} GB")
         if cost_inputs.gpu and row.fits is False:
-            exclude(m, "gpu", f"does not fit {cost_inputs.gpu}: needs {row.memory.total_gb:.1f} GB")
+            exclude(m, "gpu", f"does not fit {cost_inputs.gpu}: needs {_need_gb(row):.1f} GB")
         for key, col, label in (("ttft_p95_ms", "ttft_ms", "TTFT"), ("e2e_p95_ms", "e2e_ms", "latency")):
             limit = getattr(constraints, key)
             if limit is not None:
@@ -561,7 +566,7 @@ def decide(store: Store | None, scenario_id: str | None = None, *, run_id: str |
                 elif p95 > limit:
                     exclude(m, key, f"{label} p95 {p95:.0f} ms > SLA {limit:g} ms")
         if constraints.licences:
-            lic = entries[m].license if entries[m] else None
+            lic = e.license if (e := entries[m]) else None
             if lic is None:
                 exclude(m, "licences", "licence unknown (not in the catalog)")
             elif lic not in constraints.licences:
@@ -572,7 +577,7 @@ def decide(store: Store | None, scenario_id: str | None = None, *, run_id: str |
                 exclude(m, "min_quality", f"quality {q:.2f} < minimum {constraints.min_quality:g}"
                         if not math.isnan(q) else "quality not measured")
     if cost_inputs.gpu and all(cost_rows[m].fits is False for m in models):
-        needs = ", ".join(f"{m} needs {cost_rows[m].memory.total_gb:.1f} GB" for m in models)
+        needs = ", ".join(f"{m} needs {_need_gb(cost_rows[m]):.1f} GB" for m in models)
         raise RecommendError(f"gpu: no model fits {cost_inputs.gpu} "
                              f"({book.gpu(cost_inputs.gpu).memory_gb:g} GB): {needs}")
     eligible = [i for i, m in enumerate(models) if not reasons[m]]
@@ -655,7 +660,7 @@ def decide(store: Store | None, scenario_id: str | None = None, *, run_id: str |
         verdict = models[order[0]]
     else:
         verdict = TOO_CLOSE
-        more_cases = _more_cases(score_draws[order[0]] - score_draws[order[1]], margin, tie_margin,
+        more_cases = _more_cases(score_draws[order[0]] - score_draws[order[1]], margin or 0.0, tie_margin,
                                  n_cases, p_threshold)
 
     ranking = pd.DataFrame([{
@@ -715,6 +720,12 @@ def decide(store: Store | None, scenario_id: str | None = None, *, run_id: str |
                     sens, curves, binding, table, categories,
                     pd.DataFrame([cost_rows[m].as_dict() for m in models]), caveats, repro, n_cases, n_boot, ev,
                     hardware, cold_warm, cache_mode)
+
+
+def _need_gb(row: costmod.CostRow) -> float:
+    """GPU memory a cost row's model needs (NaN where unknown: such a row never 'does not fit')."""
+    need = row.memory.total_gb if row.memory else None
+    return need if need is not None else float("nan")
 
 
 def _more_cases(diff_draws: np.ndarray, margin: float, tie_margin: float, n_cases: int,

@@ -165,7 +165,7 @@ class Case(_Strict):
             out = [(t.user, list(t.checks)) for t in self.turns]
             out[-1] = (out[-1][0], out[-1][1] + list(self.checks))
             return out
-        return [(self.messages[-1].content if self.messages else self.prompt, list(self.checks))]
+        return [(self.messages[-1].content if self.messages else self.prompt or "", list(self.checks))]
 
     def turn_inputs(self, context_tokens: int | None = None) -> list[tuple[list[dict], list[Check]]]:
         """The user inputs in order, each as the messages it adds and the checks on its answer.
@@ -174,10 +174,10 @@ class Case(_Strict):
         own answers between them. Case-level checks apply to the last answer.
         `context_tokens` (the model's context limit) sizes a needle given as a fraction.
         """
-        context = self.context
-        if self.sized_by_context:
-            probe = haystack(self.filler or "", self.needle.fact, self.needle.depth,
-                             int(self.needle.context_fraction * context_tokens)) if context_tokens else ""
+        context, needle = self.context, self.needle
+        if needle is not None and needle.context_fraction:  # sized_by_context
+            probe = haystack(self.filler or "", needle.fact, needle.depth,
+                             int(needle.context_fraction * context_tokens)) if context_tokens else ""
             context = "\n\n".join(p for p in (self.context, probe) if p)
         head = [{"role": "system", "content": self.system}] if self.system else []
         if self.turns:
@@ -191,7 +191,7 @@ class Case(_Strict):
             msgs = [m.model_dump() for m in self.messages]
             msgs[-1]["content"] = _with_context(msgs[-1]["content"], context)
             return [(head + msgs, list(self.checks))]
-        return [(head + [{"role": "user", "content": _with_context(self.prompt, context)}],
+        return [(head + [{"role": "user", "content": _with_context(self.prompt or "", context)}],
                  list(self.checks))]
 
 

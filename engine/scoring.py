@@ -7,7 +7,8 @@ import pandas as pd
 _KEYS = ["run_id", "model_spec", "case_id", "repeat", "turn"]
 
 
-def case_scores(gens: pd.DataFrame, checks: pd.DataFrame, cases_lang: dict[str, str] | None = None) -> pd.DataFrame:
+def case_scores(gens: pd.DataFrame, checks: pd.DataFrame,
+                cases_lang: dict[str, str | None] | None = None) -> pd.DataFrame:
     """One row per model, case and repeat: weighted check score over its turns, 0..1."""
     if checks.empty:
         return pd.DataFrame(columns=["model_spec", "case_id", "repeat", "category", "lang", "score"])

@@ -153,12 +153,18 @@ class LlamaCppBackend(Backend):
         out["vram_mb"] = process_vram_mb()
         return out
 
+    def _loaded(self) -> llama_cpp.Llama:
+        if self._llm is None:
+            self.load()
+        if self._llm is None:
+            raise BackendError(f"llamacpp/{self.path.name}: the model did not load")
+        return self._llm
+
     def stream(self, messages: list[dict], params: GenParams) -> Iterator[Chunk]:
         import llama_cpp
 
-        if self._llm is None:
-            self.load()
-        llm = self._llm
+        llm = self._loaded()
+        n_ctx = self.n_ctx or llm.n_ctx()  # as asked (the buffers are sized by it), set by load()
         if params.mode == "completion":
             prompt = llm.tokenize(messages[-1]["content"].encode("utf-8"), add_bos=True, special=False)
             template_stops: list[str] = []
@@ -170,9 +176,9 @@ class LlamaCppBackend(Backend):
             prompt = llm.tokenize(formatted.prompt.encode("utf-8"),
                                   add_bos=not formatted.added_special, special=True)
             template_stops = _as_list(formatted.stop)
-        if len(prompt) >= self.n_ctx:
+        if len(prompt) >= n_ctx:
             raise ContextOverflow(f"llamacpp/{self.path.name}: prompt of {len(prompt)} tokens "
-                                  f"exceeds the context of {self.n_ctx} tokens")
+                                  f"exceeds the context of {n_ctx} tokens")
         stops = self.stop + template_stops
         # Forget the previous prompt so every generation evaluates its whole prompt:
         # timings stay comparable across cases and repeats.
@@ -180,7 +186,7 @@ class LlamaCppBackend(Backend):
         llama_cpp.llama_perf_context_reset(llm._ctx.ctx)
         if params.seed is not None:
             llm.set_seed(params.seed)
-        budget = min(params.max_tokens, self.n_ctx - len(prompt))
+        budget = min(params.max_tokens, n_ctx - len(prompt))
         vocab = llm._model.vocab
         # Invalid UTF-8 from the model (it happens with byte tokens) is dropped, as
         # llama-cpp-python does; a character split across tokens waits for its last byte.
@@ -218,7 +224,7 @@ class LlamaCppBackend(Backend):
         """A named chat_format without a template: llama-cpp-python formats the chat."""
         import llama_cpp
 
-        llm = self._llm
+        llm = self._loaded()
         llm.reset()
         llama_cpp.llama_perf_context_reset(llm._ctx.ctx)
         finish = None
