@@ -58,7 +58,8 @@ class Env:
 def count(db: Path, sql="SELECT count(*) FROM generations") -> int:
     try:
         with duckdb.connect(str(db), read_only=True) as con:
-            return con.execute(sql).fetchone()[0]
+            row = con.execute(sql).fetchone()
+            return int(row[0]) if row else -1
     except duckdb.Error:
         return -1
 
@@ -119,14 +120,14 @@ def signal_case(e: Env, name, model, sig, wait_for_rows=1, then_resume=False, se
     status = None
     secs = stop_s
     if then_resume:
-        run_id = duckdb.connect(str(db), read_only=True).execute("SELECT run_id FROM runs").fetchone()[0]
+        run_id = _first_run(db)
         rc, _, err2, secs2 = e.cli("resume", run_id, "--db", db)
         err += err2
         secs = max(stop_s, secs2)
     with duckdb.connect(str(db), read_only=True) as con:
-        status = con.execute("SELECT status FROM runs").fetchone()[0]
-        dupes = con.execute("SELECT count(*) FROM (SELECT model_spec, case_id, repeat, turn FROM generations "
-                            "GROUP BY ALL HAVING count(*) > 1)").fetchone()[0]
+        status = (con.execute("SELECT status FROM runs").fetchone() or [None])[0]
+        dupes = (con.execute("SELECT count(*) FROM (SELECT model_spec, case_id, repeat, turn FROM generations "
+                             "GROUP BY ALL HAVING count(*) > 1)").fetchone() or [0])[0]
     found = count(db)
     expected = 4 if then_resume else found
     ok = (status == ("done" if then_resume else "interrupted") and dupes == 0 and stop_s < 3
@@ -146,6 +147,7 @@ def busy_database(e: Env):
         time.sleep(0.05)
     holder = subprocess.Popen([sys.executable, "-c", f"import duckdb, time; c = duckdb.connect({str(db)!r}); "
                                "print('held', flush=True); time.sleep(40)"], stdout=subprocess.PIPE, text=True)
+    assert holder.stdout is not None
     holder.stdout.readline()
     holder.wait()  # held for 40 s, longer than any wait for the lock
     released = time.monotonic()
@@ -178,8 +180,21 @@ def full_disk(e: Env):
             "detail": err.strip().splitlines()[-1:]}
 
 
+def _read_only_copy(source: Path, path: Path) -> None:
+    path.write_bytes(source.read_bytes())
+    os.chmod(path, 0o444)
+
+
+def _first_run(db) -> str:
+    with duckdb.connect(str(db), read_only=True) as con:
+        row = con.execute("SELECT run_id FROM runs").fetchone()
+    if row is None:
+        raise SystemExit(f"{db}: no run")
+    return row[0]
+
+
 def cases(e: Env) -> list[dict]:
-    out = []
+    out: list[dict] = []
     add = out.append
     yaml_head = b"id: mine\nname: m\ndescription: d\nweights: {quality: 1}\n"
     scen = {
@@ -227,8 +242,8 @@ def cases(e: Env) -> list[dict]:
     # on an existing results file
     base = e.db()
     e.cli("run", "--scenario", "standard", "--model", "fake/echo", "--model", "fake/mirror", *CASE, "--db", base)
-    run_id = duckdb.connect(str(base), read_only=True).execute("SELECT run_id FROM runs").fetchone()[0]
-    for name, args, message in [
+    run_id = _first_run(base)
+    on_file: list[tuple[str, list, str]] = [
         ("summary of an unknown run", ["summary", "--run", "nope"], "no run 'nope'"),
         ("recommend, unknown criterion", ["recommend", "--scenario", "standard", "--weights", "speed=1"],
          "unknown criterion 'speed'"),
@@ -243,9 +258,10 @@ def cases(e: Env) -> list[dict]:
         ("resume of an unknown run", ["resume", "nope"], "no run 'nope'"),
         ("run --run-id of an existing run", ["run", "--scenario", "standard", "--model", "fake/echo",
                                              "--run-id", run_id], "python -m engine resume"),
-    ]:
+    ]
+    for name, argv, message in on_file:
         before = digest(base)
-        rc, _, err, secs = e.cli(*args, "--db", base)
+        rc, _, err, secs = e.cli(*argv, "--db", base)
         add({"case": name, "class": "bad input", "clean": rc == 2 and message in err and digest(base) == before,
              "traceback": "Traceback" in err, "rows_expected": 0, "rows_found": 0, "seconds": secs,
              "detail": err.strip().splitlines()[-1:]})
@@ -261,8 +277,7 @@ def cases(e: Env) -> list[dict]:
                    ["summary"], "not a ModelPick results file"))
     add(file_fault(e, "truncated results file", lambda p: p.write_bytes(base.read_bytes()[:100_000]),
                    ["summary"], "cannot"))
-    add(file_fault(e, "read-only results file, summary", lambda p: (p.write_bytes(base.read_bytes()),
-                                                                    os.chmod(p, 0o444)),
+    add(file_fault(e, "read-only results file, summary", lambda p: _read_only_copy(base, p),
                    ["summary"], "", rc_expected=0))
     add(busy_database(e))
     add(full_disk(e))

@@ -21,6 +21,8 @@ def measure(store: Store, layers: int) -> dict[str, dict]:
                                          backend_options={"n_gpu_layers": layers, "max_context": 8192}))
     g = store.query("SELECT * FROM generations WHERE run_id = ? AND ok", [run_id])
     run = store.get_run(run_id)
+    if run is None:
+        raise SystemExit(f"no run {run_id} in {store.path}")
     bound = shares(g, {run_id: {"host": json.loads(run["host_json"]), "config": json.loads(run["config_json"])}})
     share = dict(zip(bound.model_spec, bound.bound_share)) if not bound.empty else {}
     out = {}

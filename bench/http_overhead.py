@@ -19,12 +19,14 @@ import statistics
 import sys
 import time
 from pathlib import Path
+from typing import cast
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import httpx  # noqa: E402
 
 from engine.backends import EngineReport, GenParams, resolve  # noqa: E402
+from engine.backends.openai_compat import OpenAIBackend  # noqa: E402
 from engine.sweep import _one  # noqa: E402
 from tests.fakeservers import FakeServer, OpenAIHandler  # noqa: E402
 
@@ -96,7 +98,7 @@ def main() -> None:
     med = statistics.median
     with FakeServer(OpenAIHandler, delay_s=0) as srv:
         base = f"{srv.url}/v1"
-        backend = resolve(f"openai/echo@{base}")
+        backend = cast(OpenAIBackend, resolve(f"openai/echo@{base}"))
         params = GenParams(max_tokens=16)
         url, body = backend.request(MESSAGES, params)
         results: dict[str, list[float]] = {k: [] for k in ("raw1", "har1", "raw64", "har64", "sraw1", "shar1")}
@@ -114,7 +116,7 @@ def main() -> None:
                   flush=True)
         backend.close()
     with FakeServer(OpenAIHandler, delay_s=0, burst=1000) as srv:
-        backend = resolve(f"openai/echo@{srv.url}/v1")
+        backend = cast(OpenAIBackend, resolve(f"openai/echo@{srv.url}/v1"))
         params = GenParams(max_tokens=1000)
         url, body = backend.request(MESSAGES, params)
         raw_rates, har_rates = [], []

@@ -16,7 +16,8 @@ def write_run(store: Store, scenario: Scenario, models: dict[str, tuple[float, f
     Returns the generation rows written."""
     run_id = store.create_run(scenario.id, {"models": list(models), "backend_options": {"n_ctx": 4096}},
                               {"gpus": [], "cpu_count": 2}, 0, run_id=run_id)
-    gens, checks = [], []
+    gens: list[dict] = []
+    checks: list[dict] = []
     for m, (quality, ttft) in models.items():
         for i, case in enumerate(scenario.cases):
             for turn, (_, case_checks) in enumerate(case.turn_inputs(context_tokens)):

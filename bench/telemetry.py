@@ -32,7 +32,7 @@ def decode_rate(backend, messages, params, sampled: bool) -> float | None:
         sampler.__exit__(None, None, None)
     if not report or not report.engine_decode_ms:
         return None
-    return (report.engine_decode_tokens or report.output_tokens) / (report.engine_decode_ms / 1000)
+    return (report.engine_decode_tokens or report.output_tokens or 0) / (report.engine_decode_ms / 1000)
 
 
 def main() -> int:
@@ -45,7 +45,7 @@ def main() -> int:
     prompts = [c.turn_inputs()[0][0] for c in load_scenario("standard").cases if not c.turns][:4]
     params = GenParams(max_tokens=args.max_tokens, temperature=0.0, seed=42)
     decode_rate(backend, prompts[0], params, False)  # warm-up
-    rates = {True: [], False: []}
+    rates: dict[bool, list[float]] = {True: [], False: []}
     for r in range(args.rounds):
         order = (True, False) if r % 2 == 0 else (False, True)  # ABBA: drift cancels
         for sampled in order:

@@ -15,6 +15,7 @@ ANSWER = "Newton's first law is about inertia, the second about acceleration, th
 
 
 class _Handler(BaseHTTPRequestHandler):
+    MODELS: set[str] = set()  # the models a fake serves (each kind sets its own)
     protocol_version = "HTTP/1.1"
     server: _Server
 
@@ -269,6 +270,15 @@ class OpenAIHandler(_Handler):
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
     request_queue_size = 256
+    # what the handlers read and record (set by FakeServer)
+    delay_s: float
+    load_s: float
+    burst: int
+    loaded: set
+    requests: list
+    auth: list
+    prompt_cache: list
+    stop_stall: threading.Event
 
 
 class FakeServer:
