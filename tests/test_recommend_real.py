@@ -15,7 +15,9 @@ def test_the_same_gguf_by_catalog_id_and_by_path_is_too_close_to_call(store, smo
     d = recommend(store, "standard")
     p = d.ranking.set_index("model_spec").p_first
     assert d.verdict == TOO_CLOSE
-    assert p[by_id] == pytest.approx(0.5, abs=0.15) and p[by_path] == pytest.approx(0.5, abs=0.15)
+    # Neither comes near the threshold (0.9). Not exactly a coin toss either: the timings of two loads of
+    # one file differ a little, and consistently within a run (0.35/0.65 seen in one CI run).
+    assert 0.2 < p[by_id] < 0.8 and 0.2 < p[by_path] < 0.8
     # greedy decoding of one file: the same answers, so the same quality on every case
     q = d.criteria.set_index(["model_spec", "criterion"]).value
     assert q[by_id, "quality"] == q[by_path, "quality"]
