@@ -3,7 +3,6 @@ the GPU, then on the CPU; per model load, TTFT, decode tokens/s, peak VRAM and t
 bandwidth bound, and the GPU/CPU ratios."""
 from __future__ import annotations
 
-import json
 import sys
 import tempfile
 from pathlib import Path
@@ -12,6 +11,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from engine import RunConfig, Runner, Store, load_scenario  # noqa: E402
 from engine.bound import shares  # noqa: E402
+from engine.store import run_facts  # noqa: E402
 
 MODELS = ["llamacpp/smollm2-135m", "llamacpp/gemma3-270m"]
 
@@ -23,7 +23,7 @@ def measure(store: Store, layers: int) -> dict[str, dict]:
     run = store.get_run(run_id)
     if run is None:
         raise SystemExit(f"no run {run_id} in {store.path}")
-    bound = shares(g, {run_id: {"host": json.loads(run["host_json"]), "config": json.loads(run["config_json"])}})
+    bound = shares(g, {run_id: run_facts(run)})
     share = dict(zip(bound.model_spec, bound.bound_share)) if not bound.empty else {}
     out = {}
     for spec, m in g.groupby("model_spec"):

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from .store import Store
+from .store import Store, run_facts
 
 
 def runs_table(store: Store, limit: int = 50) -> pd.DataFrame:
@@ -91,16 +91,9 @@ def cold_and_warm(store: Store, scenario_id: str, loaded: dict[str, pd.DataFrame
 
 def hardware(store: Store, gens: pd.DataFrame) -> pd.DataFrame:
     """Per model: decode speed against the bandwidth bound of the machine it ran on."""
-    import json
-
     from .bound import shares
 
-    runs = {}
-    for run_id in gens.run_id.unique():
-        r = store.get_run(run_id) or {}
-        runs[run_id] = {k: json.loads(r[c]) if isinstance(r.get(c), str) else (r.get(c) or {})
-                        for k, c in (("host", "host_json"), ("config", "config_json"))}
-    return shares(gens, runs)
+    return shares(gens, {run_id: run_facts(store.get_run(run_id) or {}) for run_id in gens.run_id.unique()})
 
 
 HISTORY_RUNS = 50  # the latest runs on the Across-runs chart: more are neither readable nor quick
@@ -121,18 +114,13 @@ def history(store: Store, model_specs: list[str], scenario_id: str, last: int = 
                                               AND list_contains(?, g.model_spec))
             ORDER BY started_at DESC LIMIT ?""", [scenario_id, model_specs, last])
         ids = runs.run_id.tolist()
-        timings = store.query("""
-            SELECT g.run_id, g.model_spec,
-                   median(g.ttft_ms) AS ttft_ms_p50, median(g.e2e_ms) AS e2e_ms_p50,
-                   median(g.decode_tok_per_s) AS decode_tok_per_s_p50
-            FROM generations g
-            WHERE list_contains(?, g.run_id) AND list_contains(?, g.model_spec) AND g.ok
-            GROUP BY ALL""", [ids, model_specs])
         gens = store.query("SELECT * FROM generations WHERE list_contains(?, run_id) AND list_contains(?, model_spec)",
                            [ids, model_specs])
         checks = store.query("SELECT * FROM check_results WHERE list_contains(?, run_id) "
                              "AND list_contains(?, model_spec)", [ids, model_specs])
-    timings = runs.merge(timings, on="run_id").sort_values(["started_at", "model_spec"], ignore_index=True)
+    medians = (gens[gens.ok].groupby(["run_id", "model_spec"])[["ttft_ms", "e2e_ms", "decode_tok_per_s"]].median()
+               .add_suffix("_p50").reset_index())
+    timings = runs.merge(medians, on="run_id").sort_values(["started_at", "model_spec"], ignore_index=True)
     scores = case_scores(gens, checks)
     quality = (scores.groupby(["run_id", "model_spec", "case_id"]).score.mean()
                .groupby(["run_id", "model_spec"]).mean().rename("quality").reset_index())
@@ -141,13 +129,9 @@ def history(store: Store, model_specs: list[str], scenario_id: str, last: int = 
 
 def busy_runs(store: Store, run_ids: list[str]) -> list[tuple[str, float]]:
     """(run, other processes' median CPU %) for runs whose host was busy while they ran."""
-    import json
-
     out = []
     for run_id in run_ids:
-        run = store.get_run(run_id)
-        host = json.loads(run["host_json"]) if run and isinstance(run.get("host_json"), str) else {}
-        load = host.get("load") or {}
+        load = run_facts(store.get_run(run_id) or {})["host"].get("load") or {}
         if load.get("busy"):
             out.append((run_id, float(load["others_cpu_pct_median"])))
     return out

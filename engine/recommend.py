@@ -23,7 +23,7 @@ from . import cost as costmod
 from .catalog import entry_for_spec
 from .scenarios import CRITERIA, ScenarioError, load_scenario
 from .scoring import _lang_from_id, case_scores
-from .store import Store, utcnow
+from .store import Store, run_facts, utcnow
 
 # criterion -> (better, unit, what is measured)
 CRITERION_INFO = {
@@ -427,18 +427,8 @@ def _run_context(configs: list[dict]) -> int:
 
 
 def _run_configs(ev: Evidence) -> list[dict]:
-    import json
-
-    out = []
-    for r in ev.runs:
-        if not r:
-            continue
-        cfg = r.get("config_json")
-        host = r.get("host_json")
-        out.append({"run_id": r["run_id"], "config": json.loads(cfg) if isinstance(cfg, str) else (cfg or {}),
-                    "host": json.loads(host) if isinstance(host, str) else (host or {}),
-                    "started_at": str(r.get("started_at")), "status": r.get("status")})
-    return out
+    return [{"run_id": f["run_id"], "config": f["config"], "host": f["host"], "started_at": str(f.get("started_at")),
+             "status": f.get("status")} for r in ev.runs if r for f in [run_facts(r)]]
 
 
 def _measured_capacity(store: Store | None, ev: Evidence, model: str, concurrency: int):
@@ -994,9 +984,7 @@ def saved_decisions(store: Store, scenario_id: str | None = None) -> pd.DataFram
 def verdicts(store: Store, n_boot: int = 500) -> pd.DataFrame:
     """Each scenario's current verdict with the default weights (Home)."""
     rows = []
-    with store.held():
-        sids = store.query("SELECT DISTINCT scenario_id FROM runs ORDER BY 1").scenario_id
-    for sid in sids:
+    for sid in store.query("SELECT DISTINCT scenario_id FROM runs ORDER BY 1").scenario_id:
         try:
             d = recommend(store, sid, n_boot=n_boot)
         except (RecommendError, costmod.CostError):

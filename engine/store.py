@@ -230,6 +230,14 @@ def _revive(row: dict) -> dict:
             for k, v in row.items()}
 
 
+def run_facts(run: dict) -> dict:
+    """A runs row with its JSON columns decoded: `config` and `host` as dicts (empty if absent)."""
+    def decoded(value) -> dict:
+        return json.loads(value) if isinstance(value, str) else (value or {})
+
+    return {**run, "config": decoded(run.get("config_json")), "host": decoded(run.get("host_json"))}
+
+
 def _describe_open_error(path: str, exc: BaseException) -> str:
     msg = _first_line(exc)
     low = msg.lower()
