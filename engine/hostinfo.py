@@ -25,47 +25,38 @@ def _cpu_model() -> str:
     return platform.processor() or platform.machine()
 
 
-def gpus() -> list[dict]:
-    """NVIDIA GPUs as NVML reports them; empty without a driver."""
+def nvidia() -> dict:
+    """What NVML reports, in one session: `gpus` (name and memory of each), `nvidia_driver` and
+    `cuda_driver` (the CUDA version the driver supports). Empty and None without a driver."""
+    out: dict = {"gpus": [], "nvidia_driver": None, "cuda_driver": None}
     try:
         import pynvml
 
         pynvml.nvmlInit()
     except Exception:
-        return []
+        return out
     try:
-        out = []
         for i in range(pynvml.nvmlDeviceGetCount()):
             h = pynvml.nvmlDeviceGetHandleByIndex(i)
             mem = pynvml.nvmlDeviceGetMemoryInfo(h)
             name = pynvml.nvmlDeviceGetName(h)
-            out.append({"index": i, "name": name.decode() if isinstance(name, bytes) else name,
-                        "memory_total_mb": mem.total / 2**20, "memory_used_mb": mem.used / 2**20})
+            out["gpus"].append({"index": i, "name": name.decode() if isinstance(name, bytes) else name,
+                                "memory_total_mb": mem.total / 2**20, "memory_used_mb": mem.used / 2**20})
+        try:
+            driver = pynvml.nvmlSystemGetDriverVersion()
+            out["nvidia_driver"] = driver.decode() if isinstance(driver, bytes) else str(driver)
+            cuda = int(pynvml.nvmlSystemGetCudaDriverVersion())  # e.g. 12040 for 12.4
+            out["cuda_driver"] = f"{cuda // 1000}.{cuda % 1000 // 10}"
+        except Exception:
+            pass
         return out
     finally:
         pynvml.nvmlShutdown()
 
 
-def nvidia_versions() -> dict:
-    """The NVIDIA driver's version and the CUDA version it supports, as NVML reports them;
-    both None without a driver."""
-    out: dict[str, str | None] = {"nvidia_driver": None, "cuda_driver": None}
-    try:
-        import pynvml
-
-        pynvml.nvmlInit()
-    except Exception:
-        return out
-    try:
-        driver = pynvml.nvmlSystemGetDriverVersion()
-        out["nvidia_driver"] = driver.decode() if isinstance(driver, bytes) else str(driver)
-        cuda = int(pynvml.nvmlSystemGetCudaDriverVersion())  # e.g. 12040 for 12.4
-        out["cuda_driver"] = f"{cuda // 1000}.{cuda % 1000 // 10}"
-    except Exception:
-        pass
-    finally:
-        pynvml.nvmlShutdown()
-    return out
+def gpus() -> list[dict]:
+    """NVIDIA GPUs as NVML reports them; empty without a driver."""
+    return nvidia()["gpus"]
 
 
 def process_vram_mb(pid: int | None = None) -> float | None:
@@ -106,8 +97,7 @@ def host_info() -> dict:
         "cpu_cores_physical": psutil.cpu_count(logical=False),
         "cpu_cores_logical": psutil.cpu_count(logical=True),
         "ram_total_mb": psutil.virtual_memory().total / 2**20,
-        "gpus": gpus(),
-        **nvidia_versions(),
+        **nvidia(),
         "versions": versions,
     }
 

@@ -308,10 +308,10 @@ def test_without_a_driver_the_versions_are_none(monkeypatch):
     import sys
     from types import SimpleNamespace
 
-    from engine.hostinfo import nvidia_versions
+    from engine.hostinfo import nvidia
 
     def no_driver():
         raise OSError("NVML Shared Library Not Found")
 
     monkeypatch.setitem(sys.modules, "pynvml", SimpleNamespace(nvmlInit=no_driver))
-    assert nvidia_versions() == {"nvidia_driver": None, "cuda_driver": None}
+    assert nvidia() == {"gpus": [], "nvidia_driver": None, "cuda_driver": None}
