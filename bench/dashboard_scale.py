@@ -108,8 +108,7 @@ def measure(target: int, rounds: int, tmp: str) -> dict[str, float]:
     os.environ["MODELPICK_DB"] = str(path)
     figures = page_times(rounds)
     figures["recommend_fn"] = function_time(store, rounds)
-    figures["rows"] = rows
-    print(" ".join(f"{k}_s={v:.2f}" for k, v in figures.items() if k != "rows"), file=sys.stderr)
+    print(" ".join(f"{k}_s={v:.2f}" for k, v in figures.items()), file=sys.stderr)
     return figures
 
 
@@ -120,7 +119,6 @@ def main() -> None:
     p.add_argument("--rounds", type=int, default=3)
     args = p.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
-        os.environ["MODELPICK_BANDWIDTH_CACHE"] = str(Path(tmp) / "bandwidth.json")
         small = measure(args.small, args.rounds, tmp)
         large = measure(args.large, args.rounds, tmp)
     print(f"{'':12} {'small':>8} {'large':>8} {'ratio':>6}")

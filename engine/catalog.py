@@ -149,9 +149,10 @@ def bundled_path(model_id: str) -> Path:
             path = found[0]
         elif entry.bundled.how == "assemble":
             # assemble() checks the whole file's sha256 on every call (about 0.15 s): once per process
-            path = _ASSEMBLED.get(pkg) or Path(importlib.import_module(pkg.replace("-", "_")).assemble())
-            if path.is_file():
-                _ASSEMBLED[pkg] = path
+            known = _ASSEMBLED.get(pkg)
+            path = known if known and known.is_file() else \
+                Path(importlib.import_module(pkg.replace("-", "_")).assemble())
+            _ASSEMBLED[pkg] = path
         else:
             raise BackendError(f"catalog: unknown bundled.how {entry.bundled.how!r} for {model_id}")
     except (importlib.metadata.PackageNotFoundError, ModuleNotFoundError):
