@@ -141,14 +141,17 @@ cols = st.columns(len(report.FORMATS))
 mimes = {"md": "text/markdown", "html": "text/html", "json": "application/json", "pdf": "application/pdf"}
 
 
+here = lang()  # read now: the callable runs outside this script, where the session state is not seen
+
+
 def _rendered_on_click(fmt: str):
-    # rendered when clicked, in the language chosen then (the button keeps its first callable)
-    return lambda: report.render(decision, fmt, lang())
+    return lambda: report.render(decision, fmt, here)
 
 
 for col, f in zip(cols, report.FORMATS):
+    # rendered only when clicked; one button per language, as the browser keeps a button's first callable
     col.download_button(f.upper(), _rendered_on_click(f),
-                        f"modelpick-{scenario_id}.{f}", mimes[f], key=f"dl-{f}")
+                        f"modelpick-{scenario_id}.{f}", mimes[f], key=f"dl-{f}-{here}")
 
 with st.form("save_decision"):
     name = st.text_input(tr("rec_save_name"), key="rec_decision_name")

@@ -125,10 +125,16 @@ def test_click_through(server):
         page.get_by_test_id("stSidebar").locator("a").filter(has_text="选型建议").click()
         expect(page.get_by_role("heading", name="选型建议")).to_be_visible()
         expect(page.get_by_text("推荐：llamacpp/smollm2-135m")).to_be_visible()
+        # the save form comes after the download buttons: once it shows, the buttons are this render's
+        expect(page.get_by_role("button", name="保存此决策")).to_be_visible()
         page.screenshot(path=ARTIFACTS / "6-recommend-zh.png", full_page=True)
+        with page.expect_download(timeout=60_000) as download:
+            page.locator("[data-testid=stDownloadButton] button").filter(has_text="MD").click()
+        assert "ModelPick 选型决策报告" in Path(download.value.path()).read_text(encoding="utf-8")
         page.get_by_test_id("stSidebar").get_by_text("English").click()
         expect(page.get_by_role("heading", name="Recommend")).to_be_visible()
         expect(page.get_by_text("only one model was run")).to_be_visible()
+        expect(page.get_by_role("button", name="Save this decision")).to_be_visible()
         with page.expect_download(timeout=120_000) as download:  # the first chart render starts its engine
             page.locator("[data-testid=stDownloadButton] button").filter(has_text="HTML").click()
         saved = ARTIFACTS / "decision.html"
