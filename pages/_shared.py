@@ -98,6 +98,20 @@ def spec(model_spec: str) -> str:
     return f"`{model_spec.replace('`', '')}`"
 
 
+def duration(seconds: float | None) -> str:
+    """A time span as people read it: 45 s, 18 min 6 s, 2 h 5 min ("–" when unknown)."""
+    if seconds is None or seconds != seconds:
+        return "–"
+    s = max(int(round(seconds)), 0)
+    if s < 60:
+        return tr("dur_s", s=s)
+    m, s = divmod(s, 60)
+    if m < 60:
+        return tr("dur_min", m=m, s=s)
+    h, m = divmod(m, 60)
+    return tr("dur_h", h=h, m=m)
+
+
 def fmt(value, digits: int = 1, pct: bool = False) -> str:
     if value is None or value != value:
         return "–"

@@ -149,9 +149,8 @@ def _rendered_on_click(fmt: str):
 
 
 for col, f in zip(cols, report.FORMATS):
-    # rendered only when clicked; one button per language, as the browser keeps a button's first callable
-    col.download_button(f.upper(), _rendered_on_click(f),
-                        f"modelpick-{scenario_id}.{f}", mimes[f], key=f"dl-{f}-{here}")
+    col.download_button(f.upper(), _rendered_on_click(f),  # rendered only when clicked
+                        f"modelpick-{scenario_id}.{f}", mimes[f], key=f"dl-{f}")
 
 with st.form("save_decision"):
     name = st.text_input(tr("rec_save_name"), key="rec_decision_name")

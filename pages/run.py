@@ -7,7 +7,7 @@ from engine.backends import BackendError
 from engine.backends.base import DEFAULT_MAX_CONTEXT
 from engine.backends.ollama import installed_models as ollama_installed
 from engine.scenarios import ScenarioError
-from pages._shared import entry_guard, fmt, labeller, scenario_label, spec, store, table, tr
+from pages._shared import duration, entry_guard, labeller, scenario_label, spec, store, table, tr
 
 entry_guard()
 
@@ -23,7 +23,7 @@ def progress_bar(status, kind: str, **extra) -> None:
     key = f"{kind}_progress_final" if status.finished else (
         f"{kind}_progress" if status.remaining_s is not None else f"{kind}_progress_first")
     st.progress(min(status.done / total, 1.0), text=tr(
-        key, done=status.done, total=total, elapsed=fmt(status.elapsed_s, 0), remaining=fmt(status.remaining_s, 0),
+        key, done=status.done, total=total, elapsed=duration(status.elapsed_s), remaining=duration(status.remaining_s),
         **extra))
 
 

@@ -513,6 +513,21 @@ def test_progress_shows_elapsed_and_time_left_from_the_generations_so_far():
     assert "4 / 10 generations" in shown and "about 12 s left" in shown and "–" not in shown
 
 
+@pytest.mark.parametrize(("lang", "left"), [("en", "about 18 min 6 s left"), ("zh", "预计还需 18 分 6 秒")])
+def test_a_long_time_left_reads_in_minutes(lang, left):
+    from datetime import datetime
+
+    store = Store()
+    run_id = store.create_run("standard", {"models": ["fake/echo"]}, {}, 4)
+    store.add_generation({"run_id": run_id, "model_spec": "fake/echo", "case_id": "c0", "repeat": 0,
+                          "turn": 0, "ok": True, "e2e_ms": 362_000.0, "started_at": datetime(2026, 1, 1)}, [])
+    at = app("pages/run.py")
+    at.session_state.active_run = run_id
+    at.session_state.lang = lang
+    at.run()
+    assert left in at.get("progress")[0].proto.text  # 3 answers left at 362 s each: 1,086 s
+
+
 @pytest.mark.slow
 def test_a_new_blind_pair_after_a_vote_and_the_rater_is_remembered():
     import random as _random
