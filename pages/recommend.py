@@ -139,8 +139,6 @@ if decision.caveats:
 st.subheader(tr("rec_download"))
 cols = st.columns(len(report.FORMATS))
 mimes = {"md": "text/markdown", "html": "text/html", "json": "application/json", "pdf": "application/pdf"}
-
-
 here = lang()  # read now: the callable runs outside this script, where the session state is not seen
 
 
