@@ -40,6 +40,22 @@ TEXT: dict[str, tuple[str, str]] = {
     "run_done": ("Finished: {done} generations.", "完成：共 {done} 次生成。"),
     "run_interrupted": ("Cancelled after {done} of {total} generations; what was measured is kept.",
                         "已取消：完成 {done} / {total} 次生成，已测数据全部保留。"),
+    "run_engine_died": ("{model}: its llama.cpp engine process died of {signal} ({why}). {failed} of {total} "
+                        "generations are recorded as failed; the other models ran as usual.",
+                        "{model}：llama.cpp 引擎进程因 {signal} 终止（{why}）。{total} 次生成中 {failed} 次记为失败；"
+                        "其他模型照常运行。"),
+    "signal_SIGILL": ("illegal instruction: this llama.cpp build uses an instruction the CPU cannot run; run "
+                      "`make install` again to rebuild and check it for this CPU",
+                      "非法指令：此 llama.cpp 构建使用了本机 CPU 不支持的指令；请重新运行 `make install`，按本机 CPU 重新构建并检查"),
+    "signal_SIGSEGV": ("segmentation fault: often a malformed or truncated GGUF file",
+                       "段错误：常见原因是 GGUF 文件损坏或不完整"),
+    "signal_SIGBUS": ("bus error: the GGUF file is truncated or changed while in use",
+                      "总线错误：GGUF 文件不完整或在使用中被修改"),
+    "signal_SIGABRT": ("llama.cpp aborted on a failed assertion", "llama.cpp 因断言失败而中止"),
+    "signal_SIGKILL": ("killed, often by the out-of-memory killer: the model may not fit in RAM",
+                       "被强制结束，常见原因是内存不足：模型可能放不进内存"),
+    "run_model_failed": ("{model}: {failed} of {total} generations failed. The most common reason:",
+                         "{model}：{total} 次生成中有 {failed} 次失败。最常见的原因："),
     "run_failed": ("The run failed: {error}", "测试失败：{error}"),
     "run_resume": ("Resume: run the missing and cancelled cases", "继续：补跑缺失和已取消的用例"),
     "run_open_compare": ("Open the comparison", "查看对比"),

@@ -466,8 +466,9 @@ class Runner:
         """Load (timed) and warm up; None after recording the failure for these cells. A
         model that cannot load or answer the warm-up fails its cells at once with that
         reason, said once on the console, instead of spending a timeout on every cell."""
-        t0 = time.perf_counter()
         try:
+            self._in_thread(backend.prepare, config.request_timeout_s, f"starting {spec}")
+            t0 = time.perf_counter()
             self._in_thread(backend.load, config.request_timeout_s, f"loading {spec}")
         except Exception as exc:  # a _Stop (cancel, timeout) or the backend's own error
             if str(exc) == "cancelled":
@@ -500,6 +501,7 @@ class Runner:
             return
         state = self._open(config, spec, backend, cells, first)
         if state is None:
+            backend.close()  # what a failed load started (an engine process) ends here
             return
         try:
             for case, repeat in cells:
@@ -595,10 +597,10 @@ class Runner:
     def _stream(self, backend, messages, params, t0: float, config: RunConfig | None):
         """(item, arrival time) from the backend's stream. A served model's stream is read in
         a helper thread, so cancel and the first-token and total timeouts end the wait within
-        0.05 s even while a server holds the connection silent. An in-process engine runs
-        in this thread (handing each token across threads would cost the GIL's switch
-        interval in latency); it yields every token, and cancel and the timeouts are checked
-        between them."""
+        0.05 s even while a server holds the connection silent. A model on this machine (llama.cpp's
+        engine process) is read in this thread (handing each token across threads would cost the
+        GIL's switch interval in latency); it yields every token, and an empty chunk when nothing
+        came for 0.05 s, and cancel and the timeouts are checked between them."""
         if backend.footprint_mb() is not None:
             yield from self._stream_here(backend, messages, params, t0, config)
             return

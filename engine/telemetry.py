@@ -2,8 +2,8 @@
 psutil, and of GPU memory, utilisation and power with NVML where a GPU is present.
 
 Per generation it gives peaks and means (the columns of docs/schema.md): `peak_rss_mb` (the
-process holding the model and its children: this one for in-process backends, the server's for a
-served model on this machine, found by the port it listens on; None for a server elsewhere), `peak_ram_used_mb`
+process holding the model and its children: llama.cpp's engine process, the server's for a served
+model on this machine, found by the port it listens on; None for a server elsewhere), `peak_ram_used_mb`
 (the whole machine), `mean_cpu_pct` (the machine, all cores = 100), `peak_vram_mb`,
 `mean_gpu_util_pct`, `mean_gpu_power_w` (all GPUs NVML sees; None without one), and
 `telemetry_samples`. bench/telemetry.py measures its cost against decode speed.
@@ -88,8 +88,12 @@ LOOPBACK = {"127.0.0.1", "localhost", "::1", "0.0.0.0"}
 
 
 def model_pid(backend) -> int | None:
-    """The process holding a backend's model: this one in process; for a served model the
-    process listening on its server's port when that is this machine; else None."""
+    """The process holding a backend's model: the engine process the backend started (llama.cpp),
+    this one for a model in process; for a served model the process listening on its server's port
+    when that is this machine; else None."""
+    pid = backend.process_pid()
+    if pid is not None:
+        return pid
     url = backend.server_url()
     if url is None:
         return os.getpid()

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -153,6 +154,9 @@ class RunStatus:
     case_id: str | None = None
     partial_text: str = ""
     error: str | None = None
+    # Models with failed generations once the run has finished: model_spec, failed, total, the most
+    # common error, and the signal where its engine process died of one (SIGILL, SIGSEGV, ...).
+    failures: list[dict] = field(default_factory=list)
 
     @property
     def finished(self) -> bool:
@@ -265,7 +269,29 @@ def run_status(store: Store, run_id: str) -> RunStatus:
     remaining = _remaining_s(store, run_id, total - done) if done and total and status == "running" else None
     return RunStatus(run_id, status, int(done), total, elapsed, remaining,
                      live.get("model_spec"), live.get("case_id"), live.get("text", ""),
-                     run["error"] if isinstance(run["error"], str) else None)
+                     run["error"] if isinstance(run["error"], str) else None,
+                     model_failures(store, run_id) if status in ("done", "interrupted", "failed") else [])
+
+
+_SIGNAL = re.compile(r"engine process died of (SIG[A-Z]+)")
+
+
+def model_failures(store: Store, run_id: str) -> list[dict]:
+    """Per model with failed generations: how many of its generations failed, the most common
+    reason (cancelled ones left out), and the signal where its engine process died of one."""
+    rows = store.query(
+        "SELECT model_spec, count(*) FILTER (WHERE NOT ok AND coalesce(error, '') <> 'cancelled') AS failed, "
+        "count(*) AS total, mode(error) FILTER (WHERE NOT ok AND coalesce(error, '') <> 'cancelled') AS error "
+        "FROM generations WHERE run_id = ? GROUP BY model_spec ORDER BY model_spec", [run_id])
+    out = []
+    for r in rows.to_dict("records"):
+        if not r["failed"]:
+            continue
+        error = r["error"] if isinstance(r["error"], str) else ""
+        m = _SIGNAL.search(error)
+        out.append({"model_spec": r["model_spec"], "failed": int(r["failed"]), "total": int(r["total"]),
+                    "error": error, "signal": m.group(1) if m else None})
+    return out
 
 
 @dataclass

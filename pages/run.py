@@ -6,6 +6,7 @@ from engine import bundled_models, catalog, cloud, cost, list_scenario_ids, load
 from engine.backends import BackendError
 from engine.backends.base import DEFAULT_MAX_CONTEXT
 from engine.backends.ollama import installed_models as ollama_installed
+from engine.i18n import TEXT
 from engine.scenarios import ScenarioError
 from pages._shared import duration, entry_guard, labeller, scenario_label, spec, store, table, tr
 
@@ -52,6 +53,14 @@ def progress_panel(run_id: str) -> None:
             st.caption(status.error)
     else:
         st.error(tr("run_failed", error=status.error or ""))
+    for f in status.failures:
+        if f["signal"]:
+            st.error(tr("run_engine_died", model=spec(f["model_spec"]), signal=f["signal"],
+                        why=tr(f"signal_{f['signal']}") if f"signal_{f['signal']}" in TEXT else f["signal"],
+                        failed=f["failed"], total=f["total"]))
+        else:
+            st.warning(tr("run_model_failed", model=spec(f["model_spec"]), failed=f["failed"], total=f["total"]))
+        st.text(f["error"])  # the engine's own words, as text
     if status.status in ("interrupted", "failed") and st.button(tr("run_resume"), key="resume"):
         st.session_state.active_run = worker.start_resume(s.path, run_id)
         st.rerun()

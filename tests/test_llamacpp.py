@@ -29,10 +29,14 @@ def smollm2():
 
 @pytest.mark.slow
 def test_counts_match_llama_cpp_own_usage(smollm2):
+    import llama_cpp
+
+    # the library's own chat completion, in this process, on the same file and context
+    lib = llama_cpp.Llama(model_path=str(smollm2.path), n_ctx=2048, n_threads=smollm2.n_threads, verbose=False)
     for max_tokens in (12, 300):
         text, report = collect(smollm2, QUESTION, max_tokens=max_tokens)
-        ref = smollm2._llm.create_chat_completion(messages=QUESTION, max_tokens=max_tokens,
-                                                  temperature=0.0, seed=42)
+        lib.reset()
+        ref = lib.create_chat_completion(messages=QUESTION, max_tokens=max_tokens, temperature=0.0, seed=42)
         assert text == ref["choices"][0]["message"]["content"]
         assert report.prompt_tokens == ref["usage"]["prompt_tokens"]
         assert report.output_tokens == ref["usage"]["completion_tokens"]
@@ -157,7 +161,7 @@ def test_each_model_runs_in_its_own_context_under_the_cap_and_probes_are_sized_t
         trained_context(bad)
     capped = resolve("llamacpp/gemma3-270m", max_context=2048)
     capped.load()
-    assert capped.context_tokens == capped._llm.n_ctx() == 2048  # the cap wins over 32768
+    assert capped.context_tokens == capped.engine_n_ctx == 2048  # the cap wins over 32768
     capped.close()
     # a probe at 25% of the context is a quarter of the context the model actually got
     run_id = Runner(store).run(RunConfig(load_scenario("kb-qa"), ["llamacpp/smollm2-135m"], max_tokens=4,

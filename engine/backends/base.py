@@ -87,6 +87,14 @@ class Backend(ABC):
     # models), so models on that host are not interleaved but run in ABBA blocks.
     shares_host: bool = True
 
+    def prepare(self) -> None:  # noqa: B027 (optional: most backends need nothing started)
+        """Start what the backend needs before its load is timed (llama.cpp's engine process)."""
+
+    def process_pid(self) -> int | None:
+        """The process on this machine that the backend started to hold its model (llama.cpp's
+        engine process); None where there is none (a model in this process, or a server)."""
+        return None
+
     def load(self) -> None:  # noqa: B027 (optional: a served model is already loaded)
         """Bring the model into memory. The harness times this call."""
 

@@ -1,19 +1,26 @@
-"""llama.cpp in process through llama-cpp-python, with llama.cpp's own counters.
+"""llama.cpp on this machine through llama-cpp-python, with llama.cpp's own counters.
 
 Specs: `llamacpp/<catalog id>` for a bundled model, `llamacpp/<path>.gguf` for any file.
+Each model runs in an engine process of its own (llamacpp_engine.py): native code that dies of a
+signal (an instruction the CPU lacks, a malformed GGUF) takes that process, not the run; the model's
+cells are then recorded as failed with the signal named, and the other models go on. The harness
+reads the stream from a socket and owns the clock.
 """
 from __future__ import annotations
 
-import codecs
+import dataclasses
 import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
 from collections.abc import Iterator
+from multiprocessing.connection import Connection
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, cast
 
 import psutil
-
-if TYPE_CHECKING:
-    import llama_cpp
 
 from ..catalog import bundled_path, get_model, load_catalog
 from . import ModelSpec, register_backend
@@ -27,6 +34,22 @@ from .base import (
     EngineReport,
     GenParams,
 )
+from .llamacpp_engine import stop_scan as _stop_scan  # noqa: F401 (re-exported: the tests' import path)
+
+ENGINE_FILE = Path(__file__).with_name("llamacpp_engine.py")
+START_TIMEOUT_S = 120.0  # the engine process's import of llama-cpp-python
+POLL_S = 0.05  # how long the stream waits on the socket before letting the harness check its limits
+CANCEL_WAIT_S = 10.0  # for a cancelled generation to stop before its process is killed
+# What each way of dying usually means, and what to do about it.
+_SIGNAL_HINTS = {
+    "SIGILL": "illegal instruction: this llama.cpp build uses an instruction the CPU cannot run; run `make install` "
+              "again, which rebuilds the engine for this CPU and checks it (README, 'The engine')",
+    "SIGSEGV": "segmentation fault: often a malformed or truncated GGUF file (check its size and sha256), else a "
+               "llama.cpp bug",
+    "SIGBUS": "bus error: the GGUF file is truncated or was changed while mapped",
+    "SIGABRT": "llama.cpp aborted (an assertion failed): its message is below",
+    "SIGKILL": "killed from outside, often by the out-of-memory killer: the model may not fit in RAM",
+}
 
 
 def supports_gpu_offload() -> bool:
@@ -63,6 +86,17 @@ def _default_threads() -> int:
     return psutil.cpu_count(logical=False) or os.cpu_count() or 1
 
 
+class EngineDied(BackendError):
+    """The engine process died (of a signal, or exited); the message names the model and the signal."""
+
+
+def _signal_name(returncode: int) -> str:
+    try:
+        return signal.Signals(-returncode).name
+    except ValueError:
+        return f"signal {-returncode}"
+
+
 class LlamaCppBackend(Backend):
     def __init__(self, spec: ModelSpec, n_ctx: int | None = None, n_threads: int | None = None,
                  n_gpu_layers: int = 0, chat_format: str | None = None, max_context: int | None = None,
@@ -79,26 +113,129 @@ class LlamaCppBackend(Backend):
         self.context_tokens = n_ctx
         self.n_threads = n_threads or _default_threads()
         self.n_gpu_layers = n_gpu_layers
-        self._llm: llama_cpp.Llama | None = None
-        self._formatter = None
+        self._proc: subprocess.Popen | None = None
+        self._conn: Connection | None = None
+        self._log = None  # the engine process's stdout and stderr, read back when it dies
+        self._lock = threading.Lock()
+        self._loaded_opts: dict | None = None
         self._rss_mb: float | None = None
+        self.engine_n_ctx: int | None = None
+        self._died: str | None = None  # why the engine process died: its later requests fail at once
 
+    @property
+    def _name(self) -> str:
+        return f"llamacpp/{self.path.name}"
+
+    # -- the engine process -------------------------------------------------------
+    def prepare(self) -> None:
+        """Start the engine process (it imports llama-cpp-python) before the load is timed."""
+        if self._died:
+            raise EngineDied(self._died)
+        if self._proc is not None and self._proc.poll() is None:
+            return
+        self._log = tempfile.TemporaryFile()
+        here, there = socket.socketpair()
+        try:
+            self._proc = subprocess.Popen([sys.executable, str(ENGINE_FILE), str(there.fileno())],
+                                          pass_fds=[there.fileno()], stdin=subprocess.DEVNULL, stdout=self._log,
+                                          stderr=self._log, close_fds=True)
+        finally:
+            there.close()
+        self._conn = Connection(here.detach())
+        self._loaded_opts = None
+        msg = self._recv(START_TIMEOUT_S, "starting the engine process")
+        if msg[0] != "ready":
+            raise BackendError(f"{self._name}: the engine process did not start: {msg}")
+
+    def process_pid(self) -> int | None:
+        return self._proc.pid if self._proc is not None and self._proc.poll() is None else None
+
+    def _dead(self, during: str) -> EngineDied:
+        """The engine process has gone: why, with the signal named, remembered for later requests."""
+        proc = self._proc
+        rc = None
+        if proc is not None:
+            try:
+                rc = proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                rc = proc.wait()
+        said = ""
+        if self._log is not None:
+            try:
+                self._log.seek(0)
+                said = self._log.read()[-800:].decode("utf-8", "replace").strip()
+            except (OSError, ValueError):
+                pass
+        if rc is not None and rc < 0:
+            name = _signal_name(rc)
+            how = f"died of {name} ({_SIGNAL_HINTS.get(name, 'killed by a signal')})"
+        else:
+            how = f"exited (code {rc})"
+        self._died = (f"{self._name}: the llama.cpp engine process {how} while {during}; the model's remaining "
+                      f"cases are not run" + (f". It printed: {said}" if said else ""))
+        self._shutdown(kill=True)
+        return EngineDied(self._died)
+
+    def _recv(self, timeout_s: float | None, during: str):
+        conn = self._conn
+        if conn is None:
+            raise BackendError(f"{self._name}: the engine process is not running")
+        try:
+            if timeout_s is not None and not conn.poll(timeout_s):
+                self._shutdown(kill=True)
+                raise BackendError(f"{self._name}: no answer from the engine process within {timeout_s:g} s "
+                                   f"while {during}")
+            return conn.recv()
+        except (EOFError, OSError):
+            raise self._dead(during) from None
+
+    def _send(self, msg, during: str) -> None:
+        if self._conn is None:
+            raise BackendError(f"{self._name}: the engine process is not running")
+        try:
+            self._conn.send(msg)
+        except (BrokenPipeError, ConnectionResetError, OSError):
+            raise self._dead(during) from None
+
+    def _shutdown(self, kill: bool = False) -> None:
+        proc, conn, log = self._proc, self._conn, self._log
+        self._proc = self._conn = self._log = None
+        self._loaded_opts = None
+        if proc is not None and proc.poll() is None:
+            if not kill and conn is not None:
+                try:
+                    conn.send(("close",))
+                    proc.wait(timeout=10)
+                except (OSError, subprocess.TimeoutExpired):
+                    pass
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+        for f in (conn, log):
+            if f is not None:
+                try:
+                    f.close()
+                except OSError:
+                    pass
+
+    # -- the Backend interface ----------------------------------------------------
     def load(self) -> None:
-        import llama_cpp
-
         if self.n_ctx is None:
             self.n_ctx = min(self.trained_context() or FALLBACK_CONTEXT, self.max_context)
             self.context_tokens = self.n_ctx
-        rss_before = psutil.Process().memory_info().rss
-        try:
-            self._llm = llama_cpp.Llama(
-                model_path=str(self.path), n_ctx=self.n_ctx, n_threads=self.n_threads,
-                n_gpu_layers=self.n_gpu_layers, chat_format=self.chat_format, verbose=False,
-            )
-        except Exception as exc:  # llama.cpp raises ValueError on a bad file
-            raise BackendError(f"llamacpp/{self.path.name}: could not load {self.path}: {exc}") from exc
-        self._formatter = self._make_formatter(self._llm)
-        self._rss_mb = (psutil.Process().memory_info().rss - rss_before) / 2**20
+        with self._lock:
+            self.prepare()
+            opts = {"path": str(self.path), "n_ctx": self.n_ctx, "n_threads": self.n_threads,
+                    "n_gpu_layers": self.n_gpu_layers, "chat_format": self.chat_format,
+                    "chat_template": self.chat_template, "stop": self.stop}
+            self._send(("load", opts), "loading the model")
+            msg = self._recv(None, "loading the model")
+            if msg[0] == "error":
+                raise BackendError(f"{self._name}: {msg[2]}")
+            self._loaded_opts = opts
+            self._rss_mb = msg[1]["rss_mb"]
+            self.engine_n_ctx = msg[1]["n_ctx"]  # the context llama.cpp allocated
 
     def host_facts(self) -> dict:
         """Whether this llama.cpp build offloads to a GPU, and its versions."""
@@ -118,160 +255,98 @@ class LlamaCppBackend(Backend):
         try:
             return trained_context(self.path)
         except (OSError, GGUFError) as exc:
-            raise BackendError(f"llamacpp/{self.path.name}: could not read {self.path}: {exc}") from exc
-
-    def _make_formatter(self, llm):
-        """A Jinja formatter from the catalog's template or the GGUF's own; None to let
-        llama-cpp-python apply a named chat_format."""
-        from llama_cpp.llama_chat_format import Jinja2ChatFormatter
-
-        template = self.chat_template
-        if template is None and not self.chat_format:
-            template = llm.metadata.get("tokenizer.chat_template")
-        if template is None:
-            return None
-
-        def text(token: int) -> str:
-            return llm.detokenize([token], special=True).decode("utf-8", "replace")
-
-        return Jinja2ChatFormatter(template=template, eos_token=text(llm.token_eos()),
-                                   bos_token=text(llm.token_bos()))
+            raise BackendError(f"{self._name}: could not read {self.path}: {exc}") from exc
 
     def close(self) -> None:
-        if self._llm is not None:
-            self._llm.close()
-            self._llm = None
+        if self._lock.acquire(timeout=1.0):
+            try:
+                self._shutdown()
+            finally:
+                self._lock.release()
+        else:  # a request is under way in another thread (a load past its timeout): end it
+            self._shutdown(kill=True)
 
     def footprint_mb(self) -> float | None:
         # the weights file plus a fifth for the KV cache and buffers
         return self.path.stat().st_size / 2**20 * 1.2
 
     def memory_mb(self) -> dict:
-        out = {"rss_mb": self._rss_mb}
         from ..hostinfo import process_vram_mb
 
-        out["vram_mb"] = process_vram_mb()
-        return out
-
-    def _loaded(self) -> llama_cpp.Llama:
-        if self._llm is None:
-            self.load()
-        if self._llm is None:
-            raise BackendError(f"llamacpp/{self.path.name}: the model did not load")
-        return self._llm
+        pid = self.process_pid()
+        return {"rss_mb": self._rss_mb, "vram_mb": process_vram_mb(pid) if pid else None}
 
     def stream(self, messages: list[dict], params: GenParams) -> Iterator[Chunk]:
-        import llama_cpp
+        """Answer text as the engine process sends it; an empty string whenever nothing came for
+        POLL_S, so the harness can check cancel and its timeouts (empty text is not a token)."""
+        if self._died:
+            raise EngineDied(self._died)
+        if self._loaded_opts is None:
+            self.load()
+        with self._lock:
+            conn = self._conn
+            assert conn is not None
+            self._send(("stream", messages, dataclasses.asdict(params)), "generating")
+            report: EngineReport | None = None
+            done = False
+            try:
+                while True:
+                    try:
+                        ready = conn.poll(POLL_S)
+                    except (EOFError, OSError):
+                        ready = True  # recv below says how the process went
+                    if not ready:
+                        yield ""
+                        continue
+                    msg = self._recv(None, "generating")
+                    kind = msg[0]
+                    if kind == "chunk":
+                        yield msg[1]
+                    elif kind == "report":
+                        report = EngineReport(**msg[1])
+                    elif kind == "end":
+                        done = True
+                        if report is None:
+                            raise BackendError(f"{self._name}: the engine sent no report")
+                        yield report
+                        return
+                    elif kind == "error":
+                        done = True
+                        raise (ContextOverflow if msg[1] == "overflow" else BackendError)(
+                            msg[2] if msg[1] == "overflow" else f"{self._name}: {msg[2]}")
+            finally:
+                if not done and self._died is None and self._conn is not None:
+                    self._stop_generation()
 
-        llm = self._loaded()
-        n_ctx = self.n_ctx or llm.n_ctx()  # as asked (the buffers are sized by it), set by load()
-        if params.mode == "completion":
-            prompt = llm.tokenize(messages[-1]["content"].encode("utf-8"), add_bos=True, special=False)
-            template_stops: list[str] = []
-        elif self._formatter is None:
-            yield from self._stream_library_chat(messages, params)
-            return
-        else:
-            formatted = self._formatter(messages=messages)
-            prompt = llm.tokenize(formatted.prompt.encode("utf-8"),
-                                  add_bos=not formatted.added_special, special=True)
-            template_stops = _as_list(formatted.stop)
-        if len(prompt) >= n_ctx:
-            raise ContextOverflow(f"llamacpp/{self.path.name}: prompt of {len(prompt)} tokens "
-                                  f"exceeds the context of {n_ctx} tokens")
-        stops = self.stop + template_stops
-        # Forget the previous prompt so every generation evaluates its whole prompt:
-        # timings stay comparable across cases and repeats.
-        llm.reset()
-        llama_cpp.llama_perf_context_reset(llm._ctx.ctx)
-        if params.seed is not None:
-            llm.set_seed(params.seed)
-        budget = min(params.max_tokens, n_ctx - len(prompt))
-        vocab = llm._model.vocab
-        # Invalid UTF-8 from the model (it happens with byte tokens) is dropped, as
-        # llama-cpp-python does; a character split across tokens waits for its last byte.
-        decoder = codecs.getincrementaldecoder("utf-8")(errors="ignore")
-        text, emitted, n_out, finish, cut = "", 0, 0, "length", None
-        # Our own token loop rather than create_chat_completion: the library's stream
-        # re-detokenizes the whole answer at every token, which shows up in the timings.
-        for token in llm.generate(prompt, temp=params.temperature, top_k=40, top_p=0.95,
-                                  min_p=0.05, repeat_penalty=1.0):
-            if llama_cpp.llama_vocab_is_eog(vocab, token):
-                finish = "stop"
-                break
-            n_out += 1
-            text += decoder.decode(llm.detokenize([token]))
-            cut, safe = _stop_scan(text, emitted, stops)
-            if cut is not None:
-                text, safe, finish = text[:cut], cut, "stop"
-            if safe > emitted:
-                yield text[emitted:safe]
-                emitted = safe
-            if finish == "stop" or n_out >= budget:
-                break
-        if cut is None:
-            text += decoder.decode(b"", final=True)
-            if len(text) > emitted:
-                yield text[emitted:]
-        perf = llama_cpp.llama_perf_context(llm._ctx.ctx)
-        yield EngineReport(
-            prompt_tokens=len(prompt), output_tokens=n_out,
-            engine_prompt_ms=perf.t_p_eval_ms, engine_decode_ms=perf.t_eval_ms,
-            engine_decode_tokens=perf.n_eval, finish_reason=finish,
-        )
+    def _stop_generation(self) -> None:
+        """The reader went away mid-stream (cancel, a timeout): stop the engine's generation and
+        read what it still sends; a process that does not stop in time is restarted and reloaded."""
+        conn = self._conn
+        opts = self._loaded_opts
+        try:
+            assert conn is not None
+            conn.send(("cancel",))
+            waited = 0.0
+            while waited < CANCEL_WAIT_S:
+                if conn.poll(POLL_S):
+                    if conn.recv()[0] in ("end", "error"):
+                        return
+                else:
+                    waited += POLL_S
+        except (EOFError, OSError, AssertionError):
+            pass
+        self._shutdown(kill=True)
+        if opts is not None:  # ready for the next case, so its timing does not carry this reload
+            self.prepare()
+            self._send(("load", opts), "reloading the model")
+            if self._recv(None, "reloading the model")[0] == "ok":
+                self._loaded_opts = opts
 
-    def _stream_library_chat(self, messages: list[dict], params: GenParams) -> Iterator[Chunk]:
-        """A named chat_format without a template: llama-cpp-python formats the chat."""
-        import llama_cpp
-
-        llm = self._loaded()
-        llm.reset()
-        llama_cpp.llama_perf_context_reset(llm._ctx.ctx)
-        finish = None
-        stream = cast(Iterator[Any], llm.create_chat_completion(  # stream=True: an iterator of chunks
-            messages=cast(Any, messages), max_tokens=params.max_tokens, temperature=params.temperature,
-            seed=params.seed, stop=self.stop or None, stream=True,
-        ))
-        for chunk in stream:
-            choice = chunk["choices"][0]
-            text = choice.get("delta", {}).get("content")
-            if text:
-                yield text
-            if choice.get("finish_reason"):
-                finish = choice["finish_reason"]
-        perf = llama_cpp.llama_perf_context(llm._ctx.ctx)
-        # llama.cpp evaluates every sampled token but the last one; an end-of-generation
-        # token is not output, a token cut by max_tokens is.
-        yield EngineReport(
-            prompt_tokens=perf.n_p_eval, output_tokens=perf.n_eval + (finish == "length"),
-            engine_prompt_ms=perf.t_p_eval_ms, engine_decode_ms=perf.t_eval_ms,
-            engine_decode_tokens=perf.n_eval, finish_reason=finish,
-        )
-
-
-def _as_list(stop) -> list[str]:
-    if not stop:
-        return []
-    return [stop] if isinstance(stop, str) else list(stop)
-
-
-def _stop_scan(text: str, start: int, stops: list[str]) -> tuple[int | None, int]:
-    """(where a stop string begins, or None; how far text is safe to emit).
-
-    Text that could be the start of a stop string is held back until it is not.
-    """
-    if not stops:
-        return None, len(text)
-    hits = [i for i in (text.find(s, start) for s in stops) if i >= 0]
-    if hits:
-        return min(hits), min(hits)
-    safe = len(text)
-    for s in stops:
-        for k in range(min(len(s) - 1, len(text) - start), 0, -1):
-            if text.endswith(s[:k]):
-                safe = min(safe, len(text) - k)
-                break
-    return None, safe
+    def __del__(self):
+        try:
+            self._shutdown(kill=True)
+        except Exception:
+            pass
 
 
 register_backend("llamacpp", LlamaCppBackend)
