@@ -52,7 +52,7 @@ run: install
 # listed at the end with the command that enables each), then the whole suite.
 test: install cloud
 	@bash scripts/system_packages.sh $(TEST_PACKAGES)
-	$(PY) -m pytest -q -rs
+	$(PY) -m pytest -q -rs --durations=10
 
 # The quick lane while editing: leaves out the tests marked slow (real models, servers, browser).
 test-fast: install

@@ -8,6 +8,7 @@ from __future__ import annotations
 import importlib.metadata
 import os
 import platform
+from collections.abc import Callable
 
 import psutil
 
@@ -105,15 +106,27 @@ def host_info() -> dict:
 BUSY_OTHERS_PCT = 25.0  # other processes' CPU share above which timings are not trustworthy
 
 
+def load_summary(others_pct: list[float], load_1m: list[float]) -> dict:
+    """A run's host load from its samples: the median and peak CPU share other processes took,
+    the peak load average, and whether the host was busy (median above BUSY_OTHERS_PCT)."""
+    o = sorted(others_pct)
+    median = o[len(o) // 2] if o else None
+    return {"samples": len(o), "others_cpu_pct_median": median, "others_cpu_pct_max": o[-1] if o else None,
+            "load_avg_1m_max": max(load_1m) if load_1m else None, "cpus": psutil.cpu_count(),
+            "busy": bool(median is not None and median > BUSY_OTHERS_PCT)}
+
+
 class LoadMonitor:
     """Samples, once a second while a run goes on, how busy the CPU is with other processes
     (all CPU use minus this process and its children) and the load average, so a run whose
-    timings were bent by a neighbour is flagged rather than trusted."""
+    timings were bent by a neighbour is flagged rather than trusted. `probe`, where given, takes
+    the place of the measurement: () -> (others' CPU %, 1-minute load average or None)."""
 
-    def __init__(self, interval_s: float = 1.0):
+    def __init__(self, interval_s: float = 1.0, probe: Callable[[], tuple[float, float | None]] | None = None):
         import threading
 
         self.interval_s = interval_s
+        self.probe = probe
         self.others_pct: list[float] = []
         self.load_1m: list[float] = []
         self._stop = threading.Event()
@@ -133,27 +146,33 @@ class LoadMonitor:
                 continue
         return total
 
-    def _sample(self) -> None:
+    def _measure(self):
+        """() -> (others' CPU %, load average) per call, from psutil."""
         import time
 
         me = psutil.Process()
         cores = psutil.cpu_count() or 1
         psutil.cpu_percent(None)
-        own_before, t_before = self._own_cpu_s(me), time.monotonic()
-        while not self._stop.wait(self.interval_s):
+        state = {"own": self._own_cpu_s(me), "t": time.monotonic()}
+
+        def probe() -> tuple[float, float | None]:
             total_pct = psutil.cpu_percent(None)
             own_now, t_now = self._own_cpu_s(me), time.monotonic()
-            own_pct = 100.0 * (own_now - own_before) / max(t_now - t_before, 1e-6) / cores
-            own_before, t_before = own_now, t_now
-            self.others_pct.append(max(0.0, total_pct - own_pct))
-            if hasattr(os, "getloadavg"):
-                self.load_1m.append(os.getloadavg()[0])
+            own_pct = 100.0 * (own_now - state["own"]) / max(t_now - state["t"], 1e-6) / cores
+            state["own"], state["t"] = own_now, t_now
+            return max(0.0, total_pct - own_pct), (os.getloadavg()[0] if hasattr(os, "getloadavg") else None)
+
+        return probe
+
+    def _sample(self) -> None:
+        probe = self.probe or self._measure()
+        while not self._stop.wait(self.interval_s):
+            others, load = probe()
+            self.others_pct.append(others)
+            if load is not None:
+                self.load_1m.append(load)
 
     def stop(self) -> dict:
         self._stop.set()
         self._thread.join(timeout=2 * self.interval_s)
-        o = sorted(self.others_pct)
-        median = o[len(o) // 2] if o else None
-        return {"samples": len(o), "others_cpu_pct_median": median, "others_cpu_pct_max": o[-1] if o else None,
-                "load_avg_1m_max": max(self.load_1m) if self.load_1m else None, "cpus": psutil.cpu_count(),
-                "busy": bool(median is not None and median > BUSY_OTHERS_PCT)}
+        return load_summary(self.others_pct, self.load_1m)

@@ -595,6 +595,8 @@ TEXT: dict[str, tuple[str, str]] = {
     "home_verdicts": ("Current verdict per scenario", "各场景当前结论"),
     "home_open_recommend": ("Open the recommendation", "查看选型建议"),
     "rep_title": ("ModelPick decision summary: {scenario}", "ModelPick 选型决策报告：{scenario}"),
+    "rec_pdf_no_font": ("PDF: no font on this machine has Chinese glyphs, so its Chinese text would print as "
+                        "boxes; {hint}", "PDF：本机没有含中文字形的字体，中文会显示为方框；{hint}"),
     "rep_generated": ("Generated {when}", "生成于 {when}"),
     "rep_verdict": ("Verdict", "结论"),
     "rep_weights": ("Weights", "权重"),

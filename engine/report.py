@@ -6,7 +6,10 @@ from __future__ import annotations
 
 import html
 import json
+import re
+import subprocess
 from datetime import UTC, datetime
+from pathlib import Path
 
 from .i18n import t
 from .recommend import NO_ELIGIBLE, TOO_CLOSE, Decision, table_wide
@@ -193,7 +196,7 @@ def _html_table(rows: list[dict], columns: list[str], headers: list[str]) -> str
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
-_CSS = """body{font-family:'Noto Sans','WenQuanYi Zen Hei',Arial,sans-serif;margin:2em;color:#222;font-size:13px}
+_CSS = """body{font-family:'Noto Sans','Noto Sans CJK SC','WenQuanYi Zen Hei','PingFang SC','Microsoft YaHei',Arial,sans-serif;margin:2em;color:#222;font-size:13px}
 h1{font-size:22px}h2{font-size:17px;border-bottom:1px solid #ccc;margin-top:1.6em}
 table{border-collapse:collapse;margin:.6em 0;font-size:12px}td,th{border:1px solid #ccc;padding:3px 6px;
 text-align:left;vertical-align:top}th{background:#f3f3f3}.verdict{font-size:18px;font-weight:bold;
@@ -253,10 +256,40 @@ def to_json(d: Decision, lang: str = "en", generated_at: str | None = None) -> s
     return json.dumps(build(d, lang, generated_at), ensure_ascii=False, indent=2, default=str)
 
 
+_CJK = re.compile(r"[\u3000-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff\uff00-\uffef]")
+# Font files that carry Chinese glyphs, by name, where fontconfig cannot be asked.
+_CJK_FONT_FILES = re.compile(r"wqy|cjk|sourcehan|droidsansfallback|simhei|simsun|msyh|pingfang|notosanssc", re.I)
+CJK_FONT_HINT = ("install one: sudo apt-get install fonts-wqy-zenhei (or fonts-noto-cjk); `make install` does "
+                 "this when run as root")
+
+
+def cjk_font() -> str | None:
+    """A font on this machine with Chinese glyphs (its family), or None: without one a PDF's
+    Chinese text would be drawn as empty boxes."""
+    try:
+        out = subprocess.run(["fc-list", ":lang=zh", "family"], capture_output=True, text=True, timeout=30).stdout
+        families = [line.split(",")[0].strip() for line in out.splitlines() if line.strip()]
+        return sorted(families)[0] if families else None
+    except (OSError, subprocess.SubprocessError):
+        pass
+    for folder in (Path("/usr/share/fonts"), Path.home() / ".fonts", Path.home() / ".local/share/fonts"):
+        if folder.is_dir():
+            for f in folder.rglob("*"):
+                if f.suffix.lower() in (".ttf", ".ttc", ".otf") and _CJK_FONT_FILES.search(f.name):
+                    return f.stem
+    return None
+
+
 def to_pdf(d: Decision, lang: str = "en", generated_at: str | None = None) -> bytes:
+    """The summary as PDF; ReportError, naming the font to install, where its Chinese text (a 中文
+    summary, or Chinese cases in an English one) has no font to be drawn with."""
     from weasyprint import HTML
 
-    return HTML(string=to_html(d, lang, generated_at)).write_pdf()
+    page = to_html(d, lang, generated_at)
+    if _CJK.search(page) and cjk_font() is None:
+        raise ReportError(f"PDF not written: the summary has Chinese text and no font on this machine has Chinese "
+                          f"glyphs (they would print as empty boxes); {CJK_FONT_HINT}")
+    return HTML(string=page).write_pdf()
 
 
 def render(d: Decision, fmt: str, lang: str = "en", generated_at: str | None = None) -> bytes:

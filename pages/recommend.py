@@ -146,7 +146,11 @@ def _rendered_on_click(fmt: str):
     return lambda: report.render(decision, fmt, here)
 
 
+no_cjk_font = report.cjk_font() is None
 for col, f in zip(cols, report.FORMATS):
+    if f == "pdf" and no_cjk_font:  # its Chinese text would print as boxes: the report refuses it
+        col.warning(tr("rec_pdf_no_font", hint=report.CJK_FONT_HINT))
+        continue
     col.download_button(f.upper(), _rendered_on_click(f),  # rendered only when clicked
                         f"modelpick-{scenario_id}.{f}", mimes[f], key=f"dl-{f}")
 

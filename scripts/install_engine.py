@@ -42,8 +42,10 @@ RECORD = Path(sys.prefix) / ".engine.json"  # which build this environment holds
 # ISA extensions that -march=native turns on where the CPU reports them and that ggml's kernels
 # have been seen to die on (AMX: SIGILL at `tilezero` in libggml-cpu.so on a chat completion).
 GUARDED = ("amx-tile", "amx-int8", "amx-bf16")
-# Always off: multimodal (mtmd) is not used by ModelPick and is a third of the build time.
-COMMON_ARGS = ["-DLLAVA_BUILD=OFF"]
+# Always left out: multimodal (mtmd) and llama.cpp's "common" library, neither used by ModelPick's
+# engine nor loaded by llama-cpp-python, together about half of the build time.
+WITHOUT_COMMON = ROOT / "scripts" / "cmake" / "llama_without_common.cmake"
+COMMON_ARGS = ["-DLLAVA_BUILD=OFF", f"-DCMAKE_PROJECT_llama.cpp_INCLUDE={WITHOUT_COMMON}"]
 CHECK_TIMEOUT_S = 300
 
 # The check run in a child: a chat prompt long enough to take the batched (matrix) kernels,
@@ -139,7 +141,9 @@ def candidates(user_args: list[str]) -> list[tuple[str, list[str]]]:
 
 
 def build_key(version: str, args: list[str]) -> str:
-    facts = {"version": version, "args": args, "compiler": compiler_version(), "machine": platform.machine(),
+    # the include file by its content, not its path: another checkout of the project reuses the wheel
+    args = [a.replace(str(WITHOUT_COMMON), "<without-common>") for a in args]
+    facts = {"version": version, "args": args, "include": WITHOUT_COMMON.read_text(encoding="utf-8"), "compiler": compiler_version(), "machine": platform.machine(),
              "python": f"{sys.version_info.major}.{sys.version_info.minor}", "cpu": cpu_flags()}
     return hashlib.sha256(json.dumps(facts, sort_keys=True).encode()).hexdigest()[:16]
 

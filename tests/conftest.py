@@ -26,6 +26,17 @@ def shipped_scenarios(tmp_path, monkeypatch):
     st.cache_resource.clear()
 
 
+def require(present: bool, what: str, command: str) -> None:
+    """Skip, naming the command that enables the test, where a system part is missing; fail on CI,
+    where `make test` installs it (CI must not skip what it claims to test)."""
+    if present:
+        return
+    message = f"{what} is not installed: `{command}` enables this test (`make test` runs it when root)"
+    if os.environ.get("CI"):
+        pytest.fail(f"{message}; CI must have it")
+    pytest.skip(message)
+
+
 @pytest.fixture(scope="session")
 def _bandwidth_cache(tmp_path_factory):
     return tmp_path_factory.mktemp("bandwidth") / "bandwidth.json"

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import ROOT, free_port
+from tests.conftest import ROOT, free_port, require
 
 pytestmark = pytest.mark.slow  # a real browser against a real dashboard server
 
@@ -23,10 +23,7 @@ CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic"
 
 
 def _browser_or_skip():
-    if not Path(CHROMIUM).exists():
-        if os.environ.get("CI"):
-            pytest.fail(f"{CHROMIUM} is missing: CI must install Debian's chromium (.ci/run does)")
-        pytest.skip(f"{CHROMIUM} not installed (apt-get install chromium); CI installs it and runs this")
+    require(Path(CHROMIUM).exists(), CHROMIUM, "sudo apt-get install chromium")
 
 
 

@@ -9,7 +9,7 @@ import pytest
 
 from engine import report
 from engine.recommend import recommend
-from tests.conftest import make_run
+from tests.conftest import make_run, require
 from tests.test_cli import cli
 
 EVIL = "<script>alert('x')</script> <img src=x onerror=alert(1)> | ~~~~~~~~ ```"
@@ -72,13 +72,23 @@ def test_chinese_report(store):
 def test_pdf_is_a_printable_document_with_the_verdict(store, tmp_path):
     pdf = report.render(seed(store), "pdf")
     assert pdf.startswith(b"%PDF") and len(pdf) > 10_000
-    if not shutil.which("pdftotext"):
-        if os.environ.get("CI"):
-            pytest.fail("pdftotext (poppler-utils) is missing on CI")
-        pytest.skip("pdftotext (poppler-utils) is not installed: the PDF text is not read back")
+    require(bool(shutil.which("pdftotext")), "pdftotext", "sudo apt-get install poppler-utils")
     (tmp_path / "r.pdf").write_bytes(pdf)
     text = subprocess.run(["pdftotext", str(tmp_path / "r.pdf"), "-"], capture_output=True, text=True).stdout
     assert "Recommended: a" in text and "<script>" in text  # shown as text, not run
+
+
+def test_a_chinese_pdf_has_real_glyphs_or_is_refused_naming_the_font(store, tmp_path, monkeypatch):
+    require(report.cjk_font() is not None, "a CJK font", "sudo apt-get install fonts-wqy-zenhei")
+    require(bool(shutil.which("pdftotext")), "pdftotext", "sudo apt-get install poppler-utils")
+    d = seed(store)
+    (tmp_path / "zh.pdf").write_bytes(report.render(d, "pdf", "zh"))
+    text = subprocess.run(["pdftotext", str(tmp_path / "zh.pdf"), "-"], capture_output=True, text=True).stdout
+    assert "选型决策报告" in text and "决策表" in text  # the glyphs' text reads back, not boxes
+    monkeypatch.setattr(report, "cjk_font", lambda: None)
+    with pytest.raises(report.ReportError, match="fonts-wqy-zenhei"):
+        report.render(d, "pdf", "zh")
+    assert report.render(d, "pdf", "en").startswith(b"%PDF")  # no Chinese in it: no font needed
 
 
 @pytest.mark.slow

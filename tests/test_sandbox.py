@@ -17,7 +17,7 @@ from tests.conftest import ROOT
 
 pytestmark = pytest.mark.skipif(
     not os.environ.get("CI") and sandbox.shutil.which("bwrap") is None,
-    reason="bubblewrap is not installed (apt-get install bubblewrap); CI installs it and runs these")
+    reason="bubblewrap is not installed: `sudo apt-get install bubblewrap` enables these (`make test` runs it when root)")
 
 # A hidden test that any correct palindrome function passes.
 TESTS = {"tests": 'f = solution_function("pal")\ndef test_it():\n    assert f("abba") and not f("ab")\n',

@@ -51,7 +51,7 @@ def merge_intervals(intervals):
 
 
 @pytest.mark.skipif(__import__("shutil").which("bwrap") is None and not __import__("os").environ.get("CI"),
-                    reason="bubblewrap is not installed; CI installs it and runs this")
+                    reason="bubblewrap is not installed: `sudo apt-get install bubblewrap` enables these (`make test` runs it when root)")
 class TestExecutedChecks:
     def test_python_tests_right_and_wrong(self):
         chk = check_of("merge-intervals-en", "python_tests")

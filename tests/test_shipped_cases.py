@@ -18,7 +18,7 @@ SHIPPED = ["standard", "kb-qa", "customer-service", "dev-assistant"]
 BUSINESS = ["kb-qa", "customer-service", "dev-assistant"]
 FAST = {"ttft_ms": 100.0, "e2e_ms": 1000.0}
 pytestmark = pytest.mark.skipif(__import__("shutil").which("bwrap") is None and not __import__("os").environ.get("CI"),
-                                reason="code checks need bubblewrap; CI installs it and runs this")
+                                reason="code checks need bubblewrap: `sudo apt-get install bubblewrap` enables these (`make test` runs it when root)")
 
 
 def _verdicts(scenario, case, answers: list[str]) -> list[tuple[str, bool, str]]:
