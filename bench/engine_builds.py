@@ -102,6 +102,16 @@ def main() -> None:
                 prompt[name].append(statistics.median(out["prompt"]))
                 print(f"round {r + 1} {name}: decode {decode[name][-1]:.1f} tok/s, prompt {prompt[name][-1]:.1f} "
                       f"tok/s", flush=True)
+    # Paired by round (each round runs every build once, back to back): drift of the host between
+    # rounds cancels in the ratio to the first build that runs.
+    ran = [n for n in wheels if decode[n] and len(decode[n]) == len(decode[next(iter(w for w in wheels
+                                                                                   if decode[w]))])]
+    if ran:
+        ref = ran[0]
+        for n in ran[1:]:
+            ratios = [a / b for a, b in zip(decode[n], decode[ref])]
+            print(f"{n} / {ref} decode, paired by round: median {statistics.median(ratios):.3f} "
+                  f"(rounds: {' '.join(f'{r:.3f}' for r in ratios)})")
     medians = {n: statistics.median(v) for n, v in decode.items() if v}
     if not medians:
         raise SystemExit("no build ran")

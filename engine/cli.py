@@ -153,6 +153,8 @@ def _parser() -> argparse.ArgumentParser:
         rc.add_argument("--context-tokens", type=int, help="context for the memory fit (default: the runs' n_ctx)")
         rc.add_argument("--requests-per-day", type=float, default=10_000)
         rc.add_argument("--peak-concurrency", type=int, default=4)
+        rc.add_argument("--peak-to-mean", type=float, default=3.0,
+                        help="the busiest hour's request rate over the day's mean (GPUs are sized for it)")
         rc.add_argument("--hours-online", type=float, default=24)
         rc.add_argument("--session-hours", type=float, default=2)
         rc.add_argument("--p-threshold", type=float, default=0.9,
@@ -447,7 +449,8 @@ def _decision(args):
     store = Store(path, read_only=True)
     constraints = Constraints(max_vram_gb=args.max_vram_gb, ttft_p95_ms=args.ttft_sla_ms,
                               e2e_p95_ms=args.e2e_sla_ms, licences=args.licences, min_quality=args.min_quality)
-    traffic = Traffic(args.requests_per_day, args.peak_concurrency, args.hours_online, args.session_hours)
+    traffic = Traffic(args.requests_per_day, args.peak_concurrency, args.hours_online, args.session_hours,
+                      args.peak_to_mean)
     cost = CostInputs(gpu=args.gpu, currency=args.currency, concurrency=args.concurrency,
                       context_tokens=args.context_tokens, cny_per_usd=args.cny_per_usd, traffic=traffic)
     return recommend(store, args.scenario, run_id=args.run, weights=parse_weights(args.weights),

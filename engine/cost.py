@@ -53,11 +53,19 @@ class Offer:
 class Traffic:
     """The production profile that monthly cost is computed for."""
     requests_per_day: float = 10_000
-    peak_concurrency: int = 4
+    peak_concurrency: int = 4  # requests in flight at the peak: the sweep level whose capacity is used
     hours_online_per_day: float = 24
     session_hours: float = 2.0  # the test session on a rented GPU (the use case: two hours)
+    peak_to_mean: float = 3.0  # the busiest hour's request rate over the day's mean
+
+    @property
+    def peak_req_per_s(self) -> float:
+        online_s = self.hours_online_per_day * 3600
+        return self.requests_per_day / online_s * self.peak_to_mean if online_s else 0.0
 
     def validate(self) -> None:
+        if not self.peak_to_mean >= 1:
+            raise CostError(f"peak_to_mean: the peak rate over the mean, at least 1, got {self.peak_to_mean}")
         for name in ("requests_per_day", "hours_online_per_day", "session_hours"):
             if getattr(self, name) < 0:
                 raise CostError(f"{name}: must be >= 0, got {getattr(self, name)}")
@@ -293,10 +301,9 @@ def costs(price_per_hour: float, capacity: Capacity, traffic: Traffic) -> dict:
     out["cost_per_1k_requests"] = price_per_hour / (capacity.req_per_s * 3600) * 1000
     if capacity.output_tok_per_s:
         out["cost_per_million_output_tokens"] = price_per_hour / (capacity.output_tok_per_s * 3600) * 1e6
-    online_s = traffic.hours_online_per_day * 3600
-    need_rate = traffic.requests_per_day / online_s if online_s else 0.0
-    replicas = max(math.ceil(traffic.peak_concurrency / max(capacity.concurrency, 1)),
-                   math.ceil(need_rate / capacity.req_per_s) if need_rate else 1, 1)
+    # GPUs for the rate the traffic needs at its peak, against the capacity measured at that
+    # concurrency (a sweep level; a sequential run's capacity, without batching, gives an upper bound)
+    replicas = max(1, math.ceil(traffic.peak_req_per_s / capacity.req_per_s - 1e-9))
     out["replicas"] = replicas
     out["monthly_cost"] = replicas * price_per_hour * traffic.hours_online_per_day * 30
     return out
@@ -337,6 +344,9 @@ def cost_row(book: PriceBook, model_spec: str, model: CatalogModel | None, *, gp
         else:
             notes.append(f"estimated: {BANDWIDTH_EFFICIENCY:.0%} of the memory-bandwidth bound "
                          f"({gpu.bandwidth_gb_per_s} GB/s), batch 1")
+    if capacity.source == "sequential run" and capacity.req_per_s:
+        notes.append(f"GPUs from a sequential run's capacity: assumes no batching, so an upper bound (a load sweep "
+                     f"at concurrency {traffic.peak_concurrency} measures the batched capacity)")
     if fits is False:
         notes.append(f"does not fit {gpu.id} ({gpu.memory_gb} GB): needs {mem.total_gb:.1f} GB")
     elif fits is None:

@@ -497,7 +497,9 @@ def decide(store: Store | None, scenario_id: str | None = None, *, run_id: str |
     cost_draw_scale: dict[str, bool] = {}
     mean_out = _nanmean(ev.output_tokens)
     for i, m in enumerate(models):
-        measured = _measured_capacity(store, ev, m, cost_inputs.concurrency)
+        # capacity at the traffic's peak concurrency where a sweep measured it, else at the chosen level
+        measured = _measured_capacity(store, ev, m, cost_inputs.traffic.peak_concurrency) \
+            or _measured_capacity(store, ev, m, cost_inputs.concurrency)
         seq = None
         if measured is None:
             e2e = _nanmean(ev.per_case["latency"][i])  # capacity: total time over requests

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import html
 import json
+import math
+import numbers
 import re
 import subprocess
 from datetime import UTC, datetime
@@ -42,7 +44,12 @@ def _num(v, digits: int = 2) -> str:
         return "–"
     if isinstance(v, bool):
         return "yes" if v else "no"
-    if isinstance(v, (int, float)):
+    if isinstance(v, numbers.Integral):
+        return f"{int(v):,}"
+    if isinstance(v, numbers.Real):
+        v = float(v)
+        if v and abs(v) < 10 ** -digits * 10:  # a small figure keeps two significant digits: 0.00070, not 0.00
+            digits = max(digits, math.ceil(-math.log10(abs(v))) + 1)
         return f"{v:,.{digits}f}"
     return str(v)
 

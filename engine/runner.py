@@ -541,11 +541,21 @@ class Runner:
         history: list[dict] = []
         failed_before = None
         limit = context_limit(spec, backend, config.backend_options.get("max_context"))
-        marker = cache_marker(f"{self._run_id}/{case.id}/{repeat}") if config.cache_mode == "cold" else None
+        # Cold mode without changing what is asked where the engine can: llama.cpp's engine process clears
+        # its cache before every generation; vLLM takes a per-request cache_salt. Elsewhere a marker at the
+        # very start of the conversation (no cached prefix fits it), taken out of the answer before scoring.
+        key = f"{self._run_id}/{case.id}/{repeat}"
+        switch = backend.cold_switch if config.cache_mode == "cold" else None
+        marker = cache_marker(key) if config.cache_mode == "cold" and switch is None else None
+        if switch == "cache_salt":
+            params = replace(params, cache_salt=cache_marker(key).strip("[]"))
+        noted = marker or (f"{switch}:{params.cache_salt}" if switch == "cache_salt" else None)
+        parts: list[str] = []  # what the model was given, which its answer is scored against
         for turn, (new_msgs, checks) in enumerate(case.turn_inputs(limit)):
-            if marker and turn == 0:  # the very start of the conversation: no cached prefix fits it
+            if marker and turn == 0:
                 new_msgs = [{**new_msgs[0], "content": f"{marker} {new_msgs[0]['content']}"}, *new_msgs[1:]]
             history += new_msgs
+            parts += [m["content"] for m in new_msgs]
             too_long = _exceeds(backend, history)
             if case.sized_by_context and not limit:
                 too_long = "exceeds context: the model's context limit is unknown, so the probe cannot be sized"
@@ -564,7 +574,7 @@ class Runner:
             self._record(spec, case, repeat, turn, timed, load_ms, memory, checks,
                          backend.engine_load_ms if load_ms is not None else None,
                          question=new_msgs[-1]["content"], context_tokens=limit,
-                         cache=(config.cache_mode, marker))
+                         cache=(config.cache_mode, noted), prompt_parts=tuple(parts), marker=marker)
             load_ms = None  # load time belongs to the first generation only
         return load_ms
 
@@ -710,7 +720,8 @@ class Runner:
 
     def _record(self, spec, case: Case, repeat, turn, t: _Timed, load_ms, memory, checks,
                 engine_load_ms: float | None = None, question: str = "", context_tokens: int | None = None,
-                cache: tuple[str | None, str | None] = (None, None)) -> None:
+                cache: tuple[str | None, str | None] = (None, None), prompt_parts: tuple[str, ...] = (),
+                marker: str | None = None) -> None:
         r = t.report or EngineReport(tokens_from_engine=False)
         # Without the engine's count, one streamed chunk (answer or reasoning) is one token.
         n_chunks = len(t.gaps_ms) + 1 if t.first_token_s is not None else 0
@@ -762,7 +773,8 @@ class Runner:
                 passed, score, detail = False, 0.0, "generation failed"
             else:
                 opts = {"ignore_case": c.ignore_case, "ttft_ms": row["ttft_ms"], "e2e_ms": row["e2e_ms"],
-                        "base_dir": self._base_dir, "question": question, "judge": self._judge}
+                        "base_dir": self._base_dir, "question": question, "judge": self._judge,
+                        "prompt_parts": prompt_parts, "marker": marker}
                 try:
                     res = run_check(c.type, t.text, c.value, opts)
                 except (CheckSkipped, SandboxUnavailable) as exc:

@@ -5,6 +5,7 @@ and by bench/http_overhead.py as a server that answers instantly."""
 from __future__ import annotations
 
 import json
+import re
 import socket
 import threading
 import time
@@ -180,7 +181,7 @@ class OllamaHandler(_Handler):
 
 class OpenAIHandler(_Handler):
     MODELS = {"echo", "no-usage", "reasoner", "fault-500", "fault-error-mid", "fault-malformed",
-              "fault-stall", "fault-no-final", "fault-drop", "fault-401-echo", "cacher"}
+              "fault-stall", "fault-no-final", "fault-drop", "fault-401-echo", "cacher", "parrot", "parrot-all-3"}
 
     def do_GET(self):
         self.server.auth.append(self.headers.get("Authorization"))
@@ -208,6 +209,14 @@ class OpenAIHandler(_Handler):
                                               + str(self.headers.get("Authorization")), "type": "auth_error"}})
         chat = self.path == "/v1/chat/completions"
         words = self._words(int(body.get("max_tokens") or 128))
+        if model in ("parrot", "parrot-all-3"):  # a "model" that only repeats its prompt, whatever max_tokens says
+            msgs = body.get("messages") or [{"role": "user", "content": str(body.get("prompt", ""))}]
+            users = [str(m.get("content", "")) for m in msgs if m.get("role") == "user"]
+            said = users[-1] if users else ""
+            if model == "parrot-all-3":
+                system = "\n".join(str(m.get("content", "")) for m in msgs if m.get("role") == "system")
+                said = "\n".join([system, said] * 3).strip()
+            words = re.findall(r"\S+\s*|\s+", said)
         cached = 0
         if model == "cacher":  # a prefix cache as vLLM keeps one: a prompt's start seen before is not recomputed
             prompt = " ".join(str(m.get("content", "")) for m in body.get("messages", [])).split() or \
@@ -253,7 +262,8 @@ class OpenAIHandler(_Handler):
             event({**base, "choices": [choice({"content": w})]})
             if self.server.delay_s:
                 time.sleep(self.server.delay_s)
-        finish = "length" if len(words) == int(body.get("max_tokens") or 128) else "stop"
+        finish = "length" if len(words) == int(body.get("max_tokens") or 128) and not model.startswith("parrot") \
+            else "stop"
         event({**base, "choices": [choice({}, finish)]})
         if model != "no-usage" and (body.get("stream_options") or {}).get("include_usage"):
             prompt_tokens = sum(len(str(m.get("content", "")).split()) for m in body.get("messages", [])) or \

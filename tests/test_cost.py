@@ -36,9 +36,16 @@ def test_cost_per_request_per_token_monthly_and_session():
     out = cost.costs(1.0, cap, cost.Traffic(requests_per_day=10_000, peak_concurrency=4, hours_online_per_day=24))
     assert out["cost_per_1k_requests"] == pytest.approx(1000 / 1800)
     assert out["cost_per_million_output_tokens"] == pytest.approx(1e6 / 360_000)
-    assert out["replicas"] == 4 and out["monthly_cost"] == pytest.approx(4 * 24 * 30)
-    busy = cost.costs(1.0, cap, cost.Traffic(requests_per_day=200_000, peak_concurrency=1, hours_online_per_day=10))
+    # 10,000 a day is 0.116 req/s, 0.35 at a peak three times the mean: one GPU at 0.5 req/s, not one per
+    # concurrent request
+    assert out["replicas"] == 1 and out["monthly_cost"] == pytest.approx(24 * 30)
+    busy = cost.costs(1.0, cap, cost.Traffic(requests_per_day=200_000, peak_concurrency=1, hours_online_per_day=10,
+                                             peak_to_mean=1.0))
     assert busy["replicas"] == 12  # 200,000 / 36,000 s = 5.56 req/s at 0.5 req/s each
+    peaky = cost.costs(1.0, cap, cost.Traffic(requests_per_day=200_000, hours_online_per_day=10))
+    assert peaky["replicas"] == 34  # 16.7 req/s at the peak
+    with pytest.raises(cost.CostError, match="peak_to_mean"):
+        cost.Traffic(peak_to_mean=0.5).validate()
     assert cost.session_cost(1.006, 2) == pytest.approx(2.012)  # A10G on AWS for the two-hour test
     assert cost.session_cost(3.0, 2) == 6.0  # the use case: ~3 CNY/h, ~6 CNY per model
 

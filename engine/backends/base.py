@@ -35,6 +35,8 @@ class GenParams:
     # Whether a server may serve the prompt from its cache (llama.cpp's server takes
     # `cache_prompt`; the others are kept cold by a unique marker at the prompt's start).
     cache_prompt: bool = True
+    # A per-request salt that keeps a server's prefix cache from matching (vLLM's `cache_salt`).
+    cache_salt: str | None = None
 
 
 @dataclass(frozen=True)
@@ -83,6 +85,10 @@ class Backend(ABC):
     engine_load_ms: float | None = None
     # The context the model runs with, in tokens, where known (checked before long prompts).
     context_tokens: int | None = None
+    # How a cold (uncached) prompt is had without changing the prompt: "reset" where the engine clears
+    # its cache before every generation, "cache_salt" where the server takes a per-request salt; None
+    # where only a marker at the prompt's start keeps a cached prefix from matching.
+    cold_switch: str | None = None
     # False where loading this model may evict another from the same host (Ollama swaps
     # models), so models on that host are not interleaved but run in ABBA blocks.
     shares_host: bool = True

@@ -98,6 +98,8 @@ def _signal_name(returncode: int) -> str:
 
 
 class LlamaCppBackend(Backend):
+    cold_switch = "reset"  # the engine process clears its KV cache before every generation
+
     def __init__(self, spec: ModelSpec, n_ctx: int | None = None, n_threads: int | None = None,
                  n_gpu_layers: int = 0, chat_format: str | None = None, max_context: int | None = None,
                  **_ignored):

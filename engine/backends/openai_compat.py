@@ -103,6 +103,8 @@ class OpenAIBackend(Backend):
             version = r.json().get("version") if r.status_code == 200 else None
         except (httpx.HTTPError, ValueError, AttributeError):
             version = None
+        if version:
+            self.cold_switch = "cache_salt"  # vLLM: a per-request salt keeps its prefix cache from matching
         return {"server_version": version} if version else {}
 
     def request(self, messages: list[dict], params: GenParams) -> tuple[str, dict]:
@@ -112,6 +114,8 @@ class OpenAIBackend(Backend):
             body["seed"] = params.seed
         if not params.cache_prompt:
             body["cache_prompt"] = False  # llama.cpp's server: do not reuse the previous prompt
+        if params.cache_salt:
+            body["cache_salt"] = params.cache_salt
         if params.mode == "completion":
             body["prompt"] = messages[-1]["content"]
             return f"{self.base_url}/completions", body

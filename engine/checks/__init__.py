@@ -24,14 +24,18 @@ class CheckResult:
 class CheckType:
     fn: Callable[[str, Any, dict], CheckResult]
     validate: Callable[[Any], Any]  # returns the normalised value or raises ValueError
+    # What the check reads of an answer (engine/checks/copied.py): "added", the answer without long
+    # runs copied from the prompt (a check the prompt's own words could pass); "answer", all of it; an
+    # echo or a loop scores 0 on both. "executed": code run in the sandbox, which decides by itself.
+    reads: str = "added"
 
 
 CHECKS: dict[str, CheckType] = {}
 
 
-def check(name: str, validate: Callable[[Any], Any]):
+def check(name: str, validate: Callable[[Any], Any], reads: str = "added"):
     def deco(fn):
-        CHECKS[name] = CheckType(fn=fn, validate=validate)
+        CHECKS[name] = CheckType(fn=fn, validate=validate, reads=reads)
         return fn
     return deco
 
@@ -112,7 +116,7 @@ def _contains_any(output: str, value: list[str], opts: dict) -> CheckResult:
     return CheckResult(False, 0.0, f"none of: {', '.join(value)}")
 
 
-@check("not_contains", _strings)
+@check("not_contains", _strings, reads="answer")
 def _not_contains(output: str, value: list[str], opts: dict) -> CheckResult:
     hay = _fold(output, opts)
     present = [v for v in value if _fold(v, opts) in hay]
@@ -131,7 +135,7 @@ def _regex_check(output: str, value: str, opts: dict) -> CheckResult:
     return CheckResult(False, 0.0, f"no match for /{value}/")
 
 
-@check("max_sentences", _positive_int)
+@check("max_sentences", _positive_int, reads="answer")
 def _max_sentences(output: str, value: int, opts: dict) -> CheckResult:
     n = len(sentences(output))
     if n == 0:
@@ -141,7 +145,7 @@ def _max_sentences(output: str, value: int, opts: dict) -> CheckResult:
     return CheckResult(False, value / n, f"{n} sentences (max {value})")
 
 
-@check("max_chars_per_sentence", _positive_int)
+@check("max_chars_per_sentence", _positive_int, reads="answer")
 def _max_chars_per_sentence(output: str, value: int, opts: dict) -> CheckResult:
     sents = sentences(output)
     if not sents:
@@ -158,7 +162,7 @@ def _min_chars(output: str, value: int, opts: dict) -> CheckResult:
     return CheckResult(n >= value, min(1.0, n / value), f"{n} chars (min {value})")
 
 
-@check("max_chars", _positive_int)
+@check("max_chars", _positive_int, reads="answer")
 def _max_chars(output: str, value: int, opts: dict) -> CheckResult:
     n = count_chars(output)
     return CheckResult(n <= value, 1.0 if n <= value else value / n, f"{n} chars (max {value})")
@@ -237,7 +241,7 @@ def _latency_value(value: Any) -> dict:
     return value
 
 
-@check("latency", _latency_value)
+@check("latency", _latency_value, reads="answer")
 def _latency(output: str, value: dict, opts: dict) -> CheckResult:
     parts, ok = [], True
     for key, limit in value.items():
@@ -297,8 +301,24 @@ def _json_schema(output: str, value: dict, opts: dict) -> CheckResult:
 
 
 def run_check(check_type: str, output: str, value: Any, opts: dict | None = None) -> CheckResult:
+    """Score one check. With opts["prompt_parts"] (the system and user messages the answer was
+    given), an answer that echoes its prompt or loops scores 0 with the reason, and checks that
+    read "added" text do not see long runs copied from the prompt; opts["marker"] (the cold-cache
+    marker) is taken out of the answer first, so an echo of it earns nothing."""
+    opts = opts or {}
     kind = CHECKS[check_type]
-    return kind.fn(output, kind.validate(value), opts or {})
+    value = kind.validate(value)
+    if opts.get("marker"):
+        output = output.replace(opts["marker"], "")
+    if opts.get("prompt_parts") and kind.reads != "executed":
+        from .copied import assess
+
+        seen = assess(output, tuple(opts["prompt_parts"]))
+        if seen.degenerate:
+            return CheckResult(False, 0.0, seen.degenerate)
+        if kind.reads == "added":
+            output = seen.added_text
+    return kind.fn(output, value, opts)
 
 
 # Checks that execute code or call a judge live in their own modules and register here.

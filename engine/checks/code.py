@@ -129,7 +129,7 @@ def _tests_value(value: Any) -> dict:
     return _code_value(value, "tests", "test code")
 
 
-@check("python_tests", _tests_value)
+@check("python_tests", _tests_value, reads="executed")
 def _python_tests(output: str, value: dict, opts: dict) -> CheckResult:
     outcome = run_tests(extract_code(output), value["tests"], value["timeout_s"])
     if "error" in outcome:
@@ -163,7 +163,7 @@ def snippet_output(code: str, timeout_s: float = 10.0) -> str:
     return _PRINTED[code]
 
 
-@check("python_output", _output_value)
+@check("python_output", _output_value, reads="executed")
 def _python_output(output: str, value: dict, opts: dict) -> CheckResult:
     """The answer explains a snippet and says what it prints: the snippet (the scenario's
     own code, not the model's) runs in the sandbox, and every line it prints must appear
@@ -193,7 +193,7 @@ def _testgen_value(value: Any) -> dict:
     return {"correct": value["correct"], "buggy": buggy, "timeout_s": float(value.get("timeout_s", 10))}
 
 
-@check("python_testgen", _testgen_value)
+@check("python_testgen", _testgen_value, reads="executed")
 def _python_testgen(output: str, value: dict, opts: dict) -> CheckResult:
     """The answer is a test suite: it must pass on the correct code and fail on each buggy one."""
     tests = extract_code(output)
@@ -274,7 +274,7 @@ def run_sql(db: Path, sql: str, timeout_s: float) -> list[tuple]:
     return [tuple(_normal(v) for v in row) for row in rows]
 
 
-@check("sql_result", _sql_value)
+@check("sql_result", _sql_value, reads="executed")
 def _sql_result(output: str, value: dict, opts: dict) -> CheckResult:
     import duckdb
 

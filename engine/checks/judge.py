@@ -64,7 +64,7 @@ def parse_winner(verdict: str) -> str | None:
     return found[-1].upper() if found else None
 
 
-@check("llm_judge", _judge_value)
+@check("llm_judge", _judge_value, reads="answer")
 def _llm_judge(output: str, value: dict, opts: dict) -> CheckResult:
     judge: Callable[[str], str] | None = opts.get("judge")
     if judge is None:
