@@ -45,6 +45,9 @@ NORMALISATION = ("per criterion the best eligible model scores 1; higher-is-bett
                  "the best, lower-is-better values invert (best / value); the score is the weighted sum")
 SINGLE_SAMPLE_MARGIN = 0.2  # one measurement per model: a winner only beyond a 20% difference
 TOO_CLOSE = "too close to call"
+# Fewer cases than this name no winner, for a scenario or a category: with so few, one lucky case
+# moves the verdict (README, "Certainty").
+MIN_CASES = 10
 NO_ELIGIBLE = "no model meets the constraints"
 
 
@@ -357,6 +360,8 @@ class Decision:
     # per model: median TTFT of its latest cold and warm runs, where both exist
     cold_warm: pd.DataFrame = field(default_factory=pd.DataFrame)
     cache_mode: str = "cold"
+    # the caveats that bear on the verdict, shown beside it (page, Home, summary)
+    warnings: list[str] = field(default_factory=list)
 
     @property
     def winner(self) -> str | None:
@@ -378,7 +383,7 @@ class Decision:
             "more_cases": self.more_cases, "sensitivity": frame(self.sensitivity),
             "binding_constraints": self.binding, "decision_table": frame(self.table),
             "categories": frame(self.categories), "cost": frame(self.cost),
-            "caveats": self.caveats, "reproducibility": self.reproducibility,
+            "caveats": self.caveats, "warnings": self.warnings, "reproducibility": self.reproducibility,
         }
 
 
@@ -648,6 +653,10 @@ def decide(store: Store | None, scenario_id: str | None = None, *, run_id: str |
         verdict = models[order[0]]
         if n_models == 1:
             caveats.append("only one model was run: there is nothing to compare it with")
+    elif n_cases < MIN_CASES:
+        verdict = TOO_CLOSE
+        more_cases = {"cases_now": n_cases, "extra_cases": MIN_CASES - n_cases,
+                      "note": f"only {n_cases} cases: a winner needs at least {MIN_CASES}, whatever the resamples say"}
     elif p_first[order[0]] >= p_threshold:
         verdict = models[order[0]]
     else:
@@ -694,6 +703,7 @@ def decide(store: Store | None, scenario_id: str | None = None, *, run_id: str |
             caveats.append(f"constraint {b['constraint']} binds: without it {models[unconstrained]} would lead")
     table, categories = decision_table(ev, load, memory, n_boot=max(n_boot, 1000), seed=seed)
     caveats += _caveats(ev, cost_rows, memory_kind, configs)
+    beside_verdict = _verdict_warnings(caveats, wnorm)
     repro = _reproducibility(ev, configs, entries)
     from .bound import shares
 
@@ -711,7 +721,24 @@ def decide(store: Store | None, scenario_id: str | None = None, *, run_id: str |
                     pd.DataFrame(crit_rows), ranking, verdict, margin, p_threshold, tie_margin, more_cases,
                     sens, curves, binding, table, categories,
                     pd.DataFrame([cost_rows[m].as_dict() for m in models]), caveats, repro, n_cases, n_boot, ev,
-                    hardware, cold_warm, cache_mode)
+                    hardware, cold_warm, cache_mode, beside_verdict)
+
+
+TIMING_CRITERIA = ("ttft", "latency", "throughput", "load")
+
+
+def _verdict_warnings(caveats: list[str], weights: dict[str, float]) -> list[str]:
+    """The caveats that bear on the verdict itself, to stand beside it: a busy host or models from
+    different runs where timings carry weight, few cases, failed generations, no checks."""
+    timing = sum(weights.get(c, 0.0) for c in TIMING_CRITERIA)
+    out = []
+    for c in caveats:
+        if "timings are not trustworthy" in c or "different runs" in c:
+            if timing > 0:
+                out.append(f"{c} (timings carry {timing:.0%} of the weight)")
+        elif "generations failed" in c or c.startswith("only ") or "no checks were scored" in c:
+            out.append(c)
+    return out
 
 
 def _need_gb(row: costmod.CostRow) -> float:
@@ -862,8 +889,9 @@ def decision_table(ev: Evidence, load: dict | None = None, memory: dict | None =
         for m in ev.models:
             if res["n"].get(m):
                 low, high = res["ci"][m]
+                winner = res["winner"] if int(mask.sum()) >= MIN_CASES else f"too few cases (< {MIN_CASES})"
                 cats.append({"category": cat, "model_spec": m, "score": res["values"][m], "ci_low": low,
-                             "ci_high": high, "n": res["n"][m], "winner": res["winner"]})
+                             "ci_high": high, "n": res["n"][m], "winner": winner})
     return (pd.DataFrame(rows, columns=["row", "kind", "better", "model_spec", "value", "ci_low", "ci_high", "n",
                                         "stars", "stars_low", "stars_high", "winner"]),
             pd.DataFrame(cats, columns=["category", "model_spec", "score", "ci_low", "ci_high", "n", "winner"]))
@@ -994,5 +1022,6 @@ def verdicts(store: Store, n_boot: int = 500) -> pd.DataFrame:
         top = d.ranking.iloc[0]
         rows.append({"scenario_id": sid, "verdict": d.verdict, "leader": top.model_spec,
                      "p_first": float(top.p_first), "score": float(top.score), "models": len(d.models),
-                     "cases": d.n_cases})
-    return pd.DataFrame(rows, columns=["scenario_id", "verdict", "leader", "p_first", "score", "models", "cases"])
+                     "cases": d.n_cases, "warnings": list(d.warnings)})
+    return pd.DataFrame(rows, columns=["scenario_id", "verdict", "leader", "p_first", "score", "models", "cases",
+                                       "warnings"])

@@ -156,6 +156,7 @@ def to_markdown(d: Decision, lang: str = "en", generated_at: str | None = None) 
              f"## {L('rep_verdict')}", "", f"**{_md_escape(r['verdict_text'])}**", ""]
     if r["more_cases"].get("note"):
         parts += [_md_escape(r["more_cases"]["note"]), ""]
+    parts += [f"> ⚠ {_md_escape(w)}" for w in r["warnings"]] + ([""] if r["warnings"] else [])
     parts += [f"## {L('rec_ranking')}", "", tables["ranking"], "",
               f"## {L('rep_weights')}", "", tables["weights"], "",
               f"{L('rep_normalisation')}: {L('rec_normalisation_text')}.", ""]
@@ -225,6 +226,7 @@ def to_html(d: Decision, lang: str = "en", generated_at: str | None = None) -> s
            f"<h2>{esc(L('rep_verdict'))}</h2><div class='verdict'>{esc(r['verdict_text'])}</div>"]
     if r["more_cases"].get("note"):
         out.append(f"<p>{esc(r['more_cases']['note'])}</p>")
+    out += [f"<p class='warning'>⚠ {esc(w)}</p>" for w in r["warnings"]]
     out += [f"<h2>{esc(L('rec_ranking'))}</h2>", tables["ranking"], _svg(contribution_chart(d.ranking, lang)),
             f"<h2>{esc(L('rep_weights'))}</h2>", tables["weights"],
             f"<p>{esc(L('rep_normalisation'))}: {esc(L('rec_normalisation_text'))}.</p>"]

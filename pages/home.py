@@ -41,6 +41,8 @@ else:
                  recommend.NO_ELIGIBLE: tr("rec_no_eligible_short")}.get(row.verdict, row.verdict)
         col.metric(scenario_label()(row.scenario_id), shown,
                    f"{spec(row.leader)}: {tr('rec_p_first')} {fmt(row.p_first, pct=True)}", delta_color="off")
+        for w in row.warnings:  # what bears on the verdict, beside it
+            col.caption(f"⚠ {w}")
     if st.button(tr("home_open_recommend")):
         st.switch_page("pages/recommend.py")
 

@@ -73,6 +73,8 @@ with right:
         st.warning(text)
     if decision.more_cases.get("note"):
         st.caption(decision.more_cases["note"])
+    for w in decision.warnings:  # what bears on the verdict stands beside it, not only among the caveats
+        st.warning(w)
     for b in decision.binding:
         if b["binds"]:
             st.info(tr("rec_binding", c=b["constraint"], m=spec(b["unconstrained_leader"])))

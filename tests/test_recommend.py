@@ -207,3 +207,32 @@ def test_saved_decisions_keep_weights_constraints_and_verdict(store):
     assert json.loads(saved.constraints_json) == {"min_quality": 0.1}
     with pytest.raises(RecommendError, match="name"):
         save_decision(store, d, "  ")
+
+
+def test_fewer_cases_than_the_minimum_name_no_winner_and_say_why(store):
+    from engine.recommend import MIN_CASES
+
+    few = {c: [(0.9, 200, 800, 80)] for c in CASES[:5]}
+    worse = {c: [(0.1, 400, 1600, 40)] for c in CASES[:5]}
+    make_run(store, "standard", {"a": few, "b": worse}, category=lambda c: "knowledge" if c < "c03" else "coding")
+    d = recommend(store, "standard")
+    assert d.ranking.iloc[0].model_spec == "a" and d.ranking.iloc[0].p_first > 0.95  # dominant, yet:
+    assert d.verdict == TOO_CLOSE
+    assert d.more_cases["note"] == f"only 5 cases: a winner needs at least {MIN_CASES}, whatever the resamples say"
+    assert set(d.categories.winner) == {f"too few cases (< {MIN_CASES})"}  # 3 and 2 cases
+    assert any(w.startswith("only 5 cases") for w in d.warnings)
+
+
+def test_a_busy_host_stands_beside_the_verdict_when_timings_carry_weight(store):
+    busy = {"gpus": [], "load": {"busy": True, "others_cpu_pct_median": 74.0}}
+    make_run(store, "standard", {"a": figures(0.9, 200, 800, 80), "b": figures(0.5, 400, 1600, 40)}, host=busy)
+    d = recommend(store, "standard", weights={"quality": 0.7, "ttft": 0.3})
+    assert d.verdict == "a"
+    (w,) = [w for w in d.warnings if "busy" in w]
+    assert "74% busy" in w and "timings carry 30% of the weight" in w
+    from engine import report
+
+    md = report.render(d, "md").decode()
+    assert md.index("timings carry 30%") < md.index(f"## {report.t('rec_ranking')}")  # beside the verdict, first
+    # quality alone: the busy host does not bear on this verdict
+    assert not [w for w in recommend(store, "standard", weights={"quality": 1}).warnings if "busy" in w]
