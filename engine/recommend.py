@@ -36,8 +36,9 @@ CRITERION_INFO = {
     "cost": ("lower", "per 1,000 requests", "hourly GPU price / measured or estimated capacity"),
     "context": ("higher", "tokens", "context length (catalog)"),
     "ecosystem": ("higher", "ways to serve", "engines the catalog lists for it (Ollama, vLLM, GGUF)"),
+    "preference": ("higher", "share of votes won", "blind A/B votes of your raters per case (a tie counts half)"),
 }
-PER_CASE = ("quality", "ttft", "latency", "throughput")
+PER_CASE = ("quality", "ttft", "latency", "throughput", "preference")
 # Timings are summarised by the median over cases: on a shared or noisy machine a few
 # stalled requests must not decide; quality (a score per case) by the mean.
 STAT = {"ttft": "median", "latency": "median", "throughput": "median"}
@@ -132,6 +133,7 @@ class Evidence:
     gens: pd.DataFrame
     checks: pd.DataFrame
     runs: list[dict]
+    votes: pd.DataFrame = field(default_factory=pd.DataFrame)  # the blind A/B votes between these models
 
     def index(self, model: str) -> int:
         return self.models.index(model)
@@ -176,8 +178,28 @@ def _case_langs(scenario_id: str) -> dict[str, str | None]:
         return {}
 
 
+def preference_matrix(votes: pd.DataFrame, models: list[str], cases: list[str]) -> tuple[np.ndarray, pd.DataFrame]:
+    """(models, cases): each model's share of the blind A/B votes it won on the case (a tie half, "both
+    bad" no preference), NaN where it has none; and the votes used (between two of these models)."""
+    out = np.full((len(models), len(cases)), np.nan)
+    if votes is None or votes.empty:
+        return out, pd.DataFrame()
+    used = votes[votes.left_model.isin(models) & votes.right_model.isin(models) & votes.case_id.isin(cases)
+                 & votes.vote.isin(["left", "right", "tie"])]
+    won: dict[tuple[str, str], list[float]] = {}
+    for r in used.itertuples():
+        share = {"left": 1.0, "right": 0.0, "tie": 0.5}[r.vote]
+        won.setdefault((r.left_model, r.case_id), []).append(share)
+        won.setdefault((r.right_model, r.case_id), []).append(1 - share)
+    mi, ci = {m: i for i, m in enumerate(models)}, {c: j for j, c in enumerate(cases)}
+    for (m, c), shares in won.items():
+        out[mi[m], ci[c]] = float(np.mean(shares))
+    return out, used
+
+
 def evidence_from_frames(gens: pd.DataFrame, checks: pd.DataFrame, scenario_id: str,
-                         runs: list[dict] | None = None, langs: dict | None = None) -> Evidence:
+                         runs: list[dict] | None = None, langs: dict | None = None,
+                         votes: pd.DataFrame | None = None) -> Evidence:
     """Per model and case: the mean over repeats and turns of each per-case criterion."""
     langs = _case_langs(scenario_id) if langs is None else langs
     models = sorted(gens.model_spec.unique())
@@ -197,10 +219,11 @@ def evidence_from_frames(gens: pd.DataFrame, checks: pd.DataFrame, scenario_id: 
     per_case = {"quality": matrix(scores, "score"), "ttft": matrix(usable, "ttft_ms"),
                 "latency": matrix(usable, "e2e_ms"), "throughput": matrix(usable, "decode_tok_per_s"),
                 "ok": matrix(in_context, "ok_share")}
+    per_case["preference"], used = preference_matrix(votes if votes is not None else pd.DataFrame(), models, cases)
     meta = gens.drop_duplicates("case_id")[["case_id", "category"]].set_index("case_id").reindex(cases)
     meta["lang"] = [langs.get(c) or _lang_from_id(c) for c in cases]
     return Evidence(scenario_id, models, cases, per_case, matrix(usable, "output_tokens"),
-                    meta.reset_index(), gens, checks, runs or [])
+                    meta.reset_index(), gens, checks, runs or [], used)
 
 
 def load_evidence(store: Store, scenario_id: str | None = None, run_id: str | None = None,
@@ -228,7 +251,9 @@ def load_evidence(store: Store, scenario_id: str | None = None, run_id: str | No
         raise RecommendError(f"scenario {scenario_id!r}: no {cache_mode} runs with generations in {store.path}"
                              + (f" (it has {other} ones: choose the {other} prompt cache)" if has_other else ""))
     runs = [run for r in sorted(gens.run_id.unique()) if (run := store.get_run(r)) is not None]
-    return evidence_from_frames(gens, checks, scenario_id, runs)
+    from .ratings import votes
+
+    return evidence_from_frames(gens, checks, scenario_id, runs, votes=votes(store, scenario_id))
 
 
 # --- bootstrap ---------------------------------------------------------------------
@@ -363,6 +388,14 @@ class Decision:
     # the caveats that bear on the verdict, shown beside it (page, Home, summary)
     warnings: list[str] = field(default_factory=list)
 
+    def human_votes(self) -> dict:
+        """The blind A/B votes behind the preference criterion: how many, on how many cases, by whom."""
+        v = self.evidence.votes if self.evidence is not None else pd.DataFrame()
+        if v.empty:
+            return {"votes": 0, "cases": 0, "raters": []}
+        return {"votes": int(len(v)), "cases": int(v.case_id.nunique()),
+                "raters": sorted({str(r) for r in v.rater if isinstance(r, str) and r})}
+
     @property
     def winner(self) -> str | None:
         return self.verdict if self.verdict not in (TOO_CLOSE, NO_ELIGIBLE) else None
@@ -384,6 +417,7 @@ class Decision:
             "binding_constraints": self.binding, "decision_table": frame(self.table),
             "categories": frame(self.categories), "cost": frame(self.cost),
             "caveats": self.caveats, "warnings": self.warnings, "reproducibility": self.reproducibility,
+            "human_votes": self.human_votes(),
         }
 
 

@@ -118,6 +118,13 @@ def _tables(d: Decision, r: dict, L) -> dict[str, tuple[list[dict], list[str], l
     return out
 
 
+def votes_line(r: dict, L) -> str:
+    hv = r["human_votes"]
+    if not hv["votes"]:
+        return L("rep_votes_none")
+    return L("rep_votes", n=hv["votes"], cases=hv["cases"], raters=", ".join(hv["raters"]) or "–")
+
+
 def hardware_lines(hardware: list[dict], L) -> list[str]:
     """"this model reaches 62% of what this machine allows", per model, with the figures."""
     return [L("rep_bound_line", model=h["model_spec"], pct=f"{h['bound_share']:.0%}",
@@ -157,6 +164,7 @@ def to_markdown(d: Decision, lang: str = "en", generated_at: str | None = None) 
     if r["more_cases"].get("note"):
         parts += [_md_escape(r["more_cases"]["note"]), ""]
     parts += [f"> ⚠ {_md_escape(w)}" for w in r["warnings"]] + ([""] if r["warnings"] else [])
+    parts += [_md_escape(votes_line(r, L)), ""]
     parts += [f"## {L('rec_ranking')}", "", tables["ranking"], "",
               f"## {L('rep_weights')}", "", tables["weights"], "",
               f"{L('rep_normalisation')}: {L('rec_normalisation_text')}.", ""]
@@ -227,6 +235,7 @@ def to_html(d: Decision, lang: str = "en", generated_at: str | None = None) -> s
     if r["more_cases"].get("note"):
         out.append(f"<p>{esc(r['more_cases']['note'])}</p>")
     out += [f"<p class='warning'>⚠ {esc(w)}</p>" for w in r["warnings"]]
+    out.append(f"<p>{esc(votes_line(r, L))}</p>")
     out += [f"<h2>{esc(L('rec_ranking'))}</h2>", tables["ranking"], _svg(contribution_chart(d.ranking, lang)),
             f"<h2>{esc(L('rep_weights'))}</h2>", tables["weights"],
             f"<p>{esc(L('rep_normalisation'))}: {esc(L('rec_normalisation_text'))}.</p>"]

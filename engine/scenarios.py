@@ -50,7 +50,8 @@ def confined(base: Path, name: str, where: str) -> Path:
         raise ScenarioError(f"{where}: {base / name} is {size / 2**20:.1f} MiB, over the limit of "
                             f"{MAX_DOCUMENT_BYTES // 2**20} MiB for a document")
     return path
-CRITERIA = ("quality", "ttft", "latency", "throughput", "load", "memory", "cost", "context", "ecosystem")
+CRITERIA = ("quality", "ttft", "latency", "throughput", "load", "memory", "cost", "context", "ecosystem",
+            "preference")
 
 
 class ScenarioError(ValueError):

@@ -236,3 +236,25 @@ def test_a_busy_host_stands_beside_the_verdict_when_timings_carry_weight(store):
     assert md.index("timings carry 30%") < md.index(f"## {report.t('rec_ranking')}")  # beside the verdict, first
     # quality alone: the busy host does not bear on this verdict
     assert not [w for w in recommend(store, "standard", weights={"quality": 1}).warnings if "busy" in w]
+
+
+def test_human_votes_are_a_criterion_with_an_interval_weighed_only_when_asked(store):
+    from datetime import datetime
+
+    from engine import report
+
+    make_run(store, "standard", {"a": figures(0.9, 200, 800, 80), "b": figures(0.85, 210, 820, 78)})
+    # raters prefer b on 24 of 30 cases, a on 6
+    store.insert_rows("ab_votes", [{
+        "scenario_id": "standard", "case_id": c, "turn": 0, "left_run_id": "r", "left_model": "a",
+        "right_run_id": "r", "right_model": "b", "vote": "right" if i < 24 else "left",
+        "rater": ["ana", "bo"][i % 2], "created_at": datetime(2026, 1, 1)} for i, c in enumerate(CASES)])
+    plain = recommend(store, "standard")
+    assert "preference" not in plain.weights  # weight 0 unless chosen: nothing changes unasked
+    values = plain.criteria.set_index(["model_spec", "criterion"]).value
+    assert values["b", "preference"] == pytest.approx(24 / 30) and values["a", "preference"] == pytest.approx(6 / 30)
+    chosen = recommend(store, "standard", weights={"preference": 1.0})
+    assert chosen.verdict == "b" and chosen.ranking.set_index("model_spec").p_first["b"] > 0.99
+    assert plain.human_votes() == {"votes": 30, "cases": 30, "raters": ["ana", "bo"]}
+    assert "30 blind A/B votes on 30 cases by ana, bo" in report.render(chosen, "md").decode()
+    assert "人工偏好" in report.render(chosen, "md", "zh").decode()
