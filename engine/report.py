@@ -212,7 +212,8 @@ def _html_table(rows: list[dict], columns: list[str], headers: list[str]) -> str
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
-_CSS = """body{font-family:'Noto Sans','Noto Sans CJK SC','WenQuanYi Zen Hei','PingFang SC','Microsoft YaHei',Arial,sans-serif;margin:2em;color:#222;font-size:13px}
+_CSS = """body{font-family:'Noto Sans','Noto Sans CJK SC','WenQuanYi Zen Hei','PingFang SC','Microsoft YaHei',
+Arial,sans-serif;margin:2em;color:#222;font-size:13px}
 h1{font-size:22px}h2{font-size:17px;border-bottom:1px solid #ccc;margin-top:1.6em}
 table{border-collapse:collapse;margin:.6em 0;font-size:12px}td,th{border:1px solid #ccc;padding:3px 6px;
 text-align:left;vertical-align:top}th{background:#f3f3f3}.verdict{font-size:18px;font-weight:bold;

@@ -143,7 +143,8 @@ def candidates(user_args: list[str]) -> list[tuple[str, list[str]]]:
 def build_key(version: str, args: list[str]) -> str:
     # the include file by its content, not its path: another checkout of the project reuses the wheel
     args = [a.replace(str(WITHOUT_COMMON), "<without-common>") for a in args]
-    facts = {"version": version, "args": args, "include": WITHOUT_COMMON.read_text(encoding="utf-8"), "compiler": compiler_version(), "machine": platform.machine(),
+    facts = {"version": version, "args": args, "include": WITHOUT_COMMON.read_text(encoding="utf-8"),
+             "compiler": compiler_version(), "machine": platform.machine(),
              "python": f"{sys.version_info.major}.{sys.version_info.minor}", "cpu": cpu_flags()}
     return hashlib.sha256(json.dumps(facts, sort_keys=True).encode()).hexdigest()[:16]
 

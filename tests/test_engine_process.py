@@ -70,7 +70,7 @@ def test_a_cancelled_stream_stops_the_generation_and_the_engine_answers_the_next
 
 
 @pytest.mark.slow
-def test_an_engine_that_dies_of_sigill_mid_run_fails_its_cells_and_the_run_goes_on(store):
+def test_an_engine_that_dies_of_sigill_mid_run_fails_its_cells_and_the_run_goes_on(store, shipped_scenarios):
     """The real failure: the engine process gets SIGILL during its first answer; the run ends done,
     that model's every cell failed with the signal named, the other model's cells all measured."""
     killed = []
@@ -99,6 +99,18 @@ def test_an_engine_that_dies_of_sigill_mid_run_fails_its_cells_and_the_run_goes_
     (failure,) = model_failures(store, run_id)
     assert (failure["model_spec"], failure["signal"], failure["failed"]) == ("llamacpp/smollm2-135m", "SIGILL", 4)
     assert not _engine_processes()
+    # the dashboard says the same in words, in both languages
+    from streamlit.testing.v1 import AppTest
+
+    for lang, words in (("en", "its llama.cpp engine process died of SIGILL (illegal instruction"),
+                        ("zh", "llama.cpp 引擎进程因 SIGILL 终止（非法指令")):
+        at = AppTest.from_file(str(ROOT / "Home.py"), default_timeout=30)
+        at.session_state.active_run = run_id
+        at.session_state.lang = lang
+        at.run()
+        at.switch_page("pages/run.py").run()
+        errors = " ".join(e.value for e in at.error)
+        assert words in errors and "4" in errors, errors
 
 
 def test_a_gguf_path_that_is_not_a_model_fails_its_load_not_the_process(tmp_path):

@@ -1,7 +1,6 @@
 """The decision summary read back: the expected winner and figures, model output escaped,
 the same report for the same database and weights, and the command line."""
 import json
-import os
 import shutil
 import subprocess
 

@@ -19,6 +19,7 @@ import threading
 from collections.abc import Iterator
 from multiprocessing.connection import Connection
 from pathlib import Path
+from typing import IO
 
 import psutil
 
@@ -117,7 +118,7 @@ class LlamaCppBackend(Backend):
         self.n_gpu_layers = n_gpu_layers
         self._proc: subprocess.Popen | None = None
         self._conn: Connection | None = None
-        self._log = None  # the engine process's stdout and stderr, read back when it dies
+        self._log: IO[bytes] | None = None  # the engine process's stdout and stderr, read back when it dies
         self._lock = threading.Lock()
         self._loaded_opts: dict | None = None
         self._rss_mb: float | None = None
@@ -135,7 +136,7 @@ class LlamaCppBackend(Backend):
             raise EngineDied(self._died)
         if self._proc is not None and self._proc.poll() is None:
             return
-        self._log = tempfile.TemporaryFile()
+        self._log = tempfile.TemporaryFile()  # noqa: SIM115 (open while the process lives; read when it dies)
         here, there = socket.socketpair()
         try:
             self._proc = subprocess.Popen([sys.executable, str(ENGINE_FILE), str(there.fileno())],
