@@ -83,3 +83,30 @@ def test_every_shipped_case_fails_its_echo_and_its_padded_right_answer_but_passe
                         problems.append(f"{sid}/{case.id} turn {turn}: the {name} passes {passed}")
                 given.append({"role": "assistant", "content": good})
     assert not problems, "\n".join(problems[:30])
+
+
+@pytest.mark.slow
+def test_a_parrot_scores_at_most_a_tenth_on_a_sheet_imported_with_documents(parrots, store, tmp_path):
+    import docx
+
+    from engine.importer import import_file
+
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    word = docx.Document()
+    word.add_paragraph("Returns are accepted within 30 days of delivery. Refunds reach the card in 5 working days.")
+    table = word.add_table(rows=1, cols=2)
+    table.rows[0].cells[0].text, table.rows[0].cells[1].text = "Warranty", "2 years"
+    word.save(docs / "returns.docx")
+    (docs / "faq.md").write_text("# FAQ\nThe office opens at 09:00.\n\n# 餐补\n差旅每日餐补为 120 元。\n", encoding="utf-8")
+    sheet = tmp_path / "kb.csv"
+    sheet.write_text("id,prompt,lang,context_file,number,contains\n"
+                     "returns,How many days do I have to return an order?,en,returns.docx,30,\n"
+                     "refund,How long does a refund take?,en,returns.docx,,5 working days\n"
+                     "meal,每日餐补多少？,zh,faq.md,120,\n"
+                     "warranty,How long is the warranty?,en,,2,years\n"
+                     "office,When does the office open?,en,faq.md,,09:00\n", encoding="utf-8")
+    sc = import_file(sheet, "our-kb", docs_folder=docs)
+    run_id = Runner(store).run(RunConfig(sc, parrots, max_tokens=64))
+    quality = _mean_quality(store, run_id)
+    assert set(quality) == set(parrots) and all(q <= 0.10 for q in quality.values()), quality
