@@ -550,12 +550,12 @@ class Runner:
         if switch == "cache_salt":
             params = replace(params, cache_salt=cache_marker(key).strip("[]"))
         noted = marker or (f"{switch}:{params.cache_salt}" if switch == "cache_salt" else None)
-        parts: list[str] = []  # what the model was given, which its answer is scored against
         for turn, (new_msgs, checks) in enumerate(case.turn_inputs(limit)):
             if marker and turn == 0:
                 new_msgs = [{**new_msgs[0], "content": f"{marker} {new_msgs[0]['content']}"}, *new_msgs[1:]]
             history += new_msgs
-            parts += [m["content"] for m in new_msgs]
+            # what the model was given (its own earlier answers too), which its answer is scored against
+            parts = tuple(m["content"] for m in history)
             too_long = _exceeds(backend, history)
             if case.sized_by_context and not limit:
                 too_long = "exceeds context: the model's context limit is unknown, so the probe cannot be sized"
@@ -574,7 +574,7 @@ class Runner:
             self._record(spec, case, repeat, turn, timed, load_ms, memory, checks,
                          backend.engine_load_ms if load_ms is not None else None,
                          question=new_msgs[-1]["content"], context_tokens=limit,
-                         cache=(config.cache_mode, noted), prompt_parts=tuple(parts), marker=marker)
+                         cache=(config.cache_mode, noted), prompt_parts=parts, marker=marker)
             load_ms = None  # load time belongs to the first generation only
         return load_ms
 

@@ -109,3 +109,46 @@ def test_reference_checks_refuse_bad_values(check_type, value, message):
 
     with pytest.raises(ValueError, match=message):
         CHECKS[check_type].validate(value)
+
+
+def test_an_answer_that_restates_the_question_is_its_own_but_an_echo_or_a_loop_scores_zero():
+    from engine.checks.copied import assess
+
+    q = ("What are Newton's three laws of motion?",)
+    restated = "Newton's three laws of motion are: inertia, F = ma, and action and reaction."
+    assert assess(restated, q).degenerate is None
+    assert run_check("contains", restated, ["inertia"], {"prompt_parts": q}).passed
+    echo = run_check("contains", "What are Newton's three laws of motion? inertia", ["inertia"], {"prompt_parts": q})
+    assert not echo.passed and echo.score == 0 and echo.detail.startswith("degenerate: an echo of the prompt (100%")
+    assert assess("牛顿三大定律是：惯性定律、加速度定律和作用与反作用定律。", ("牛顿三大定律是什么？",)).degenerate is None
+    loop = "秋天是秋天的季节。" * 6
+    assert run_check("min_chars", loop, 10, {"prompt_parts": ("描写秋天",)}).detail.startswith(
+        "degenerate: it repeats one line 6 times")
+    # the model's own earlier answer is part of what it was given: repeating it does not answer turn 2
+    turn2 = ("Recommend a science-fiction film.", "<i>The Martian</i>", "Who stars in it?")
+    assert assess(" <i>The Martian</i> ", turn2).degenerate.startswith("degenerate: an echo")
+    assert assess("Matt Damon stars in The Martian.", turn2).degenerate is None
+    # the cold marker a parrot repeats is taken out first: what is left is the echo
+    marked = run_check("contains", "[0a1b2c3d] Recommend a science-fiction film.", ["film"],
+                       {"prompt_parts": ("[0a1b2c3d] Recommend a science-fiction film.",), "marker": "[0a1b2c3d]"})
+    assert not marked.passed and marked.detail.startswith("degenerate")
+
+
+def test_a_pasted_paragraph_earns_nothing_but_a_quoted_fact_counts():
+    from engine.checks.copied import assess
+
+    doc = ("Annual leave. Full-time employees receive fifteen working days of paid annual leave per year, "
+           "which must be requested through the HR portal at least two weeks in advance, approved by the line "
+           "manager, and taken before the end of March of the following year, after which unused days lapse "
+           "unless the regional director agrees in writing to carry them over. Parking costs 300 per month.")
+    doc += (" Travel. Flights under six hours are booked in economy class through the company travel desk, hotels "
+            "are capped at the city rate published each January, meals are reimbursed against receipts up to the "
+            "daily allowance, and every claim must be filed within thirty days of the trip with the approval of "
+            "the budget holder, or it is returned to the traveller unpaid.")
+    parts = (doc, "How many days of annual leave do I get?")
+    quoted = "You get fifteen working days of paid annual leave per year."
+    assert assess(quoted, parts).added_text == quoted  # a sentence quoted back is still the answer
+    pasted = doc.split(" Parking")[0] + " Also, have a nice day and enjoy your holidays."
+    seen = assess(pasted, parts)
+    assert seen.degenerate is None and "fifteen" not in seen.added_text and "nice day" in seen.added_text
+    assert not run_check("contains", pasted, ["fifteen"], {"prompt_parts": parts}).passed

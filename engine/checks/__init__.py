@@ -308,12 +308,14 @@ def run_check(check_type: str, output: str, value: Any, opts: dict | None = None
     opts = opts or {}
     kind = CHECKS[check_type]
     value = kind.validate(value)
-    if opts.get("marker"):
-        output = output.replace(opts["marker"], "")
+    marker = opts.get("marker")
+    if marker:
+        output = output.replace(marker, "")
     if opts.get("prompt_parts") and kind.reads != "executed":
         from .copied import assess
 
-        seen = assess(output, tuple(opts["prompt_parts"]))
+        parts = tuple(p.replace(marker, "") if marker else p for p in opts["prompt_parts"])
+        seen = assess(output, parts)
         if seen.degenerate:
             return CheckResult(False, 0.0, seen.degenerate)
         if kind.reads == "added":

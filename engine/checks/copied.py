@@ -5,8 +5,10 @@ one line must not earn the points the prompt's own words would earn it. Two rule
 tokens (a word of Latin letters or digits, or one CJK character):
 
 - degenerate: the answer repeats most of a part of the prompt (ECHO_SHARE of a system or user
-  message, measured by runs of at least SPAN tokens copied verbatim), or repeats itself (one line
-  or sentence three times or more, covering half the answer, or half its 6-grams are repeats).
+  message, or of the model's own earlier answer in the conversation, measured by runs of at least
+  SPAN tokens copied verbatim; a part shorter than SHORT tokens only when repeated whole), or repeats
+  itself (one line or sentence three times or more, covering half the answer, or half its 6-grams
+  are repeats).
   Every check of such an answer scores 0, with the reason as its detail.
 - added text: the answer without the long runs it copied from the prompt (STRIP words or more: a
   paragraph, not a quoted fact), what the content checks (contains, regex, language, ...) read.
@@ -19,6 +21,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 SPAN = 6  # tokens in a run that counts as copied when measuring how much of the prompt is repeated
+SHORT = 20  # tokens: a prompt part shorter than this is echoed only when it is repeated whole
 ECHO_SHARE = 0.6  # of a prompt part's tokens repeated verbatim: an echo
 STRIP = 40  # words (a CJK character counts half) in a copied run the content checks do not read
 _TOKEN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]|[^\W_]+", re.UNICODE)
@@ -77,7 +80,9 @@ def assess(answer: str, prompt_parts: tuple[str, ...]) -> Assessment:
         p = [t for t, _, _ in _tokens(part)]
         if len(p) < 3:
             continue
-        n = min(SPAN, len(p))
+        # A short message (a question) counts as echoed only when repeated whole: an answer that restates
+        # "Newton's three laws of motion are ..." is not an echo of "What are Newton's three laws of motion?"
+        n = len(p) if len(p) < SHORT else SPAN
         repeated = _covered(p, _ngrams(words, n), n)
         share = sum(repeated) / len(p)
         if share >= ECHO_SHARE:
