@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import re
 import uuid
 import warnings
 from dataclasses import dataclass, field
@@ -770,7 +771,7 @@ def _verdict_warnings(caveats: list[str], weights: dict[str, float]) -> list[str
         if "timings are not trustworthy" in c or "different runs" in c:
             if timing > 0:
                 out.append(f"{c} (timings carry {timing:.0%} of the weight)")
-        elif "generations failed" in c or c.startswith("only ") or "no checks were scored" in c:
+        elif "generations failed" in c or re.match(r"only \d+ cases", c) or "no checks were scored" in c:
             out.append(c)
     return out
 
