@@ -17,7 +17,9 @@ def cli(*args, env):
 @pytest.mark.slow
 def test_run_with_a_failing_model_exits_zero_and_summary_reports_both(cli_env, tmp_path):
     db = tmp_path / "x.duckdb"
-    res = cli("run", "--scenario", "standard", "--model", "fake/echo", "--model", "fake/flaky",
+    # fake/judge-first answers in words of its own (one fixed sentence), which passes some checks;
+    # fake/flaky echoes the question (an echo scores 0) and fails every second generation
+    res = cli("run", "--scenario", "standard", "--model", "fake/judge-first", "--model", "fake/flaky",
               "--db", str(db), env=cli_env)
     assert res.returncode == 0, res.stderr
     run_id = res.stdout.strip()
@@ -27,20 +29,23 @@ def test_run_with_a_failing_model_exits_zero_and_summary_reports_both(cli_env, t
     summary = json.loads(out.stdout)
     assert summary["status"] == "done"
     models = {m["model_spec"]: m for m in summary["models"]}
-    assert set(models) == {"fake/echo", "fake/flaky"}
-    echo, flaky = models["fake/echo"], models["fake/flaky"]
+    assert set(models) == {"fake/judge-first", "fake/flaky"}
+    steady, flaky = models["fake/judge-first"], models["fake/flaky"]
     with duckdb.connect(str(db), read_only=True) as con:
         failed = con.execute("SELECT count(*) FROM generations WHERE model_spec = 'fake/flaky' AND NOT ok").fetchone()[0]
+        details = {d for (d,) in con.execute("SELECT DISTINCT detail FROM check_results WHERE model_spec = 'fake/flaky'"
+                                             ).fetchall()}
     assert failed > 0 and flaky["ok_generations"] == flaky["generations"] - failed
-    assert echo["ok_generations"] == echo["generations"]
-    # the same answers, but the flaky model's failures score 0: its quality is lower
-    assert flaky["quality"]["score"] < echo["quality"]["score"]
-    q = echo["quality"]
+    assert steady["ok_generations"] == steady["generations"]
+    # the flaky model's failures score 0 ("generation failed"), and so do its echoes: its quality is lower
+    assert "generation failed" in details and any(d.startswith("degenerate: an echo") for d in details)
+    assert flaky["quality"]["score"] == 0 < steady["quality"]["score"]
+    q = steady["quality"]
     assert q["ci_low"] <= q["score"] <= q["ci_high"] and q["ci_high"] - q["ci_low"] > 0
-    assert echo["ttft_ms_p95"] >= echo["ttft_ms_p50"] > 0
-    assert set(echo["categories"]) == {"knowledge", "coding", "multi_turn", "instruction_following",
-                                       "chinese_writing"}
-    stars = echo["stars"]["knowledge"]
+    assert steady["ttft_ms_p95"] >= steady["ttft_ms_p50"] > 0
+    assert set(steady["categories"]) == {"knowledge", "coding", "multi_turn", "instruction_following",
+                                         "chinese_writing"}
+    stars = steady["stars"]["knowledge"]
     assert stars["stars"] == 1 + 4 * stars["score"] and stars["ci_low"] <= stars["score"] <= stars["ci_high"]
 
 

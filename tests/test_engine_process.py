@@ -157,4 +157,3 @@ def test_a_wheel_in_the_cache_is_reused_without_building(tmp_path, monkeypatch):
     wheel = tmp_path / "llama_cpp_python-0.3.36-py3-none-linux_x86_64.whl"
     wheel.write_bytes(b"")
     assert install_engine.build_wheel("0.3.36", ["-DGGML_NATIVE=ON"], tmp_path) == wheel and not built
-    assert Path(install_engine.cache_root()).name == "engine"

@@ -360,14 +360,14 @@ def test_compare_latest_run_of_each_model_for_a_scenario():
     assert not at.exception
     metrics = at.dataframe[0].value.set_index("Metric")
     assert {"fake/echo", "fake/flaky"} <= set(metrics.columns)  # models from two different runs
-    # echo's latest run only: its old perfect answer (5.0 stars) is not mixed in
-    assert metrics.loc["Chinese fluency", "fake/echo"].startswith("2.3")
+    # echo's latest run only (an echo of the question: 1 star): its old perfect answer (5.0) is not mixed in
+    assert metrics.loc["Chinese fluency", "fake/echo"].startswith("1.0")
 
 
 def test_run_page_passes_the_judge_to_the_worker():
     at = app("pages/run.py")
     at.multiselect(key="bundled").set_value([])
-    at.text_area(key="extra_specs").set_value("fake/echo")
+    at.text_area(key="extra_specs").set_value("fake/judge-first")  # an answer of its own: an echo is not judged
     at.text_input(key="judge").set_value("fake/judge-keyword")
     at.multiselect(key="cases-standard").set_value(["writing-zh"])
     next(b for b in at.button if b.label == "Start").click().run()

@@ -26,7 +26,7 @@ def test_the_same_gguf_by_catalog_id_and_by_path_is_too_close_to_call(store, smo
 
 
 @pytest.mark.slow
-def test_a_model_better_on_every_weighted_criterion_wins_with_probability_near_one(store):
+def test_a_model_better_on_every_weighted_criterion_ranks_first_with_probability_near_one(store):
     # The developer-assistant scenario weighs quality, latency and decode throughput. SmolLM2
     # (135M, instruct) writes working code and stops; Gemma 3 270M (base, twice the size)
     # decodes more slowly and rambles to the token limit.
@@ -44,4 +44,6 @@ def test_a_model_better_on_every_weighted_criterion_wins_with_probability_near_o
     assert values[good, "quality"] > values[bad, "quality"]
     assert values[good, "latency"] < values[bad, "latency"]
     assert values[good, "throughput"] > values[bad, "throughput"]
-    assert d.verdict == good and d.ranking.set_index("model_spec").p_first[good] > 0.95
+    assert d.ranking.set_index("model_spec").p_first[good] > 0.95
+    # six cases rank it first in nearly every resample, yet name no winner: fewer than MIN_CASES
+    assert d.verdict == TOO_CLOSE and d.more_cases["note"].startswith("only 6 cases: a winner needs at least 10")
