@@ -3,7 +3,6 @@ and nothing else; the install check names the signal a broken build dies of."""
 import os
 import signal
 import sys
-from pathlib import Path
 
 import psutil
 import pytest
