@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import math
-import re
 import uuid
 import warnings
 from dataclasses import dataclass, field
@@ -737,8 +736,9 @@ def decide(store: Store | None, scenario_id: str | None = None, *, run_id: str |
         if b["binds"]:
             caveats.append(f"constraint {b['constraint']} binds: without it {models[unconstrained]} would lead")
     table, categories = decision_table(ev, load, memory, n_boot=max(n_boot, 1000), seed=seed)
-    caveats += _caveats(ev, cost_rows, memory_kind, configs)
-    beside_verdict = _verdict_warnings(caveats, wnorm)
+    noted = _caveats(ev, cost_rows, memory_kind, configs)
+    caveats += [text for _, text in noted]
+    beside_verdict = _verdict_warnings(noted, wnorm)
     repro = _reproducibility(ev, configs, entries)
     from .bound import shares
 
@@ -762,18 +762,12 @@ def decide(store: Store | None, scenario_id: str | None = None, *, run_id: str |
 TIMING_CRITERIA = ("ttft", "latency", "throughput", "load")
 
 
-def _verdict_warnings(caveats: list[str], weights: dict[str, float]) -> list[str]:
-    """The caveats that bear on the verdict itself, to stand beside it: a busy host or models from
-    different runs where timings carry weight, few cases, failed generations, no checks."""
+def _verdict_warnings(noted: list[tuple[str, str]], weights: dict[str, float]) -> list[str]:
+    """The caveats that bear on the verdict itself, to stand beside it: those of kind "verdict", and those
+    of kind "timing" (a busy host, models from different runs) where timing criteria carry weight."""
     timing = sum(weights.get(c, 0.0) for c in TIMING_CRITERIA)
-    out = []
-    for c in caveats:
-        if "timings are not trustworthy" in c or "different runs" in c:
-            if timing > 0:
-                out.append(f"{c} (timings carry {timing:.0%} of the weight)")
-        elif "generations failed" in c or re.match(r"only \d+ cases", c) or "no checks were scored" in c:
-            out.append(c)
-    return out
+    return [text if kind == "verdict" else f"{text} (timings carry {timing:.0%} of the weight)"
+            for kind, text in noted if kind == "verdict" or (kind == "timing" and timing > 0)]
 
 
 def _need_gb(row: costmod.CostRow) -> float:
@@ -965,40 +959,47 @@ def _fmt_cell(r) -> str:
     return f"{num(r.value, d)} ({num(r.ci_low, d)}-{num(r.ci_high, d)})"
 
 
-def _caveats(ev: Evidence, cost_rows: dict, memory_kind: dict, configs: list[dict]) -> list[str]:
-    out = []
+def _caveats(ev: Evidence, cost_rows: dict, memory_kind: dict, configs: list[dict]) -> list[tuple[str, str]]:
+    """(kind, text): "timing" where it bears on the verdict's timing criteria, "verdict" where it bears
+    on the verdict whatever the weights, "" for a note on the figures."""
+    out: list[tuple[str, str]] = []
     host_only = [m for m, k in memory_kind.items() if k == "host"]
     if host_only:
-        out.append(f"GPU memory not measured for {', '.join(host_only)}: memory is the host memory the model added")
+        out.append(("", f"GPU memory not measured for {', '.join(host_only)}: memory is the host memory the "
+                        "model added"))
     est = [m for m, r in cost_rows.items() if r.capacity is not None and r.capacity.estimated
            and r.capacity.req_per_s]
     if est:
-        out.append(f"cost for {', '.join(est)} is estimated from the memory-bandwidth bound, not measured on that GPU")
+        out.append(("", f"cost for {', '.join(est)} is estimated from the memory-bandwidth bound, not measured "
+                        "on that GPU"))
     unknown = [m for m, r in cost_rows.items() if r.cost_per_1k_requests is None]
     if unknown:
-        out.append(f"cost unknown for {', '.join(unknown)}: " + "; ".join(
-            f"{m}: {cost_rows[m].as_dict()['notes'] or 'no capacity figure'}" for m in unknown))
+        out.append(("", f"cost unknown for {', '.join(unknown)}: " + "; ".join(
+            f"{m}: {cost_rows[m].as_dict()['notes'] or 'no capacity figure'}" for m in unknown)))
     failed = ev.gens[~ev.gens.ok & ~ev.gens["exceeds_context"].fillna(False).astype(bool)]
     if not failed.empty:
-        out.append(f"{len(failed)} of {len(ev.gens)} generations failed and score 0 on their checks")
+        out.append(("verdict", f"{len(failed)} of {len(ev.gens)} generations failed and score 0 on their checks"))
     over = ev.gens[ev.gens["exceeds_context"].fillna(False).astype(bool)]
     if not over.empty:
-        out.append(f"{len(over)} prompts exceeded a model's context and are not scored")
+        out.append(("", f"{len(over)} prompts exceeded a model's context and are not scored"))
     if ev.checks.empty:
-        out.append("no checks were scored: quality is not measured")
+        out.append(("verdict", "no checks were scored: quality is not measured"))
     if len(ev.cases) < 20:
-        out.append(f"only {len(ev.cases)} cases: intervals are wide and small differences cannot be told apart")
+        out.append(("verdict", f"only {len(ev.cases)} cases: intervals are wide and small differences cannot be "
+                               "told apart"))
     runs = {c["run_id"] for c in configs}
     if len(runs) > 1:
-        out.append(f"models come from {len(runs)} different runs; timings compare only if the hosts and load matched")
+        out.append(("timing", f"models come from {len(runs)} different runs; timings compare only if the hosts "
+                              "and load matched"))
     for c in configs:
         load = c["host"].get("load") or {}
         if load.get("busy"):
-            out.append(f"run {c['run_id']}: other processes kept the CPU {load['others_cpu_pct_median']:.0f}% busy "
-                       "while it ran; its timings are not trustworthy")
+            out.append(("timing", f"run {c['run_id']}: other processes kept the CPU "
+                                  f"{load['others_cpu_pct_median']:.0f}% busy while it ran; its timings are not "
+                                  "trustworthy"))
         if len(c["config"].get("models") or []) > 1 and not c["config"].get("schedule"):
-            out.append(f"run {c['run_id']}: the order of its models was not recorded (models then ran one "
-                       "after the other), so its timings may favour one of them")
+            out.append(("", f"run {c['run_id']}: the order of its models was not recorded (models then ran one "
+                            "after the other), so its timings may favour one of them"))
     return out
 
 

@@ -228,17 +228,20 @@ class LlamaCppBackend(Backend):
             self.n_ctx = min(self.trained_context() or FALLBACK_CONTEXT, self.max_context)
             self.context_tokens = self.n_ctx
         with self._lock:
-            self.prepare()
-            opts = {"path": str(self.path), "n_ctx": self.n_ctx, "n_threads": self.n_threads,
-                    "n_gpu_layers": self.n_gpu_layers, "chat_format": self.chat_format,
-                    "chat_template": self.chat_template, "stop": self.stop}
-            self._send(("load", opts), "loading the model")
-            msg = self._recv(None, "loading the model")
-            if msg[0] == "error":
-                raise BackendError(f"{self._name}: {msg[2]}")
-            self._loaded_opts = opts
-            self._rss_mb = msg[1]["rss_mb"]
-            self.engine_n_ctx = msg[1]["n_ctx"]  # the context llama.cpp allocated
+            self._load_in_engine({"path": str(self.path), "n_ctx": self.n_ctx, "n_threads": self.n_threads,
+                                  "n_gpu_layers": self.n_gpu_layers, "chat_format": self.chat_format,
+                                  "chat_template": self.chat_template, "stop": self.stop}, "loading the model")
+
+    def _load_in_engine(self, opts: dict, during: str) -> None:
+        """Start the engine process if needed and load the model into it (the caller holds the lock)."""
+        self.prepare()
+        self._send(("load", opts), during)
+        msg = self._recv(None, during)
+        if msg[0] == "error":
+            raise BackendError(f"{self._name}: {msg[2]}")
+        self._loaded_opts = opts
+        self._rss_mb = msg[1]["rss_mb"]
+        self.engine_n_ctx = msg[1]["n_ctx"]  # the context llama.cpp allocated
 
     def host_facts(self) -> dict:
         """Whether this llama.cpp build offloads to a GPU, and its versions."""
@@ -340,10 +343,7 @@ class LlamaCppBackend(Backend):
             pass
         self._shutdown(kill=True)
         if opts is not None:  # ready for the next case, so its timing does not carry this reload
-            self.prepare()
-            self._send(("load", opts), "reloading the model")
-            if self._recv(None, "reloading the model")[0] == "ok":
-                self._loaded_opts = opts
+            self._load_in_engine(opts, "reloading the model")
 
     def __del__(self):
         try:

@@ -8,7 +8,7 @@ cells as failed with the signal named while the other models go on. The file is 
 only, not the engine package; the harness imports `stop_scan` from it as a module.
 
 Requests (tuples, pickled by multiprocessing's Connection), after the process has sent ("ready",):
-  ("load", options) -> ("ok", {"rss_mb", "n_ctx", "load_ms"})
+  ("load", options) -> ("ok", {"rss_mb", "n_ctx"})
   ("stream", messages, params) -> ("chunk", text)..., ("report", counters), ("end",)
       a ("cancel",) sent meanwhile ends the generation early (the report and "end" still come)
   ("close",) -> ("ok", None), then the process exits
@@ -19,7 +19,6 @@ from __future__ import annotations
 import codecs
 import os
 import sys
-import time
 
 
 def stop_scan(text: str, start: int, stops: list[str]) -> tuple[int | None, int]:
@@ -73,17 +72,15 @@ class Engine:
         self.name = os.path.basename(o["path"])
         self.stops = list(o.get("stop") or [])
         rss_before = _rss_bytes()
-        t0 = time.perf_counter()
         try:
             self.llm = llama_cpp.Llama(model_path=o["path"], n_ctx=o["n_ctx"], n_threads=o["n_threads"],
                                        n_gpu_layers=o["n_gpu_layers"], chat_format=o.get("chat_format"),
                                        verbose=False)
         except Exception as exc:  # llama.cpp raises ValueError on a bad file
             raise RuntimeError(f"could not load {o['path']}: {exc}") from exc
-        load_ms = (time.perf_counter() - t0) * 1000
         self.formatter = self._make_formatter(o.get("chat_template"), o.get("chat_format"))
         self.n_ctx = o["n_ctx"]
-        return {"rss_mb": (_rss_bytes() - rss_before) / 2**20, "n_ctx": self.llm.n_ctx(), "load_ms": load_ms}
+        return {"rss_mb": (_rss_bytes() - rss_before) / 2**20, "n_ctx": self.llm.n_ctx()}
 
     def _make_formatter(self, template, chat_format):
         """A Jinja formatter from the catalog's template or the GGUF's own; None to let
