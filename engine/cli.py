@@ -14,10 +14,40 @@ from .backends.base import DEFAULT_MAX_CONTEXT
 from .catalog import load_catalog, load_presets
 from .redact import redact
 from .runner import Progress, RunConfig, Runner
-from .scenarios import ScenarioError, list_scenario_ids, load_scenario
+from .scenarios import MAX_TEMPERATURE, MAX_TOKENS_LIMIT, ScenarioError, list_scenario_ids, load_scenario
 from .store import Store, StoreError, default_db_path
 from .summary import run_summary
 from .worker import LiveWriter
+
+
+def _bounded(kind, low, high):
+    """An argparse type: a finite number of `kind` from `low` to `high` (argparse names the option)."""
+    import math
+
+    def shown(x) -> str:
+        return str(x) if kind is int else f"{x:g}"
+
+    def parse(text: str):
+        try:
+            value = float(text) if kind is float else int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"must be a {'number' if kind is float else 'whole number'}, "
+                                             f"got {text!r}") from None
+        if kind is float and not math.isfinite(value):
+            raise argparse.ArgumentTypeError(f"must be a finite number, got {text}")
+        if value < low:
+            raise argparse.ArgumentTypeError(f"must be at least {shown(low)}, got {text}")
+        if value > high:
+            raise argparse.ArgumentTypeError(f"must be at most {shown(high)}, got {text}")
+        return value
+    parse.__name__ = "number" if kind is float else "whole number"
+    return parse
+
+
+COUNT = _bounded(int, 1, 1_000_000)
+TOKENS = _bounded(int, 1, MAX_TOKENS_LIMIT)
+SECONDS = _bounded(float, 0.001, 7 * 86400)
+POSITIVE = _bounded(float, 0.0, 1e12)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -30,29 +60,31 @@ def _parser() -> argparse.ArgumentParser:
                    help="model spec backend/model, e.g. llamacpp/smollm2-135m (repeat for more)")
     r.add_argument("--preset", action="append", default=[], dest="presets",
                    help="a ready-made spec from `list presets`, e.g. gpt-oss-20b-vllm")
-    r.add_argument("--repeats", type=int, default=1)
+    r.add_argument("--repeats", type=_bounded(int, 1, 1000), default=1)
     r.add_argument("--case", action="append", dest="case_ids", help="run only these case ids")
-    r.add_argument("--max-tokens", type=int)
-    r.add_argument("--temperature", type=float)
-    r.add_argument("--seed", type=int)
-    r.add_argument("--gpu-layers", type=int, default=0, help="layers to offload to the GPU (-1 = all)")
-    r.add_argument("--n-ctx", type=int, help="a fixed llama.cpp context for every model (default: each "
+    r.add_argument("--max-tokens", type=TOKENS)
+    r.add_argument("--temperature", type=_bounded(float, 0, MAX_TEMPERATURE))
+    r.add_argument("--seed", type=_bounded(int, 0, 2**32 - 1))
+    r.add_argument("--gpu-layers", type=_bounded(int, -1, 100_000), default=0,
+                   help="layers to offload to the GPU (-1 = all)")
+    r.add_argument("--n-ctx", type=_bounded(int, 1, 1 << 24),
+                   help="a fixed llama.cpp context for every model (default: each "
                    "model's own, from its GGUF file, up to --max-context)")
-    r.add_argument("--max-context", type=int, default=DEFAULT_MAX_CONTEXT,
+    r.add_argument("--max-context", type=_bounded(int, 256, 1 << 24), default=DEFAULT_MAX_CONTEXT,
                    help=f"the most context any model runs with, in tokens (default {DEFAULT_MAX_CONTEXT}); "
                         "long-context probes are sized to each model's context under this cap")
-    r.add_argument("--threads", type=int, help="CPU threads for llama.cpp (default: physical cores)")
+    r.add_argument("--threads", type=_bounded(int, 1, 1024), help="CPU threads for llama.cpp (default: physical cores)")
     r.add_argument("--no-warmup", action="store_true", help="skip the untimed warm-up generation")
     r.add_argument("--cache", choices=["cold", "warm"], default="cold",
                    help="cold (default): a unique marker starts every prompt, so no server's prompt cache "
                         "serves it; warm: each request is sent once untimed first, so its prefix is cached")
     r.add_argument("--allow-internal-hosts", action="store_true",
                    help="allow model URLs on link-local or cloud-metadata addresses (refused by default)")
-    r.add_argument("--timeout", type=float, default=600.0,
+    r.add_argument("--timeout", type=SECONDS, default=600.0,
                    help="seconds one request may take in all (default 600); also the wait for a load")
-    r.add_argument("--first-token-timeout", type=float, default=120.0,
+    r.add_argument("--first-token-timeout", type=SECONDS, default=120.0,
                    help="seconds to wait for a request's first token (default 120)")
-    r.add_argument("--connect-timeout", type=float, default=10.0,
+    r.add_argument("--connect-timeout", type=SECONDS, default=10.0,
                    help="seconds to wait for a server to accept the connection (default 10)")
     r.add_argument("--judge", help="model spec of the judge for llm_judge checks (without one they are skipped)")
     r.add_argument("--db", default=None, help="DuckDB file (default: $MODELPICK_DB or results.duckdb)")
@@ -64,11 +96,11 @@ def _parser() -> argparse.ArgumentParser:
     sw.add_argument("--model", required=True, help="ollama/<tag>[@host] or openai/<model>@<base_url>")
     sw.add_argument("--scenario", required=True, help="its cases' prompts are sent in turn")
     sw.add_argument("--concurrency", default="1,2,4,8", help="levels, e.g. 1,2,4,8")
-    sw.add_argument("--requests", type=int, help="requests per level (default 4 x concurrency, at least 8)")
-    sw.add_argument("--max-tokens", type=int)
+    sw.add_argument("--requests", type=COUNT, help="requests per level (default 4 x concurrency, at least 8)")
+    sw.add_argument("--max-tokens", type=TOKENS)
     sw.add_argument("--slo", help="for goodput, e.g. ttft_ms=500,e2e_ms=5000 (also itl_ms)")
-    sw.add_argument("--level-timeout", type=float, default=120.0, help="seconds per level at most")
-    sw.add_argument("--timeout", type=float, default=60.0, help="seconds a request may wait for data")
+    sw.add_argument("--level-timeout", type=SECONDS, default=120.0, help="seconds per level at most")
+    sw.add_argument("--timeout", type=SECONDS, default=60.0, help="seconds a request may wait for data")
     sw.add_argument("--db", default=None)
     sw.add_argument("--cache", choices=["cold", "warm"], default="cold",
                     help="cold (default): a unique marker starts every request; warm: the prompts as they are")
@@ -91,12 +123,15 @@ def _parser() -> argparse.ArgumentParser:
     cp.add_argument("--preset", action="append", dest="models", help="a preset id (list presets)")
     cp.add_argument("--gpu", help="the GPU to rent (default: the cheapest that fits every model together)")
     cp.add_argument("--spot", action="store_true", help="ask for spot instances")
-    cp.add_argument("--hours", type=float, default=2.0, help="the session's length; it is cut there (default 2)")
+    cp.add_argument("--hours", type=_bounded(float, 0.1, 720), default=2.0,
+                    help="the session's length; it is cut there (default 2)")
     cp.add_argument("--budget", help="refuse a plan estimated above this, e.g. 10USD or 70CNY")
     cp.add_argument("--sweep", metavar="LEVELS", help="also a load sweep of each model, e.g. 1,2,4,8")
-    cp.add_argument("--idle-minutes", type=int, default=10, help="autostop after this many idle minutes")
+    cp.add_argument("--idle-minutes", type=_bounded(int, 1, 10_080), default=10,
+                    help="autostop after this many idle minutes")
     cp.add_argument("--name", default="modelpick", help="the cluster name")
-    cp.add_argument("--port-base", type=int, default=8000, help="vLLM servers listen on this port and up")
+    cp.add_argument("--port-base", type=_bounded(int, 1024, 65000), default=8000,
+                    help="vLLM servers listen on this port and up")
     cp.add_argument("--out", default="session.yaml")
     cp.add_argument("--db", default=None, help="for prices saved on the Recommend page")
     ca = cs.add_parser("launch", help="launch a planned task with SkyPilot")
@@ -115,7 +150,7 @@ def _parser() -> argparse.ArgumentParser:
     pk = sub.add_parser("pack", help="install a public case pack as a scenario (humaneval)")
     pk.add_argument("name", choices=["humaneval"])
     pk.add_argument("--scenario", help="the scenario id (default: the pack's name)")
-    pk.add_argument("--limit", type=int, help="only the first N tasks")
+    pk.add_argument("--limit", type=COUNT, help="only the first N tasks")
     pk.add_argument("--overwrite", action="store_true")
 
     j = sub.add_parser("judge", help="pairwise judging of two models' answers in a run")
@@ -142,26 +177,28 @@ def _parser() -> argparse.ArgumentParser:
         rc.add_argument("--db", default=None)
         rc.add_argument("--weights", help="e.g. quality=0.5,ttft=0.2,cost=0.3 (default: the scenario's)")
         rc.add_argument("--gpu", help="GPU to cost every model on (default: the cheapest that fits each)")
-        rc.add_argument("--max-vram-gb", type=float, help="GPU memory budget per model")
-        rc.add_argument("--ttft-sla-ms", type=float, help="TTFT p95 limit")
-        rc.add_argument("--e2e-sla-ms", type=float, help="end-to-end latency p95 limit")
+        rc.add_argument("--max-vram-gb", type=POSITIVE, help="GPU memory budget per model")
+        rc.add_argument("--ttft-sla-ms", type=POSITIVE, help="TTFT p95 limit")
+        rc.add_argument("--e2e-sla-ms", type=POSITIVE, help="end-to-end latency p95 limit")
         rc.add_argument("--licence", action="append", dest="licences", help="allowed licence (repeat)")
-        rc.add_argument("--min-quality", type=float, help="minimum quality score 0-1")
+        rc.add_argument("--min-quality", type=_bounded(float, 0, 1), help="minimum quality score 0-1")
         rc.add_argument("--currency", default="USD", choices=["USD", "CNY"])
-        rc.add_argument("--cny-per-usd", type=float, help="exchange rate (default: prices.yaml)")
-        rc.add_argument("--concurrency", type=int, default=1, help="concurrency the capacity is taken at")
-        rc.add_argument("--context-tokens", type=int, help="context for the memory fit (default: the runs' n_ctx)")
-        rc.add_argument("--requests-per-day", type=float, default=10_000)
-        rc.add_argument("--peak-concurrency", type=int, default=4)
-        rc.add_argument("--peak-to-mean", type=float, default=3.0,
+        rc.add_argument("--cny-per-usd", type=_bounded(float, 0.001, 1000), help="exchange rate (default: prices.yaml)")
+        rc.add_argument("--concurrency", type=_bounded(int, 1, 100_000), default=1,
+                        help="concurrency the capacity is taken at")
+        rc.add_argument("--context-tokens", type=_bounded(int, 1, 1 << 24),
+                        help="context for the memory fit (default: the runs' n_ctx)")
+        rc.add_argument("--requests-per-day", type=POSITIVE, default=10_000)
+        rc.add_argument("--peak-concurrency", type=_bounded(int, 1, 100_000), default=4)
+        rc.add_argument("--peak-to-mean", type=_bounded(float, 1, 1000), default=3.0,
                         help="the busiest hour's request rate over the day's mean (GPUs are sized for it)")
-        rc.add_argument("--hours-online", type=float, default=24)
-        rc.add_argument("--session-hours", type=float, default=2)
-        rc.add_argument("--p-threshold", type=float, default=0.9,
+        rc.add_argument("--hours-online", type=_bounded(float, 0.1, 24), default=24)
+        rc.add_argument("--session-hours", type=_bounded(float, 0.1, 720), default=2)
+        rc.add_argument("--p-threshold", type=_bounded(float, 0.5, 1), default=0.9,
                         help="probability of ranking first needed for a verdict (default 0.9)")
-        rc.add_argument("--tie-margin", type=float, default=0.02,
+        rc.add_argument("--tie-margin", type=_bounded(float, 0, 1), default=0.02,
                         help="score difference treated as a tie within a bootstrap draw (default 0.02)")
-        rc.add_argument("--boot", type=int, default=1000, help="bootstrap draws")
+        rc.add_argument("--boot", type=_bounded(int, 100, 100_000), default=1000, help="bootstrap draws")
         rc.add_argument("--cache", choices=["cold", "warm"], default="cold",
                         help="decide on the cold runs (default) or on the warm ones (prompt cache)")
         if name == "recommend":
@@ -183,23 +220,9 @@ def _check_run_args(args, scenario) -> None:
     """Values the run cannot honour, refused before anything runs (the limits scenario files have)."""
     from .runner import estimate_tokens
 
-    if args.repeats < 1:
-        raise ValueError(f"--repeats must be at least 1, got {args.repeats}")
-    if args.max_tokens is not None and args.max_tokens < 1:
-        raise ValueError(f"--max-tokens must be at least 1, got {args.max_tokens}")
-    if args.temperature is not None and not args.temperature >= 0:
-        raise ValueError(f"--temperature must be >= 0, got {args.temperature}")
-    if args.threads is not None and args.threads < 1:
-        raise ValueError(f"--threads must be at least 1, got {args.threads}")
-    for name in ("timeout", "first_token_timeout", "connect_timeout"):
-        if not getattr(args, name) > 0:
-            raise ValueError(f"--{name.replace('_', '-')} must be > 0, got {getattr(args, name)}")
-    if args.max_context < 256:
-        raise ValueError(f"--max-context must be at least 256 tokens, got {args.max_context}")
+    # the range of each number is checked as it is parsed (`_bounded`); what depends on the scenario here
     if args.n_ctx is None:
         return
-    if args.n_ctx < 1:
-        raise ValueError(f"--n-ctx must be at least 1, got {args.n_ctx}")
     cases = [c for c in scenario.cases if not args.case_ids or c.id in args.case_ids]
     sizes = [estimate_tokens("".join(m["content"] for m in c.turn_inputs()[0][0]))
              for c in cases if not c.sized_by_context]
@@ -232,7 +255,8 @@ def _progress_printer(args, live):
 
 
 def _cmd_run(args) -> int:
-    from .backends import ALLOW_INTERNAL_ENV, resolve
+    from .backends import resolve
+    from .backends.http import ALLOW_INTERNAL_ENV
 
     if args.allow_internal_hosts:
         os.environ[ALLOW_INTERNAL_ENV] = "1"
@@ -266,7 +290,7 @@ def _cmd_run(args) -> int:
     cancel, abandon = threading.Event(), threading.Event()
     _signals(cancel, abandon)
     live = LiveWriter(args.live, args.run_id) if args.live else None
-    store = Store(path)
+    store = Store(path, give_up=abandon)
     _reap(store)
     runner = Runner(store, on_progress=_progress_printer(args, live), cancel=cancel, abandon=abandon,
                     on_chunk=live.on_chunk if live else None)
@@ -287,10 +311,10 @@ def _cmd_resume(args) -> int:
     path = args.db or default_db_path()
     if not Path(path).is_file():
         raise ValueError(f"no results database at {path}")
-    store = Store(path)
-    _reap(store)
     cancel, abandon = threading.Event(), threading.Event()
     _signals(cancel, abandon)
+    store = Store(path, give_up=abandon)
+    _reap(store)
     live = LiveWriter(args.live, args.run_id) if args.live else None
     runner = Runner(store, on_progress=_progress_printer(args, live), cancel=cancel, abandon=abandon,
                     on_chunk=live.on_chunk if live else None)
@@ -403,9 +427,16 @@ def _cmd_list(args) -> int:
             print(f"{p.id}\t{p.spec}\t{p.label}\n\tserve: {p.serve}")
         return 0
     if args.what == "scenarios":
+        broken = 0
         for sid in list_scenario_ids():
-            sc = load_scenario(sid)
+            try:
+                sc = load_scenario(sid)
+            except ScenarioError as exc:  # one bad file does not hide the others
+                print(f"error: {exc}", file=sys.stderr)
+                broken += 1
+                continue
             print(f"{sid}\t{len(sc.cases)} cases\t{sc.name}")
+        return 2 if broken else 0
     else:
         for m in load_catalog().values():
             how = "bundled: llamacpp/" + m.id if m.bundled else ", ".join(

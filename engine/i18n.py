@@ -587,6 +587,11 @@ TEXT: dict[str, tuple[str, str]] = {
     "auth_login": ("Log in", "登录"),
     "auth_login_provider": ("Log in with your account", "使用账户登录"),
     "auth_wrong": ("Wrong password.", "密码错误。"),
+    "auth_wait": ("Too many wrong passwords from your address: try again in {s} s.",
+                  "来自您地址的错误密码次数过多：请在 {s} 秒后再试。"),
+    "auth_next": ("The next try is possible in {s} s.", "{s} 秒后可再试。"),
+    "auth_all_addresses": ("every address (server.address is empty or unset)",
+                           "所有地址（server.address 为空或未设置）"),
     "auth_exposed": ("ModelPick is served on {address} without a password. Set MODELPICK_PASSWORD (or [auth] in "
                      "Streamlit secrets) and restart, or serve on 127.0.0.1 and use an SSH tunnel.",
                      "ModelPick 正在 {address} 上提供服务但未设置密码。请设置 MODELPICK_PASSWORD（或在 Streamlit secrets 中"

@@ -27,7 +27,17 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
-from .scenarios import Case, Scenario, ScenarioError, parse_scenario, save_scenario_text, user_scenarios_dir
+from .scenarios import (
+    MAX_CASES,
+    MAX_TOKENS_LIMIT,
+    SCENARIO_ID,
+    Case,
+    Scenario,
+    ScenarioError,
+    parse_scenario,
+    save_scenario_text,
+    user_scenarios_dir,
+)
 
 TEXT_COLUMNS = ("id", "category", "lang", "system", "context_file")
 LIST_COLUMNS = ("contains", "contains_any", "not_contains")
@@ -102,9 +112,15 @@ def _jsonl_rows(name: str, data: bytes) -> list[tuple[int, dict]]:
     return rows
 
 
+MAX_SHEET_ROWS = 50_000  # rows read, empty ones included; a scenario holds at most MAX_CASES cases
+
+
 def _excel_rows(name: str, data: bytes) -> list[tuple[int, dict]]:
     from openpyxl import load_workbook
 
+    from .documents import check_zip
+
+    check_zip(name, data, SheetError, "an Excel workbook")
     try:
         sheet = load_workbook(io.BytesIO(data), read_only=True, data_only=True).worksheets[0]
     except Exception as exc:  # openpyxl raises many kinds for a file that is not a workbook
@@ -116,6 +132,9 @@ def _excel_rows(name: str, data: bytes) -> list[tuple[int, dict]]:
     columns = [str(h).strip() if h is not None else "" for h in header]
     rows = []
     for n, values in enumerate(it, start=2):
+        if n > MAX_SHEET_ROWS:
+            raise SheetError(f"{name}: more than {MAX_SHEET_ROWS:,} rows; a scenario holds at most {MAX_CASES:,} "
+                             "cases (split the sheet)")
         row = {c: v for c, v in zip(columns, values) if c or v not in (None, "")}
         if "" in row:
             raise SheetError(f"{name}: row {n}: a value under a column without a name")
@@ -190,10 +209,15 @@ def case_from_row(row: dict[str, Any], index: int) -> dict:
             case[col] = _cell(row.get(col))
     case["category"] = case.get("category") or "imported"
     if _cell(row.get("max_tokens")):
+        given = _cell(row["max_tokens"])
         try:
-            case["max_tokens"] = int(float(_cell(row["max_tokens"])))
-        except ValueError:
-            raise ValueError(f"column 'max_tokens': {_cell(row['max_tokens'])!r} is not a whole number") from None
+            number = float(given)
+            if not number.is_integer() or not 1 <= number <= MAX_TOKENS_LIMIT:
+                raise ValueError
+        except (ValueError, OverflowError):
+            raise ValueError(f"column 'max_tokens': {given!r} is not a whole number from 1 to "
+                             f"{MAX_TOKENS_LIMIT:,}") from None
+        case["max_tokens"] = int(number)
     checks = []
     for col in row:
         text = _cell(row[col])
@@ -278,13 +302,22 @@ def import_sheet(name: str, data: bytes, scenario_id: str | None = None, title: 
     from .scenarios import _scenario_file
 
     sid = scenario_id_for(name, scenario_id)
+    if not SCENARIO_ID.fullmatch(sid):  # it names the documents' folder: checked before anything is written
+        raise SheetError(f"{name}: scenario id {sid!r} must be lowercase letters, digits, '-' and '_' "
+                         "(it is also a folder name)")
     scenario_yaml(name, data, sid, title)  # every row fits
     texts = [(doc_name, extract_text(doc_name, doc_data)) for doc_name, doc_data in documents or []]
     existing = _scenario_file(sid)
     if existing is not None and not (overwrite and existing.parent == user_scenarios_dir()):
         raise SheetError(f"{name}: a scenario {sid!r} exists already ({existing}); choose another id")
-    saved = dict(zip((n for n, _ in texts), save_documents(sid, texts))) if texts else None
-    return save_scenario_text(scenario_yaml(name, data, sid, title, saved), name, overwrite=overwrite)
+    written: list[Path] = []
+    try:
+        saved = dict(zip((n for n, _ in texts), save_documents(sid, texts, written))) if texts else None
+        return save_scenario_text(scenario_yaml(name, data, sid, title, saved), name, overwrite=overwrite)
+    except BaseException:
+        for path in written:  # nothing is left behind by an import that did not save
+            path.unlink(missing_ok=True)
+        raise
 
 
 def import_file(path: str | Path, scenario_id: str | None = None, title: str | None = None,

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from .i18n import t
 from .recommend import NO_ELIGIBLE, TOO_CLOSE, Decision, table_wide
+from .textsafe import fence, markdown_text
 
 FORMATS = ("md", "html", "json", "pdf")
 _EXAMPLES = 3  # cases where the models' answers differ most in quality
@@ -141,8 +142,8 @@ def _constraint_lines(r: dict, L) -> list[str]:
 
 # --- Markdown ----------------------------------------------------------------------
 def _md_escape(text: str) -> str:
-    """Model text in Markdown: HTML-escaped and inside a fenced block with a long fence."""
-    return html.escape(str(text), quote=False)
+    """Text that is not ours (ids, specs, notes with server errors in them) as literal Markdown."""
+    return markdown_text(text)
 
 
 def _md_table(rows: list[dict], columns: list[str], headers: list[str]) -> str:
@@ -182,7 +183,7 @@ def to_markdown(d: Decision, lang: str = "en", generated_at: str | None = None) 
             parts.append(f"### {_md_escape(ex['case_id'])}")
             for m, text in ex["answers"].items():
                 parts += [f"**{_md_escape(m)}** ({L('rec_score')} {_num(ex['scores'][m])}):", "",
-                          "~~~~~~~~text", text.replace("~~~~~~~~", "~ ~ ~ ~"), "~~~~~~~~", ""]
+                          fence(text), ""]
     if r["cold_warm"]:
         used = L("rep_cache_used", mode=L("cache_" + r["cache_mode"]))
         parts += [f"## {L('cmp_cold_warm')}", "", used, "", tables["cold_warm"], ""]

@@ -690,8 +690,13 @@ class Runner:
         try:
             for item, now in self._stream(backend, messages, params, t0, config):
                 if isinstance(item, EngineReport):
+                    why = item.problem()
+                    if why:  # a malformed answer fails this generation; the run goes on
+                        raise BackendError(f"{spec}: malformed report from the server: {why}")
                     out.report = item
                     break
+                if not isinstance(item.text if isinstance(item, Reasoning) else item, str):
+                    raise BackendError(f"{spec}: malformed chunk from the server: {item!r:.80}")
                 if not timing.chunk(item, now):
                     continue
                 if isinstance(item, Reasoning):

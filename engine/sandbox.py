@@ -36,6 +36,9 @@ class Limits:
     file_size_mb: int = 16
     processes: int = 32
     output_bytes: int = 64 * 1024
+    # Everything the program may write, in all files together: its folder and /tmp are each a
+    # tmpfs of this size (host memory, so they are capped apart from memory_mb).
+    scratch_mb: int = 64
 
 
 @dataclass
@@ -114,16 +117,22 @@ def run_python(code: str, files: dict[str, str] | None = None, limits: Limits = 
     mode = isolation()
     with tempfile.TemporaryDirectory(prefix="modelpick-sbx-") as tmp:
         work = Path(tmp)
+        names = []
         for name, text in {**(files or {}), "main.py": code}.items():
             (work / name).write_text(text, encoding="utf-8")
+            names.append(name)
         if os.getuid() == 0:
             os.chmod(work, 0o777)  # the unprivileged user may write its scratch files here
         env = {"PATH": "/usr/bin:/bin", "HOME": "/tmp/work", "LANG": "C.UTF-8", "PYTHONIOENCODING": "utf-8"}
         py = [_python(), "-I", "-X", "utf8", "main.py"]
         if mode == "bwrap":
-            cmd = ["bwrap", "--ro-bind", "/", "/", "--tmpfs", "/tmp", "--bind", str(work), "/tmp/work",
-                   "--chdir", "/tmp/work", "--dev", "/dev", "--proc", "/proc", "--tmpfs", "/root",
-                   "--tmpfs", "/home", "--unshare-all", "--die-with-parent", "--new-session", "--clearenv",
+            size = str(limits.scratch_mb * 2**20)
+            # a sized tmpfs for /tmp and for the working folder, the given files bound into it read-only
+            given = sum((["--ro-bind", str(work / name), f"/tmp/work/{name}"] for name in names), [])
+            cmd = ["bwrap", "--ro-bind", "/", "/", "--size", size, "--tmpfs", "/tmp", "--size", size, "--tmpfs",
+                   "/tmp/work", *given, "--chdir", "/tmp/work", "--dev", "/dev", "--proc", "/proc",
+                   "--size", str(2**20), "--tmpfs", "/root", "--size", str(2**20), "--tmpfs", "/home",
+                   "--unshare-all", "--die-with-parent", "--new-session", "--clearenv",
                    *sum((["--setenv", k, v] for k, v in env.items()), []), *py]
             cwd = None
         else:

@@ -6,21 +6,24 @@ from __future__ import annotations
 
 import itertools
 import os
+import re
 from pathlib import Path
 from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from . import yamlsafe
 from .checks import CHECKS
-
-_YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml where PyYAML was built with it
+from .safefile import UnsafeFile, open_under, read_regular, read_under
 
 SCENARIOS_DIR = Path(__file__).resolve().parent.parent / "scenarios"
 # Larger files are refused rather than parsed for minutes with no sign of life.
 MAX_SCENARIO_BYTES = 5 * 2**20
 MAX_CASES = 5000
 MAX_DOCUMENT_BYTES = 20 * 2**20  # a context document or filler file
+MAX_TOKENS_LIMIT = 1_000_000  # no engine generates more in one answer
+MAX_TEMPERATURE = 2.0  # the OpenAI API's range; llama.cpp and Ollama take the same
 
 
 def _allowed_roots(base: Path) -> list[Path]:
@@ -31,25 +34,46 @@ def _allowed_roots(base: Path) -> list[Path]:
     return roots
 
 
-def confined(base: Path, name: str, where: str) -> Path:
-    """A file a scenario names, resolved inside the scenario's folder (or MODELPICK_DOCS_DIR):
-    absolute paths, `..` escapes and symlinks that lead elsewhere are refused, so a scenario
-    cannot read the machine's files into a prompt. `where` locates the field in errors."""
+def confined(base: Path, name: str, where: str) -> tuple[Path, Path]:
+    """A file a scenario names, as (allowed folder, path inside it): the scenario's folder or
+    MODELPICK_DOCS_DIR. Absolute paths and `..` escapes are refused here; symbolic links when
+    the file is opened (`read_confined`), so a scenario cannot read the machine's files into a
+    prompt. `where` locates the field in errors."""
     if Path(name).is_absolute() or name.startswith("~"):
         raise ScenarioError(f"{where}: {name!r} is an absolute path; give a path inside the scenario's folder "
                             f"{base} (or MODELPICK_DOCS_DIR)")
-    path = (base / name).resolve()
-    if not any(path.is_relative_to(root) for root in _allowed_roots(base)):
-        raise ScenarioError(f"{where}: {name!r} leads outside the scenario's folder {base} (through '..' or a "
-                            "symbolic link); documents must live inside it or in MODELPICK_DOCS_DIR")
+    target = Path(os.path.normpath(base.resolve() / name))
+    for root in _allowed_roots(base):
+        if target.is_relative_to(root) and target != root:
+            return root, target.relative_to(root)
+    raise ScenarioError(f"{where}: {name!r} leads outside the scenario's folder {base} (through '..'); "
+                        "documents must live inside it or in MODELPICK_DOCS_DIR")
+
+
+def read_confined(base: Path, name: str, where: str) -> str:
+    """The text of a document a scenario names, opened once, safely (`safefile.read_under`)."""
+    root, relative = confined(base, name, where)
     try:
-        size = path.stat().st_size
-    except OSError:
-        raise ScenarioError(f"{where}: cannot read {base / name}") from None
-    if size > MAX_DOCUMENT_BYTES:
-        raise ScenarioError(f"{where}: {base / name} is {size / 2**20:.1f} MiB, over the limit of "
-                            f"{MAX_DOCUMENT_BYTES // 2**20} MiB for a document")
-    return path
+        data = read_under(root, relative, MAX_DOCUMENT_BYTES)
+    except UnsafeFile as exc:
+        raise ScenarioError(f"{where}: {exc} (documents must be regular files inside the scenario's folder "
+                            "or MODELPICK_DOCS_DIR)") from None
+    try:
+        return data.decode("utf-8-sig").strip()
+    except UnicodeDecodeError:
+        raise ScenarioError(f"{where}: {base / name} is not UTF-8 text") from None
+
+
+def check_confined(base: Path, name: str, where: str) -> Path:
+    """The path of a regular file a scenario names (a check's database), checked as a document is."""
+    root, relative = confined(base, name, where)
+    try:
+        os.close(open_under(root, relative))
+    except UnsafeFile as exc:
+        raise ScenarioError(f"{where}: {exc}") from None
+    return root / relative
+
+
 CRITERIA = ("quality", "ttft", "latency", "throughput", "load", "memory", "cost", "context", "ecosystem",
             "preference")
 
@@ -78,7 +102,8 @@ def _scenario_file(scenario_id: str) -> Path | None:
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    # NaN and infinity are refused in every number (a NaN weight or an infinite temperature)
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
 
 class Check(_Strict):
@@ -133,7 +158,7 @@ class Case(_Strict):
     context_file: str | list[str] | None = None
     needle: Needle | None = None
     checks: list[Check] = []
-    max_tokens: int | None = Field(None, ge=1)
+    max_tokens: int | None = Field(None, ge=1, le=MAX_TOKENS_LIMIT)
     # "completion" sends the prompt raw (no chat template), as /v1/completions does.
     mode: Literal["chat", "completion"] = "chat"
     # Filled in on load from context_file and needle; not written by users.
@@ -203,13 +228,16 @@ def _with_context(text: str, context: str | None) -> str:
 
 
 class Defaults(_Strict):
-    max_tokens: int = Field(256, ge=1)
-    temperature: float = Field(0.0, ge=0)
-    seed: int | None = 42
+    max_tokens: int = Field(256, ge=1, le=MAX_TOKENS_LIMIT)
+    temperature: float = Field(0.0, ge=0, le=MAX_TEMPERATURE)
+    seed: int | None = Field(42, ge=0, le=2**63 - 1)
+
+
+SCENARIO_ID = re.compile(r"[a-z0-9][a-z0-9_-]*")
 
 
 class Scenario(_Strict):
-    id: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]*$")
+    id: str = Field(pattern=rf"^{SCENARIO_ID.pattern}$")
     name: str
     description: str
     name_zh: str | None = None
@@ -287,12 +315,9 @@ def _describe(err: dict, raw: Any) -> str:
 def parse_scenario(text: str, source: str, base_dir: Path | None = None) -> Scenario:
     """Validate YAML text; `source` names the file in errors."""
     try:
-        raw = yaml.load(text, Loader=_YAML_LOADER)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        problem = getattr(exc, "problem", None) or str(exc)
-        raise ScenarioError(f"{source}: YAML syntax error{where}: {problem}") from None
+        raw = yamlsafe.load(text, source)
+    except yamlsafe.YamlError as exc:
+        raise ScenarioError(str(exc)) from None
     if not isinstance(raw, dict):
         raise ScenarioError(f"{source}: expected a mapping with id, name, cases, ...")
     if isinstance(raw.get("cases"), list) and len(raw["cases"]) > MAX_CASES:
@@ -310,13 +335,14 @@ def parse_scenario(text: str, source: str, base_dir: Path | None = None) -> Scen
         for i, name in enumerate(files):
             field = "context_file" + (f"[{i}]" if isinstance(case.context_file, list) else "")
             where = f"{source}: case {case.id!r}: field {field}"
-            parts.append(_read_document(confined(base, name, where), where))
+            parts.append(read_confined(base, name, where))
         for j, check in enumerate(case.checks):
             if check.type == "sql_result" and isinstance(check.value, dict) and check.value.get("database"):
-                confined(base, check.value["database"], f"{source}: case {case.id!r}: field checks[{j}].value.database")
+                check_confined(base, check.value["database"],
+                               f"{source}: case {case.id!r}: field checks[{j}].value.database")
         if case.needle:
             where = f"{source}: case {case.id!r}: field needle.filler_file"
-            filler = _read_document(confined(base, case.needle.filler_file, where), where)
+            filler = read_confined(base, case.needle.filler_file, where)
             if case.needle.tokens:
                 parts.append(haystack(filler, case.needle.fact, case.needle.depth, case.needle.tokens))
             else:
@@ -340,21 +366,12 @@ def decode_scenario(data: bytes, source: str) -> str:
                             "save the file as UTF-8") from None
 
 
-def _read_document(path: Path, where: str) -> str:
-    try:
-        return path.read_text(encoding="utf-8").strip()
-    except OSError:
-        raise ScenarioError(f"{where}: cannot read {path}") from None
-    except UnicodeDecodeError:
-        raise ScenarioError(f"{where}: {path} is not UTF-8 text") from None
-
-
 def scenario_title(scenario_id: str, lang: str = "en") -> str:
     """A scenario's name in `lang`, read without loading its documents; the id if unreadable."""
     path = _scenario_file(scenario_id)
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8")) if path else None
-    except (OSError, UnicodeDecodeError, yaml.YAMLError):
+        data = yamlsafe.load(read_regular(path, MAX_SCENARIO_BYTES).decode("utf-8-sig"), str(path)) if path else None
+    except (UnsafeFile, UnicodeDecodeError, yamlsafe.YamlError):
         data = None
     if not isinstance(data, dict):
         return scenario_id
@@ -372,9 +389,9 @@ def load_scenario(id_or_path: str | Path) -> Scenario:
             raise ScenarioError(f"unknown scenario {str(id_or_path)!r} (known: {known})")
         path = found
     try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise ScenarioError(f"{path}: cannot read: {exc.strerror}") from None
+        data = read_regular(path, MAX_SCENARIO_BYTES + 1)  # a FIFO is refused, not waited on
+    except UnsafeFile as exc:
+        raise ScenarioError(str(exc)) from None
     return parse_scenario(decode_scenario(data, str(path)), str(path), base_dir=path.parent)
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import socket
 import threading
 import time
@@ -20,7 +21,7 @@ from typing import Any
 
 import duckdb
 
-from .redact import redact
+from .redact import mask_held, redact
 
 DEFAULT_DB = "results.duckdb"
 RUN_STATUSES = ("running", "done", "interrupted", "failed")
@@ -301,10 +302,13 @@ def _insert(con: duckdb.DuckDBPyConnection, table: str, rows: list[dict[str, Any
 
 
 _REDACTED = {"error", "detail", "raw_verdict"}
+_MODEL_TEXT = {"output_text", "reasoning_text"}  # a secret of this process echoed by a model is masked too
 MAX_ERROR_CHARS = 2000  # what a server sends back in an error is untrusted and may be huge
 
 
 def _clean(column: str, value):
+    if column in _MODEL_TEXT:
+        return mask_held(value)
     if column not in _REDACTED:
         return value
     value = redact(value)
@@ -313,15 +317,29 @@ def _clean(column: str, value):
     return value
 
 
+def _schema_of(sql: str) -> list[tuple[str, str]]:
+    """(table, column) pairs a migration creates: what a file that lists it must have."""
+    out = []
+    for table, body in re.findall(r"CREATE TABLE (\w+) \((.*?)\n\s*\);", sql, re.S):
+        for line in body.split(",\n"):
+            word = line.strip().split(" ", 1)[0]
+            if word and word.isidentifier() and word.upper() not in ("PRIMARY", "UNIQUE", "FOREIGN", "CHECK"):
+                out.append((table, word))
+    out += re.findall(r"ALTER TABLE (\w+) ADD COLUMN (\w+)", sql)
+    return out
+
+
 class Store:
     """A ModelPick results file. `read_only` opens it without a write lock and creates or
     changes nothing; otherwise the file is created when missing and migrated, but only
     once it is recognised as ours: a DuckDB file of another program is never modified."""
 
     def __init__(self, path: str | Path | None = None, lock_timeout_s: float = 30.0,
-                 read_only: bool = False):
+                 read_only: bool = False, give_up: threading.Event | None = None):
         self.path = str(path or default_db_path())
         self.lock_timeout_s = lock_timeout_s
+        # set (by a second Ctrl-C) to stop waiting for a database another process holds
+        self.give_up = give_up or threading.Event()
         self._local = threading.local()  # the connection held by held() in this thread
         self.read_only = read_only
         if read_only and not Path(self.path).is_file():
@@ -371,6 +389,9 @@ class Store:
             except duckdb.Error as exc:
                 msg = str(exc)
                 if "lock" in msg.lower() and "conflicting" in msg.lower() or "Could not set lock" in msg:
+                    if self.give_up.is_set():
+                        raise StoreBusy(f"database {self.path} is held by another process; stopped waiting "
+                                        "(interrupted)") from None
                     if time.monotonic() > deadline:
                         raise StoreBusy(f"database {self.path} is held by another process "
                                         f"(waited {wait:.0f} s): {_first_line(exc)}") from None
@@ -407,11 +428,19 @@ class Store:
             except duckdb.Error as exc:
                 raise StoreError(f"{self.path}: cannot read its migrations table ({_first_line(exc)}): the file "
                                  "is truncated or corrupted, or not ModelPick's; it was left unchanged") from None
-        ours = [name for name, _ in MIGRATIONS]
-        unknown = sorted(done - set(ours))
-        if unknown:
-            raise StoreError(f"{self.path} was written by a newer ModelPick or another program "
-                             f"(unknown migrations {', '.join(unknown)}); it was left unchanged")
+            ours = [name for name, _ in MIGRATIONS]
+            unknown = sorted(done - set(ours))
+            if unknown:
+                raise StoreError(f"{self.path} was written by a newer ModelPick or another program "
+                                 f"(unknown migrations {', '.join(unknown)}); it was left unchanged")
+            have = set(con.execute("SELECT table_name, column_name FROM information_schema.columns "
+                                   "WHERE table_schema = 'main'").fetchall())
+        missing = [f"{table}.{column}" for name, sql in MIGRATIONS if name in done
+                   for table, column in _schema_of(sql) if (table, column) not in have]
+        if missing:
+            raise StoreError(f"{self.path} is not a ModelPick results file: its migrations table lists ours, but "
+                             f"{', '.join(missing[:4])}{' ...' if len(missing) > 4 else ''} "
+                             "is missing; it was left unchanged: choose another file")
         return [name for name in ours if name not in done]
 
     def migrate(self) -> list[str]:
@@ -439,8 +468,8 @@ class Store:
         """Append a finished generation durably (fsync) beside the database."""
         path = self.journal_path(run_id)
         path.parent.mkdir(parents=True, exist_ok=True)
-        row = {k: redact(v) if k in _REDACTED else v for k, v in row.items()}
-        checks = [{k: redact(v) if k in _REDACTED else v for k, v in c.items()} for c in checks]
+        row = {k: _clean(k, v) for k, v in row.items()}
+        checks = [{k: _clean(k, v) for k, v in c.items()} for c in checks]
         line = json.dumps({"row": row, "checks": checks}, ensure_ascii=False, default=_json_default)
         with open(path, "a", encoding="utf-8") as fh:
             fh.write(line + "\n")

@@ -19,6 +19,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from .redact import mask_held
 from .store import Store, new_run_id, utcnow
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -69,7 +70,8 @@ class LiveWriter:
     def _write(self) -> None:
         self._last = time.monotonic()
         tmp = self.path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(self.state, ensure_ascii=False), encoding="utf-8")
+        state = dict(self.state, text=mask_held(self.state.get("text")))
+        tmp.write_text(json.dumps(state, ensure_ascii=False), encoding="utf-8")
         os.replace(tmp, self.path)
 
 
@@ -389,17 +391,19 @@ def collect_specs(bundled: list[str], gguf_path: str = "", ollama_host: str = ""
 
 
 def check_reachable(url: str, timeout_s: float = 2.0) -> str | None:
-    """None when something answers HTTP at url, else why not."""
-    import urllib.error
-    import urllib.request
+    """None when something answers HTTP at url (any status, a redirect included, which is
+    not followed), else why not; connections under the same address policy as a run's."""
+    import httpx
+
+    from .backends import http
 
     try:
-        urllib.request.urlopen(url, timeout=timeout_s).close()
-    except urllib.error.HTTPError:
-        return None  # it answered, if only with an error status
-    except (urllib.error.URLError, OSError, ValueError) as exc:
-        reason = getattr(exc, "reason", exc)
-        return f"{url} is unreachable: {reason}"
+        with http.client(url, timeout=timeout_s, follow_redirects=False) as c:
+            c.get(url)
+    except http.Refused as exc:
+        return f"refused: {exc}"
+    except (httpx.HTTPError, OSError, ValueError) as exc:
+        return f"{url} is unreachable: {exc}"
     return None
 
 

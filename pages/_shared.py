@@ -8,7 +8,8 @@ import pandas as pd
 import streamlit as st
 
 from engine import Store, default_db_path
-from engine.i18n import t
+from engine.i18n import TEXT, t
+from engine.textsafe import Markdown, code_span, csv_cell, markdown_text
 
 
 @st.cache_resource
@@ -36,7 +37,17 @@ def lang() -> str:
 
 
 def tr(key: str, **kwargs) -> str:
-    return t(key, lang(), **kwargs)
+    """A label in this session's language. Text handed in to fill it (a case id, a server's
+    error, a file name) is escaped for Markdown, since every element that shows it renders
+    Markdown; `spec()` and other `Markdown` values are ours and kept."""
+    if key not in TEXT:  # a user's own category or label, shown as it is written
+        return markdown_text(key)
+    return Markdown(t(key, lang(), **{k: markdown_text(v) if isinstance(v, str) else v for k, v in kwargs.items()}))
+
+
+def text(value) -> str:
+    """Text that is not ours, for an element that renders Markdown (st.error, st.caption, ...)."""
+    return markdown_text(value)
 
 
 # Columns whose values are labels (a status, a check type, a rating dimension), not data
@@ -57,8 +68,13 @@ def table(df: pd.DataFrame, **kwargs) -> None:
 
 
 def csv(df: pd.DataFrame) -> bytes:
-    """A CSV download: raw column names (as in docs/schema.md) in English, translated in 中文."""
-    return (localised(df) if lang() == "zh" else df).to_csv(index=False).encode("utf-8")
+    """A CSV download: raw column names (as in docs/schema.md) in English, translated in 中文;
+    text cells that a spreadsheet would run as a formula are quoted (`textsafe.csv_cell`)."""
+    out = localised(df) if lang() == "zh" else df.copy()
+    for col in out.columns:
+        if out[col].dtype == object or pd.api.types.is_string_dtype(out[col]):
+            out[col] = out[col].map(csv_cell)
+    return out.to_csv(index=False).encode("utf-8")
 
 
 def labeller(pattern: str = "{}"):
@@ -93,9 +109,9 @@ def uploader_labels() -> None:
 
 
 def spec(model_spec: str) -> str:
-    """A model spec for Markdown text: a code span, so `openai/x@http://host/v1` or a name with
-    an @ is shown as written and never turned into a link."""
-    return f"`{model_spec.replace('`', '')}`"
+    """A model spec for Markdown text: a code span on one line, so `openai/x@http://host/v1`, a
+    name with an @ or a spec with a blank line and an image in it is shown as written."""
+    return code_span(model_spec)
 
 
 def duration(seconds: float | None) -> str:

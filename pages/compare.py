@@ -1,7 +1,8 @@
 import streamlit as st
 
 from engine import charts, compare, judging, ratings, report, sweep
-from pages._shared import csv, entry_guard, fmt, labeller, lang, scenario_label, spec, store, table, tr
+from engine.textsafe import Markdown
+from pages._shared import csv, entry_guard, fmt, labeller, lang, scenario_label, spec, store, table, text, tr
 
 entry_guard()
 
@@ -110,7 +111,7 @@ if not res.empty:
         st.caption(tr("cmp_no_gpu"))
     elsewhere = res.model_spec[res.peak_rss_mb.isna()].tolist() if "peak_rss_mb" in res else []
     if elsewhere:
-        st.caption(tr("cmp_no_process_memory", models=", ".join(spec(m) for m in elsewhere)))
+        st.caption(tr("cmp_no_process_memory", models=Markdown(", ".join(spec(m) for m in elsewhere))))
 
 both = compare.cold_and_warm(s, scenario_id)
 if not both.empty:
@@ -121,7 +122,7 @@ bound = compare.hardware(s, gens)
 if not bound.empty:
     st.markdown(f"**{tr('rep_bound')}**")
     for line in report.hardware_lines(bound.to_dict("records"), tr):
-        st.caption(line)
+        st.caption(text(line))
 
 st.subheader(tr("cmp_charts"))
 c1, c2 = st.columns(2)
@@ -142,7 +143,7 @@ sweep_section()
 
 st.subheader(tr("cmp_answers"))
 for item in compare.answers(gens, checks):
-    title = f"{item['case_id']} · {tr(item['category'])}" + (
+    title = f"{text(item['case_id'])} · {tr(item['category'])}" + (
         f" · {tr('scen_turn', n=item['turn'] + 1)}" if item["turn"] else "")
     with st.expander(title):
         cols = st.columns(len(item["models"]))
@@ -150,7 +151,7 @@ for item in compare.answers(gens, checks):
             col.markdown(spec(ans["model_spec"]))
             if ans["exceeds_context"]:
                 col.warning(tr("exceeds_context_msg"))
-                col.caption(ans["error"] or "")
+                col.caption(text(ans["error"] or ""))
             elif not ans["ok"]:
                 col.error(tr("cmp_generation_failed"))
                 col.text(ans["error"] or "")

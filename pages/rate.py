@@ -3,7 +3,7 @@ import random
 import streamlit as st
 
 from engine import compare, ratings
-from pages._shared import entry_guard, labeller, scenario_label, spec, store, tr
+from pages._shared import entry_guard, labeller, scenario_label, spec, store, text, tr
 
 entry_guard()
 
@@ -31,7 +31,7 @@ if pair is None or pair["scenario_id"] != scenario_id:
 if pair is None:
     st.info(tr("rate_no_pair"))
 else:
-    st.caption(f"{pair['case_id']} · {tr('scen_turn', n=pair['turn'] + 1)}")
+    st.caption(f"{text(pair['case_id'])} · {tr('scen_turn', n=pair['turn'] + 1)}")
     with st.expander(tr("rate_question"), expanded=len(pair.get("question", "")) < 400):
         st.text(pair.get("question") or "–")
     left, right = st.columns(2)

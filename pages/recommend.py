@@ -4,7 +4,7 @@ import streamlit as st
 
 from engine import catalog, charts, compare, cost, recommend, report
 from engine.scenarios import CRITERIA, ScenarioError, load_scenario
-from pages._shared import entry_guard, fmt, labeller, lang, scenario_label, spec, store, table, tr
+from pages._shared import entry_guard, fmt, labeller, lang, scenario_label, spec, store, table, text, tr
 
 entry_guard()
 
@@ -64,17 +64,17 @@ with right:
                                               min_quality=min_quality or None),
             cost_inputs=recommend.CostInputs(gpu=gpu, currency=currency, traffic=traffic), cache_mode=rec_cache)
     except (recommend.RecommendError, cost.CostError) as exc:
-        st.error(str(exc))
+        st.error(text(str(exc)))
         st.stop()
-    text = report.verdict_text(decision, lang(), name=spec)
+    verdict = report.verdict_text(decision, lang(), name=spec)
     if decision.winner:
-        st.success(text)
+        st.success(verdict)
     else:
-        st.warning(text)
+        st.warning(verdict)
     if decision.more_cases.get("note"):
-        st.caption(decision.more_cases["note"])
+        st.caption(text(decision.more_cases["note"]))
     for w in decision.warnings:  # what bears on the verdict stands beside it, not only among the caveats
-        st.warning(w)
+        st.warning(text(w))
     for b in decision.binding:
         if b["binds"]:
             st.info(tr("rec_binding", c=b["constraint"], m=spec(b["unconstrained_leader"])))
@@ -131,7 +131,7 @@ with st.expander(tr("rec_prices")):
                 cost.save_price(s, p_gpu, p_provider, p_tier, p_price, p_currency)
                 st.success(tr("rec_price_saved"))
             except cost.CostError as exc:
-                st.error(str(exc))
+                st.error(text(str(exc)))
 
 if decision.caveats:
     st.subheader(tr("rec_caveats"))
@@ -162,7 +162,7 @@ with st.form("save_decision"):
         try:
             st.success(tr("rec_saved", id=recommend.save_decision(s, decision, name)))
         except recommend.RecommendError as exc:
-            st.error(str(exc))
+            st.error(text(str(exc)))
 saved = recommend.saved_decisions(s, scenario_id)
 if not saved.empty:
     st.markdown(f"**{tr('rec_saved_list')}**")

@@ -8,7 +8,7 @@ from engine.backends.base import DEFAULT_MAX_CONTEXT
 from engine.backends.ollama import installed_models as ollama_installed
 from engine.i18n import TEXT
 from engine.scenarios import ScenarioError
-from pages._shared import duration, entry_guard, labeller, scenario_label, spec, store, table, tr
+from pages._shared import duration, entry_guard, labeller, scenario_label, spec, store, table, text, tr
 
 entry_guard()
 
@@ -50,7 +50,7 @@ def progress_panel(run_id: str) -> None:
     elif status.status == "interrupted":
         st.warning(tr("run_interrupted", done=status.done, total=status.total or status.done))
         if status.error and status.error != "cancelled":
-            st.caption(status.error)
+            st.caption(text(status.error))
     else:
         st.error(tr("run_failed", error=status.error or ""))
     for f in status.failures:
@@ -82,7 +82,7 @@ scenario_id = st.selectbox(tr("scenario"), scenario_ids, format_func=scenario_la
 try:
     scenario = load_scenario(scenario_id)
 except ScenarioError as exc:
-    st.error(str(exc))
+    st.error(text(str(exc)))
     st.stop()
 
 bundled = [f"llamacpp/{m.id}" for m in bundled_models()]
@@ -107,7 +107,7 @@ with st.expander(tr("run_servers")):
             st.session_state.ollama_installed = ollama_installed(ollama_host)
         except BackendError as exc:
             st.session_state.ollama_installed = []
-            st.error(str(exc))
+            st.error(text(str(exc)))
     installed = st.session_state.get("ollama_installed") or []
     picked = st.multiselect(tr("run_ollama_installed"), installed, key="ollama_picked",
                             placeholder=tr("choose_options")) if installed else []
@@ -143,7 +143,7 @@ if st.button(tr("run_start"), type="primary", disabled=bool(active and not worke
     problems = worker.preflight(specs, cases) + (worker.preflight([judge.strip()]) if judge.strip() else [])
     if problems:
         for p in problems:
-            st.error(p)
+            st.error(text(p))
     else:
         st.session_state.active_run = worker.start_run(
             s.path, scenario.source_path or scenario_id, specs, repeats=int(repeats),
@@ -208,7 +208,7 @@ if st.button(tr("sweep_start"), key="start-sweep", disabled=sweep_busy):
     except ValueError as exc:
         problems = [str(exc)]
     for p in problems:
-        st.error(p)
+        st.error(text(p))
     if not problems:
         st.session_state.active_sweep = worker.start_sweep(
             s.path, scenario.source_path or scenario_id, sweep_model.strip(), levels,
@@ -237,16 +237,16 @@ try:
     session = cloud.plan(cloud_scenarios, cloud_presets, gpu=cloud_gpu, spot=cloud_spot, hours=float(cloud_hours),
                          budget=cloud_budget.strip() or None, store=s)
 except (ValueError, ScenarioError) as exc:
-    st.error(str(exc))
+    st.error(text(str(exc)))
 else:
     st.text(session.summary())  # GPU, price with its source and date, cost, the commands
     folder = Path(s.path).parent / "cloud-sessions"
     for c in session.clusters:
-        text = cloud.task_text(session, c)
-        st.download_button(tr("cloud_download", name=c.name), text, f"{c.name}.yaml", "text/yaml", key=f"dl-{c.name}")
+        task = cloud.task_text(session, c)
+        st.download_button(tr("cloud_download", name=c.name), task, f"{c.name}.yaml", "text/yaml", key=f"dl-{c.name}")
     why = cloud.sky_install_hint()
     if why:
-        st.caption(why)
+        st.caption(text(why))
     elif st.button(tr("cloud_launch"), key="cloud-launch"):
         paths = cloud.write(session, folder / f"{session.clusters[0].name}.yaml")
         st.session_state.cloud_launch = worker.start_cloud_launch(s.path, paths[0])

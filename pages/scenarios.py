@@ -13,7 +13,8 @@ from engine.scenarios import (
     scenario_yaml_from_form,
     user_scenarios_dir,
 )
-from pages._shared import entry_guard, lang, localised, scenario_label, store, table, tr, uploader_labels
+from engine.textsafe import code_span
+from pages._shared import entry_guard, lang, localised, scenario_label, store, table, text, tr, uploader_labels
 
 entry_guard()
 
@@ -28,10 +29,10 @@ else:
     try:
         sc = load_scenario(sid)
     except ScenarioError as exc:
-        st.error(str(exc))
+        st.error(text(str(exc)))
     else:
-        st.subheader(sc.title(lang()))
-        st.write(sc.purpose(lang()))
+        st.subheader(text(sc.title(lang())))
+        st.markdown(text(sc.purpose(lang())))
         left, right = st.columns(2)
         left.markdown(f"**{tr('scen_weights')}**")
         left.dataframe(pd.DataFrame([{tr("criterion"): tr(f"crit_{k}"), tr("weight"): v}
@@ -43,12 +44,12 @@ else:
         table(power.power_table(sc, store()))
         st.markdown(f"**{tr('scen_cases', n=len(sc.cases))}**")
         for case in sc.cases:
-            with st.expander(f"{case.id} · {tr(case.category)}" + (f" · {case.lang}" if case.lang else "")):
+            with st.expander(f"{text(case.id)} · {tr(case.category)}" + (f" · {text(case.lang)}" if case.lang else "")):
                 questions = case.questions()
-                for turn, (text, checks) in enumerate(questions, start=1):
+                for turn, (question, checks) in enumerate(questions, start=1):
                     if len(questions) > 1:
                         st.caption(tr("scen_turn", n=turn))
-                    st.text(text)
+                    st.text(question)
                     if checks:
                         st.dataframe(pd.DataFrame([{tr("check"): tr(c.type), tr("value"): str(c.value),
                                                     tr("weight"): c.weight} for c in checks]), hide_index=True)
@@ -59,19 +60,20 @@ else:
                     st.caption(tr("scen_probe", fact=case.needle.fact, depth=f"{case.needle.depth:.0%}", size=size))
                 if case.documents() and case.context:
                     name = ", ".join(Path(d).name for d in case.documents())
-                    if st.toggle(tr("scen_document", name=name, chars=len(case.context)), key=f"doc-{sid}-{case.id}"):
+                    label = tr("scen_document", name=code_span(name), chars=len(case.context))
+                    if st.toggle(label, key=f"doc-{sid}-{case.id}"):
                         st.text(case.context)
 
 st.divider()
 st.subheader(tr("scen_create"))
-st.caption(tr("scen_saved_where", folder=str(user_scenarios_dir())))
+st.caption(tr("scen_saved_where", folder=code_span(user_scenarios_dir())))
 uploader_labels()
 sheet_tab, upload_tab, form_tab = st.tabs([tr("scen_tab_sheet"), tr("scen_tab_yaml"), tr("scen_tab_form")])
 
 
-def _save(text: str, source: str) -> None:
+def _save(yaml_text: str, source: str) -> None:
     try:
-        saved = save_scenario_text(text, source)
+        saved = save_scenario_text(yaml_text, source)
     except ScenarioError as exc:
         st.error(tr("scen_invalid", error=str(exc)))
     else:
@@ -93,7 +95,7 @@ with sheet_tab:
             for doc_name, doc_data in documents:
                 extract_text(doc_name, doc_data)  # a document that cannot be read is named now
         except ScenarioError as exc:
-            st.error(str(exc))
+            st.error(text(str(exc)))
         else:
             st.markdown(f"**{tr('scen_preview', id=found.id, n=len(found.cases))}**")
             table(pd.DataFrame([{"id": c.id, "category": c.category, "lang": c.lang or "", "prompt": c.prompt,
@@ -114,7 +116,7 @@ with upload_tab:
         try:
             _save(decode_scenario(uploaded.getvalue(), uploaded.name), uploaded.name)
         except ScenarioError as exc:
-            st.error(str(exc))
+            st.error(text(str(exc)))
     pasted = st.text_area(tr("scen_paste"), height=200, key="pasted_yaml")
     if st.button(tr("scen_validate_save"), key="save-pasted"):
         _save(pasted, tr("scen_pasted_source"))
@@ -135,5 +137,5 @@ with form_tab, st.form("new-scenario"):
         column_config={fields["max_chars"]: st.column_config.NumberColumn(min_value=1, step=1)})
     if st.form_submit_button(tr("scen_validate_save")):
         records = rows.rename(columns={v: k for k, v in fields.items()}).to_dict("records")
-        text = scenario_yaml_from_form(new_id, name, description, weights, max_tokens, records)
-        _save(text, tr("scen_form_source"))
+        yaml_text = scenario_yaml_from_form(new_id, name, description, weights, max_tokens, records)
+        _save(yaml_text, tr("scen_form_source"))

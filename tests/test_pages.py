@@ -109,7 +109,7 @@ def test_scenarios_page_keeps_long_documents_folded_with_their_size():
     at = app("pages/scenarios.py")
     at.selectbox[0].set_value("kb-qa").run()
     case = next(c for c in load("kb-qa").cases if c.id == "leave-en")
-    label = f"Document handbook_en.md · {len(case.context):,} characters"
+    label = f"Document `handbook_en.md` · {len(case.context):,} characters"
     toggle = next(t for t in at.toggle if t.label == label)
     assert case.context not in texts(at)  # folded: the question shows, not the handbook
     assert sum(len(t.value) for t in at.text) < 20_000  # no 12k-token probe spelled out

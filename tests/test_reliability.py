@@ -241,14 +241,22 @@ def test_a_model_that_fails_to_load_says_why_once(cli_env, tmp_path):
 
 # --- bad input gets a clear, located message ---------------------------------------------
 @pytest.mark.parametrize("args, message", [
-    (["--max-tokens", "0"], "--max-tokens must be at least 1, got 0"),
-    (["--max-tokens", "-3"], "--max-tokens must be at least 1, got -3"),
-    (["--temperature", "-0.5"], "--temperature must be >= 0"),
-    (["--threads", "0"], "--threads must be at least 1"),
-    (["--threads", "-2"], "--threads must be at least 1"),
+    (["--max-tokens", "0"], "argument --max-tokens: must be at least 1, got 0"),
+    (["--max-tokens", "-3"], "argument --max-tokens: must be at least 1, got -3"),
+    (["--temperature", "-0.5"], "argument --temperature: must be at least 0, got -0.5"),
+    (["--threads", "0"], "argument --threads: must be at least 1"),
+    (["--threads", "-2"], "argument --threads: must be at least 1"),
     (["--n-ctx", "5"], "--n-ctx 5 is smaller than the scenario's shortest prompt"),
-    (["--repeats", "0"], "--repeats must be at least 1"),
-    (["--timeout", "0"], "--timeout must be > 0"),
+    (["--repeats", "0"], "argument --repeats: must be at least 1"),
+    (["--timeout", "0"], "argument --timeout: must be at least 0.001"),
+    # past what the engine takes (llama.cpp crashed at --threads 100000), or not finite
+    (["--threads", "100000"], "argument --threads: must be at most 1024, got 100000"),
+    (["--repeats", "3000000000"], "argument --repeats: must be at most 1000"),
+    (["--temperature", "inf"], "argument --temperature: must be a finite number, got inf"),
+    (["--temperature", "nan"], "argument --temperature: must be a finite number"),
+    (["--seed", "1e23"], "argument --seed: must be a whole number, got '1e23'"),
+    (["--seed", "99999999999"], "argument --seed: must be at most 4294967295"),
+    (["--max-tokens", "1e309"], "argument --max-tokens: must be a whole number"),
 ])
 def test_values_the_run_cannot_honour_are_refused_before_anything_runs(cli_env, tmp_path, args, message):
     db = tmp_path / "v.duckdb"

@@ -32,7 +32,7 @@ def test_markdown_and_html_carry_the_verdict_figures_and_escaped_output(store):
     # model output sits in fenced blocks (shown literally, the fence cannot be closed by it);
     # outside them nothing of it is raw
     import re
-    outside = re.sub(r"~~~~~~~~text\n.*?\n~~~~~~~~\n", "", md, flags=re.S)
+    outside = re.sub(r"^(`{3,})text\n.*?\n\1$", "", md, flags=re.S | re.M)
     assert "<script>" in md and "<script>" not in outside and "<img" not in outside
     html = report.render(d, "html").decode()
     assert "<script" not in html.lower() and "onerror=alert" not in html.replace("onerror=alert(1)&gt;", "")

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import importlib
-import os
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -92,42 +91,11 @@ def _factory(name: str) -> Callable[..., Backend]:
     return _FACTORIES[name]
 
 
-ALLOW_INTERNAL_ENV = "MODELPICK_ALLOW_INTERNAL_HOSTS"
-# Cloud instance-metadata services, where a VM's credentials live (AWS, GCP, Azure, Alibaba,
-# Oracle, OpenStack all use one of these), and names that point to them.
-_METADATA_IPS = {"169.254.169.254", "fd00:ec2::254", "100.100.100.200", "168.63.129.16", "169.254.170.2"}
-_METADATA_NAMES = {"metadata", "metadata.google.internal", "metadata.goog", "instance-data",
-                   "instance-data.ec2.internal", "metadata.azure.com"}
-
-
 def internal_host_problem(url: str) -> str | None:
-    """Why a model URL must not be contacted (a link-local or cloud-metadata address), else None.
-    Allowed anyway with MODELPICK_ALLOW_INTERNAL_HOSTS=1 (or `run --allow-internal-hosts`)."""
-    import ipaddress
-    import socket
-    from urllib.parse import urlsplit
+    """Why a model URL must not be contacted (engine.backends.http has the policy), else None."""
+    from .http import internal_host_problem as problem
 
-    if os.environ.get(ALLOW_INTERNAL_ENV) == "1":
-        return None
-    host = (urlsplit(url).hostname or "").lower().rstrip(".")
-    if not host:
-        return None
-    if host in _METADATA_NAMES:
-        return f"{url}: {host} is a cloud metadata service"
-    try:
-        addresses = {ipaddress.ip_address(host)}
-    except ValueError:
-        try:
-            addresses = {ipaddress.ip_address(str(info[4][0]).split("%")[0])
-                         for info in socket.getaddrinfo(host, None, type=socket.SOCK_STREAM)}
-        except (OSError, UnicodeError, ValueError):
-            return None  # unresolvable here: the request fails on its own
-    for ip in addresses:
-        mapped = getattr(ip, "ipv4_mapped", None) or ip
-        if str(mapped) in _METADATA_IPS or mapped.is_link_local:
-            return (f"{url}: {host} is a link-local or cloud-metadata address ({mapped}); model servers are never "
-                    f"there. Set {ALLOW_INTERNAL_ENV}=1 (or run --allow-internal-hosts) if you mean it")
-    return None
+    return problem(url)
 
 
 def resolve(spec: str, **options) -> Backend:

@@ -61,6 +61,27 @@ class EngineReport:
     tokens_from_engine: bool = True
     extra: dict = field(default_factory=dict)
 
+    def problem(self) -> str | None:
+        """What is wrong with the figures a server sent (a count that is text, negative or
+        absurd; a finish reason that is not text), else None: a malformed report makes the
+        generation fail with that reason rather than be stored as measured."""
+        for name in ("prompt_tokens", "output_tokens", "engine_decode_tokens"):
+            value = getattr(self, name)
+            if value is not None and (isinstance(value, bool) or not isinstance(value, int)
+                                      or not 0 <= value <= MAX_TOKEN_COUNT):
+                return f"{name} is {value!r}, not a token count (0 to {MAX_TOKEN_COUNT:,})"
+        for name in ("engine_prompt_ms", "engine_decode_ms"):
+            value = getattr(self, name)
+            if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))
+                                      or not 0 <= value < 1e12):
+                return f"{name} is {value!r}, not a duration"
+        if self.finish_reason is not None and not isinstance(self.finish_reason, str):
+            return f"finish_reason is {self.finish_reason!r}, not text"
+        return None
+
+
+MAX_TOKEN_COUNT = 2**31 - 1  # the store's INTEGER; no context holds more
+
 
 Chunk = str | Reasoning | EngineReport
 

@@ -64,6 +64,11 @@ def gguf_path_for(model: str) -> Path:
     """The GGUF file a `llamacpp/<model>` spec names; BackendError naming the model if none."""
     if model.endswith(".gguf"):
         path = Path(model).expanduser()
+        if path.is_dir():
+            raise BackendError(f"llamacpp/{model}: {path} is a folder, not a GGUF file; name the .gguf file in it")
+        if path.exists() and not path.is_file():
+            raise BackendError(f"llamacpp/{model}: {path} is not a regular file (a FIFO or a device); "
+                               "name a .gguf file")
         if not path.is_file():
             raise BackendError(f"GGUF file not found: {path} (model llamacpp/{model})")
         return path

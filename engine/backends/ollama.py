@@ -57,7 +57,10 @@ class OllamaBackend(Backend):
         if self._client is None:
             import ollama
 
-            self._client = ollama.Client(host=self.host, timeout=self.timeout_s)
+            from . import http
+
+            self._client = ollama.Client(host=self.host, **http.client_options(self.server_url(),
+                                                                               timeout=self.timeout_s))
         return self._client
 
     @contextmanager
@@ -98,8 +101,11 @@ class OllamaBackend(Backend):
         """Ollama's version, from its API."""
         import httpx
 
+        from . import http
+
         try:
-            r = httpx.get(f"{self.host}/api/version", timeout=5)
+            with http.client(self.server_url(), timeout=5) as c:
+                r = c.get(f"{self.server_url()}/api/version")
             return {"ollama_version": r.json().get("version")} if r.status_code == 200 else {}
         except (httpx.HTTPError, ValueError):
             return {}
@@ -132,8 +138,11 @@ class OllamaBackend(Backend):
         import httpx
         import ollama
 
-        return ollama.AsyncClient(host=self.host, timeout=self.timeout_s,
-                                  limits=httpx.Limits(max_connections=max_connections))
+        from . import http
+
+        return ollama.AsyncClient(host=self.host, **http.client_options(
+            self.server_url(), asynchronous=True, timeout=self.timeout_s,
+            limits=httpx.Limits(max_connections=max_connections)))
 
     async def astream(self, messages: list[dict], params: GenParams, client=None) -> AsyncIterator[Chunk]:
         """The same generation through ollama.AsyncClient, for the load sweep."""
@@ -197,6 +206,10 @@ def _translate(exc: Exception, tag: str, host: str, timeout_s: float) -> Excepti
             return BackendError(f"ollama/{tag}: model not found on {host} (ollama pull {tag}): {exc.error}")
         status = f"HTTP {exc.status_code}" if exc.status_code and exc.status_code > 0 else "error in stream"
         return BackendError(f"ollama/{tag}: {status} from {host}: {exc.error}")
+    from .http import Refused
+
+    if isinstance(exc, Refused):
+        return BackendError(f"ollama/{tag}: refused: {exc}")
     if isinstance(exc, (ConnectionError, httpx.ConnectError)):
         return BackendError(f"ollama/{tag}: cannot connect to {host} (connection refused or host down)")
     if isinstance(exc, httpx.TimeoutException):
@@ -219,7 +232,11 @@ def installed_models(host: str | None = None, timeout_s: float = 5.0) -> list[st
         raise BackendError(f"refused: {why}")
     host = host or default_host()
     try:
-        return sorted(m.model for m in ollama.Client(host=host, timeout=timeout_s).list().models if m.model)
+        from . import http
+
+        url = host if "://" in host else f"http://{host}"
+        client = ollama.Client(host=host, **http.client_options(url, timeout=timeout_s))
+        return sorted(m.model for m in client.list().models if m.model)
     except Exception as exc:
         raise _translate(exc, "*", host, timeout_s) from exc
 

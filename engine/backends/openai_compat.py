@@ -12,6 +12,7 @@ import os
 from collections.abc import AsyncIterator, Iterable, Iterator
 from urllib.parse import parse_qs, urlsplit, urlunsplit
 
+from ..redact import hold_env
 from . import ModelSpec, register_backend
 from .base import Backend, BackendError, Chunk, ContextOverflow, EngineReport, GenParams, Reasoning
 
@@ -22,6 +23,7 @@ def split_base_url(url: str) -> tuple[str, str]:
     """(base URL without query, name of the API-key variable)."""
     parts = urlsplit(url)
     key_env = parse_qs(parts.query).get("api_key_env", [DEFAULT_KEY_ENV])[0]
+    hold_env(key_env)  # whatever it is called, its value is masked wherever text leaves the process
     return urlunsplit((parts.scheme, parts.netloc, parts.path.rstrip("/"), "", "")), key_env
 
 
@@ -62,9 +64,9 @@ class OpenAIBackend(Backend):
 
     def client(self):
         if self._client is None:
-            import httpx
+            from . import http
 
-            self._client = httpx.Client(timeout=self._timeout(), headers=self._headers())
+            self._client = http.client(self.base_url, timeout=self._timeout(), headers=self._headers())
         return self._client
 
     def close(self) -> None:
@@ -142,7 +144,9 @@ class OpenAIBackend(Backend):
         """One client for many concurrent requests (the load sweep)."""
         import httpx
 
-        return httpx.AsyncClient(timeout=self._timeout(), headers=self._headers(),
+        from . import http
+
+        return http.async_client(self.base_url, timeout=self._timeout(), headers=self._headers(),
                                  limits=httpx.Limits(max_connections=max_connections))
 
     async def astream(self, messages: list[dict], params: GenParams, client=None) -> AsyncIterator[Chunk]:
@@ -178,6 +182,10 @@ class OpenAIBackend(Backend):
     def _error(self, exc: Exception) -> BackendError:
         import httpx
 
+        from .http import Refused
+
+        if isinstance(exc, Refused):
+            return BackendError(f"{self.name}: refused: {exc}")
         if isinstance(exc, httpx.ConnectError):
             return BackendError(f"{self.name}: cannot connect (connection refused or host down)")
         if isinstance(exc, httpx.TimeoutException):
@@ -221,23 +229,35 @@ class StreamParser:
             raise BackendError(f"{self.name}: error in the stream: "
                                f"{err.get('message', err) if isinstance(err, dict) else err}")
         if event.get("usage"):
+            if not isinstance(event["usage"], dict):
+                raise BackendError(f"{self.name}: malformed stream: usage is {_shown(event['usage'])}, not an object")
             self.usage = event["usage"]
         timings = event.get("timings")  # llama.cpp's server: prompt tokens taken from its cache
         if isinstance(timings, dict) and isinstance(timings.get("cache_n"), int):
             self.cache_n = timings["cache_n"]
         out: list[Chunk] = []
-        for choice in event.get("choices") or []:
+        choices = event.get("choices") or []
+        if not isinstance(choices, list) or not all(isinstance(c, dict) for c in choices):
+            raise BackendError(f"{self.name}: malformed stream: choices is {_shown(choices)}, not a list of objects")
+        for choice in choices:
             delta = choice.get("delta") or {}
-            thinking = delta.get("reasoning_content") or delta.get("reasoning")
-            text = delta.get("content") if "delta" in choice else choice.get("text")
+            if not isinstance(delta, dict):
+                raise BackendError(f"{self.name}: malformed stream: delta is {_shown(delta)}, not an object")
+            thinking = self._text(delta.get("reasoning_content") or delta.get("reasoning"), "delta.reasoning_content")
+            text = self._text(delta.get("content") if "delta" in choice else choice.get("text"), "delta.content")
             if thinking:
                 out.append(Reasoning(thinking))
             if text:
                 out.append(text)
             if choice.get("finish_reason"):
-                self.finish_reason = choice["finish_reason"]
+                self.finish_reason = self._text(choice["finish_reason"], "finish_reason")
         self.chunks += len(out)
         return out
+
+    def _text(self, value, field: str) -> str | None:
+        if value is None or isinstance(value, str):
+            return value
+        raise BackendError(f"{self.name}: malformed stream: {field} is {_shown(value)}, not text")
 
     def report(self) -> EngineReport:
         if not self.done and self.finish_reason is None:
@@ -253,6 +273,10 @@ class StreamParser:
                                 extra={} if cached is None else {"cached_prompt_tokens": cached})
         return EngineReport(output_tokens=self.chunks, finish_reason=self.finish_reason,
                             tokens_from_engine=False)
+
+
+def _shown(value) -> str:
+    return f"a {type(value).__name__} ({json.dumps(value, default=str)[:60]})"
 
 
 def _error_text(text: str) -> str:

@@ -59,11 +59,16 @@ def _positive_int(value: Any) -> int:
 def _regex(value: Any) -> str:
     if not isinstance(value, str) or not value:
         raise ValueError("value must be a regular expression")
+    import regex
+
     try:
-        re.compile(value)
-    except re.error as exc:
+        regex.compile(value)
+    except (regex.error, ValueError) as exc:
         raise ValueError(f"invalid regular expression: {exc}") from None
     return value
+
+
+REGEX_TIMEOUT_S = 2.0  # a pattern that backtracks without end is stopped, and the check fails saying so
 
 
 # --- text helpers -----------------------------------------------------------------
@@ -128,8 +133,14 @@ def _not_contains(output: str, value: list[str], opts: dict) -> CheckResult:
 
 @check("regex", _regex)
 def _regex_check(output: str, value: str, opts: dict) -> CheckResult:
-    flags = re.IGNORECASE if opts.get("ignore_case", True) else 0
-    match = re.search(value, output, flags | re.MULTILINE)
+    import regex  # the same syntax as re, with a time limit on matching
+
+    flags = regex.IGNORECASE if opts.get("ignore_case", True) else 0
+    try:
+        match = regex.search(value, output, flags | regex.MULTILINE, timeout=REGEX_TIMEOUT_S)
+    except TimeoutError:
+        return CheckResult(False, 0.0, f"/{value[:60]}/ ran over {REGEX_TIMEOUT_S:g} s on this answer "
+                           "(a pattern that backtracks without end); counted as failed")
     if match:
         return CheckResult(True, 1.0, f"matched {match.group(0)[:60]!r}")
     return CheckResult(False, 0.0, f"no match for /{value}/")

@@ -8,6 +8,8 @@ import hashlib
 import json
 import re
 import secrets
+import signal
+import subprocess
 import tempfile
 import threading
 from collections import Counter
@@ -15,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from . import CheckResult, check
+from .sql_child import normal
 
 _FENCE = re.compile(r"```[ \t]*([\w+-]*)[^\n]*\n(.*?)(?:```|\Z)", re.DOTALL)
 
@@ -112,6 +115,22 @@ def run_tests(solution: str, tests: str, timeout_s: float = 10.0) -> dict:
     return {"error": f"the program ended without a result (exit {res.returncode}): {tail[:200]}"}
 
 
+MAX_CHECK_TIMEOUT_S = 300.0
+
+
+def timeout_value(value: dict, default: float) -> float:
+    """A check's `timeout_s`: a number of seconds above 0 and at most MAX_CHECK_TIMEOUT_S."""
+    given = value.get("timeout_s", default)
+    try:
+        seconds = float(given)
+    except (TypeError, ValueError):
+        seconds = float("nan")
+    if isinstance(given, bool) or not 0 < seconds <= MAX_CHECK_TIMEOUT_S:
+        raise ValueError(f"timeout_s must be a number of seconds above 0 and at most {MAX_CHECK_TIMEOUT_S:g} "
+                         f"(got {given!r})")
+    return seconds
+
+
 def _code_value(value: Any, key: str, what: str) -> dict:
     """{key: code, timeout_s: N} from the code alone or that mapping; the code must parse."""
     if isinstance(value, str):
@@ -122,7 +141,7 @@ def _code_value(value: Any, key: str, what: str) -> dict:
         ast.parse(value[key])
     except SyntaxError as exc:
         raise ValueError(f"the {what} does not parse: {exc.msg} (line {exc.lineno})") from None
-    return {key: value[key], "timeout_s": float(value.get("timeout_s", 10))}
+    return {key: value[key], "timeout_s": timeout_value(value, 10)}
 
 
 def _tests_value(value: Any) -> dict:
@@ -190,7 +209,7 @@ def _testgen_value(value: Any) -> dict:
             ast.parse(code)
         except SyntaxError as exc:
             raise ValueError(f"reference code does not parse: {exc.msg}") from None
-    return {"correct": value["correct"], "buggy": buggy, "timeout_s": float(value.get("timeout_s", 10))}
+    return {"correct": value["correct"], "buggy": buggy, "timeout_s": timeout_value(value, 10)}
 
 
 @check("python_testgen", _testgen_value, reads="executed")
@@ -224,7 +243,7 @@ def _sql_value(value: Any) -> dict:
         raise ValueError("value must be {database: file.sql, expected_sql: query (or expected_rows), ordered: bool}")
     return {"database": value["database"], "expected_sql": value.get("expected_sql"),
             "expected_rows": value.get("expected_rows"), "ordered": bool(value.get("ordered", False)),
-            "timeout_s": float(value.get("timeout_s", 5))}
+            "timeout_s": timeout_value(value, 5)}
 
 
 _DB_LOCK = threading.Lock()
@@ -246,49 +265,57 @@ def sample_database(sql_file: Path) -> Path:
     return target
 
 
-def _normal(value):
-    from datetime import date, datetime
-    from decimal import Decimal
+SQL_MEMORY_MB = 1024  # the query's process, all of it (DuckDB's own buffers are held to 256 MB)
+SQL_MAX_ROWS = 10_000
 
-    if isinstance(value, (float, Decimal)):
-        return round(float(value), 6)
-    if isinstance(value, (date, datetime)):
-        return value.isoformat()
-    return value
+
+class SqlError(Exception):
+    """The query failed: its message, as DuckDB gave it, or the limit it hit."""
 
 
 def run_sql(db: Path, sql: str, timeout_s: float) -> list[tuple]:
-    """Rows of a query on a read-only connection with file and network access off."""
-    import duckdb
+    """Rows of a query in a child process (`sql_child.py`) with a memory and a time limit."""
+    import resource
+    import sys
 
-    con = duckdb.connect(str(db), read_only=True, config={"enable_external_access": False})
-    timer = threading.Timer(timeout_s, con.interrupt)
-    timer.start()
+    def limit() -> None:
+        mb = 2**20
+        resource.setrlimit(resource.RLIMIT_AS, (SQL_MEMORY_MB * mb, SQL_MEMORY_MB * mb))
+        resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+
+    job = json.dumps({"db": str(db), "sql": sql, "max_rows": SQL_MAX_ROWS})
     try:
-        rows = con.execute(sql).fetchall()
-    except duckdb.InterruptException:
-        raise TimeoutError(f"the query ran over {timeout_s:g} s") from None
-    finally:
-        timer.cancel()
-        con.close()
-    return [tuple(_normal(v) for v in row) for row in rows]
+        res = subprocess.run([sys.executable, "-I", str(Path(__file__).with_name("sql_child.py"))], input=job,
+                             capture_output=True, text=True, timeout=timeout_s, preexec_fn=limit)
+    except subprocess.TimeoutExpired:
+        raise SqlError(f"the query ran over {timeout_s:g} s") from None
+    try:
+        answer = json.loads(res.stdout.strip().splitlines()[-1])
+    except (ValueError, IndexError):
+        why = f"killed by {signal.Signals(-res.returncode).name}" if res.returncode < 0 else \
+            f"exit {res.returncode}"
+        raise SqlError(f"the query's process ended without a result ({why}; over the {SQL_MEMORY_MB} MB memory "
+                       "limit?)") from None
+    if "error" in answer:
+        raise SqlError(answer["error"])
+    if len(answer["rows"]) > SQL_MAX_ROWS:
+        raise SqlError(f"the query returned more than {SQL_MAX_ROWS:,} rows")
+    return [tuple(row) for row in answer["rows"]]
 
 
 @check("sql_result", _sql_value, reads="executed")
 def _sql_result(output: str, value: dict, opts: dict) -> CheckResult:
-    import duckdb
-
     base = Path(opts.get("base_dir") or ".")
     db = sample_database(base / value["database"])
     sql = extract_code(output, "sql").strip().rstrip(";")
     if value["expected_rows"] is not None:
-        expected = [tuple(_normal(v) for v in row) for row in value["expected_rows"]]
+        expected = [tuple(normal(v) for v in row) for row in value["expected_rows"]]
     else:
         expected = run_sql(db, value["expected_sql"], value["timeout_s"])
     try:
         got = run_sql(db, sql, value["timeout_s"])
-    except (duckdb.Error, TimeoutError) as exc:
-        return CheckResult(False, 0.0, f"the query failed: {str(exc).splitlines()[0][:160]}")
+    except SqlError as exc:
+        return CheckResult(False, 0.0, f"the query failed: {str(exc)[:160]}")
     same = got == expected if value["ordered"] else Counter(got) == Counter(expected)
     if same:
         return CheckResult(True, 1.0, f"{len(got)} rows, as expected")
