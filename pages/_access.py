@@ -38,10 +38,12 @@ _LOCK = threading.Lock()
 
 
 def client_address() -> str:
+    """The browser's address as the server saw it; "unknown" where there is none (a bare run)."""
     try:
-        return st.context.ip_address or "unknown"
-    except Exception:  # no request context (a bare script run)
+        address = st.context.ip_address
+    except Exception:  # no request context
         return "unknown"
+    return address if isinstance(address, str) and address else "unknown"
 
 
 def wait_left(address: str, now: float | None = None) -> float:

@@ -179,9 +179,16 @@ class OllamaHandler(_Handler):
         self._end_stream()
 
 
+# streams with the right fields and the wrong types, each a generation that must fail with the reason
+MALFORMED = ("bad-content-number", "bad-reasoning-list", "bad-finish-list", "bad-usage-strings",
+             "bad-usage-negative", "bad-usage-huge")
+
+
 class OpenAIHandler(_Handler):
     MODELS = {"echo", "no-usage", "reasoner", "fault-500", "fault-error-mid", "fault-malformed",
-              "fault-stall", "fault-no-final", "fault-drop", "fault-401-echo", "cacher", "parrot", "parrot-all-3"}
+              "fault-stall", "fault-no-final", "fault-drop", "fault-401-echo", "cacher", "parrot", "parrot-all-3",
+              "fault-500-echo", "fault-sse-echo", "says-key", "redirect", "a40",
+              *MALFORMED}
 
     def do_GET(self):
         self.server.auth.append(self.headers.get("Authorization"))
@@ -207,6 +214,15 @@ class OpenAIHandler(_Handler):
         if model == "fault-401-echo":  # a careless proxy that echoes the request's credentials
             return self._json(401, {"error": {"message": "invalid credentials: Authorization: "
                                               + str(self.headers.get("Authorization")), "type": "auth_error"}})
+        key = str(self.headers.get("Authorization") or "").removeprefix("Bearer ")
+        if model == "fault-500-echo":  # the bare key, without "Bearer" before it
+            return self._json(500, {"error": {"message": f"upstream rejected token {key}", "type": "server_error"}})
+        if model == "redirect":  # a proxy that sends the request on to the cloud's metadata service
+            self.send_response(302)
+            self.send_header("Location", "http://169.254.169.254/latest/meta-data/iam/")
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
         chat = self.path == "/v1/chat/completions"
         words = self._words(int(body.get("max_tokens") or 128))
         if model in ("parrot", "parrot-all-3"):  # a "model" that only repeats its prompt, whatever max_tokens says
@@ -217,6 +233,10 @@ class OpenAIHandler(_Handler):
                 system = "\n".join(str(m.get("content", "")) for m in msgs if m.get("role") == "system")
                 said = "\n".join([system, said] * 3).strip()
             words = re.findall(r"\S+\s*|\s+", said)
+        if model == "says-key":  # a model that repeats the key it was sent in its answer
+            words = ["The", " key", " is", f" {key}", "."]
+        if model == "a40":  # 40 a's and a bang: the answer a backtracking pattern chokes on
+            words = ["a" * 40 + "!"]
         cached = 0
         if model == "cacher":  # a prefix cache as vLLM keeps one: a prompt's start seen before is not recomputed
             prompt = " ".join(str(m.get("content", "")) for m in body.get("messages", [])).split() or \
@@ -244,7 +264,13 @@ class OpenAIHandler(_Handler):
             for w in ["Thinking", " about", " laws."]:
                 event({**base, "choices": [choice({"reasoning_content": w})]})
                 time.sleep(self.server.delay_s)
+        if model in MALFORMED:  # a server that sends the right fields with the wrong types
+            return self._malformed(model, base, event, choice)
         for i, w in enumerate(words):
+            if model == "fault-sse-echo" and i == 1:
+                event({"error": {"message": f"token {key} expired", "type": "auth_error"}})
+                self._end_stream()
+                return
             if model.startswith("fault-") and i == 2:
                 if model == "fault-error-mid":
                     event({"error": {"message": "the engine died", "type": "InternalServerError"}})
@@ -273,6 +299,27 @@ class OpenAIHandler(_Handler):
             if model == "cacher":
                 usage["prompt_tokens_details"] = {"cached_tokens": cached}
             event({**base, "choices": [], "usage": usage})
+        self._chunk(b"data: [DONE]\n\n")
+        self._end_stream()
+
+
+    def _malformed(self, model, base, event, choice):
+        usage = {"prompt_tokens": 5, "completion_tokens": 2, "total_tokens": 7}
+        if model == "bad-content-number":
+            event({**base, "choices": [choice({"content": 5})]})
+        elif model == "bad-reasoning-list":
+            event({**base, "choices": [choice({"reasoning_content": ["a", "b"]})]})
+        else:
+            event({**base, "choices": [choice({"content": "Fine."})]})
+        finish = ["stop"] if model == "bad-finish-list" else "stop"
+        event({**base, "choices": [choice({}, finish)]})
+        if model == "bad-usage-strings":
+            usage = {"prompt_tokens": "five", "completion_tokens": "two"}
+        elif model == "bad-usage-negative":
+            usage = {"prompt_tokens": -5, "completion_tokens": -2}
+        elif model == "bad-usage-huge":
+            usage = {"prompt_tokens": 2**40, "completion_tokens": 2**40}
+        event({**base, "choices": [], "usage": usage})
         self._chunk(b"data: [DONE]\n\n")
         self._end_stream()
 

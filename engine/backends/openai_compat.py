@@ -276,7 +276,7 @@ class StreamParser:
 
 
 def _shown(value) -> str:
-    return f"a {type(value).__name__} ({json.dumps(value, default=str)[:60]})"
+    return f"{json.dumps(value, default=str)[:60]} ({type(value).__name__})"
 
 
 def _error_text(text: str) -> str:
