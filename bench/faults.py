@@ -210,7 +210,7 @@ def cases(e: Env) -> list[dict]:
         "unknown check": (yaml_head + b"cases: [{id: a, category: k, prompt: hi, checks: [{type: vibes}]}]\n",
                           "unknown check type 'vibes'"),
         "missing context file": (yaml_head + b"cases: [{id: a, category: k, prompt: hi, context_file: nope.md}]\n",
-                                 "field context_file: cannot read"),
+                                 "field context_file: .*(cannot read|does not exist)"),
     }
     run = ["run", "--scenario", "standard"]
     for name, args, message in [
@@ -256,7 +256,7 @@ def cases(e: Env) -> list[dict]:
         ("recommend, weights summing to zero", ["recommend", "--scenario", "standard", "--weights", "quality=0"],
          "sum to zero"),
         ("recommend, negative exchange rate", ["recommend", "--scenario", "standard", "--cny-per-usd", "-7"],
-         "cny_per_usd: must be > 0"),
+         r"(cny_per_usd: must be > 0|--cny-per-usd: must be at least)"),
         ("recommend, unknown GPU", ["recommend", "--scenario", "standard", "--gpu", "Z9"], "unknown GPU 'Z9'"),
         ("recommend, scenario without runs", ["recommend", "--scenario", "kb-qa"], "has no runs"),
         ("report to a folder that does not exist", ["report", "--scenario", "standard", "--format", "md", "--out",
@@ -268,7 +268,8 @@ def cases(e: Env) -> list[dict]:
     for name, argv, message in on_file:
         before = digest(base)
         rc, _, err, secs = e.cli(*argv, "--db", base)
-        add({"case": name, "class": "bad input", "clean": rc == 2 and message in err and digest(base) == before,
+        add({"case": name, "class": "bad input",
+             "clean": rc == 2 and re.search(message, err) is not None and digest(base) == before,
              "traceback": "Traceback" in err, "rows_expected": 0, "rows_found": 0, "seconds": secs,
              "detail": err.strip().splitlines()[-1:]})
 
@@ -590,10 +591,12 @@ def hang_cases(e: Env, oa_url: str) -> list[dict]:
     done = count(db, "SELECT count(*) FROM runs WHERE status = 'done'") if db.exists() else 0
     out.append(_case("regex check ^(a|aa)+$ on a 41-character answer", "hang", rc == 0 and failed == 1 and done == 1,
                      err, secs, (1, count(db) if db.exists() else 0)))
-    lol = "a: &a [x,x,x,x,x,x,x,x,x,x]\n" + "".join(
-        f"{chr(98 + i)}: &{chr(98 + i)} [" + ",".join([f"*{chr(97 + i)}"] * 10) + "]\n" for i in range(8))
-    laughs = (lol + "id: lol\nname: x\ndescription: d\nweights: {quality: 1}\n"
-              "cases: [{id: a, category: k, prompt: p, checks: [{type: contains, value: *i}]}]\n").encode()
+    # the anchors inside a check's value, as a scenario may hold them: 10^8 values once expanded
+    levels = ", ".join(f"&{chr(98 + i)} [" + ", ".join([f"*{chr(97 + i)}"] * 10) + "]"
+                       for i in range(8))
+    laughs = ("id: lol\nname: x\ndescription: d\nweights: {quality: 1}\ncases: [{id: a, category: k, prompt: p, "
+              "checks: [{type: json_schema, value: {examples: [&a [x, x, x, x, x, x, x, x, x, x], " + levels
+              + "], enum: *i}}]}]\n").encode()
     out.append(bad_input(e, "YAML with nested aliases (8 levels of 10) in a check value",
                          ["run", "--scenario", e.file("laughs.yaml", laughs), "--model", "fake/echo"], "alias"))
     out[-1]["class"] = "hang"
