@@ -670,7 +670,7 @@ def crash_cases(e: Env, oa_url: str) -> list[dict]:
     word.add_paragraph("x" * 30_000_000)
     folder = e.tmp / "docs-long-run"
     folder.mkdir()
-    word.save(folder / "long.docx")
+    word.save(str(folder / "long.docx"))
     rc, _, err, secs = e.cli("import", e.file("qs4.csv", b"prompt\nhi\n"), "--scenario", "longrun", "--docs", folder,
                              env=dict(e.env, MODELPICK_USER_SCENARIOS_DIR=str(e.tmp / "users-longrun")))
     out.append(_case(".docx with one 30 MB text run", "crash", rc == 2 and "long.docx" in err, err, secs))
@@ -699,7 +699,8 @@ def message_cases(e: Env) -> list[dict]:
         ("infinite temperature", head + b"weights: {quality: 1}\ndefaults: {temperature: .inf}\n"
                                  b"cases: [{id: a, category: k, prompt: hi}]\n", "temperature"),
         ("negative timeout_s", head + b"weights: {quality: 1}\ncases: [{id: a, category: k, prompt: hi, checks: "
-                               b"[{type: python_tests, value: {tests: 'assert True', timeout_s: -5}}]}]\n", "timeout_s"),
+                               b"[{type: python_tests, value: {tests: 'assert True', timeout_s: -5}}]}]\n",
+         "timeout_s"),
     ]:
         path = e.file(f"msg-{name.replace(' ', '-')}.yaml", data)
         out.append(bad_input(e, f"scenario file: {name}", ["run", "--scenario", path, "--model", "fake/echo"],

@@ -355,9 +355,8 @@ def _bomb(kind: str, times: int) -> bytes:
     buf = io.BytesIO()
     member, head, body = ("xl/worksheets/sheet1.xml", b"<worksheet><sheetData>", b"<row/>") if kind == "xlsx" else \
         ("word/document.xml", b"<w:document><w:body>", b"<w:p><w:r><w:t>text</w:t></w:r></w:p>")
-    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
-        with z.open(member, "w", force_zip64=True) as f:
-            f.write(head + body * times)
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z, z.open(member, "w", force_zip64=True) as f:
+        f.write(head + body * times)
     return buf.getvalue()
 
 
@@ -387,9 +386,8 @@ def test_a_second_interrupt_stops_waiting_for_a_database_another_process_holds(t
         store.give_up = threading.Event()
         threading.Timer(0.5, store.give_up.set).start()
         t0 = time.monotonic()
-        with pytest.raises(StoreBusy, match="stopped waiting"):
-            with store.connect(lock_timeout_s=60):
-                pass
+        with pytest.raises(StoreBusy, match="stopped waiting"), store.connect(lock_timeout_s=60):
+            pass
         assert time.monotonic() - t0 < 5
     finally:
         holder.kill()

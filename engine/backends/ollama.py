@@ -50,7 +50,7 @@ class OllamaBackend(Backend):
     def name(self) -> str:
         return f"ollama/{self.tag}@{self.host}"
 
-    def server_url(self) -> str | None:
+    def server_url(self) -> str:
         return self.host if "://" in self.host else f"http://{self.host}"
 
     def client(self):
