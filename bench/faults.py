@@ -488,16 +488,17 @@ def escape_cases(e: Env, oa_url: str) -> list[dict]:
     folder.mkdir()
     (folder / "md.yaml").write_bytes(b"id: md\nname: m\ndescription: d\nweights: {quality: 1}\n"
                                      b"cases: [{id: '![t](http://127.0.0.1:9/track)', category: k, prompt: 'Hi.', "
-                                     b"checks: [{type: contains, value: hi}]}]\n")
+                                     b"checks: [{type: contains, value: fine}]}]\n")
     db = e.db()
     env = dict(e.env, MODELPICK_USER_SCENARIOS_DIR=str(folder))
-    e.cli("run", "--scenario", "md", "--model", "fake/echo", "--model", "fake/mirror", "--db", db, env=env)
+    # two models that differ on the case, so the summary shows it among "where the answers differ most"
+    e.cli("run", "--scenario", "md", "--model", "fake/echo", "--model", "fake/judge-first", "--db", db, env=env)
     rep = e.tmp / "md.md"
     rc, _, err, secs = e.cli("report", "--scenario", "md", "--format", "md", "--out", rep, "--db", db, env=env)
     text = rep.read_text() if rep.exists() else ""
     bare = re.sub(r"^(`{3,}|~{3,}).*?^\1$", "", text, flags=re.S | re.M)
     out.append(_case("Markdown image in a case id, in the Markdown summary", "escape",
-                     rc == 0 and "track" in text and re.search(r"(?<!\\)!\[t", bare) is None, err, secs))
+                     rc == 0 and "track" in bare and re.search(r"(?<!\\)!\[t", bare) is None, err, secs))
     res = _py(CSV, 120)
     cells = [line.split(",")[0] for line in res.stdout.splitlines()[1:] if line]
     risky = [c for c in cells if c.strip('"').startswith(("=", "@", "+"))]
