@@ -279,6 +279,13 @@ TEXT: dict[str, tuple[str, str]] = {
     "rate_intro": ("Judge answers yourself. In the blind test the model names stay hidden until you vote.",
                    "亲自评判回答。盲测中，投票前不显示模型名称。"),
     "rate_rater": ("Your name", "你的名字"),
+    "rate_need_stars": ("Choose the stars first.", "请先选择星级。"),
+    "rate_all_voted": ("You have voted on every pair of this scenario's latest runs.",
+                       "您已对该场景最新测试的每一组答案投过票。"),
+    "rate_instructions": ("Instructions the answer must follow", "回答须遵循的指示"),
+    "rate_documents": ("Documents given with the question: {names}", "随问题提供的文档：{names}"),
+    "rate_earlier_turn": ("Turn {n}, the user said:", "第 {n} 轮，用户说："),
+    "rate_earlier_answers": ("Its earlier answers in this conversation", "它在本次对话中的先前回答"),
     "rate_need_name": ("Enter your name first: ratings are stored with the rater.", "请先填写名字：评分会记录评审人。"),
     "rate_blind": ("Blind A/B", "盲测 A/B"),
     "rate_no_pair": ("No case has answers from two models yet: run two models on this scenario first.",
@@ -431,11 +438,13 @@ TEXT: dict[str, tuple[str, str]] = {
                                "（最佳值 / 本值）；总分为加权和"),
     "rec_binding": ("Binding constraint: {c} (without it {m} would lead).", "起决定作用的约束：{c}（若去掉则 {m} 领先）。"),
     "rec_excluded": ("Excluded", "已排除"),
-    "cmp_metrics_help": ("Values are means over cases with 95% intervals (cases resampled, repeats and turns "
-                         "of a case together); a winner is named only where the interval of the difference "
-                         "excludes zero, else \"tie\". Load time and memory are measured once per run.",
-                         "数值为各用例的均值及 95% 置信区间（按用例重抽样，同一用例的重复与多轮一起抽样）；"
-                         "仅当差值区间不含零时才判定胜者，否则为“平局”。加载时间与内存每次测试只测一次。"),
+    "cmp_metrics_help": ("Timings (TTFT, latency, decode rate) are medians over cases, scores are means over "
+                         "cases, each with a 95% interval (cases resampled, repeats and turns of a case "
+                         "together); a winner is named only where the interval of the difference excludes "
+                         "zero, else \"tie\". Load time and memory are measured once per run.",
+                         "时延类指标（首字延迟、端到端延迟、解码速度）为各用例的中位数，得分为各用例的均值，均附 95% "
+                         "置信区间（按用例重抽样，同一用例的重复与多轮一起抽样）；仅当差值区间不含零时才判定胜者，"
+                         "否则为“平局”。加载时间与内存每次测试只测一次。"),
     "quality": ("Quality (mean case score)", "质量（用例平均得分）"),
     "rec_too_close_short": ("Too close to call", "难分高下"),
     "rec_no_eligible_short": ("No model eligible", "无合格模型"),

@@ -2,6 +2,7 @@
 Bradley-Terry strengths with bootstrap confidence intervals."""
 from __future__ import annotations
 
+import itertools
 import random
 
 import numpy as np
@@ -58,24 +59,37 @@ def stars_text(mean: float, low: float, high: float) -> str:
 
 
 def next_pair(store: Store, scenario_id: str, rng: random.Random | None = None,
-              avoid: tuple | None = None) -> dict | None:
+              avoid: tuple | None = None, rater: str | None = None) -> dict | None:
     """Two answers to one case from two different models (latest run of each), in random
-    order; never the (case, turn) just voted on (`avoid`) while another one exists. None
-    when fewer than two models have answered any case of the scenario."""
+    order; never the (case, turn) just voted on (`avoid`) while another one exists, and never a
+    pair `rater` has voted on already. None when fewer than two models have answered any case
+    of the scenario, or when the rater has voted on every pair."""
     rng = rng or random.Random()
     df = store.query("""
         WITH last AS (SELECT g.model_spec, arg_max(g.run_id, r.started_at) AS run_id
                       FROM generations g JOIN runs r USING (run_id) WHERE r.scenario_id = ? GROUP BY 1)
         SELECT g.run_id, g.model_spec, g.case_id, g.turn, g.output_text
         FROM generations g JOIN last USING (model_spec, run_id)
-        WHERE g.ok AND g.repeat = 0""", [scenario_id])
-    groups = [part for _, part in df.groupby(["case_id", "turn"]) if part.model_spec.nunique() >= 2]
-    if not groups:
+        WHERE g.ok AND g.repeat = 0 ORDER BY g.case_id, g.turn, g.model_spec""", [scenario_id])
+    done = set()
+    if rater and rater.strip():
+        for v in store.query("SELECT case_id, turn, left_run_id, left_model, right_run_id, right_model FROM ab_votes "
+                             "WHERE scenario_id = ? AND rater = ?", [scenario_id, rater.strip()]).itertuples():
+            done.add((v.case_id, int(v.turn), frozenset({(v.left_run_id, v.left_model),
+                                                          (v.right_run_id, v.right_model)})))
+    pairs = []
+    for (case_id, turn), part in df.groupby(["case_id", "turn"]):
+        rows = part.to_dict("records")
+        for a, b in itertools.combinations(rows, 2):
+            key = (case_id, int(turn), frozenset({(a["run_id"], a["model_spec"]), (b["run_id"], b["model_spec"])}))
+            if a["model_spec"] != b["model_spec"] and key not in done:
+                pairs.append((a, b))
+    if not pairs:
         return None
-    others = [p for p in groups if avoid is None or (p.case_id.iloc[0], int(p.turn.iloc[0])) != tuple(avoid)]
-    groups = others or groups
-    part = rng.choice(groups)
-    left, right = part.sample(2, random_state=rng.randrange(2**31)).to_dict("records")
+    others = [p for p in pairs if avoid is None or (p[0]["case_id"], int(p[0]["turn"])) != tuple(avoid)]
+    left, right = rng.choice(others or pairs)
+    if rng.random() < 0.5:
+        left, right = right, left
     return {"scenario_id": scenario_id, "case_id": left["case_id"], "turn": int(left["turn"]),
             "question": question(scenario_id, left["case_id"], int(left["turn"])),
             "left": left, "right": right}
@@ -92,16 +106,40 @@ def question(scenario_id: str, case_id: str, turn: int) -> str:
         return ""
 
 
+def setting(scenario_id: str, case_id: str, turn: int) -> dict:
+    """What a rater needs besides the question to judge an answer: the instructions the answer
+    must follow (the case's system message), the documents it was given (names) and, for a later
+    turn, the user's earlier messages. Empty when the scenario is gone."""
+    from .scenarios import ScenarioError, load_scenario
+
+    try:
+        case = next(c for c in load_scenario(scenario_id).cases if c.id == case_id)
+    except (ScenarioError, StopIteration):
+        return {"system": "", "documents": [], "earlier": []}
+    earlier = [t.user for t in (case.turns or [])[:turn]]
+    return {"system": case.system or "", "documents": case.documents(), "earlier": earlier}
+
+
+def earlier_answers(store: Store, run_id: str, model_spec: str, case_id: str, turn: int,
+                    repeat: int = 0) -> list[str]:
+    """A model's own answers to the turns before `turn` of a multi-turn case, in order."""
+    if turn <= 0:
+        return []
+    df = store.query("SELECT turn, output_text FROM generations WHERE run_id = ? AND model_spec = ? AND case_id = ? "
+                     "AND repeat = ? AND turn < ? ORDER BY turn", [run_id, model_spec, case_id, repeat, turn])
+    return [t or "" for t in df.output_text]
+
+
 def add_vote(store: Store, pair: dict, vote: str, rater: str) -> None:
     if vote not in VOTES:
         raise ValueError(f"vote: {vote!r} is not one of {', '.join(VOTES)}")
     if not rater.strip():
         raise ValueError("rater: give your name so votes can be told apart")
-    store.insert_rows("ab_votes", [{
+    store.replace_vote({  # a second vote of one rater on one pair replaces the first: never two that contradict
         "scenario_id": pair["scenario_id"], "case_id": pair["case_id"], "turn": pair["turn"],
         "left_run_id": pair["left"]["run_id"], "left_model": pair["left"]["model_spec"],
         "right_run_id": pair["right"]["run_id"], "right_model": pair["right"]["model_spec"],
-        "vote": vote, "rater": rater.strip(), "created_at": utcnow()}])
+        "vote": vote, "rater": rater.strip(), "created_at": utcnow()})
 
 
 def votes(store: Store, scenario_id: str | None = None) -> pd.DataFrame:

@@ -257,6 +257,11 @@ def load_evidence(store: Store, scenario_id: str | None = None, run_id: str | No
 
 
 # --- bootstrap ---------------------------------------------------------------------
+# Bootstrap draws for every verdict: the Home page, the Recommend page, the command line and the
+# summaries show the same P(first) for the same data.
+N_BOOT = 1000
+
+
 def boot_indices(n_cases: int, n_boot: int, seed: int) -> np.ndarray:
     rng = np.random.default_rng(seed)
     return rng.integers(0, n_cases, size=(n_boot, n_cases))
@@ -497,7 +502,7 @@ def recommend(store: Store | None, scenario_id: str | None = None, **options: An
 def decide(store: Store | None, scenario_id: str | None = None, *, run_id: str | None = None,
            evidence: Evidence | None = None, weights: dict[str, float] | None = None,
            constraints: Constraints | None = None, cost_inputs: CostInputs | None = None,
-           p_threshold: float = 0.9, tie_margin: float = 0.02, n_boot: int = 1000,
+           p_threshold: float = 0.9, tie_margin: float = 0.02, n_boot: int = N_BOOT,
            seed: int = 0, cache_mode: str = "cold") -> Decision:
     """The decision (see `recommend`)."""
     constraints = constraints or Constraints()
@@ -1047,7 +1052,7 @@ def saved_decisions(store: Store, scenario_id: str | None = None) -> pd.DataFram
                        f"constraints_json, cost_json FROM decisions {where} ORDER BY created_at DESC", params)
 
 
-def verdicts(store: Store, n_boot: int = 500) -> pd.DataFrame:
+def verdicts(store: Store, n_boot: int = N_BOOT) -> pd.DataFrame:
     """Each scenario's current verdict with the default weights (Home)."""
     rows = []
     for sid in store.query("SELECT DISTINCT scenario_id FROM runs ORDER BY 1").scenario_id:

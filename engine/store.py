@@ -552,6 +552,18 @@ class Store:
                     con.execute(f"DELETE FROM {table} WHERE run_id = ? AND model_spec = ? AND case_id = ? "
                                 "AND repeat = ?", [run_id, model, case, repeat])
 
+    def replace_vote(self, row: dict[str, Any]) -> None:
+        """A rater's blind vote on a pair, in place of any earlier vote of theirs on the same two
+        answers (shown in either order): one vote per rater and pair, the latest."""
+        with self.connect() as con, _transaction(con):
+            con.execute("DELETE FROM ab_votes WHERE scenario_id = ? AND case_id = ? AND turn = ? AND rater = ? AND ("
+                        "(left_run_id = ? AND left_model = ? AND right_run_id = ? AND right_model = ?) OR "
+                        "(left_run_id = ? AND left_model = ? AND right_run_id = ? AND right_model = ?))",
+                        [row["scenario_id"], row["case_id"], row["turn"], row["rater"],
+                         row["left_run_id"], row["left_model"], row["right_run_id"], row["right_model"],
+                         row["right_run_id"], row["right_model"], row["left_run_id"], row["left_model"]])
+            _insert(con, "ab_votes", [row])
+
     def insert_rows(self, table: str, rows: list[dict[str, Any]]) -> None:
         """Rows of one table in one transaction (all rows share the first row's columns)."""
         with self.connect() as con, _transaction(con):

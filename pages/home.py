@@ -1,7 +1,7 @@
 import streamlit as st
 
 from engine import bundled_models, compare, recommend, worker
-from pages._shared import entry_guard, fmt, scenario_label, spec, store, table, tr
+from pages._shared import entry_guard, fmt, scenario_label, spec, store, table, text, tr
 
 entry_guard()
 
@@ -42,7 +42,7 @@ else:
         col.metric(scenario_label()(row.scenario_id), shown,
                    f"{spec(row.leader)}: {tr('rec_p_first')} {fmt(row.p_first, pct=True)}", delta_color="off")
         for w in row.warnings:  # what bears on the verdict, beside it
-            col.caption(f"⚠ {w}")
+            col.caption(f"⚠ {text(w)}")
     if st.button(tr("home_open_recommend")):
         st.switch_page("pages/recommend.py")
 

@@ -3,6 +3,7 @@ import random
 import streamlit as st
 
 from engine import compare, ratings
+from engine.textsafe import code_span
 from pages._shared import entry_guard, labeller, scenario_label, spec, store, text, tr
 
 entry_guard()
@@ -22,23 +23,44 @@ st.session_state.rater_name = rater
 scenario_id = st.selectbox(tr("scenario"), scenario_ids, key="rate_scenario", format_func=scenario_label(),
                            placeholder=tr("choose_option"))
 
+def shown_setting(setting: dict) -> None:
+    """The instructions, documents and earlier user turns an answer was given, above the question."""
+    if setting["system"]:
+        with st.expander(tr("rate_instructions")):
+            st.text(setting["system"])
+    if setting["documents"]:
+        st.caption(tr("rate_documents", names=code_span(", ".join(setting["documents"]))))
+    for n, said in enumerate(setting["earlier"], start=1):
+        st.caption(tr("rate_earlier_turn", n=n))
+        st.text(said)
+
+
 st.subheader(tr("rate_blind"))
 pair = st.session_state.get("pair")
 if pair is None or pair["scenario_id"] != scenario_id:
     pair = st.session_state.pair = ratings.next_pair(s, scenario_id, random.Random(),
-                                                     avoid=st.session_state.get("last_pair_key"))
+                                                     avoid=st.session_state.get("last_pair_key"), rater=rater)
     st.session_state.pair_voted = False
 if pair is None:
-    st.info(tr("rate_no_pair"))
+    # every pair voted on by this rater, or fewer than two models with answers
+    voted_all = rater.strip() and ratings.next_pair(s, scenario_id) is not None
+    st.info(tr("rate_all_voted" if voted_all else "rate_no_pair"))
 else:
     st.caption(f"{text(pair['case_id'])} · {tr('scen_turn', n=pair['turn'] + 1)}")
+    shown_setting(ratings.setting(scenario_id, pair["case_id"], pair["turn"]))
     with st.expander(tr("rate_question"), expanded=len(pair.get("question", "")) < 400):
         st.text(pair.get("question") or "–")
     left, right = st.columns(2)
-    left.markdown(f"**{tr('rate_left')}**")
-    left.text(pair["left"]["output_text"] or "–")  # model output: plain text, never HTML
-    right.markdown(f"**{tr('rate_right')}**")
-    right.text(pair["right"]["output_text"] or "–")
+    for col, side, label in ((left, "left", "rate_left"), (right, "right", "rate_right")):
+        col.markdown(f"**{tr(label)}**")
+        before = ratings.earlier_answers(s, pair[side]["run_id"], pair[side]["model_spec"], pair["case_id"],
+                                         pair["turn"])
+        if before:  # this model's own earlier answers: the conversation its answer continues
+            with col.expander(tr("rate_earlier_answers")):
+                for n, said in enumerate(before, start=1):
+                    st.caption(tr("scen_turn", n=n))
+                    st.text(said or "–")
+        col.text(pair[side]["output_text"] or "–")  # model output: plain text, never HTML
     if st.session_state.get("pair_voted"):
         st.success(tr("rate_revealed", left=spec(pair["left"]["model_spec"]),
                       right=spec(pair["right"]["model_spec"])))
@@ -71,16 +93,21 @@ if not gens.empty:
     answer = gens.loc[idx]
     repeat = int(answer["repeat"])  # not answer.repeat: that is a pandas method
     asked = ratings.question(scenario_id, answer.case_id, int(answer.turn))
+    shown_setting(ratings.setting(scenario_id, answer.case_id, int(answer.turn)))
     with st.expander(tr("rate_question"), expanded=len(asked) < 400):
         st.text(asked or "–")
     st.markdown(f"**{tr('rate_answer')}**")
     st.text(answer.output_text or "–")
     dimension = st.selectbox(tr("rate_dimension"), ratings.DIMENSIONS, format_func=labeller(), key="rate_dim",
                              placeholder=tr("choose_option"))
-    stars = st.slider(tr("stars"), 1, 5, 3, key="rate_stars_value")
+    # nothing is chosen until the rater chooses: a default would be saved as if it were a judgement
+    stars = st.radio(tr("stars"), [1, 2, 3, 4, 5], index=None, horizontal=True, format_func=lambda n: "★" * n,
+                     key="rate_stars_value")
     if st.button(tr("rate_save_stars"), key="save-stars"):
         if not rater.strip():
             st.error(tr("rate_need_name"))
+        elif stars is None:
+            st.error(tr("rate_need_stars"))
         else:
             ratings.add_stars(s, run_id, answer.model_spec, answer.case_id, repeat, int(answer.turn),
                               dimension, int(stars), rater)

@@ -338,7 +338,9 @@ def test_rate_page_blind_vote_reveals_names_only_after_voting():
     assert [e.label for e in at.expander].count("Question") == 2
     asked = question("standard", gen.case_id, int(gen.turn))
     assert asked and asked in [t.value for t in at.text]
-    at.slider(key="rate_stars_value").set_value(4)
+    next(b for b in at.button if b.key == "save-stars").click().run()  # no stars chosen: nothing saved
+    assert "Choose the stars first." in [e.value for e in at.error] and Store().query("SELECT * FROM ratings").empty
+    at.radio(key="rate_stars_value").set_value(4)
     next(b for b in at.button if b.key == "save-stars").click().run()
     r = Store().query("SELECT * FROM ratings")
     assert len(r) == 1 and r.stars[0] == 4 and r.rater[0] == "Mei"
@@ -555,3 +557,40 @@ def test_run_page_plans_a_rented_gpu_session_with_its_cost_and_task_file():
     at.text_input(key="cloud_budget").set_value("0.01USD").run()
     assert any("over the budget of 0.01 USD" in e.value for e in at.error)
     assert not any(d.proto.label.startswith("Task file") for d in at.get("download_button"))
+
+
+def test_a_later_turn_is_rated_with_its_instructions_earlier_turns_and_each_models_earlier_answers():
+    import random as _random
+
+    from engine import ratings
+
+    seed_run(models=("fake/echo", "fake/mirror"), cases=["multi-turn-en"])
+    store = Store()
+    rng = _random.Random(1)
+    pair = next(p for p in (ratings.next_pair(store, "standard", rng) for _ in range(50)) if p["turn"] == 1)
+    setting = ratings.setting("standard", "multi-turn-en", 1)
+    first_user = load_scenario("standard").cases[[c.id for c in load_scenario("standard").cases].index(
+        "multi-turn-en")].turns[0].user
+    assert setting["earlier"] == [first_user]
+    at = app("pages/rate.py")
+    at.session_state["pair"] = pair
+    at.run()
+    assert first_user in [t.value for t in at.text]  # the first turn, above the question
+    assert [e.label for e in at.expander].count("Its earlier answers in this conversation") == 2
+    own = [ratings.earlier_answers(store, pair[side]["run_id"], pair[side]["model_spec"], "multi-turn-en", 1)[0]
+           for side in ("left", "right")]
+    assert all(a in [t.value for t in at.text] for a in own)
+
+
+def test_a_case_with_a_policy_is_rated_with_the_policy_shown():
+    from engine import ratings
+
+    setting = ratings.setting("customer-service", "return-en", 0)
+    assert setting["system"] and len(setting["system"]) > 40
+    seed_run_cs = Runner(Store()).run(RunConfig(load_scenario("customer-service"), ["fake/echo", "fake/mirror"],
+                                                case_ids=["return-en"]))
+    assert seed_run_cs
+    at = app("pages/rate.py")
+    at.selectbox(key="rate_scenario").set_value("customer-service").run()
+    assert "Instructions the answer must follow" in [e.label for e in at.expander]
+    assert setting["system"].strip() in [t.value.strip() for t in at.text]

@@ -328,10 +328,10 @@ def test_blind_pairs_are_random_and_votes_become_ratings(store):
                                               "Write a Python function that tests whether a string is a palindrome."}
     lefts = {p["left"]["model_spec"] for p in pairs}
     assert lefts == {"fake/echo", "fake/flaky"}  # either model can be on the left
-    for p in pairs[:12]:
-        add_vote(store, p, "left" if p["left"]["model_spec"] == "fake/echo" else "right", "Mei")
+    for i, p in enumerate(pairs[:12]):  # twelve raters
+        add_vote(store, p, "left" if p["left"]["model_spec"] == "fake/echo" else "right", f"rater {i}")
     add_vote(store, pairs[12], "tie", "Tom")
-    add_vote(store, pairs[13], "both_bad", "Tom")
+    add_vote(store, pairs[13], "both_bad", "Ann")
     with pytest.raises(ValueError):
         add_vote(store, pairs[14], "maybe", "Tom")
     table = ratings_table(votes(store, "standard")).set_index("model_spec")
@@ -339,6 +339,25 @@ def test_blind_pairs_are_random_and_votes_become_ratings(store):
     assert table.loc["fake/echo"].ci_low <= table.loc["fake/echo"].rating <= table.loc["fake/echo"].ci_high
     assert table.loc["fake/echo"].votes == 13  # 'both bad' carries no preference
     assert next_pair(store, "no-such-scenario") is None
+
+
+def test_a_rater_gets_each_pair_once_and_a_changed_mind_replaces_the_vote(store):
+    sc = load_scenario("standard")
+    Runner(store).run(RunConfig(sc, ["fake/echo", "fake/judge-first", "fake/mirror"], case_ids=["knowledge-en"]))
+    rng = random.Random(5)
+    seen = []
+    while (p := next_pair(store, "standard", rng, rater="Mei")) is not None:
+        seen.append(frozenset({p["left"]["model_spec"], p["right"]["model_spec"]}))
+        add_vote(store, p, "left", "Mei")
+        assert len(seen) <= 3
+    assert len(set(seen)) == len(seen) == 3  # three models: three pairs, each once, then none
+    assert next_pair(store, "standard", rng, rater="Tom") is not None  # another rater still has them all
+    first = next_pair(store, "standard", rng, rater="Tom")
+    add_vote(store, first, "left", "Tom")
+    flipped = {**first, "left": first["right"], "right": first["left"]}  # the same pair, shown the other way
+    add_vote(store, flipped, "tie", "Tom")
+    tom = votes(store, "standard").query("rater == 'Tom'")
+    assert len(tom) == 1 and tom.vote.iloc[0] == "tie"  # one vote per rater and pair: the latest
 
 
 def test_bradley_terry_orders_by_strength_and_treats_ties_as_half():
