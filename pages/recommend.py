@@ -115,7 +115,10 @@ COST_LABELS = {"model_spec": "model", "gpu": "rec_gpu", "fits": "rec_fits", "mem
                "replicas": "rec_replicas", "monthly_cost": "rec_monthly", "session_cost": "rec_session",
                "notes": "rec_notes"}
 table(decision.cost.rename(columns=COST_LABELS))
-with st.expander(tr("rec_prices")):
+saved_price = st.session_state.pop("_price_saved", False)
+with st.expander(tr("rec_prices"), expanded=saved_price):
+    if saved_price:  # said after the rerun that put the new price into the verdict and the cost table above
+        st.success(tr("rec_price_saved"))
     st.caption(tr("rec_prices_help"))
     table(book.offers_table())
     with st.form("price"):
@@ -129,9 +132,11 @@ with st.expander(tr("rec_prices")):
         if st.form_submit_button(tr("rec_save_price")):
             try:
                 cost.save_price(s, p_gpu, p_provider, p_tier, p_price, p_currency)
-                st.success(tr("rec_price_saved"))
             except cost.CostError as exc:
                 st.error(text(str(exc)))
+            else:
+                st.session_state._price_saved = True
+                st.rerun()  # the decision above was computed with the old prices
 
 if decision.caveats:
     st.subheader(tr("rec_caveats"))

@@ -594,3 +594,20 @@ def test_a_case_with_a_policy_is_rated_with_the_policy_shown():
     at.selectbox(key="rate_scenario").set_value("customer-service").run()
     assert "Instructions the answer must follow" in [e.label for e in at.expander]
     assert setting["system"].strip() in [t.value.strip() for t in at.text]
+
+
+def test_a_price_saved_on_the_recommend_page_is_used_at_once(tmp_path):
+    _two_models(tmp_path)
+    at = app("pages/recommend.py")
+    gpu = "L4"
+    at.selectbox(key="rec_gpu").set_value(gpu).run()  # every model costed on one GPU
+    costs = next(d.value for d in at.dataframe if "Price per hour" in d.value.columns)
+    before = float(costs["Price per hour"].iloc[0])
+    at.selectbox(key=next(s.key for s in at.selectbox if s.label == "GPU")).set_value(gpu)
+    at.text_input(key=next(t.key for t in at.text_input if t.label == "Provider")).set_value("MyCloud")
+    at.number_input(key=next(n.key for n in at.number_input if n.label == "Price per hour")).set_value(
+        round(before / 10, 4))
+    next(b for b in at.button if b.label == "Save price").click().run()
+    assert not at.exception and "Price saved." in [e.value for e in at.success]
+    costs = next(d.value for d in at.dataframe if "Price per hour" in d.value.columns)
+    assert float(costs["Price per hour"].iloc[0]) == pytest.approx(before / 10, rel=0.01)  # no reload needed
