@@ -436,6 +436,11 @@ TEXT: dict[str, tuple[str, str]] = {
                                "by the best, lower-is-better values invert (best / value); the score is the "
                                "weighted sum", "每项指标中最好的合格模型记 1 分；越高越好的指标除以最佳值，越低越好的指标取"
                                "（最佳值 / 本值）；总分为加权和"),
+    "constraint_max_vram_gb": ("GPU memory budget", "显存预算"),
+    "constraint_ttft_p95_ms": ("TTFT p95 limit", "首字延迟 P95 上限"),
+    "constraint_e2e_p95_ms": ("response time p95 limit", "响应时间 P95 上限"),
+    "constraint_licences": ("allowed licences", "允许的许可证"),
+    "constraint_min_quality": ("minimum quality", "最低质量分"),
     "rec_binding": ("Binding constraint: {c} (without it {m} would lead).", "起决定作用的约束：{c}（若去掉则 {m} 领先）。"),
     "rec_excluded": ("Excluded", "已排除"),
     "cmp_metrics_help": ("Timings (TTFT, latency, decode rate) are medians over cases, scores are means over "

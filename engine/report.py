@@ -134,8 +134,8 @@ def hardware_lines(hardware: list[dict], L) -> list[str]:
 
 
 def _constraint_lines(r: dict, L) -> list[str]:
-    lines = [f"{k}: {v}" for k, v in r["constraints"].items()]
-    lines += [f"{b['constraint']}: {L('rep_excludes')} {', '.join(b['excludes'])}"
+    lines = [f"{L('constraint_' + k)}: {v}" for k, v in r["constraints"].items()]
+    lines += [f"{L('constraint_' + b['constraint'])}: {L('rep_excludes')} {', '.join(b['excludes'])}"
               + (f" ({L('rep_binds')})" if b["binds"] else "") for b in r["binding_constraints"]]
     return lines
 

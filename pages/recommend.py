@@ -77,7 +77,7 @@ with right:
         st.warning(text(w))
     for b in decision.binding:
         if b["binds"]:
-            st.info(tr("rec_binding", c=b["constraint"], m=spec(b["unconstrained_leader"])))
+            st.info(tr("rec_binding", c=tr(f"constraint_{b['constraint']}"), m=spec(b["unconstrained_leader"])))
     st.markdown(f"**{tr('rec_ranking')}**")
     shown = decision.ranking[["model_spec", "score", "p_first", "eligible", "reasons"]].assign(
         score=lambda d: d.score.map(lambda v: fmt(v, 3)), p_first=lambda d: d.p_first.map(lambda v: fmt(v, pct=True)))

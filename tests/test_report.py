@@ -108,3 +108,13 @@ def test_report_and_recommend_from_the_command_line(store, cli_env, tmp_path):
     res = cli("recommend", "--db", str(tmp_path / "missing.duckdb"), "--scenario", "standard", env=cli_env)
     assert res.returncode == 2 and "no results database" in res.stderr
     assert not (tmp_path / "missing.duckdb").exists()
+
+
+def test_constraints_are_named_in_words_in_both_languages(store):
+    from engine.recommend import Constraints
+
+    seed(store)
+    d = recommend(store, "standard", constraints=Constraints(min_quality=0.5, max_vram_gb=24))
+    zh, en = report.to_markdown(d, "zh"), report.to_markdown(d, "en")
+    assert "最低质量分: 0.5" in zh and "显存预算: 24" in zh and "minimum quality: 0.5" in en
+    assert "min_quality" not in zh.split("```json")[0] and "max_vram_gb" not in en.split("```json")[0]
