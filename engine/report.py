@@ -91,7 +91,9 @@ def build(d: Decision, lang: str = "en", generated_at: str | None = None) -> dic
 def _tables(d: Decision, r: dict, L) -> dict[str, tuple[list[dict], list[str], list[str]]]:
     """The report's tables, as (rows, columns, headers), shared by every format."""
     out = {
-        "ranking": (r["ranking"], ["model_spec", "score", "p_first", "reasons"],
+        # an excluded model's score is normalised against the eligible ones, so it is not comparable: not shown
+        "ranking": ([row if row.get("eligible", True) else {**row, "score": None} for row in r["ranking"]],
+                    ["model_spec", "score", "p_first", "reasons"],
                     [L("model"), L("rec_score"), L("rec_p_first"), L("rec_excluded_why")]),
         "weights": ([{"c": L(f"crit_{c}"), "w": f"{w:.0%}"} for c, w in r["weights"].items()], ["c", "w"],
                     [L("rec_criterion"), L("rec_weight")]),

@@ -79,8 +79,10 @@ with right:
         if b["binds"]:
             st.info(tr("rec_binding", c=tr(f"constraint_{b['constraint']}"), m=spec(b["unconstrained_leader"])))
     st.markdown(f"**{tr('rec_ranking')}**")
+    # an excluded model's score is normalised against the eligible models: not comparable, so not shown
     shown = decision.ranking[["model_spec", "score", "p_first", "eligible", "reasons"]].assign(
-        score=lambda d: d.score.map(lambda v: fmt(v, 3)), p_first=lambda d: d.p_first.map(lambda v: fmt(v, pct=True)))
+        score=lambda d: [fmt(v, 3) if ok else "–" for v, ok in zip(d.score, d.eligible)],
+        p_first=lambda d: d.p_first.map(lambda v: fmt(v, pct=True)))
     st.dataframe(shown.rename(columns={"model_spec": tr("model"), "score": tr("rec_score"),
                                        "p_first": tr("rec_p_first"), "eligible": tr("rec_excluded"),
                                        "reasons": tr("rec_excluded_why")}).assign(

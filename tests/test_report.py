@@ -118,3 +118,13 @@ def test_constraints_are_named_in_words_in_both_languages(store):
     zh, en = report.to_markdown(d, "zh"), report.to_markdown(d, "en")
     assert "最低质量分: 0.5" in zh and "显存预算: 24" in zh and "minimum quality: 0.5" in en
     assert "min_quality" not in zh.split("```json")[0] and "max_vram_gb" not in en.split("```json")[0]
+
+
+def test_an_excluded_model_shows_no_score_beside_the_winners(store):
+    from engine.recommend import Constraints
+
+    seed(store)
+    d = recommend(store, "standard", constraints=Constraints(min_quality=0.8))  # b (quality ~0.6) is excluded
+    assert not d.ranking.set_index("model_spec").eligible["b"]
+    row = next(line for line in report.to_markdown(d, "en").splitlines() if line.startswith("| b |"))
+    assert row.split("|")[2].strip() == "–"  # not 1.5 beside the winner's 1.000
