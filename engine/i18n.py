@@ -571,6 +571,14 @@ TEXT: dict[str, tuple[str, str]] = {
     "mean_gpu_util_pct": ("Mean GPU utilisation (%)", "平均 GPU 利用率（%）"),
     "mean_gpu_power_w": ("Mean GPU power (W)", "平均 GPU 功耗（W）"),
     "telemetry_samples": ("Telemetry samples", "采样次数"),
+    "cmp_memory_two_figures": ("Two memory figures, two moments: Memory (MB) in the table above is the model's "
+                               "footprint once loaded, measured once per run (what the memory criterion, the GPU "
+                               "fit and the cost use); Peak process memory is the most the engine process held "
+                               "while generating (the model plus its context cache and working buffers), so it is "
+                               "higher.",
+                               "两个内存数字对应两个时刻：上表的“内存/显存占用（MB）”是模型加载后的占用，每次测试测量一次"
+                               "（内存指标、GPU 适配与成本均用它）；“进程内存峰值”是推理进程在生成期间的最高占用"
+                               "（模型加上上下文缓存与工作缓冲区），因此更高。"),
     "cmp_resources": ("Resources during generation (median per generation)", "生成期间的资源占用（逐次生成的中位数）"),
     "cmp_no_gpu": ("No GPU figures: the machine that ran these had no NVIDIA GPU that NVML could read.",
                    "没有 GPU 数据：运行这些测试的机器上没有 NVML 可读取的 NVIDIA GPU。"),

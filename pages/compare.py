@@ -107,6 +107,7 @@ res = compare.resources(gens)
 if not res.empty:
     st.markdown(f"**{tr('cmp_resources')}**")
     table(res.round(1))
+    st.caption(tr("cmp_memory_two_figures"))
     if res[["peak_vram_mb", "mean_gpu_util_pct"]].isna().all().all():
         st.caption(tr("cmp_no_gpu"))
     elsewhere = res.model_spec[res.peak_rss_mb.isna()].tolist() if "peak_rss_mb" in res else []
