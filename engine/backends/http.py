@@ -73,20 +73,26 @@ def _resolve(host: str, port: int) -> list[str]:
     return list(dict.fromkeys(str(info[4][0]) for info in infos))
 
 
-def host_problem(host: str, port: int = 80) -> str | None:
-    """Why `host` must not be contacted: a metadata name, or any address it resolves to."""
-    host = host.lower().rstrip(".").strip("[]")
-    if host in _METADATA_NAMES:
-        return f"{host} is a cloud metadata service"
-    try:
-        addresses = _resolve(host, port)
-    except (OSError, UnicodeError):
-        return None  # unresolvable here: the connection fails on its own
+def _vetted(host: str, port: int) -> tuple[list[str], str | None]:
+    """(the addresses `host` resolves to, why one of them or its name is refused, else None);
+    OSError where it does not resolve."""
+    name = host.lower().rstrip(".").strip("[]")
+    if name in _METADATA_NAMES:
+        return [], f"{name} is a cloud metadata service"
+    addresses = _resolve(name, port)
     for address in addresses:
         why = address_problem(address)
         if why:
-            return f"{host} is {why}" if address != host else f"{why}"
-    return None
+            return addresses, f"{name} is {why}" if address != name else why
+    return addresses, None
+
+
+def host_problem(host: str, port: int = 80) -> str | None:
+    """Why `host` must not be contacted: a metadata name, or any address it resolves to."""
+    try:
+        return _vetted(host, port)[1]
+    except (OSError, UnicodeError):
+        return None  # unresolvable here: the connection fails on its own
 
 
 def internal_host_problem(url: str) -> str | None:
@@ -106,19 +112,15 @@ def internal_host_problem(url: str) -> str | None:
 
 
 def _checked_addresses(host: str, port: int) -> list[str]:
+    """The addresses to connect to, resolved now; Refused if the name or any of them is not allowed."""
     if allowed_anyway():
         return [host]
-    if host.lower().rstrip(".") in _METADATA_NAMES:
-        raise Refused(f"{host} is a cloud metadata service")
     try:
-        addresses = _resolve(host, port)
+        addresses, why = _vetted(host, port)
     except (OSError, UnicodeError) as exc:
         raise httpcore.ConnectError(f"cannot resolve {host}: {exc}") from None
-    for address in addresses:
-        why = address_problem(address)
-        if why:
-            raise Refused(f"{host} is {why}; model servers are never there (set {ALLOW_INTERNAL_ENV}=1 "
-                          "if you mean it)")
+    if why:
+        raise Refused(f"{why}; model servers are never there (set {ALLOW_INTERNAL_ENV}=1 if you mean it)")
     return addresses
 
 
