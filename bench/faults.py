@@ -98,6 +98,25 @@ def file_fault(e: Env, name, make, args, message, rc_expected=2):
             "rows_expected": 0, "rows_found": 0, "seconds": secs, "detail": err.strip().splitlines()[-1:]}
 
 
+def _hold(db: Path, seconds: float) -> subprocess.Popen:
+    """Another process holding the database file for `seconds`, returned once it holds it."""
+    holder = subprocess.Popen([sys.executable, "-c", f"import duckdb, time; c = duckdb.connect({str(db)!r}); "
+                               f"print('held', flush=True); time.sleep({seconds})"], stdout=subprocess.PIPE, text=True)
+    assert holder.stdout is not None
+    holder.stdout.readline()
+    return holder
+
+
+def _stderr_of(proc: subprocess.Popen, timeout: float) -> str:
+    """What a process wrote to stderr by the time it ended (killed after `timeout` s)."""
+    try:
+        _, err = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        _, err = proc.communicate()
+    return err
+
+
 def signal_case(e: Env, name, model, sig, wait_for_rows=1, then_resume=False, server=None):
     db = e.db()
     proc = subprocess.Popen([sys.executable, "-m", "engine", "run", "--scenario", "standard", "--model", model,
@@ -113,11 +132,7 @@ def signal_case(e: Env, name, model, sig, wait_for_rows=1, then_resume=False, se
             time.sleep(0.05)
     t0 = time.monotonic()
     proc.send_signal(sig)
-    try:
-        _, err = proc.communicate(timeout=60)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        _, err = proc.communicate()
+    err = _stderr_of(proc, 60)
     stop_s = time.monotonic() - t0
     status = None
     secs = stop_s
@@ -149,17 +164,9 @@ def busy_database(e: Env):
     deadline = time.monotonic() + 30
     while count(db) < 1 and time.monotonic() < deadline:
         time.sleep(0.05)
-    holder = subprocess.Popen([sys.executable, "-c", f"import duckdb, time; c = duckdb.connect({str(db)!r}); "
-                               "print('held', flush=True); time.sleep(40)"], stdout=subprocess.PIPE, text=True)
-    assert holder.stdout is not None
-    holder.stdout.readline()
-    holder.wait()  # held for 40 s, longer than any wait for the lock
+    _hold(db, 40).wait()  # held for 40 s, longer than any wait for the lock
     released = time.monotonic()
-    try:
-        _, err = proc.communicate(timeout=120)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        _, err = proc.communicate()
+    err = _stderr_of(proc, 120)
     found = count(db)
     # what counts as a hang here is the time the run needed once the file was free again
     return {"case": "a reader holds the database for 40 s mid-run", "class": "database file",
@@ -616,10 +623,7 @@ def hang_cases(e: Env, oa_url: str) -> list[dict]:
     out += _bomb_cases(e)
     db = e.db()  # the database held by another process before the run starts; two Ctrl-C
     e.cli("run", "--scenario", "standard", "--model", "fake/echo", *CASE, "--db", db)
-    holder = subprocess.Popen([sys.executable, "-c", f"import duckdb, time; c = duckdb.connect({str(db)!r}); "
-                               "print('held', flush=True); time.sleep(120)"], stdout=subprocess.PIPE, text=True)
-    assert holder.stdout is not None
-    holder.stdout.readline()
+    holder = _hold(db, 120)
     proc = subprocess.Popen([sys.executable, "-m", "engine", "run", "--scenario", "standard", "--model", "fake/echo",
                              *CASE, "--db", str(db)], cwd=ROOT, env=e.env, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
@@ -628,11 +632,7 @@ def hang_cases(e: Env, oa_url: str) -> list[dict]:
     proc.send_signal(signal.SIGINT)
     time.sleep(0.5)
     proc.send_signal(signal.SIGINT)
-    try:
-        _, err = proc.communicate(timeout=150)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        _, err = proc.communicate()
+    err = _stderr_of(proc, 150)
     stop_s = time.monotonic() - t0
     holder.kill()
     out.append(_case("database held 120 s, then two Ctrl-C", "hang", stop_s < 5, err, stop_s,

@@ -587,9 +587,8 @@ def test_a_case_with_a_policy_is_rated_with_the_policy_shown():
 
     setting = ratings.setting("customer-service", "return-en", 0)
     assert setting["system"] and len(setting["system"]) > 40
-    seed_run_cs = Runner(Store()).run(RunConfig(load_scenario("customer-service"), ["fake/echo", "fake/mirror"],
-                                                case_ids=["return-en"]))
-    assert seed_run_cs
+    Runner(Store()).run(RunConfig(load_scenario("customer-service"), ["fake/echo", "fake/mirror"],
+                                  case_ids=["return-en"]))
     at = app("pages/rate.py")
     at.selectbox(key="rate_scenario").set_value("customer-service").run()
     assert "Instructions the answer must follow" in [e.label for e in at.expander]

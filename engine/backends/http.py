@@ -185,13 +185,14 @@ def client_options(base_url: str, asynchronous: bool = False, **options) -> dict
     limits = options.pop("limits", httpx.Limits())
     options.setdefault("follow_redirects", True)
     check = _same_host(base_url)
-    if asynchronous:
-        async def acheck(request: httpx.Request) -> None:
-            check(request)
-        transport = _with_backend(httpx.AsyncHTTPTransport(limits=limits), _GuardedAsync())
-        return dict(transport=transport, event_hooks={"request": [acheck]}, **options)
-    transport = _with_backend(httpx.HTTPTransport(limits=limits), _GuardedSync())
-    return dict(transport=transport, event_hooks={"request": [check]}, **options)
+    if not asynchronous:
+        transport = _with_backend(httpx.HTTPTransport(limits=limits), _GuardedSync())
+        return dict(transport=transport, event_hooks={"request": [check]}, **options)
+
+    async def acheck(request: httpx.Request) -> None:  # httpx awaits the hooks of an async client
+        check(request)
+    transport = _with_backend(httpx.AsyncHTTPTransport(limits=limits), _GuardedAsync())
+    return dict(transport=transport, event_hooks={"request": [acheck]}, **options)
 
 
 def client(base_url: str, **options) -> httpx.Client:
