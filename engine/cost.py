@@ -14,6 +14,7 @@ from pathlib import Path
 import yaml
 
 from .catalog import CatalogModel
+from .i18n import Joined, Msg
 from .store import Store, utcnow
 
 PRICES_PATH = Path(__file__).with_name("prices.yaml")
@@ -287,7 +288,7 @@ class CostRow:
             "cost_per_1k_requests": self.cost_per_1k_requests,
             "cost_per_million_output_tokens": self.cost_per_million_output_tokens,
             "replicas": self.replicas, "monthly_cost": self.monthly_cost, "session_cost": self.session_cost,
-            "notes": "; ".join(self.notes),
+            "notes": Joined(self.notes),
         }
 
 
@@ -324,33 +325,31 @@ def cost_row(book: PriceBook, model_spec: str, model: CatalogModel | None, *, gp
     else:
         found = cheapest_fit(book, mem.total_gb, currency)
         if found is None:
-            why = mem.describe() if mem.total_gb is None else f"needs {mem.total_gb:.1f} GB, more than any GPU"
+            why = mem.describe() if mem.total_gb is None else Msg("note_more_than_any", need=f"{mem.total_gb:.1f}")
             return CostRow(model_spec, None, None if mem.total_gb is None else False, mem, None, None, currency,
-                           None, None, None, None, None, None, [f"no GPU chosen: memory {why}"])
+                           None, None, None, None, None, None, [Msg("note_no_gpu", why=why)])
         gpu, offer = found
         fits = True
     if offer is None:
         return CostRow(model_spec, gpu.id, fits, mem, None, None, currency, None, None, None, None, None, None,
-                       [f"no price for {gpu.id}"])
+                       [Msg("note_no_price", gpu=gpu.id)])
     price = book.convert(offer.price_per_hour, offer.currency, currency)
     if offer.currency != currency:
-        notes.append(f"converted from {offer.currency} at {book.cny_per_usd} CNY/USD (assumed)")
+        notes.append(Msg("note_converted", currency=offer.currency, rate=book.cny_per_usd))
     if measured is not None and gpu_matches(measured_gpus, gpu):
         capacity = measured
     else:
         capacity = estimated_capacity(model, gpu, mean_output_tokens)
         if capacity.req_per_s is None:
-            notes.append("capacity unknown: not measured on this GPU and no catalog weights for an estimate")
+            notes.append(Msg("note_capacity_unknown"))
         else:
-            notes.append(f"estimated: {BANDWIDTH_EFFICIENCY:.0%} of the memory-bandwidth bound "
-                         f"({gpu.bandwidth_gb_per_s} GB/s), batch 1")
+            notes.append(Msg("note_estimated", share=f"{BANDWIDTH_EFFICIENCY:.0%}", bw=gpu.bandwidth_gb_per_s))
     if capacity.source == "sequential run" and capacity.req_per_s:
-        notes.append(f"GPUs from a sequential run's capacity: assumes no batching, so an upper bound (a load sweep "
-                     f"at concurrency {traffic.peak_concurrency} measures the batched capacity)")
+        notes.append(Msg("note_sequential", conc=traffic.peak_concurrency))
     if fits is False:
-        notes.append(f"does not fit {gpu.id} ({gpu.memory_gb} GB): needs {mem.total_gb:.1f} GB")
+        notes.append(Msg("note_no_fit", gpu=gpu.id, gb=gpu.memory_gb, need=f"{mem.total_gb:.1f}"))
     elif fits is None:
-        notes.append(f"memory fit on {gpu.id} unknown: {mem.describe()}")
+        notes.append(Msg("note_fit_unknown", gpu=gpu.id, how=mem.describe()))
     figures = costs(price, capacity, traffic)
     return CostRow(model_spec, gpu.id, fits, mem, offer, price, currency, capacity,
                    figures["cost_per_1k_requests"], figures["cost_per_million_output_tokens"],

@@ -651,6 +651,68 @@ TEXT: dict[str, tuple[str, str]] = {
     "bound_share": ("Share of the bound", "占上限比例"),
     "bandwidth_source": ("Bandwidth from", "带宽来源"),
     "rep_repro": ("Reproducibility", "可复现信息"),
+    # what the engine says about a decision (engine.i18n.Msg): caveats, why a model is out, cost notes
+    "cav_dropped": ("criterion {criterion} left out of the score ({why}); the other weights were rescaled",
+                    "指标“{criterion}”未计入得分（{why}）；其余权重已按比例调整"),
+    "cav_not_measured_for": ("not measured for {models}", "{models} 未测得该项"),
+    "cav_one_model": ("only one model was run: there is nothing to compare it with", "只运行了一个模型：没有可对比的对象"),
+    "cav_binds": ("constraint {constraint} binds: without it {model} would lead",
+                  "约束“{constraint}”起决定作用：若去掉它，{model} 将领先"),
+    "cav_bound_failed": ("hardware bound not computed: {error}", "未能计算硬件上限：{error}"),
+    "cav_timing_weight": ("{text} (timings carry {share} of the weight)", "{text}（计时类指标占权重的 {share}）"),
+    "cav_host_memory": ("GPU memory not measured for {models}: memory is the host memory the model added",
+                        "{models} 未测得显存：所示内存为模型加载后增加的主机内存"),
+    "cav_cost_estimated": ("cost for {models} is estimated from the memory-bandwidth bound, not measured on that GPU",
+                           "{models} 的成本按显存带宽上限估算，并非在该 GPU 上实测"),
+    "cav_cost_unknown": ("cost unknown for {models}: {why}", "{models} 的成本未知：{why}"),
+    "cav_model_note": ("{model}: {note}", "{model}：{note}"),
+    "cav_no_capacity": ("no capacity figure", "没有容量数据"),
+    "cav_failed": ("{n} of {total} generations failed and score 0 on their checks",
+                   "{total} 次生成中有 {n} 次失败，其检查项计 0 分"),
+    "cav_over_context": ("{n} prompts exceeded a model's context and are not scored",
+                         "{n} 个提示超出了模型的上下文长度，未计分"),
+    "cav_no_checks": ("no checks were scored: quality is not measured", "没有任何检查项得分：回答质量未被测量"),
+    "cav_few_cases": ("only {n} cases: intervals are wide and small differences cannot be told apart",
+                      "只有 {n} 个用例：置信区间很宽，细小差异无法区分"),
+    "cav_many_runs": ("models come from {n} different runs; timings compare only if the hosts and load matched",
+                      "各模型来自 {n} 次不同的测试；只有主机与负载相同时计时才可比"),
+    "cav_busy": ("run {run}: other processes kept the CPU {pct}% busy while it ran; its timings are not trustworthy",
+                 "测试 {run}：运行期间其他进程占用了 {pct}% 的 CPU，其计时数据不可信"),
+    "cav_no_schedule": ("run {run}: the order of its models was not recorded (models then ran one after the other), "
+                        "so its timings may favour one of them",
+                        "测试 {run}：未记录模型的运行顺序（当时模型依次运行），其计时可能偏向其中一个"),
+    "more_within_tie": ("the observed difference ({diff}) is within the tie margin ({tie}); more cases would not "
+                        "separate models this close", "观测到的差异（{diff}）在持平阈值（{tie}）之内；再多用例也无法区分如此接近的模型"),
+    "more_no_spread": ("no spread between draws", "各次重抽样之间没有差异"),
+    "more_cases_needed": ("about {n} more cases at the observed difference; repeats of the same cases narrow timing "
+                          "noise only, not a quality gap",
+                          "按当前差异约需再增加 {n} 个用例；重复同一用例只能降低计时噪声，不能拉开质量差距"),
+    "why_vram_unknown": ("GPU memory unknown (not measured, no catalog figures)", "显存未知（未实测，目录中也没有数据）"),
+    "why_vram_over": ("needs {need} GB GPU memory ({how}) > budget {budget} GB", "需要 {need} GB 显存（{how}），超出预算 {budget} GB"),
+    "how_measured": ("measured", "实测"),
+    "how_estimated": ("estimated", "估算"),
+    "why_no_fit": ("does not fit {gpu}: needs {need} GB", "{gpu} 放不下：需要 {need} GB"),
+    "what_ttft": ("TTFT", "首字延迟"),
+    "what_latency": ("latency", "响应时间"),
+    "why_p95_unmeasured": ("{what} p95 not measured", "{what} P95 未测得"),
+    "why_p95_over": ("{what} p95 {p95} ms > SLA {limit} ms", "{what} P95 为 {p95} 毫秒，超过上限 {limit} 毫秒"),
+    "why_licence_unknown": ("licence unknown (not in the catalog)", "许可证未知（不在模型目录中）"),
+    "why_licence": ("licence {licence} not allowed", "许可证 {licence} 不在允许范围内"),
+    "why_quality_low": ("quality {q} < minimum {minimum}", "质量分 {q} 低于最低要求 {minimum}"),
+    "why_quality_unmeasured": ("quality not measured", "回答质量未测得"),
+    "note_more_than_any": ("needs {need} GB, more than any GPU", "需要 {need} GB，超过任何一款 GPU"),
+    "note_no_gpu": ("no GPU chosen: memory {why}", "未选定 GPU：显存 {why}"),
+    "note_no_price": ("no price for {gpu}", "没有 {gpu} 的价格"),
+    "note_converted": ("converted from {currency} at {rate} CNY/USD (assumed)", "由 {currency} 按 {rate} 人民币/美元换算（假定汇率）"),
+    "note_capacity_unknown": ("capacity unknown: not measured on this GPU and no catalog weights for an estimate",
+                              "容量未知：未在该 GPU 上实测，目录中也没有可用于估算的权重数据"),
+    "note_estimated": ("estimated: {share} of the memory-bandwidth bound ({bw} GB/s), batch 1",
+                       "估算：显存带宽上限（{bw} GB/秒）的 {share}，单请求"),
+    "note_sequential": ("GPUs from a sequential run's capacity: assumes no batching, so an upper bound (a load sweep "
+                        "at concurrency {conc} measures the batched capacity)",
+                        "GPU 数量按顺序运行的容量计算：假定不做批处理，因此是上限（在并发 {conc} 下做负载扫描可测得批处理容量）"),
+    "note_no_fit": ("does not fit {gpu} ({gb} GB): needs {need} GB", "{gpu}（{gb} GB）放不下：需要 {need} GB"),
+    "note_fit_unknown": ("memory fit on {gpu} unknown: {how}", "能否放进 {gpu} 未知：{how}"),
 }
 
 
@@ -659,3 +721,52 @@ def t(key: str, lang: str = "en", **kwargs) -> str:
     pair = TEXT.get(key)
     text = key if pair is None else pair[1 if lang == "zh" else 0]
     return text.format(**kwargs) if kwargs else text
+
+
+class Msg(str):
+    """A sentence the engine says (a caveat, a cost note, why a model was excluded): its English text
+    as a plain `str`, so it is stored, compared and exported as before, and its key and parameters,
+    so a page or a report in 中文 can say it again with `say()`. Parameters that are messages
+    themselves are said in the same language."""
+
+    key: str
+    params: dict
+
+    def __new__(cls, key: str, **params):
+        if key not in TEXT:
+            raise KeyError(f"no text for message {key!r}")
+        self = super().__new__(cls, t(key, "en", **{k: str(v) for k, v in params.items()}))
+        self.key, self.params = key, params
+        return self
+
+    def __reduce__(self):  # a copy (pickle, deepcopy) keeps the key and parameters
+        return _msg, (self.key, self.params)
+
+    def say(self, lang: str) -> str:
+        return t(self.key, lang, **{k: say(v, lang) for k, v in self.params.items()})
+
+
+class Joined(str):
+    """Messages joined by a separator, said again part by part."""
+
+    def __new__(cls, parts: list, sep: str = "; "):
+        self = super().__new__(cls, sep.join(parts))
+        self.parts, self.sep = list(parts), sep
+        return self
+
+    def __reduce__(self):
+        return Joined, (self.parts, self.sep)
+
+    def say(self, lang: str) -> str:
+        sep = "；" if lang == "zh" and self.sep == "; " else self.sep
+        return sep.join(say(p, lang) for p in self.parts)
+
+
+def _msg(key: str, params: dict) -> Msg:
+    return Msg(key, **params)
+
+
+def say(text, lang: str = "en") -> str:
+    """`text` in `lang`: a message is said again, anything else (a model's name, a server's error)
+    is returned as it is."""
+    return text.say(lang) if isinstance(text, (Msg, Joined)) else str(text)

@@ -21,6 +21,7 @@ import pandas as pd
 
 from . import cost as costmod
 from .catalog import entry_for_spec
+from .i18n import Joined, Msg
 from .scenarios import CRITERIA, ScenarioError, load_scenario
 from .scoring import _lang_from_id, case_scores
 from .store import Store, run_facts, utcnow
@@ -587,31 +588,31 @@ def decide(store: Store | None, scenario_id: str | None = None, *, run_id: str |
             elif row.memory and row.memory.total_gb is not None:
                 need, how = row.memory.total_gb, "estimated"
             if need is None:
-                exclude(m, "max_vram_gb", "GPU memory unknown (not measured, no catalog figures)")
+                exclude(m, "max_vram_gb", Msg("why_vram_unknown"))
             elif need > constraints.max_vram_gb:
-                exclude(m, "max_vram_gb", f"needs {need:.1f} GB GPU memory ({how}) > budget "
-                                          f"{constraints.max_vram_gb:g} GB")
+                exclude(m, "max_vram_gb", Msg("why_vram_over", need=f"{need:.1f}", how=Msg(f"how_{how}"),
+                                              budget=f"{constraints.max_vram_gb:g}"))
         if cost_inputs.gpu and row.fits is False:
-            exclude(m, "gpu", f"does not fit {cost_inputs.gpu}: needs {_need_gb(row):.1f} GB")
-        for key, col, label in (("ttft_p95_ms", "ttft_ms", "TTFT"), ("e2e_p95_ms", "e2e_ms", "latency")):
+            exclude(m, "gpu", Msg("why_no_fit", gpu=cost_inputs.gpu, need=f"{_need_gb(row):.1f}"))
+        for key, col, label in (("ttft_p95_ms", "ttft_ms", "what_ttft"), ("e2e_p95_ms", "e2e_ms", "what_latency")):
             limit = getattr(constraints, key)
             if limit is not None:
                 p95 = _p95(ev, m, col)
                 if p95 is None:
-                    exclude(m, key, f"{label} p95 not measured")
+                    exclude(m, key, Msg("why_p95_unmeasured", what=Msg(label)))
                 elif p95 > limit:
-                    exclude(m, key, f"{label} p95 {p95:.0f} ms > SLA {limit:g} ms")
+                    exclude(m, key, Msg("why_p95_over", what=Msg(label), p95=f"{p95:.0f}", limit=f"{limit:g}"))
         if constraints.licences:
             lic = e.license if (e := entries[m]) else None
             if lic is None:
-                exclude(m, "licences", "licence unknown (not in the catalog)")
+                exclude(m, "licences", Msg("why_licence_unknown"))
             elif lic not in constraints.licences:
-                exclude(m, "licences", f"licence {lic} not allowed")
+                exclude(m, "licences", Msg("why_licence", licence=lic))
         if constraints.min_quality is not None:
             q = point["quality"][i]
             if math.isnan(q) or q < constraints.min_quality:
-                exclude(m, "min_quality", f"quality {q:.2f} < minimum {constraints.min_quality:g}"
-                        if not math.isnan(q) else "quality not measured")
+                exclude(m, "min_quality", Msg("why_quality_low", q=f"{q:.2f}", minimum=f"{constraints.min_quality:g}")
+                        if not math.isnan(q) else Msg("why_quality_unmeasured"))
     if cost_inputs.gpu and all(cost_rows[m].fits is False for m in models):
         needs = ", ".join(f"{m} needs {_need_gb(cost_rows[m]):.1f} GB" for m in models)
         raise RecommendError(f"gpu: no model fits {cost_inputs.gpu} "
@@ -626,14 +627,14 @@ def decide(store: Store | None, scenario_id: str | None = None, *, run_id: str |
             continue
         missing = [m for i, m in enumerate(models) if not np.isfinite(point[c][i])]
         if missing:
-            dropped[c] = f"not measured for {', '.join(missing)}"
+            dropped[c] = Msg("cav_not_measured_for", models=", ".join(missing))
         else:
             used[c] = w
     if not used:
         raise RecommendError("weights: none of the weighted criteria is measured for every model ("
                              + "; ".join(f"{c}: {why}" for c, why in dropped.items()) + ")")
     for c, why in dropped.items():
-        caveats.append(f"criterion {c} left out of the score ({why}); the other weights were rescaled")
+        caveats.append(Msg("cav_dropped", criterion=Msg(f"crit_{c}"), why=why))
     total = sum(used.values())
     wnorm = {c: w / total for c, w in used.items()}
     crit = list(wnorm)
@@ -691,7 +692,7 @@ def decide(store: Store | None, scenario_id: str | None = None, *, run_id: str |
     elif len(order) == 1:
         verdict = models[order[0]]
         if n_models == 1:
-            caveats.append("only one model was run: there is nothing to compare it with")
+            caveats.append(Msg("cav_one_model"))
     elif n_cases < MIN_CASES:
         verdict = TOO_CLOSE
         more_cases = {"cases_now": n_cases, "extra_cases": MIN_CASES - n_cases,
@@ -705,7 +706,7 @@ def decide(store: Store | None, scenario_id: str | None = None, *, run_id: str |
 
     ranking = pd.DataFrame([{
         "model_spec": m, "score": float(score_point[i]), "p_first": float(p_first[i]),
-        "eligible": not reasons[m], "reasons": "; ".join(reasons[m]),
+        "eligible": not reasons[m], "reasons": Joined(reasons[m]),
         **{f"part_{c}": float(norm_point[i, j] * wvec[j]) for j, c in enumerate(crit)},
     } for i, m in enumerate(models)]).sort_values(["eligible", "score", "model_spec"], ascending=[False, False, True],
                                                   ignore_index=True)
@@ -739,7 +740,7 @@ def decide(store: Store | None, scenario_id: str | None = None, *, run_id: str |
                for k, v in by_constraint.items()]
     for b in binding:
         if b["binds"]:
-            caveats.append(f"constraint {b['constraint']} binds: without it {models[unconstrained]} would lead")
+            caveats.append(Msg("cav_binds", constraint=Msg(f"constraint_{b['constraint']}"), model=models[unconstrained]))
     table, categories = decision_table(ev, load, memory, n_boot=max(n_boot, 1000), seed=seed)
     noted = _caveats(ev, cost_rows, memory_kind, configs)
     caveats += [text for _, text in noted]
@@ -751,7 +752,7 @@ def decide(store: Store | None, scenario_id: str | None = None, *, run_id: str |
         hardware = shares(ev.gens, {r["run_id"]: r for r in configs})
     except Exception as exc:  # a figure beside the verdict: never lose the verdict for it
         hardware = pd.DataFrame()
-        caveats.append(f"hardware bound not computed: {exc}")
+        caveats.append(Msg("cav_bound_failed", error=exc))
     cold_warm = pd.DataFrame()
     if store is not None and not run_id:
         from .compare import cold_and_warm
@@ -771,7 +772,7 @@ def _verdict_warnings(noted: list[tuple[str, str]], weights: dict[str, float]) -
     """The caveats that bear on the verdict itself, to stand beside it: those of kind "verdict", and those
     of kind "timing" (a busy host, models from different runs) where timing criteria carry weight."""
     timing = sum(weights.get(c, 0.0) for c in TIMING_CRITERIA)
-    return [text if kind == "verdict" else f"{text} (timings carry {timing:.0%} of the weight)"
+    return [text if kind == "verdict" else Msg("cav_timing_weight", text=text, share=f"{timing:.0%}")
             for kind, text in noted if kind == "verdict" or (kind == "timing" and timing > 0)]
 
 
@@ -790,17 +791,15 @@ def _more_cases(diff_draws: np.ndarray, margin: float, tie_margin: float, n_case
     sd = float(np.std(diff_draws))
     out = {"cases_now": n_cases, "extra_cases": None, "observed_difference": margin, "note": ""}
     if margin is None or margin <= tie_margin:
-        out["note"] = (f"the observed difference ({margin or 0:.3f}) is within the tie margin ({tie_margin}); "
-                       "more cases would not separate models this close")
+        out["note"] = Msg("more_within_tie", diff=f"{margin or 0:.3f}", tie=tie_margin)
         return out
     if sd <= 0:
-        out["note"] = "no spread between draws"
+        out["note"] = Msg("more_no_spread")
         return out
     z = NormalDist().inv_cdf(p_threshold)
     need = n_cases * (z * sd / (margin - tie_margin)) ** 2
     out["extra_cases"] = max(0, math.ceil(need - n_cases))
-    out["note"] = (f"about {out['extra_cases']} more cases at the observed difference; repeats of the same "
-                   "cases narrow timing noise only, not a quality gap")
+    out["note"] = Msg("more_cases_needed", n=out["extra_cases"])
     return out
 
 
@@ -970,41 +969,35 @@ def _caveats(ev: Evidence, cost_rows: dict, memory_kind: dict, configs: list[dic
     out: list[tuple[str, str]] = []
     host_only = [m for m, k in memory_kind.items() if k == "host"]
     if host_only:
-        out.append(("", f"GPU memory not measured for {', '.join(host_only)}: memory is the host memory the "
-                        "model added"))
+        out.append(("", Msg("cav_host_memory", models=", ".join(host_only))))
     est = [m for m, r in cost_rows.items() if r.capacity is not None and r.capacity.estimated
            and r.capacity.req_per_s]
     if est:
-        out.append(("", f"cost for {', '.join(est)} is estimated from the memory-bandwidth bound, not measured "
-                        "on that GPU"))
+        out.append(("", Msg("cav_cost_estimated", models=", ".join(est))))
     unknown = [m for m, r in cost_rows.items() if r.cost_per_1k_requests is None]
     if unknown:
-        out.append(("", f"cost unknown for {', '.join(unknown)}: " + "; ".join(
-            f"{m}: {cost_rows[m].as_dict()['notes'] or 'no capacity figure'}" for m in unknown)))
+        out.append(("", Msg("cav_cost_unknown", models=", ".join(unknown), why=Joined(
+            [Msg("cav_model_note", model=m, note=cost_rows[m].as_dict()["notes"] or Msg("cav_no_capacity"))
+             for m in unknown]))))
     failed = ev.gens[~ev.gens.ok & ~ev.gens["exceeds_context"].fillna(False).astype(bool)]
     if not failed.empty:
-        out.append(("verdict", f"{len(failed)} of {len(ev.gens)} generations failed and score 0 on their checks"))
+        out.append(("verdict", Msg("cav_failed", n=len(failed), total=len(ev.gens))))
     over = ev.gens[ev.gens["exceeds_context"].fillna(False).astype(bool)]
     if not over.empty:
-        out.append(("", f"{len(over)} prompts exceeded a model's context and are not scored"))
+        out.append(("", Msg("cav_over_context", n=len(over))))
     if ev.checks.empty:
-        out.append(("verdict", "no checks were scored: quality is not measured"))
+        out.append(("verdict", Msg("cav_no_checks")))
     if len(ev.cases) < 20:
-        out.append(("verdict", f"only {len(ev.cases)} cases: intervals are wide and small differences cannot be "
-                               "told apart"))
+        out.append(("verdict", Msg("cav_few_cases", n=len(ev.cases))))
     runs = {c["run_id"] for c in configs}
     if len(runs) > 1:
-        out.append(("timing", f"models come from {len(runs)} different runs; timings compare only if the hosts "
-                              "and load matched"))
+        out.append(("timing", Msg("cav_many_runs", n=len(runs))))
     for c in configs:
         load = c["host"].get("load") or {}
         if load.get("busy"):
-            out.append(("timing", f"run {c['run_id']}: other processes kept the CPU "
-                                  f"{load['others_cpu_pct_median']:.0f}% busy while it ran; its timings are not "
-                                  "trustworthy"))
+            out.append(("timing", Msg("cav_busy", run=c["run_id"], pct=f"{load['others_cpu_pct_median']:.0f}")))
         if len(c["config"].get("models") or []) > 1 and not c["config"].get("schedule"):
-            out.append(("", f"run {c['run_id']}: the order of its models was not recorded (models then ran one "
-                            "after the other), so its timings may favour one of them"))
+            out.append(("", Msg("cav_no_schedule", run=c["run_id"])))
     return out
 
 
