@@ -740,7 +740,8 @@ def decide(store: Store | None, scenario_id: str | None = None, *, run_id: str |
                for k, v in by_constraint.items()]
     for b in binding:
         if b["binds"]:
-            caveats.append(Msg("cav_binds", constraint=Msg(f"constraint_{b['constraint']}"), model=models[unconstrained]))
+            caveats.append(Msg("cav_binds", constraint=Msg(f"constraint_{b['constraint']}"),
+                               model=models[unconstrained]))
     table, categories = decision_table(ev, load, memory, n_boot=max(n_boot, 1000), seed=seed)
     noted = _caveats(ev, cost_rows, memory_kind, configs)
     caveats += [text for _, text in noted]
