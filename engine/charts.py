@@ -86,30 +86,36 @@ def category_score_chart(cats: pd.DataFrame, lang: str) -> alt.Chart:
     return (bars + points).properties(title=t("chart_quality", lang), height=max(160, 40 * len(data)))
 
 
-def contribution_chart(ranking: pd.DataFrame, lang: str) -> alt.Chart:
-    """Each model's score as a stacked bar of its per-criterion contributions."""
+def contribution_chart(ranking: pd.DataFrame, lang: str, width: int | None = None) -> alt.Chart:
+    """Each model's score as a stacked bar of its per-criterion contributions. The legend sits
+    below the bars, in columns, so every criterion is listed however narrow the chart and
+    however few the models; each model has a row of its own, its name on the left axis."""
     parts = [c for c in ranking.columns if c.startswith("part_")]
     data = ranking.melt(id_vars=["model_spec"], value_vars=parts, var_name="criterion", value_name="contribution")
     data["criterion"] = data.criterion.str.removeprefix("part_").map(lambda c: t(f"crit_{c}", lang))
-    return alt.Chart(data).mark_bar().encode(
-        y=alt.Y("model_spec:N", title=t("model", lang), sort=ranking.model_spec.tolist(),
-                axis=alt.Axis(labelLimit=260)),
+    chart = alt.Chart(data).mark_bar().encode(
+        y=alt.Y("model_spec:N", title=None, sort=ranking.model_spec.tolist(),
+                axis=alt.Axis(labelLimit=320, labelFontSize=12)),
         x=alt.X("contribution:Q", title=t("rec_score", lang), scale=alt.Scale(domain=[0, 1])),
-        color=alt.Color("criterion:N", title=t("rec_criterion", lang)),
-        tooltip=["model_spec", "criterion", alt.Tooltip("contribution:Q", format=".3f")],
-    ).properties(title=t("rec_contributions", lang), height=max(120, 50 * len(ranking)))
+        color=alt.Color("criterion:N", title=t("rec_criterion", lang), sort=[t(f"crit_{p[5:]}", lang) for p in parts],
+                        legend=alt.Legend(orient="bottom", columns=4, labelLimit=220)),
+        tooltip=[alt.Tooltip("model_spec:N", title=t("model", lang)),
+                 alt.Tooltip("criterion:N", title=t("rec_criterion", lang)),
+                 alt.Tooltip("contribution:Q", title=t("rec_score", lang), format=".3f")],
+    ).properties(title=t("rec_contributions", lang), height=alt.Step(44))
+    return chart.properties(width=width) if width else chart
 
 
-def sensitivity_chart(curves: pd.DataFrame, lang: str) -> alt.FacetChart:
+def sensitivity_chart(curves: pd.DataFrame, lang: str, columns: int = 3) -> alt.FacetChart:
     """Per criterion, each model's score as that criterion's weight share moves from 0 to 1
     (the others keep their proportions); the rule marks the current weight."""
     data = curves.assign(criterion=curves.criterion.map(lambda c: t(f"crit_{c}", lang)))
     lines = alt.Chart().mark_line().encode(
         x=alt.X("weight:Q", title=t("rec_weight_share", lang), scale=alt.Scale(domain=[0, 1])),
         y=alt.Y("score:Q", title=t("rec_score", lang)),
-        color=alt.Color("model_spec:N", title=t("model", lang)),
+        color=alt.Color("model_spec:N", title=t("model", lang), legend=alt.Legend(orient="bottom", labelLimit=320)),
     )
     rule = alt.Chart().mark_rule(strokeDash=[4, 3], color="gray").encode(x="mean(current):Q")
     return alt.layer(lines, rule, data=data).properties(width=220, height=160).facet(
-        facet=alt.Facet("criterion:N", title=None), columns=3,
+        facet=alt.Facet("criterion:N", title=None), columns=columns,
     ).properties(title=t("rec_sensitivity", lang))

@@ -522,15 +522,21 @@ def _cmd_recommend(args) -> int:
 
 
 def _cmd_report(args) -> int:
-    from .report import render
+    from .report import render, reproducibility_json, to_markdown
 
     d = _decision(args)
-    data = render(d, args.format, args.lang)
-    try:
-        Path(args.out).write_bytes(data)
-    except OSError as exc:
-        raise ValueError(f"--out {args.out}: cannot write: {exc.strerror}") from None
-    print(f"{args.out}: {d.verdict}")
+    out = Path(args.out)
+    files = {out: render(d, args.format, args.lang)}
+    if args.format == "md":  # the full reproducibility record goes beside it, named in it
+        sidecar = out.with_name(f"{out.stem}.reproducibility.json")
+        files = {out: to_markdown(d, args.lang, sidecar=sidecar.name).encode("utf-8"),
+                 sidecar: reproducibility_json(d).encode("utf-8")}
+    for path, data in files.items():
+        try:
+            path.write_bytes(data)
+        except OSError as exc:
+            raise ValueError(f"--out {path}: cannot write: {exc.strerror}") from None
+    print(f"{', '.join(map(str, files))}: {d.verdict}")
     return 0
 
 

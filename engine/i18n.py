@@ -1,6 +1,8 @@
 """Dashboard labels in English and Simplified Chinese."""
 from __future__ import annotations
 
+from collections import OrderedDict
+
 LANGUAGES = {"en": "English", "zh": "中文"}
 
 TEXT: dict[str, tuple[str, str]] = {
@@ -441,6 +443,7 @@ TEXT: dict[str, tuple[str, str]] = {
     "constraint_e2e_p95_ms": ("response time p95 limit", "响应时间 P95 上限"),
     "constraint_licences": ("allowed licences", "允许的许可证"),
     "constraint_min_quality": ("minimum quality", "最低质量分"),
+    "constraint_gpu": ("the GPU chosen for cost", "计算成本所选的 GPU"),
     "rec_binding": ("Binding constraint: {c} (without it {m} would lead).", "起决定作用的约束：{c}（若去掉则 {m} 领先）。"),
     "rec_excluded": ("Excluded", "已排除"),
     "cmp_metrics_help": ("Timings (TTFT, latency, decode rate) are medians over cases, scores are means over "
@@ -713,6 +716,62 @@ TEXT: dict[str, tuple[str, str]] = {
                         "GPU 数量按顺序运行的容量计算：假定不做批处理，因此是上限（在并发 {conc} 下做负载扫描可测得批处理容量）"),
     "note_no_fit": ("does not fit {gpu} ({gb} GB): needs {need} GB", "{gpu}（{gb} GB）放不下：需要 {need} GB"),
     "note_fit_unknown": ("memory fit on {gpu} unknown: {how}", "能否放进 {gpu} 未知：{how}"),
+    # the decision summary's lead page and reproducibility table
+    "rep_scenario_line": ("{name}: {cases} cases, each run {repeats}×, {models} models compared",
+                          "{name}：{cases} 个用例 × 每例 {repeats} 次，对比 {models} 个模型"),
+    "rep_why": ("Why", "理由"),
+    "rep_why_ahead": ("{criterion} ({weight} of the weight): {lead} {a} against {other} {b}",
+                      "{criterion}（权重 {weight}）：{lead} 为 {a}，{other} 为 {b}"),
+    "rep_why_behind": ("{criterion} ({weight} of the weight) favours {other}: {b} against {lead} {a}",
+                       "{criterion}（权重 {weight}）对 {other} 有利：{b}，{lead} 为 {a}"),
+    "rep_why_even": ("{criterion} ({weight} of the weight): level, {lead} {a} and {other} {b}",
+                     "{criterion}（权重 {weight}）：持平，{lead} 为 {a}，{other} 为 {b}"),
+    "rep_why_single": ("Only one model was measured: there is no comparison behind the verdict.",
+                       "只测了一个模型：结论背后没有对比。"),
+    "rep_cost_lead": ("Cost", "成本"),
+    "rep_risks": ("Risks", "风险"),
+    "rep_no_risks": ("Nothing found that bears on the verdict itself; the caveats below concern single figures.",
+                     "未发现影响结论本身的问题；下文的注意事项只涉及个别数据。"),
+    "rep_changes": ("What would change it", "什么会改变结论"),
+    "rep_change_above": ("{criterion} weighted above {share} (now {now}): {model} would lead",
+                         "若“{criterion}”权重高于 {share}（当前 {now}）：{model} 将领先"),
+    "rep_change_below": ("{criterion} weighted below {share} (now {now}): {model} would lead",
+                         "若“{criterion}”权重低于 {share}（当前 {now}）：{model} 将领先"),
+    "rep_change_constraint": ("without the {c} constraint, {m} would lead", "若去掉“{c}”约束，{m} 将领先"),
+    "rep_evidence": ("The evidence", "依据"),
+    "rep_prompt": ("What the user asked", "用户的提问"),
+    "rep_n_cases": ("Cases", "用例数"),
+    "rep_repro_full": ("The full record (each run's settings and order, hardware, libraries, model files) is {where}.",
+                       "完整记录（每次测试的参数与顺序、硬件、库版本、模型文件）见{where}。"),
+    "rep_attached_pdf": ("attached to this PDF as the file {name}", "本 PDF 的附件 {name}"),
+    "rep_attached_html": ("in the section below (click to open)", "下方可展开的部分"),
+    "rep_attached_md": ("in the file {name} beside this one", "同目录下的文件 {name}"),
+    "rep_repro_show": ("The full record (JSON)", "完整记录（JSON）"),
+    "rep_r_item": ("What", "项目"),
+    "rep_r_value": ("Value", "内容"),
+    "rep_r_run": ("Run (started, status)", "测试（开始时间、状态）"),
+    "rep_r_params": ("Generation settings", "生成参数"),
+    "rep_r_params_value": ("repeats {repeats}, max tokens {max_tokens}, temperature {temperature}, seed {seed}",
+                           "重复 {repeats} 次，最大 token 数 {max_tokens}，温度 {temperature}，随机种子 {seed}"),
+    "rep_r_order": ("Run order", "运行顺序"),
+    "rep_r_order_value": ("{mode}, {n} steps (the full order is in the record)", "{mode}，共 {n} 步（完整顺序见完整记录）"),
+    "rep_r_host": ("Machine", "机器"),
+    "rep_r_cores": ("cores", "核"),
+    "rep_r_libraries": ("Libraries", "库版本"),
+    "rep_r_model": ("Model", "模型"),
+    "too_few_cases": ("too few cases (< {n})", "用例太少（< {n}）"),
+    "capsrc_sweep": ("load sweep", "负载扫描"),
+    "capsrc_sequential_run": ("sequential run", "顺序运行"),
+    "capsrc_estimated": ("estimated", "估算"),
+    "unit_score": ("(score 0-1)", "（0-1 分）"),
+    "unit_ms": ("ms", "毫秒"),
+    "unit_tok_s": ("tokens/s", "token/秒"),
+    "unit_s": ("s", "秒"),
+    "unit_mb": ("MB", "MB"),
+    "unit_per_1k": ("per 1,000 requests", "每千次请求"),
+    "unit_tokens": ("tokens", "token"),
+    "unit_ways": ("ways to serve", "种部署方式"),
+    "unit_votes": ("of votes won", "胜票占比"),
 }
 
 
@@ -737,7 +796,7 @@ class Msg(str):
             raise KeyError(f"no text for message {key!r}")
         self = super().__new__(cls, t(key, "en", **{k: str(v) for k, v in params.items()}))
         self.key, self.params = key, params
-        return self
+        return _said(self)
 
     def __reduce__(self):  # a copy (pickle, deepcopy) keeps the key and parameters
         return _msg, (self.key, self.params)
@@ -752,7 +811,7 @@ class Joined(str):
     def __new__(cls, parts: list, sep: str = "; "):
         self = super().__new__(cls, sep.join(parts))
         self.parts, self.sep = list(parts), sep
-        return self
+        return _said(self)
 
     def __reduce__(self):
         return Joined, (self.parts, self.sep)
@@ -762,6 +821,20 @@ class Joined(str):
         return sep.join(say(p, lang) for p in self.parts)
 
 
+# What was said lately, by its English text: a table column (pandas keeps plain strings) loses the
+# message behind a text, and `say()` finds it again here.
+_SAID: OrderedDict[str, str] = OrderedDict()
+_SAID_MAX = 20_000
+
+
+def _said(message):
+    _SAID[str(message)] = message
+    _SAID.move_to_end(str(message))
+    if len(_SAID) > _SAID_MAX:
+        _SAID.popitem(last=False)
+    return message
+
+
 def _msg(key: str, params: dict) -> Msg:
     return Msg(key, **params)
 
@@ -769,4 +842,6 @@ def _msg(key: str, params: dict) -> Msg:
 def say(text, lang: str = "en") -> str:
     """`text` in `lang`: a message is said again, anything else (a model's name, a server's error)
     is returned as it is."""
+    if not isinstance(text, (Msg, Joined)):
+        text = _SAID.get(text, text) if isinstance(text, str) else text
     return text.say(lang) if isinstance(text, (Msg, Joined)) else str(text)

@@ -923,7 +923,7 @@ def decision_table(ev: Evidence, load: dict | None = None, memory: dict | None =
         for m in ev.models:
             if res["n"].get(m):
                 low, high = res["ci"][m]
-                winner = res["winner"] if int(mask.sum()) >= MIN_CASES else f"too few cases (< {MIN_CASES})"
+                winner = res["winner"] if int(mask.sum()) >= MIN_CASES else Msg("too_few_cases", n=MIN_CASES)
                 cats.append({"category": cat, "model_spec": m, "score": res["values"][m], "ci_low": low,
                              "ci_high": high, "n": res["n"][m], "winner": winner})
     return (pd.DataFrame(rows, columns=["row", "kind", "better", "model_spec", "value", "ci_low", "ci_high", "n",

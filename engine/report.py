@@ -13,8 +13,9 @@ import subprocess
 from datetime import UTC, datetime
 from pathlib import Path
 
-from .i18n import t
+from .i18n import TEXT, say, t
 from .recommend import NO_ELIGIBLE, TOO_CLOSE, Decision, table_wide
+from .scenarios import ScenarioError, load_scenario
 from .textsafe import fence, markdown_text
 
 FORMATS = ("md", "html", "json", "pdf")
@@ -85,40 +86,204 @@ def build(d: Decision, lang: str = "en", generated_at: str | None = None) -> dic
     body["verdict_text"] = verdict_text(d, lang)
     body["generated_at"] = generated_at or _now()
     body["lang"] = lang
+    body["scenario"] = scenario_facts(d, lang)
     return body
 
 
+def scenario_facts(d: Decision, lang: str) -> dict:
+    """What was measured, to stand next to the verdict: the scenario's name and description,
+    its cases, the repeats of each, the models."""
+    runs = d.reproducibility.get("generation_parameters") or {}
+    repeats = sorted({int(p.get("repeats") or 1) for p in runs.values()}) or [1]
+    facts = {"id": d.scenario_id, "name": d.scenario_id, "description": "", "cases": d.n_cases,
+             "repeats": repeats[0] if len(repeats) == 1 else f"{repeats[0]}-{repeats[-1]}",
+             "models": list(d.models), "prompts": {}}
+    try:
+        sc = load_scenario(d.scenario_id)
+    except ScenarioError:  # a scenario deleted since its run: the run's figures still stand
+        return facts
+    facts["name"] = (sc.name_zh if lang == "zh" and sc.name_zh else sc.name) or d.scenario_id
+    facts["description"] = ((sc.description_zh if lang == "zh" and sc.description_zh else sc.description)
+                            or "").strip()
+    facts["prompts"] = {c.id: _user_turns(c) for c in sc.cases}
+    return facts
+
+
+def _user_turns(case) -> list[str]:
+    """What the user said in a case, turn by turn (the scenario's instructions and documents left out)."""
+    if case.turns:
+        return [turn.user for turn in case.turns]
+    if case.messages:
+        return [m["content"] for m in case.messages if m.get("role") == "user"]
+    return [case.prompt or ""]
+
+
+# --- the lead page: verdict, why, cost, risks, what would change it ----------------------
+_UNITS = {"score 0-1": "unit_score", "ms": "unit_ms", "tok/s": "unit_tok_s", "s": "unit_s", "MB": "unit_mb",
+          "per 1,000 requests": "unit_per_1k", "tokens": "unit_tokens", "ways to serve": "unit_ways",
+          "share of votes won": "unit_votes"}
+
+
+def _value(v, unit: str, L) -> str:
+    if v is None or v != v:
+        return "–"
+    digits = 0 if unit in ("ms", "tokens", "MB") else 3 if unit in ("score 0-1", "share of votes won") else 2
+    text = _num(float(v), digits)
+    return f"{text} {L(_UNITS[unit])}" if unit in _UNITS else f"{text} {unit}"
+
+
+def why_lines(d: Decision, L) -> list[str]:
+    """The criteria that put the leader ahead of the next model, largest first, with both figures."""
+    if len(d.ranking) < 2 or d.criteria.empty:
+        return []
+    lead, other = d.ranking.model_spec.iloc[0], d.ranking.model_spec.iloc[1]
+    crit = d.criteria[d.criteria.criterion.isin(list(d.weights))].set_index(["criterion", "model_spec"])
+    rows = []
+    for c, w in d.weights.items():
+        a, b = crit.loc[(c, lead)], crit.loc[(c, other)]
+        gap = (a.contribution or 0.0) - (b.contribution or 0.0)
+        rows.append((gap, c, w, a, b))
+    rows.sort(key=lambda r: -abs(r[0]))
+    out = []
+    for gap, c, w, a, b in rows[:3]:
+        key = "rep_why_ahead" if gap > 1e-9 else "rep_why_behind" if gap < -1e-9 else "rep_why_even"
+        out.append(L(key, criterion=L(f"crit_{c}"), weight=f"{w:.0%}", lead=lead, other=other,
+                     a=_value(a.value, a.unit, L), b=_value(b.value, b.unit, L)))
+    return out
+
+
+def change_lines(d: Decision, L) -> list[str]:
+    """The nearest weight changes that hand the lead to another model, then what more cases would do."""
+    out = []
+    if not d.sensitivity.empty:
+        sens = d.sensitivity.dropna(subset=["distance"]).sort_values("distance")
+        for r in sens.head(3).itertuples():
+            crit = L(f"crit_{r.criterion}")
+            for edge, model, key in ((r.flip_high, r.winner_above, "rep_change_above"),
+                                     (r.flip_low, r.winner_below, "rep_change_below")):
+                if edge is not None and edge == edge and abs(edge - r.weight) == r.distance:
+                    out.append(L(key, criterion=crit, share=f"{edge:.0%}", now=f"{r.weight:.0%}", model=model))
+                    break
+    if not out:
+        out.append(L("rec_no_flip"))
+    out += [L("rep_change_constraint", c=L(f"constraint_{b['constraint']}"), m=b["unconstrained_leader"])
+            for b in d.binding if b["binds"]]
+    if d.more_cases.get("note"):
+        out.append(say(d.more_cases["note"], L.lang))
+    return out
+
+
+def risk_lines(d: Decision, L) -> list[str]:
+    return [say(w, L.lang) for w in d.warnings] or [L("rep_no_risks")]
+
+
+def _lead_cost(r: dict, L) -> tuple[list[dict], list[str], list[str]]:
+    cur = r["cost_inputs"].get("currency") or ""
+    return (r["cost"], ["model_spec", "gpu", "cost_per_1k_requests", "replicas", "monthly_cost", "session_cost"],
+            [L("model"), "GPU", f"{L('rec_cost_1k')} ({cur})", L("rec_replicas"), f"{L('rec_monthly')} ({cur})",
+             f"{L('rec_session')} ({cur})"])
+
+
+# --- reproducibility: a short table, the full record attached --------------------------
+def repro_rows(d: Decision, L) -> list[dict]:
+    rp = d.reproducibility
+    params = rp.get("generation_parameters") or {}
+    rows = []
+    for run in rp.get("runs", []):
+        p = params.get(run["run_id"], {})
+        sched = p.get("schedule") or {}
+        started = str(run.get("started_at") or "–")[:19]
+        rows += [{"item": L("rep_r_run"), "value": f"{run['run_id']} · {started} · "
+                                                  f"{run.get('status') or '–'}"},
+                 {"item": L("rep_r_params"), "value": L(
+                     "rep_r_params_value", repeats=p.get("repeats") or 1, max_tokens=p.get("max_tokens") or "–",
+                     temperature=p.get("temperature") if p.get("temperature") is not None else "–",
+                     seed=p.get("seed") if p.get("seed") is not None else "–")},
+                 {"item": L("rep_r_order"), "value": L("rep_r_order_value", mode=sched.get("mode") or "–",
+                                                       n=len(sched.get("order") or []))}]
+    for h in rp.get("hardware", []):
+        gpus = ", ".join(str(g.get("name", g)) if isinstance(g, dict) else str(g) for g in h.get("gpus") or []) or "–"
+        ram_gb = _num((h.get("ram_total_mb") or 0) / 1024, 0)
+        rows.append({"item": L("rep_r_host"), "value": f"{h.get('cpu_model') or '–'} · "
+                     f"{h.get('cpu_cores_physical') or '–'} {L('rep_r_cores')} · {ram_gb} GB · GPU: {gpus}"})
+    for libs in (rp.get("libraries") or {}).values():
+        if libs:
+            rows.append({"item": L("rep_r_libraries"),
+                         "value": ", ".join(f"{k} {v}" for k, v in sorted(libs.items()) if v)})
+    for m, ident in (rp.get("models") or {}).items():
+        bits = [Path(str(v)).name if k == "file" else str(v)[:16] if k in ("sha256", "digest") else str(v)
+                for k, v in (ident or {}).items() if k in ("file", "sha256", "digest", "quant", "revision") and v]
+        rows.append({"item": L("rep_r_model"), "value": f"{m}" + (f" · {' · '.join(bits)}" if bits else "")})
+    return rows
+
+
+def sidecar_name(scenario_id: str) -> str:
+    return f"modelpick-{scenario_id}.reproducibility.json"
+
+
+def reproducibility_json(d: Decision) -> str:
+    return json.dumps(d.reproducibility, ensure_ascii=False, indent=2, default=str)
+
+
+# --- shared tables -----------------------------------------------------------------------
 def _tables(d: Decision, r: dict, L) -> dict[str, tuple[list[dict], list[str], list[str]]]:
-    """The report's tables, as (rows, columns, headers), shared by every format."""
+    """The report's tables, as (rows, columns, headers), shared by every format; every header and
+    every word in a cell that is ours goes through the language table."""
+    pct = lambda v: "–" if v is None or v != v else f"{v:.0%}"  # noqa: E731
+    cur = r["cost_inputs"].get("currency") or ""
     out = {
         # an excluded model's score is normalised against the eligible ones, so it is not comparable: not shown
-        "ranking": ([row if row.get("eligible", True) else {**row, "score": None} for row in r["ranking"]],
+        "ranking": ([{**row, "score": row["score"] if row.get("eligible", True) else None,
+                      "p_first": pct(row["p_first"]), "reasons": say(row["reasons"], L.lang) or "–"}
+                     for row in r["ranking"]],
                     ["model_spec", "score", "p_first", "reasons"],
                     [L("model"), L("rec_score"), L("rec_p_first"), L("rec_excluded_why")]),
         "weights": ([{"c": L(f"crit_{c}"), "w": f"{w:.0%}"} for c, w in r["weights"].items()], ["c", "w"],
                     [L("rec_criterion"), L("rec_weight")]),
-        "categories": (r["categories"], ["category", "model_spec", "score", "ci_low", "ci_high", "n", "winner"],
-                       [L("category"), L("model"), L("rec_score"), "95% low", "95% high", "n", L("winner")]),
-        "sensitivity": (r["sensitivity"], ["criterion", "weight", "flip_low", "winner_below", "flip_high",
-                                           "winner_above"],
+        "categories": ([{**row, "category": L(row["category"]), "n": int(row["n"]) if row.get("n") == row.get("n")
+                         and row.get("n") is not None else None,
+                         "winner": L("tie") if row.get("winner") == "tie" else say(row.get("winner") or "–", L.lang)}
+                        for row in r["categories"]],
+                       ["category", "model_spec", "score", "ci_low", "ci_high", "n", "winner"],
+                       [L("category"), L("model"), L("rec_score"), L("ci_low"), L("ci_high"), L("rep_n_cases"),
+                        L("winner")]),
+        "sensitivity": ([{**row, "criterion": L(f"crit_{row['criterion']}"), "weight": pct(row["weight"]),
+                          "flip_low": pct(row["flip_low"]), "flip_high": pct(row["flip_high"]),
+                          "winner_below": row["winner_below"] or "–", "winner_above": row["winner_above"] or "–"}
+                         for row in r["sensitivity"]],
+                        ["criterion", "weight", "flip_low", "winner_below", "flip_high", "winner_above"],
                         [L("rec_criterion"), L("rec_weight"), L("rec_flip_low"), L("rec_winner_then"),
                          L("rec_flip_high"), L("rec_winner_then")]),
         "cold_warm": (r["cold_warm"], ["model_spec", "ttft_ms_cold", "ttft_ms_warm", "warm_over_cold"],
                       [L("model"), L("ttft_ms_cold"), L("ttft_ms_warm"), L("warm_over_cold")]),
-        "cost": (r["cost"], ["model_spec", "gpu", "memory_need_gb", "price_per_hour", "currency", "capacity_source",
-                             "cost_per_1k_requests", "cost_per_million_output_tokens", "monthly_cost",
-                             "session_cost", "notes"],
-                 [L("model"), "GPU", L("rec_memory_need"), L("rec_price"), L("rec_currency"),
-                  L("rec_capacity_source"), L("rec_cost_1k"), L("rec_cost_mtok"), L("rec_monthly"),
-                  L("rec_session"), L("rec_notes")]),
+        "cost": ([{**row, "notes": say(row["notes"], L.lang), "capacity_source": capacity_source(row, L)}
+                  for row in r["cost"]],
+                 ["model_spec", "gpu", "cost_per_1k_requests", "replicas", "monthly_cost", "session_cost",
+                  "price_per_hour", "memory_need_gb", "capacity_source", "cost_per_million_output_tokens", "notes"],
+                 [L("model"), "GPU", f"{L('rec_cost_1k')} ({cur})", L("rec_replicas"), f"{L('rec_monthly')} ({cur})",
+                  f"{L('rec_session')} ({cur})", f"{L('rec_price')} ({cur})", L("rec_memory_need"),
+                  L("rec_capacity_source"), f"{L('rec_cost_mtok')} ({cur})", L("rec_notes")]),
+        "lead_cost": _lead_cost(r, L),
+        "repro": (repro_rows(d, L), ["item", "value"], [L("rep_r_item"), L("rep_r_value")]),
     }
     wide = table_wide(d.table)
     if not wide.empty:
         cols = [c for c in wide.columns if c not in ("row", "winner")]
-        rows = [{**rec, "row": L(rec["row"]), "winner": L("tie") if rec["winner"] == "tie" else rec["winner"]}
+        rows = [{**rec, "row": L(rec["row"]),
+                 "winner": L("tie") if rec["winner"] == "tie" else say(rec["winner"] or "–", L.lang)}
                 for rec in wide.to_dict("records")]
         out["decision"] = (rows, ["row", *cols, "winner"], [L("row"), *cols, L("winner")])
     return out
+
+
+def capacity_source(row: dict, L) -> str:
+    """Where a cost row's capacity comes from, in words: "sweep c=4", "sequential run", "estimated"."""
+    src = str(row.get("capacity_source") or "")
+    kind, _, level = src.partition(" c=")
+    key = f"capsrc_{kind.replace(' ', '_')}"
+    if not src or key not in TEXT:
+        return src or "–"
+    return L(key) + (f" (c={level})" if level else "")
 
 
 def votes_line(r: dict, L) -> str:
@@ -136,10 +301,27 @@ def hardware_lines(hardware: list[dict], L) -> list[str]:
 
 
 def _constraint_lines(r: dict, L) -> list[str]:
-    lines = [f"{L('constraint_' + k)}: {v}" for k, v in r["constraints"].items()]
+    lines = [f"{L('constraint_' + k)}: {', '.join(map(str, v)) if isinstance(v, list) else v}"
+             for k, v in r["constraints"].items()]
     lines += [f"{L('constraint_' + b['constraint'])}: {L('rep_excludes')} {', '.join(b['excludes'])}"
               + (f" ({L('rep_binds')})" if b["binds"] else "") for b in r["binding_constraints"]]
     return lines
+
+
+class _Lang:
+    """`L(key, **params)`: a label in the report's language; `L.lang` the language."""
+
+    def __init__(self, lang: str):
+        self.lang = lang
+
+    def __call__(self, key: str, **kw) -> str:
+        return t(key, self.lang, **kw)
+
+
+def _scenario_line(r: dict, L) -> str:
+    sc = r["scenario"]
+    return L("rep_scenario_line", name=sc["name"], cases=sc["cases"], repeats=sc["repeats"],
+             models=len(sc["models"]))
 
 
 # --- Markdown ----------------------------------------------------------------------
@@ -152,27 +334,36 @@ def _md_table(rows: list[dict], columns: list[str], headers: list[str]) -> str:
     def cell(v):
         return _md_escape(_num(v) if not isinstance(v, str) else v).replace("|", "\\|").replace("\n", " ")
 
-    out = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
+    out = ["| " + " | ".join(cell(h) for h in headers) + " |", "|" + "---|" * len(headers)]
     out += ["| " + " | ".join(cell(r.get(c)) for c in columns) + " |" for r in rows]
     return "\n".join(out)
 
 
-def to_markdown(d: Decision, lang: str = "en", generated_at: str | None = None) -> str:
+def to_markdown(d: Decision, lang: str = "en", generated_at: str | None = None, sidecar: str | None = None) -> str:
+    """The summary in Markdown; its full reproducibility record is the JSON file `sidecar` beside it
+    (`markdown_bundle` gives both)."""
     r = build(d, lang, generated_at)
-    L = lambda k, **kw: t(k, lang, **kw)  # noqa: E731
+    L = _Lang(lang)
     tables = {k: _md_table(*v) for k, v in _tables(d, r, L).items()}
-    parts = [f"# {L('rep_title', scenario=r['scenario_id'])}", "",
+    bullets = lambda lines: [f"- {_md_escape(x)}" for x in lines] + [""]  # noqa: E731
+    sc = r["scenario"]
+    parts = [f"# {_md_escape(L('rep_title', scenario=sc['name']))}", "",
              f"_{L('rep_generated', when=r['generated_at'])}_", "",
-             f"## {L('rep_verdict')}", "", f"**{_md_escape(r['verdict_text'])}**", ""]
-    if r["more_cases"].get("note"):
-        parts += [_md_escape(r["more_cases"]["note"]), ""]
-    parts += [f"> ⚠ {_md_escape(w)}" for w in r["warnings"]] + ([""] if r["warnings"] else [])
-    parts += [_md_escape(votes_line(r, L)), ""]
-    parts += [f"## {L('rec_ranking')}", "", tables["ranking"], "",
+             _md_escape(_scenario_line(r, L)), ""]
+    if sc["description"]:
+        parts += [_md_escape(sc["description"]), ""]
+    parts += [f"## {L('rep_verdict')}", "", f"**{_md_escape(r['verdict_text'])}**", "",
+              _md_escape(votes_line(r, L)), "",
+              f"### {L('rep_why')}", "", *bullets(why_lines(d, L) or [L("rep_why_single")]),
+              f"### {L('rep_cost_lead')}", "", tables["lead_cost"], "",
+              f"### {L('rep_risks')}", "", *bullets(risk_lines(d, L)),
+              f"### {L('rep_changes')}", "", *bullets(change_lines(d, L)),
+              "---", "", f"# {L('rep_evidence')}", "",
+              f"## {L('rec_ranking')}", "", tables["ranking"], "",
               f"## {L('rep_weights')}", "", tables["weights"], "",
               f"{L('rep_normalisation')}: {L('rec_normalisation_text')}.", ""]
-    if r["constraints"]:
-        parts += [f"## {L('rep_constraints')}", ""] + [f"- {x}" for x in _constraint_lines(r, L)] + [""]
+    if r["constraints"] or r["binding_constraints"]:
+        parts += [f"## {L('rep_constraints')}", "", *bullets(_constraint_lines(r, L))]
     if "decision" in tables:
         parts += [f"## {L('rep_decision_table')}", "", tables["decision"], ""]
     if r["categories"]:
@@ -182,7 +373,10 @@ def to_markdown(d: Decision, lang: str = "en", generated_at: str | None = None) 
     if r["examples"]:
         parts += [f"## {L('rep_examples')}", ""]
         for ex in r["examples"]:
-            parts.append(f"### {_md_escape(ex['case_id'])}")
+            parts += [f"### {_md_escape(ex['case_id'])}", ""]
+            asked = sc["prompts"].get(ex["case_id"])
+            if asked:
+                parts += [f"**{L('rep_prompt')}**:", "", fence("\n---\n".join(asked)), ""]
             for m, text in ex["answers"].items():
                 parts += [f"**{_md_escape(m)}** ({L('rec_score')} {_num(ex['scores'][m])}):", "",
                           fence(text), ""]
@@ -190,19 +384,43 @@ def to_markdown(d: Decision, lang: str = "en", generated_at: str | None = None) 
         used = L("rep_cache_used", mode=L("cache_" + r["cache_mode"]))
         parts += [f"## {L('cmp_cold_warm')}", "", used, "", tables["cold_warm"], ""]
     if r["hardware"]:
-        parts += [f"## {L('rep_bound')}", ""]
-        parts += [f"- {_md_escape(x)}" for x in hardware_lines(r["hardware"], L)] + [""]
-    parts += [f"## {L('rep_caveats')}", ""] + [f"- {_md_escape(c)}" for c in r["caveats"]] + [""]
-    parts += [f"## {L('rep_repro')}", "", "```json",
-              json.dumps(r["reproducibility"], ensure_ascii=False, indent=2, default=str), "```", ""]
+        parts += [f"## {L('rep_bound')}", "", *bullets(hardware_lines(r["hardware"], L))]
+    parts += [f"## {L('rep_caveats')}", "", *bullets([say(c, lang) for c in d.caveats] or ["–"])]
+    parts += [f"## {L('rep_repro')}", "", tables["repro"], "",
+              _md_escape(L("rep_repro_full", where=L("rep_attached_md", name=sidecar or sidecar_name(d.scenario_id)))),
+              ""]
     return "\n".join(parts)
 
 
+def markdown_bundle(d: Decision, lang: str = "en", generated_at: str | None = None) -> bytes:
+    """The Markdown download: a zip with the summary and, beside it, its full reproducibility record."""
+    import io
+    import zipfile
+
+    name = sidecar_name(d.scenario_id)
+    buf = io.BytesIO()
+    stamp = (1980, 1, 1, 0, 0, 0)  # the same decision gives the same bytes
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
+        z.writestr(zipfile.ZipInfo(f"modelpick-{d.scenario_id}.md", stamp),
+                   to_markdown(d, lang, generated_at, sidecar=name))
+        z.writestr(zipfile.ZipInfo(name, stamp), reproducibility_json(d))
+    return buf.getvalue()
+
+
 # --- HTML --------------------------------------------------------------------------
-def _svg(chart) -> str:
+def _chart(chart, for_pdf: bool = False) -> str:
+    """A chart inline: SVG in the HTML page; in the PDF a PNG drawn at twice its size, since the PDF
+    writer's fonts are not those the SVG's text was measured with (labels would be cut or overlap)."""
+    import base64
+
     import vl_convert as vlc
 
-    return vlc.vegalite_to_svg(chart.to_json())
+    if not for_pdf:
+        return vlc.vegalite_to_svg(chart.to_json())
+    png = vlc.vegalite_to_png(chart.to_json(), scale=2)
+    width = int.from_bytes(png[16:20], "big") // 2  # the IHDR width, in CSS pixels
+    return (f"<img alt='' style='width:{width}px;max-width:100%' "
+            f"src='data:image/png;base64,{base64.b64encode(png).decode()}'>")
 
 
 def _html_table(rows: list[dict], columns: list[str], headers: list[str]) -> str:
@@ -217,47 +435,60 @@ def _html_table(rows: list[dict], columns: list[str], headers: list[str]) -> str
 
 _CSS = """body{font-family:'Noto Sans','Noto Sans CJK SC','WenQuanYi Zen Hei','PingFang SC','Microsoft YaHei',
 Arial,sans-serif;margin:2em;color:#222;font-size:13px}
-h1{font-size:22px}h2{font-size:17px;border-bottom:1px solid #ccc;margin-top:1.6em}
+h1{font-size:22px}h2{font-size:17px;border-bottom:1px solid #ccc;margin-top:1.6em}h3{font-size:14px;margin:.9em 0 .3em}
 table{border-collapse:collapse;margin:.6em 0;font-size:12px}td,th{border:1px solid #ccc;padding:3px 6px;
 text-align:left;vertical-align:top}th{background:#f3f3f3}.verdict{font-size:18px;font-weight:bold;
 padding:.6em;background:#eef6ee;border:1px solid #9c9}pre{white-space:pre-wrap;background:#f8f8f8;
-padding:.5em;border:1px solid #ddd}@media print{body{margin:1cm}svg{max-width:100%}}"""
+padding:.5em;border:1px solid #ddd}.lead ul{margin:.2em 0;padding-left:1.3em}.about{color:#444}
+svg{max-width:100%;height:auto}details summary{cursor:pointer;font-weight:bold}
+@page{size:A4;margin:1.4cm}@media print{body{margin:0}.lead{break-after:page}}"""
 
 
-def to_html(d: Decision, lang: str = "en", generated_at: str | None = None) -> str:
+def to_html(d: Decision, lang: str = "en", generated_at: str | None = None, *, for_pdf: bool = False) -> str:
+    """One self-contained page; the full reproducibility record is a collapsed section (`for_pdf`:
+    named as the PDF's embedded file instead)."""
     from .charts import contribution_chart, sensitivity_chart
 
     r = build(d, lang, generated_at)
     esc = html.escape
-    L = lambda k, **kw: t(k, lang, **kw)  # noqa: E731
+    L = _Lang(lang)
     tables = {k: _html_table(*v) for k, v in _tables(d, r, L).items()}
-    title = esc(L("rep_title", scenario=r["scenario_id"]))
+    ul = lambda lines: "<ul>" + "".join(f"<li>{esc(x)}</li>" for x in lines) + "</ul>"  # noqa: E731
+    sc = r["scenario"]
+    title = esc(L("rep_title", scenario=sc["name"]))
     out = [f"<!DOCTYPE html><html lang='{lang}'><head><meta charset='utf-8'>",
-           f"<title>{title}</title><style>{_CSS}</style></head><body><h1>{title}</h1>",
+           f"<title>{title}</title><style>{_CSS}</style></head><body><section class='lead'><h1>{title}</h1>",
            f"<p><em>{esc(L('rep_generated', when=r['generated_at']))}</em></p>",
-           f"<h2>{esc(L('rep_verdict'))}</h2><div class='verdict'>{esc(r['verdict_text'])}</div>"]
-    if r["more_cases"].get("note"):
-        out.append(f"<p>{esc(r['more_cases']['note'])}</p>")
-    out += [f"<p class='warning'>⚠ {esc(w)}</p>" for w in r["warnings"]]
-    out.append(f"<p>{esc(votes_line(r, L))}</p>")
-    out += [f"<h2>{esc(L('rec_ranking'))}</h2>", tables["ranking"], _svg(contribution_chart(d.ranking, lang)),
-            f"<h2>{esc(L('rep_weights'))}</h2>", tables["weights"],
-            f"<p>{esc(L('rep_normalisation'))}: {esc(L('rec_normalisation_text'))}.</p>"]
-    if r["constraints"]:
-        out.append(f"<h2>{esc(L('rep_constraints'))}</h2><ul>"
-                   + "".join(f"<li>{esc(x)}</li>" for x in _constraint_lines(r, L)) + "</ul>")
+           f"<p class='about'><strong>{esc(_scenario_line(r, L))}</strong>"
+           + (f"<br>{esc(sc['description'])}" if sc["description"] else "") + "</p>",
+           f"<h2>{esc(L('rep_verdict'))}</h2><div class='verdict'>{esc(r['verdict_text'])}</div>",
+           f"<p>{esc(votes_line(r, L))}</p>",
+           f"<h3>{esc(L('rep_why'))}</h3>", ul(why_lines(d, L) or [L("rep_why_single")]),
+           f"<h3>{esc(L('rep_cost_lead'))}</h3>", tables["lead_cost"],
+           f"<h3>{esc(L('rep_risks'))}</h3>", ul(risk_lines(d, L)),
+           f"<h3>{esc(L('rep_changes'))}</h3>", ul(change_lines(d, L)), "</section>",
+           f"<h1>{esc(L('rep_evidence'))}</h1>",
+           f"<h2>{esc(L('rec_ranking'))}</h2>", tables["ranking"],
+           _chart(contribution_chart(d.ranking, lang, 520), for_pdf),
+           f"<h2>{esc(L('rep_weights'))}</h2>", tables["weights"],
+           f"<p>{esc(L('rep_normalisation'))}: {esc(L('rec_normalisation_text'))}.</p>"]
+    if r["constraints"] or r["binding_constraints"]:
+        out += [f"<h2>{esc(L('rep_constraints'))}</h2>", ul(_constraint_lines(r, L))]
     if "decision" in tables:
         out += [f"<h2>{esc(L('rep_decision_table'))}</h2>", tables["decision"]]
     if r["categories"]:
         out += [f"<h2>{esc(L('rep_categories'))}</h2>", tables["categories"]]
     out += [f"<h2>{esc(L('rep_sensitivity'))}</h2>", tables["sensitivity"]]
     if not d.sensitivity_curves.empty:
-        out.append(_svg(sensitivity_chart(d.sensitivity_curves, lang)))
+        out.append(_chart(sensitivity_chart(d.sensitivity_curves, lang, columns=2), for_pdf))
     out += [f"<h2>{esc(L('rep_cost'))}</h2>", tables["cost"]]
     if r["examples"]:
         out.append(f"<h2>{esc(L('rep_examples'))}</h2>")
         for ex in r["examples"]:
             out.append(f"<h3>{esc(ex['case_id'])}</h3>")
+            asked = sc["prompts"].get(ex["case_id"])
+            if asked:
+                out.append(f"<p><strong>{esc(L('rep_prompt'))}</strong></p><pre>{esc(chr(10).join(asked))}</pre>")
             for m, text in ex["answers"].items():
                 out.append(f"<p><strong>{esc(m)}</strong> ({esc(L('rec_score'))} {esc(_num(ex['scores'][m]))})</p>"
                            f"<pre>{esc(text)}</pre>")
@@ -265,12 +496,16 @@ def to_html(d: Decision, lang: str = "en", generated_at: str | None = None) -> s
         used = L("rep_cache_used", mode=L("cache_" + r["cache_mode"]))
         out += [f"<h2>{esc(L('cmp_cold_warm'))}</h2>", f"<p>{esc(used)}</p>", tables["cold_warm"]]
     if r["hardware"]:
-        out.append(f"<h2>{esc(L('rep_bound'))}</h2><ul>"
-                   + "".join(f"<li>{esc(x)}</li>" for x in hardware_lines(r["hardware"], L)) + "</ul>")
-    out += [f"<h2>{esc(L('rep_caveats'))}</h2><ul>" + "".join(f"<li>{esc(c)}</li>" for c in r["caveats"]) + "</ul>",
-            f"<h2>{esc(L('rep_repro'))}</h2><pre>"
-            + esc(json.dumps(r["reproducibility"], ensure_ascii=False, indent=2, default=str)) + "</pre>",
-            "</body></html>"]
+        out += [f"<h2>{esc(L('rep_bound'))}</h2>", ul(hardware_lines(r["hardware"], L))]
+    out += [f"<h2>{esc(L('rep_caveats'))}</h2>", ul([say(c, lang) for c in d.caveats] or ["–"]),
+            f"<h2>{esc(L('rep_repro'))}</h2>", tables["repro"]]
+    if for_pdf:
+        out.append(f"<p>{esc(L('rep_repro_full', where=L('rep_attached_pdf', name=sidecar_name(d.scenario_id))))}</p>")
+    else:
+        out += [f"<p>{esc(L('rep_repro_full', where=L('rep_attached_html')))}</p>",
+                f"<details><summary>{esc(L('rep_repro_show'))}</summary><pre>{esc(reproducibility_json(d))}</pre>"
+                "</details>"]
+    out.append("</body></html>")
     return "\n".join(out)
 
 
@@ -305,13 +540,15 @@ def cjk_font() -> str | None:
 def to_pdf(d: Decision, lang: str = "en", generated_at: str | None = None) -> bytes:
     """The summary as PDF; ReportError, naming the font to install, where its Chinese text (a 中文
     summary, or Chinese cases in an English one) has no font to be drawn with."""
-    from weasyprint import HTML
+    from weasyprint import HTML, Attachment
 
-    page = to_html(d, lang, generated_at)
+    page = to_html(d, lang, generated_at, for_pdf=True)
     if _CJK.search(page) and cjk_font() is None:
         raise ReportError(f"PDF not written: the summary has Chinese text and no font on this machine has Chinese "
                           f"glyphs (they would print as empty boxes); {CJK_FONT_HINT}")
-    return HTML(string=page).write_pdf()
+    record = Attachment(string=reproducibility_json(d), name=sidecar_name(d.scenario_id),
+                        description=t("rep_repro", lang))
+    return HTML(string=page).write_pdf(attachments=[record])
 
 
 def render(d: Decision, fmt: str, lang: str = "en", generated_at: str | None = None) -> bytes:

@@ -128,3 +128,95 @@ def test_an_excluded_model_shows_no_score_beside_the_winners(store):
     assert not d.ranking.set_index("model_spec").eligible["b"]
     row = next(line for line in report.to_markdown(d, "en").splitlines() if line.startswith("| b |"))
     assert row.split("|")[2].strip() == "–"  # not 1.5 beside the winner's 1.000
+
+
+def _pdf_text(pdf: bytes, tmp_path, first: int | None = None, last: int | None = None) -> str:
+    require(bool(shutil.which("pdftotext")), "pdftotext", "sudo apt-get install poppler-utils")
+    path = tmp_path / "memo.pdf"
+    path.write_bytes(pdf)
+    pages = [*(["-f", str(first)] if first else []), *(["-l", str(last)] if last else [])]
+    return subprocess.run(["pdftotext", *pages, str(path), "-"], capture_output=True, text=True, check=True).stdout
+
+
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_the_memo_leads_with_one_page_a_board_reads(store, tmp_path, lang):
+    """Page 1: the scenario (description, cases, repeats), the verdict, why, cost, risks and what would
+    change it; the evidence starts on page 2; no raw keys, counts as counts, the run order not printed."""
+    if lang == "zh":
+        require(report.cjk_font() is not None, "a CJK font", "sudo apt-get install fonts-wqy-zenhei")
+    from engine.i18n import t
+
+    d = seed(store)
+    pdf = report.render(d, "pdf", lang)
+    first = _pdf_text(pdf, tmp_path, 1, 1)
+    heads = ("rep_verdict", "rep_why", "rep_cost_lead", "rep_risks", "rep_changes")
+    for key in heads:
+        assert t(key, lang) in first, key
+    assert t("rep_evidence", lang) not in first  # the evidence follows, on its own page
+    line = t("rep_scenario_line", lang, name=report.scenario_facts(d, lang)["name"], cases=24, repeats=1, models=2)
+    assert line.replace(" ", "") in first.replace(" ", "").replace("\n", "")  # what was measured, by the verdict
+    # why: the criterion that put a ahead, by its label, with both figures
+    assert t("crit_quality", lang) in first and "0.900" in first and "0.600" in first
+    everything = _pdf_text(pdf, tmp_path)
+    assert t("rep_evidence", lang) in everything
+    for raw in ("multi_turn", "ttft ", "honesty", "95% low" if lang == "zh" else "ci_low", '"schedule"',
+                "model_spec", "4.00 "):
+        assert raw not in everything, raw
+    assert "24 |" not in everything and "24.00" not in everything
+
+
+def test_the_full_record_is_attached_not_printed(store, tmp_path):
+    """PDF: an embedded JSON file; HTML: a collapsed section; Markdown: a sidecar file in the download."""
+    import io
+    import zipfile
+
+    d = seed(store)
+    require(bool(shutil.which("pdfdetach")), "pdfdetach", "sudo apt-get install poppler-utils")
+    pdf = tmp_path / "memo.pdf"
+    pdf.write_bytes(report.render(d, "pdf"))
+    listed = subprocess.run(["pdfdetach", "-list", str(pdf)], capture_output=True, text=True, check=True).stdout
+    assert report.sidecar_name("standard") in listed
+    subprocess.run(["pdfdetach", "-save", "1", "-o", str(tmp_path / "record.json"), str(pdf)], check=True)
+    record = json.loads((tmp_path / "record.json").read_text(encoding="utf-8"))
+    assert record == json.loads(json.dumps(d.reproducibility, default=str))
+    assert record["generation_parameters"] and record["runs"][0]["run_id"] == d.reproducibility["runs"][0]["run_id"]
+
+    html = report.render(d, "html").decode()
+    details = html.split("<details>", 1)[1]
+    assert "<summary>" in details and "generation_parameters" in details
+    assert "generation_parameters" not in html.split("<details>", 1)[0]
+
+    md = report.render(d, "md").decode()
+    assert "```json" not in md and "generation_parameters" not in md and report.sidecar_name("standard") in md
+    with zipfile.ZipFile(io.BytesIO(report.markdown_bundle(d))) as z:
+        names = sorted(z.namelist())
+        assert names == sorted(["modelpick-standard.md", report.sidecar_name("standard")])
+        assert json.loads(z.read(report.sidecar_name("standard"))) == record
+        assert z.read("modelpick-standard.md").decode() == md
+    assert report.markdown_bundle(d, generated_at="T") == report.markdown_bundle(recommend(store, "standard"),
+                                                                                 generated_at="T")
+
+
+def test_the_answers_that_differ_most_show_what_was_asked(store):
+    from engine import load_scenario
+
+    cases = load_scenario("customer-service").cases
+    make_run(store, "customer-service", {
+        "a": {c.id: [(0.9, 200, 900, 60)] for c in cases},
+        "b": {c.id: [(0.2 if c.id == "return-en" else 0.9, 200, 900, 60)] for c in cases}})
+    md = report.render(recommend(store, "customer-service"), "md").decode()
+    example = md.split("## Where the answers differ most", 1)[1].split("###", 2)[1]
+    assert example.startswith(" return-en") and "**What the user asked**" in example
+    # both turns of the conversation, as the user said them
+    assert "I bought shoes 10 days ago. Can I still return them?" in example
+    assert "And if I lost the receipt?" in example
+
+
+def test_chinese_memo_says_the_engines_caveats_in_chinese(store):
+    from engine.recommend import Constraints
+
+    seed(store)
+    d = recommend(store, "standard", constraints=Constraints(min_quality=0.8))
+    zh = report.to_markdown(d, "zh")
+    assert "质量分" in zh and "低于最低要求 0.8" in zh  # why b is out, in words
+    assert "quality 0." not in zh and "estimated:" not in zh and "cost for " not in zh
