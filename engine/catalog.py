@@ -189,8 +189,12 @@ PRESETS_PATH = Path(__file__).with_name("presets.yaml")
 class Preset(BaseModel):
     id: str
     label: str
+    label_zh: str = ""
     spec: str
     serve: str
+
+    def title(self, lang: str = "en") -> str:
+        return self.label_zh if lang == "zh" and self.label_zh else self.label
 
 
 @lru_cache(maxsize=1)

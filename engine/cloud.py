@@ -31,6 +31,7 @@ import yaml
 from .backends import parse_spec
 from .catalog import CatalogModel, find_served, load_presets
 from .cost import Gpu, Offer, PriceBook, cheapest_fit, memory_fit, price_book
+from .i18n import t
 from .store import Store, default_db_path
 
 REMOTE_DB = "~/modelpick-results/results.duckdb"
@@ -83,24 +84,26 @@ class Plan:
     spot: bool
     files: list[Path] = field(default_factory=list)
 
-    def summary(self) -> str:
+    def summary(self, lang: str = "en") -> str:
+        """The session in words: each cluster's GPU, price (with its source and date) and models, the
+        estimated cost, and the commands to launch, fetch and tear down."""
         lines = []
         for c in self.clusters:
             offer = c.offer
-            price = (f"{offer.price_per_hour:g} {offer.currency}/h at {offer.provider} ({offer.tier}; "
-                     f"source {offer.source}, seen {offer.seen_on})") if offer else "no price in the table"
-            lines.append(f"cluster {c.name}: {c.gpu.id} ({c.gpu.memory_gb:g} GB), disk {c.disk_gb} GB, models "
-                         + ", ".join(m.spec for m in c.models) + f"; {price}")
-        cost = "unknown (a GPU without a price)" if self.estimated_cost is None else \
+            price = t("cloud_sum_price", lang, price=f"{offer.price_per_hour:g}", currency=offer.currency,
+                      provider=offer.provider, tier=offer.tier, source=offer.source, seen=offer.seen_on) \
+                if offer else t("cloud_sum_no_price", lang)
+            lines.append(t("cloud_sum_cluster", lang, name=c.name, gpu=c.gpu.id, gb=f"{c.gpu.memory_gb:g}",
+                           disk=c.disk_gb, models=", ".join(m.spec for m in c.models), price=price))
+        cost = t("cloud_sum_cost_unknown", lang) if self.estimated_cost is None else \
             f"{self.estimated_cost:.2f} {self.currency}"
-        lines.append(f"estimated cost: {cost} for {self.hours:g} h" + (" (spot may be cheaper; the estimate uses the "
-                                                                       "price table)" if self.spot else ""))
+        lines.append(t("cloud_sum_cost", lang, cost=cost, hours=f"{self.hours:g}")
+                     + (t("cloud_sum_spot", lang) if self.spot else ""))
         files: list[Path | None] = list(self.files) if self.files else [None] * len(self.clusters)
         for c, path in zip(self.clusters, files):
             task = str(path) if path else "session.yaml"
-            lines += [f"launch:   python -m engine cloud launch {task}   (or: sky launch -c {c.name} {task})",
-                      f"fetch:    python -m engine cloud fetch {c.name}",
-                      f"tear down: sky down {c.name}"]
+            lines += [t("cloud_sum_launch", lang, task=task, name=c.name), t("cloud_sum_fetch", lang, name=c.name),
+                      t("cloud_sum_down", lang, name=c.name)]
         return "\n".join(lines)
 
 

@@ -226,7 +226,7 @@ def reproducibility_json(d: Decision) -> str:
 
 
 # --- shared tables -----------------------------------------------------------------------
-def _tables(d: Decision, r: dict, L) -> dict[str, tuple[list[dict], list[str], list[str]]]:
+def _tables(d: Decision, r: dict, L: _Lang) -> dict[str, tuple[list[dict], list[str], list[str]]]:
     """The report's tables, as (rows, columns, headers), shared by every format; every header and
     every word in a cell that is ours goes through the language table."""
     pct = lambda v: "–" if v is None or v != v else f"{v:.0%}"  # noqa: E731
@@ -252,8 +252,8 @@ def _tables(d: Decision, r: dict, L) -> dict[str, tuple[list[dict], list[str], l
                           "winner_below": row["winner_below"] or "–", "winner_above": row["winner_above"] or "–"}
                          for row in r["sensitivity"]],
                         ["criterion", "weight", "flip_low", "winner_below", "flip_high", "winner_above"],
-                        [L("rec_criterion"), L("rec_weight"), L("rec_flip_low"), L("rec_winner_then"),
-                         L("rec_flip_high"), L("rec_winner_then")]),
+                        [L("rec_criterion"), L("rec_weight"), L("rec_flip_low"), L("rec_winner_below"),
+                         L("rec_flip_high"), L("rec_winner_above")]),
         "cold_warm": (r["cold_warm"], ["model_spec", "ttft_ms_cold", "ttft_ms_warm", "warm_over_cold"],
                       [L("model"), L("ttft_ms_cold"), L("ttft_ms_warm"), L("warm_over_cold")]),
         "cost": ([{**row, "notes": say(row["notes"], L.lang), "capacity_source": capacity_source(row, L)}
@@ -284,6 +284,11 @@ def capacity_source(row: dict, L) -> str:
     if not src or key not in TEXT:
         return src or "–"
     return L(key) + (f" (c={level})" if level else "")
+
+
+def tables(d: Decision, lang: str = "en") -> dict[str, tuple[list[dict], list[str], list[str]]]:
+    """The summary's tables, for a page that shows them as the summary has them."""
+    return _tables(d, build(d, lang, generated_at="-"), _Lang(lang))
 
 
 def votes_line(r: dict, L) -> str:

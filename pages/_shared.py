@@ -67,6 +67,14 @@ def table(df: pd.DataFrame, **kwargs) -> None:
     st.dataframe(localised(df), hide_index=True, **kwargs)
 
 
+def summary_table(spec: tuple[list[dict], list[str], list[str]], **kwargs) -> None:
+    """One of the decision summary's tables (`engine.report.tables`), shown as the summary has it:
+    its headers and cells are already in this session's language."""
+    rows, columns, headers = spec
+    st.dataframe(pd.DataFrame([[r.get(c) for c in columns] for r in rows], columns=headers), hide_index=True,
+                 **kwargs)
+
+
 def csv(df: pd.DataFrame) -> bytes:
     """A CSV download: raw column names (as in docs/schema.md) in English, translated in 中文;
     text cells that a spreadsheet would run as a formula are quoted (`textsafe.csv_cell`)."""

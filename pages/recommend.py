@@ -1,10 +1,12 @@
+import hashlib
 import json
 
 import streamlit as st
 
 from engine import catalog, charts, compare, cost, recommend, report
+from engine.i18n import say
 from engine.scenarios import CRITERIA, ScenarioError, load_scenario
-from pages._shared import entry_guard, fmt, labeller, lang, scenario_label, spec, store, table, text, tr
+from pages._shared import entry_guard, labeller, lang, scenario_label, spec, store, summary_table, table, text, tr
 
 entry_guard()
 
@@ -66,57 +68,46 @@ with right:
     except (recommend.RecommendError, cost.CostError) as exc:
         st.error(text(str(exc)))
         st.stop()
-    verdict = report.verdict_text(decision, lang(), name=spec)
+    here = lang()
+    summary = report.tables(decision, here)
+    verdict = report.verdict_text(decision, here, name=spec)
     if decision.winner:
         st.success(verdict)
     else:
         st.warning(verdict)
+    facts = report.scenario_facts(decision, here)
+    st.caption(tr("rep_scenario_line", name=facts["name"], cases=facts["cases"], repeats=facts["repeats"],
+                  models=len(facts["models"])))
     if decision.more_cases.get("note"):
-        st.caption(text(decision.more_cases["note"]))
+        st.caption(text(say(decision.more_cases["note"], here)))
     for w in decision.warnings:  # what bears on the verdict stands beside it, not only among the caveats
-        st.warning(text(w))
+        st.warning(text(say(w, here)))
     for b in decision.binding:
         if b["binds"]:
             st.info(tr("rec_binding", c=tr(f"constraint_{b['constraint']}"), m=spec(b["unconstrained_leader"])))
     st.markdown(f"**{tr('rec_ranking')}**")
-    # an excluded model's score is normalised against the eligible models: not comparable, so not shown
-    shown = decision.ranking[["model_spec", "score", "p_first", "eligible", "reasons"]].assign(
-        score=lambda d: [fmt(v, 3) if ok else "–" for v, ok in zip(d.score, d.eligible)],
-        p_first=lambda d: d.p_first.map(lambda v: fmt(v, pct=True)))
-    st.dataframe(shown.rename(columns={"model_spec": tr("model"), "score": tr("rec_score"),
-                                       "p_first": tr("rec_p_first"), "eligible": tr("rec_excluded"),
-                                       "reasons": tr("rec_excluded_why")}).assign(
-        **{tr("rec_excluded"): ~decision.ranking.eligible}), hide_index=True)
-    st.altair_chart(charts.contribution_chart(decision.ranking, lang()), width="stretch")
+    summary_table(summary["ranking"])  # an excluded model's score is not comparable: "–"
+    st.altair_chart(charts.contribution_chart(decision.ranking, here), width="stretch")
     st.caption(f"{tr('rec_normalisation')}: {tr('rec_normalisation_text')}")
 
 st.subheader(tr("rec_sensitivity"))
 st.caption(tr("rec_sensitivity_help"))
-sens = decision.sensitivity.copy()
+sens = decision.sensitivity
 if sens.empty or sens[["flip_low", "flip_high"]].isna().all().all():
     st.write(tr("rec_no_flip"))
-table(sens.assign(criterion=sens.criterion.map(lambda c: tr(f"crit_{c}"))).round(3))
+summary_table(summary["sensitivity"])
 if not decision.sensitivity_curves.empty:
-    st.altair_chart(charts.sensitivity_chart(decision.sensitivity_curves, lang()))
+    st.altair_chart(charts.sensitivity_chart(decision.sensitivity_curves, here))
 
 st.subheader(tr("rec_decision_table"))
-wide = recommend.table_wide(decision.table)
-if not wide.empty:
-    table(wide.assign(winner=wide.winner.fillna("–")).rename(columns={"row": "metric"}), height="content")
+if "decision" in summary:
+    summary_table(summary["decision"], height="content")
 if not decision.categories.empty:
     st.markdown(f"**{tr('rec_categories')}**")
-    table(decision.categories.round(3))
+    summary_table(summary["categories"])
 
 st.subheader(tr("rec_cost_table"))
-COST_LABELS = {"model_spec": "model", "gpu": "rec_gpu", "fits": "rec_fits", "memory_need_gb": "rec_memory_need",
-               "memory_detail": "rec_memory_detail", "provider": "rec_provider", "tier": "rec_tier",
-               "price_source": "rec_price_source", "price_per_hour": "rec_price", "currency": "rec_currency",
-               "capacity_req_per_s": "rec_capacity_req", "capacity_output_tok_per_s": "rec_capacity_tok",
-               "capacity_concurrency": "rec_capacity_conc", "capacity_source": "rec_capacity_source",
-               "cost_per_1k_requests": "rec_cost_1k", "cost_per_million_output_tokens": "rec_cost_mtok",
-               "replicas": "rec_replicas", "monthly_cost": "rec_monthly", "session_cost": "rec_session",
-               "notes": "rec_notes"}
-table(decision.cost.rename(columns=COST_LABELS))
+summary_table(summary["cost"])  # the figures a CTO quotes come first: cost per 1,000 requests, GPUs, monthly
 saved_price = st.session_state.pop("_price_saved", False)
 with st.expander(tr("rec_prices"), expanded=saved_price):
     if saved_price:  # said after the rerun that put the new price into the verdict and the cost table above
@@ -143,25 +134,37 @@ with st.expander(tr("rec_prices"), expanded=saved_price):
 if decision.caveats:
     st.subheader(tr("rec_caveats"))
     for c in decision.caveats:
-        st.text(f"• {c}")
+        st.text(f"• {say(c, here)}")
 
 st.subheader(tr("rec_download"))
-cols = st.columns(len(report.FORMATS))
-mimes = {"md": "text/markdown", "html": "text/html", "json": "application/json", "pdf": "application/pdf"}
-here = lang()  # read now: the callable runs outside this script, where the session state is not seen
-
-
-def _rendered_on_click(fmt: str):
-    return lambda: report.render(decision, fmt, here)
-
-
-no_cjk_font = report.cjk_font() is None
-for col, f in zip(cols, report.FORMATS):
-    if f == "pdf" and no_cjk_font:  # its Chinese text would print as boxes: the report refuses it
-        col.warning(tr("rec_pdf_no_font", hint=report.CJK_FONT_HINT))
-        continue
-    col.download_button(f.upper(), _rendered_on_click(f),  # rendered only when clicked
-                        f"modelpick-{scenario_id}.{f}", mimes[f], key=f"dl-{f}")
+# The summary is rendered when asked for, in this script run, so a failure is said here; the download
+# button then holds the bytes (not a callable that a later rerun would revoke) and does not rerun the page.
+mimes = {"md": "application/zip", "html": "text/html", "json": "application/json", "pdf": "application/pdf"}
+names = {"md": f"modelpick-{scenario_id}-md.zip", "html": f"modelpick-{scenario_id}.html",
+         "json": f"modelpick-{scenario_id}.json", "pdf": f"modelpick-{scenario_id}.pdf"}
+fingerprint = hashlib.sha256(json.dumps([report.to_json(decision, here, generated_at="-")], default=str)
+                             .encode()).hexdigest()
+c1, c2 = st.columns([3, 1], vertical_alignment="bottom")
+fmt_choice = c1.radio(tr("rec_download_format"), report.FORMATS, horizontal=True, key="rec_dl_fmt",
+                      format_func=labeller("dl_{}"))
+if c2.button(tr("rec_prepare"), key="rec_prepare"):
+    try:
+        with st.spinner(tr("rec_preparing")):
+            data = report.markdown_bundle(decision, here) if fmt_choice == "md" \
+                else report.render(decision, fmt_choice, here)
+    except report.ReportError as exc:
+        st.error(text(str(exc)))
+    except Exception as exc:  # noqa: BLE001 - said to the user, the decision above stays
+        st.error(tr("rec_download_failed", error=f"{type(exc).__name__}: {exc}"))
+    else:
+        st.session_state._summary = {"fingerprint": fingerprint, "fmt": fmt_choice, "data": data}
+ready = st.session_state.get("_summary")
+if ready and ready["fingerprint"] == fingerprint and ready["fmt"] == fmt_choice:
+    st.download_button(tr("rec_download_ready", name=names[fmt_choice], kb=f"{len(ready['data']) / 1024:,.0f}"),
+                       ready["data"], names[fmt_choice], mimes[fmt_choice], key="dl-summary", on_click="ignore",
+                       type="primary")
+elif ready:
+    st.caption(tr("rec_download_stale"))
 
 with st.form("save_decision"):
     name = st.text_input(tr("rec_save_name"), key="rec_decision_name")

@@ -8,7 +8,7 @@ from engine.backends.base import DEFAULT_MAX_CONTEXT
 from engine.backends.ollama import installed_models as ollama_installed
 from engine.i18n import TEXT
 from engine.scenarios import ScenarioError
-from pages._shared import duration, entry_guard, labeller, scenario_label, spec, store, table, text, tr
+from pages._shared import duration, entry_guard, labeller, lang, scenario_label, spec, store, table, text, tr
 
 entry_guard()
 
@@ -96,7 +96,7 @@ with st.expander(tr("run_catalog")):
 
 with st.expander(tr("run_servers")):
     presets = catalog.load_presets()
-    chosen_presets = st.multiselect(tr("run_presets"), list(presets), format_func=lambda p: presets[p].label,
+    chosen_presets = st.multiselect(tr("run_presets"), list(presets), format_func=lambda p: presets[p].title(lang()),
                                     key="presets", placeholder=tr("choose_options"))
     for pid in chosen_presets:
         st.caption(tr("run_preset_serve"))
@@ -221,7 +221,7 @@ st.subheader(tr("cloud_title"))
 st.caption(tr("cloud_help"))
 c1, c2 = st.columns(2)
 cloud_presets = c1.multiselect(tr("run_presets"), list(presets), default=["gpt-oss-20b-vllm", "llama3-8b-ollama"],
-                               format_func=lambda p: presets[p].label, key="cloud_presets",
+                               format_func=lambda p: presets[p].title(lang()), key="cloud_presets",
                                placeholder=tr("choose_options"))
 cloud_scenarios = c2.multiselect(tr("cloud_scenarios"), scenario_ids, default=[scenario_id], key="cloud_scenarios",
                                  format_func=scenario_label(), placeholder=tr("choose_options"))
@@ -239,7 +239,7 @@ try:
 except (ValueError, ScenarioError) as exc:
     st.error(text(str(exc)))
 else:
-    st.text(session.summary())  # GPU, price with its source and date, cost, the commands
+    st.text(session.summary(lang()))  # GPU, price with its source and date, cost, the commands
     folder = Path(s.path).parent / "cloud-sessions"
     for c in session.clusters:
         task = cloud.task_text(session, c)

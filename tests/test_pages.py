@@ -436,7 +436,7 @@ def test_recommend_page_constraints_exclude_with_the_reason_and_decisions_are_sa
     assert not at.exception
     assert at.success[0].value.startswith("Recommended: `fake/good`")
     ranking = at.dataframe[0].value.set_index("Model")
-    assert ranking.loc["fake/good", "Excluded"] == False  # noqa: E712
+    assert ranking.loc["fake/good", "Excluded because"] == "–"
     assert "quality 0.00 < minimum 0.9" in ranking.loc["fake/echo", "Excluded because"]
     at.number_input(key="rec_minq").set_value(0.0).run()
     at.text_input(key="rec_decision_name").set_value("board")
@@ -459,6 +459,46 @@ def test_recommend_page_in_chinese(tmp_path):
     at.switch_page("pages/recommend.py").run()
     assert at.success[0].value.startswith("推荐：`fake/good`")
     assert "决策表" in texts(at) and "什么会改变结论" in texts(at)
+    # the tables are the summary's, headers and words in 中文 (model names stay as they are)
+    cost = next(d.value for d in at.dataframe if "每千次请求成本 (USD)" in d.value.columns)
+    assert list(cost.columns[:6]) == ["模型", "GPU", "每千次请求成本 (USD)", "所需 GPU 数", "每月成本 (USD)",
+                                      "测试成本 (USD)"]
+    sens = next(d.value for d in at.dataframe if "指标" in d.value.columns and "权重" in d.value.columns
+                and "低于时领先" in d.value.columns)
+    assert set(sens["指标"]) <= {"回答质量", "首字延迟", "响应时间", "吞吐", "成本", "加载时间"}
+    assert all("estimated" not in c.value and "cost for" not in c.value for c in at.text)
+
+
+def test_recommend_page_prepares_the_summary_then_offers_its_bytes(tmp_path):
+    """The summary is written on request, in the page's run (an error would be said there); the download
+    button holds the bytes and does not rerun the page; a changed decision asks for a new summary."""
+    import io
+    import zipfile
+
+    _two_models(tmp_path)
+    at = app("pages/recommend.py")
+    assert not at.get("download_button")
+    at.radio(key="rec_dl_fmt").set_value("md").run()
+    at.button(key="rec_prepare").click().run()
+    assert not at.exception and not at.error
+    button = at.get("download_button")[0]
+    assert button.proto.label.startswith("Download modelpick-pick-md.zip") and button.proto.ignore_rerun
+    with zipfile.ZipFile(io.BytesIO(at.session_state._summary["data"])) as z:
+        assert sorted(z.namelist()) == ["modelpick-pick.md", "modelpick-pick.reproducibility.json"]
+    at.slider[0].set_value(0.0).run()  # the decision changes: the old summary is not offered
+    assert not at.get("download_button") and any("prepare it again" in c.value for c in at.caption)
+
+
+def test_recommend_page_says_why_a_summary_cannot_be_written(tmp_path, monkeypatch):
+    from engine import report
+
+    _two_models(tmp_path)
+    at = app("pages/recommend.py")
+    at.radio(key="rec_dl_fmt").set_value("pdf").run()
+    monkeypatch.setattr(report, "cjk_font", lambda: None)
+    monkeypatch.setattr(report, "_CJK", __import__("re").compile("."))  # as if the summary had Chinese text
+    at.button(key="rec_prepare").click().run()
+    assert any("fonts-wqy-zenhei" in e.value for e in at.error) and not at.get("download_button")
 
 
 @pytest.mark.slow
@@ -600,13 +640,13 @@ def test_a_price_saved_on_the_recommend_page_is_used_at_once(tmp_path):
     at = app("pages/recommend.py")
     gpu = "L4"
     at.selectbox(key="rec_gpu").set_value(gpu).run()  # every model costed on one GPU
-    costs = next(d.value for d in at.dataframe if "Price per hour" in d.value.columns)
-    before = float(costs["Price per hour"].iloc[0])
+    costs = next(d.value for d in at.dataframe if "Price per hour (USD)" in d.value.columns)
+    before = float(costs["Price per hour (USD)"].iloc[0])
     at.selectbox(key=next(s.key for s in at.selectbox if s.label == "GPU")).set_value(gpu)
     at.text_input(key=next(t.key for t in at.text_input if t.label == "Provider")).set_value("MyCloud")
     at.number_input(key=next(n.key for n in at.number_input if n.label == "Price per hour")).set_value(
         round(before / 10, 4))
     next(b for b in at.button if b.label == "Save price").click().run()
     assert not at.exception and "Price saved." in [e.value for e in at.success]
-    costs = next(d.value for d in at.dataframe if "Price per hour" in d.value.columns)
-    assert float(costs["Price per hour"].iloc[0]) == pytest.approx(before / 10, rel=0.01)  # no reload needed
+    costs = next(d.value for d in at.dataframe if "Price per hour (USD)" in d.value.columns)
+    assert float(costs["Price per hour (USD)"].iloc[0]) == pytest.approx(before / 10, rel=0.01)  # no reload needed
