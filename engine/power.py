@@ -58,6 +58,8 @@ def power_table(scenario: Scenario, store: Store | None = None) -> pd.DataFrame:
         elif overall_sd:
             sd, source, basis = overall_sd, "observed", f"{pair} · {len(diffs)}"
         mdd = min_detectable_difference(int(n), float(sd))
-        rows.append({"category": category, "cases": int(n), "spread_sd": round(float(sd), 3), "spread_source": source,
-                     "spread_basis": basis, "min_detectable_difference": None if mdd is None else round(mdd, 3)})
+        # the answer first, what it rests on after it (the basis names two models and can be long)
+        rows.append({"category": category, "cases": int(n),
+                     "min_detectable_difference": None if mdd is None else round(mdd, 3),
+                     "spread_sd": round(float(sd), 3), "spread_source": source, "spread_basis": basis})
     return pd.DataFrame(rows)

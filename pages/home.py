@@ -1,7 +1,8 @@
 import streamlit as st
 
 from engine import bundled_models, compare, recommend, worker
-from pages._shared import entry_guard, fmt, scenario_label, spec, store, table, text, tr
+from engine.i18n import say
+from pages._shared import entry_guard, fmt, lang, scenario_label, spec, store, table, text, tr
 
 entry_guard()
 
@@ -35,14 +36,18 @@ verdicts = recommend.verdicts(s)
 if verdicts.empty:
     st.write(tr("cmp_no_generations"))
 else:
-    cols = st.columns(min(len(verdicts), 4))
-    for col, row in zip(cols * (len(verdicts) // len(cols) + 1), verdicts.itertuples()):
+    # one card per scenario, two to a row, the verdict as a heading that wraps: a long model spec is
+    # shown whole, never cut to "llamacpp/gemma3-2…"
+    cols = st.columns(min(len(verdicts), 2))
+    for i, row in enumerate(verdicts.itertuples()):
         shown = {recommend.TOO_CLOSE: tr("rec_too_close_short"),
-                 recommend.NO_ELIGIBLE: tr("rec_no_eligible_short")}.get(row.verdict, row.verdict)
-        col.metric(scenario_label()(row.scenario_id), shown,
-                   f"{spec(row.leader)}: {tr('rec_p_first')} {fmt(row.p_first, pct=True)}", delta_color="off")
+                 recommend.NO_ELIGIBLE: tr("rec_no_eligible_short")}.get(row.verdict) or spec(row.verdict)
+        card = cols[i % len(cols)].container(border=True, key=f"verdict-{i}")
+        card.caption(text(scenario_label()(row.scenario_id)))
+        card.markdown(f"#### {shown}")
+        card.caption(f"{tr('rec_p_first')} {fmt(row.p_first, pct=True)}: {spec(row.leader)}")
         for w in row.warnings:  # what bears on the verdict, beside it
-            col.caption(f"⚠ {text(w)}")
+            card.caption(f"⚠ {text(say(w, lang()))}")
     if st.button(tr("home_open_recommend")):
         st.switch_page("pages/recommend.py")
 
