@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import os
 import platform
+import re
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +22,7 @@ from pathlib import Path
 import pandas as pd
 
 from .catalog import CatalogModel
+from .i18n import Msg
 
 CACHE = Path(os.environ.get("MODELPICK_BANDWIDTH_CACHE", str(Path.home() / ".modelpick" / "bandwidth.json")))
 COPY_MIB = 256
@@ -73,17 +75,23 @@ def cpu_bandwidth(refresh: bool = False) -> Bandwidth:
         pass
     if key in cached and not refresh:
         entry = cached[key]
-        return Bandwidth(entry["gb_per_s"], entry["source"])
+        day = entry.get("measured_on") or (re.findall(r"\d{4}-\d{2}-\d{2}", entry.get("source", "")) or ["?"])[0]
+        return Bandwidth(entry["gb_per_s"], _measured(day))
     gbps = measure_cpu_bandwidth()
-    source = (f"measured here {time.strftime('%Y-%m-%d')}: numpy copy of {COPY_MIB} MiB, best of 5 "
-              f"(python -c 'from engine.bound import cpu_bandwidth; print(cpu_bandwidth(refresh=True))')")
-    cached[key] = {"gb_per_s": round(gbps, 2), "source": source}
+    day = time.strftime("%Y-%m-%d")
+    source = _measured(day)
+    cached[key] = {"gb_per_s": round(gbps, 2), "source": str(source), "measured_on": day}
     try:
         CACHE.parent.mkdir(parents=True, exist_ok=True)
         CACHE.write_text(json.dumps(cached, indent=1), encoding="utf-8")
     except OSError:
         pass  # measured again next time
     return Bandwidth(round(gbps, 2), source)
+
+
+def _measured(day: str) -> Msg:
+    return Msg("bw_measured", day=day, mib=COPY_MIB,
+               command="python -c 'from engine.bound import cpu_bandwidth; print(cpu_bandwidth(refresh=True))'")
 
 
 def _cpu_model() -> str:
@@ -114,7 +122,7 @@ def run_bandwidth(host: dict, config: dict, spec: str) -> Bandwidth | None:
     if on_gpu:
         for gpu in price_book().gpus.values():
             if gpu.bandwidth_gb_per_s and gpu_matches(host.get("gpus") or [], gpu):
-                return Bandwidth(gpu.bandwidth_gb_per_s, f"GPU table: {gpu.id} ({gpu.source})")
+                return Bandwidth(gpu.bandwidth_gb_per_s, Msg("bw_gpu_table", gpu=gpu.id, source=gpu.source))
     return None
 
 

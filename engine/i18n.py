@@ -649,6 +649,9 @@ TEXT: dict[str, tuple[str, str]] = {
     "rep_bound_line": ("{model} reaches {pct} of what this machine allows ({measured} of {bound} tokens/s at batch 1; "
                        "bandwidth {bw} GB/s, {source})",
                        "{model} 达到本机上限的 {pct}（单请求 {measured} / {bound} token/秒；带宽 {bw} GB/秒，{source}）"),
+    "bw_measured": ("measured here {day}: numpy copy of {mib} MiB, best of 5 ({command})",
+                    "{day} 在本机实测：numpy 复制 {mib} MiB，取 5 次最佳（{command}）"),
+    "bw_gpu_table": ("GPU table: {gpu} ({source})", "GPU 参数表：{gpu}（{source}）"),
     "bound_tok_per_s": ("Bound (tokens/s)", "上限（token/秒）"),
     "bound_share": ("Share of the bound", "占上限比例"),
     "bandwidth_source": ("Bandwidth from", "带宽来源"),

@@ -298,11 +298,12 @@ def votes_line(r: dict, L) -> str:
     return L("rep_votes", n=hv["votes"], cases=hv["cases"], raters=", ".join(hv["raters"]) or "–")
 
 
-def hardware_lines(hardware: list[dict], L) -> list[str]:
+def hardware_lines(hardware: list[dict], L, lang: str | None = None) -> list[str]:
     """"this model reaches 62% of what this machine allows", per model, with the figures."""
+    lang = lang or getattr(L, "lang", "en")
     return [L("rep_bound_line", model=h["model_spec"], pct=f"{h['bound_share']:.0%}",
               measured=f"{h['decode_tok_per_s']:.0f}", bound=f"{h['bound_tok_per_s']:.0f}",
-              bw=f"{h['bandwidth_gb_per_s']:g}", source=h["bandwidth_source"]) for h in hardware]
+              bw=f"{h['bandwidth_gb_per_s']:g}", source=say(h["bandwidth_source"], lang)) for h in hardware]
 
 
 def _constraint_lines(r: dict, L) -> list[str]:

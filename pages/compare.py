@@ -122,7 +122,7 @@ if not both.empty:
 bound = compare.hardware(s, gens)
 if not bound.empty:
     st.markdown(f"**{tr('rep_bound')}**")
-    for line in report.hardware_lines(bound.to_dict("records"), tr):
+    for line in report.hardware_lines(bound.to_dict("records"), tr, lang()):
         st.caption(text(line))
 
 st.subheader(tr("cmp_charts"))
