@@ -176,10 +176,11 @@ class MemoryFit:
 
     def describe(self) -> str:
         if self.total_gb is None:
-            missing = [n for n, v in (("weights", self.weights_gb), ("layer/head figures", self.kv_gb)) if v is None]
-            return f"unknown ({' and '.join(missing)} not in the catalog)"
-        return (f"{self.total_gb:.1f} GB = weights {self.weights_gb:.2f} + KV cache {self.kv_gb:.2f} "
-                f"({self.context_tokens} tokens x {self.concurrency}) + overhead {self.overhead_gb:.1f}")
+            missing = [n for n, v in (("mem_weights", self.weights_gb), ("mem_kv", self.kv_gb)) if v is None]
+            return Msg("mem_unknown", missing=Joined([Msg(n) for n in missing], " and "))
+        return Msg("mem_detail", total=f"{self.total_gb:.1f}", weights=f"{self.weights_gb:.2f}",
+                   kv=f"{self.kv_gb:.2f}", context=self.context_tokens, conc=self.concurrency,
+                   overhead=f"{self.overhead_gb:.1f}")
 
 
 def memory_fit(model: CatalogModel | None, context_tokens: int, concurrency: int = 1,

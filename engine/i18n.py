@@ -705,6 +705,13 @@ TEXT: dict[str, tuple[str, str]] = {
     "why_licence": ("licence {licence} not allowed", "许可证 {licence} 不在允许范围内"),
     "why_quality_low": ("quality {q} < minimum {minimum}", "质量分 {q} 低于最低要求 {minimum}"),
     "why_quality_unmeasured": ("quality not measured", "回答质量未测得"),
+    "mem_unknown": ("unknown ({missing} not in the catalog)", "未知（目录中没有{missing}）"),
+    "mem_weights": ("weights", "权重大小"),
+    "mem_kv": ("layer/head figures", "层数/注意力头数据"),
+    "mem_detail": ("{total} GB = weights {weights} + KV cache {kv} ({context} tokens x {conc}) + overhead {overhead}",
+                   "{total} GB = 权重 {weights} + KV 缓存 {kv}（{context} token × {conc}）+ 额外开销 {overhead}"),
+    "more_min_cases": ("only {n} cases: a winner needs at least {minimum}, whatever the resamples say",
+                       "只有 {n} 个用例：无论重抽样结果如何，判定胜者至少需要 {minimum} 个用例"),
     "note_more_than_any": ("needs {need} GB, more than any GPU", "需要 {need} GB，超过任何一款 GPU"),
     "note_no_gpu": ("no GPU chosen: memory {why}", "未选定 GPU：显存 {why}"),
     "note_no_price": ("no price for {gpu}", "没有 {gpu} 的价格"),
@@ -798,6 +805,64 @@ TEXT: dict[str, tuple[str, str]] = {
     "rec_download_stale": ("The decision has changed since the summary was prepared: prepare it again.",
                            "报告生成后决策已有变化：请重新生成。"),
     "rec_download_failed": ("The summary could not be written: {error}", "无法生成报告：{error}"),
+    # what a check says about an answer (stored in English with the check; said again by the pages)
+    "chk_found_n": ("found {found}/{total}", "找到 {found}/{total}"),
+    "chk_found_missing": ("found {found}/{total}; missing: {missing}", "找到 {found}/{total}；缺少：{missing}"),
+    "chk_found_one": ("found: {what}", "找到：{what}"),
+    "chk_none_of": ("none of: {what}", "一个也没有：{what}"),
+    "chk_must_not": ("must not contain: {what}", "不应包含：{what}"),
+    "chk_none_present": ("none present", "均未出现"),
+    "chk_regex_slow": ("/{pattern}/ ran over {s} s on this answer (a pattern that backtracks without end); counted "
+                       "as failed", "/{pattern}/ 在此回答上运行超过 {s} 秒（模式会无限回溯）；按未通过计"),
+    "chk_matched": ("matched {what}", "匹配到 {what}"),
+    "chk_no_match": ("no match for /{pattern}/", "没有匹配 /{pattern}/"),
+    "chk_no_sentences": ("no sentences", "没有句子"),
+    "chk_sentences": ("{n} sentences (max {max})", "{n} 句（最多 {max} 句）"),
+    "chk_sentence_chars": ("{within}/{total} sentences within {value} chars (lengths {lengths})",
+                           "{within}/{total} 句不超过 {value} 字（各句长度 {lengths}）"),
+    "chk_min_chars": ("{n} chars (min {min})", "{n} 字（至少 {min} 字）"),
+    "chk_max_chars": ("{n} chars (max {max})", "{n} 字（最多 {max} 字）"),
+    "chk_no_letters": ("no letters in the answer", "回答中没有文字"),
+    "chk_language": ("{share} {language} (need {need})", "{language} 占 {share}（要求 {need}）"),
+    "chk_declined": ("declined ({marker})", "拒答（{marker}）"),
+    "chk_should_decline": ("answered where it should have declined", "应当拒答却作答了"),
+    "chk_should_answer": ("declined ({marker}) where it should have answered", "应当作答却拒答了（{marker}）"),
+    "chk_answered": ("answered", "已作答"),
+    "chk_not_measured": ("{what} not measured", "{what} 未测得"),
+    "chk_sla": ("{what} {got} (SLA {limit})", "{what} {got}（上限 {limit}）"),
+    "chk_no_json": ("no JSON found in the answer", "回答中没有 JSON"),
+    "chk_schema_errors": ("{n} schema error(s); at {where}: {message}", "{n} 处不符合 schema；位置 {where}：{message}"),
+    "chk_schema_ok": ("valid JSON matching the schema", "JSON 有效且符合 schema"),
+    "chk_repeats_line": ("degenerate: it repeats one line {n} times ({shown})", "退化：同一行重复 {n} 次（{shown}）"),
+    "chk_loops": ("degenerate: it loops ({share} of its 6-word runs are repeats)",
+                  "退化：循环输出（{share} 的 6 词片段是重复的）"),
+    "chk_echo": ("degenerate: an echo of the prompt ({share} of {shown} repeated)",
+                 "退化：照抄提示（{shown} 的 {share} 被重复）"),
+    "chk_tests_passed": ("{passed}/{total} hidden tests passed", "通过 {passed}/{total} 个隐藏测试"),
+    "chk_tests_passed_first": ("{passed}/{total} hidden tests passed; {first}", "通过 {passed}/{total} 个隐藏测试；{first}"),
+    "chk_no_tests_ran": ("no tests ran", "没有运行任何测试"),
+    "chk_states": ("states {found}/{total} printed lines", "说出了 {found}/{total} 行输出"),
+    "chk_states_missing": ("states {found}/{total} printed lines; missing: {what}",
+                           "说出了 {found}/{total} 行输出；缺少：{what}"),
+    "chk_prints_nothing": ("the snippet prints nothing to compare with", "代码片段没有输出可供对比"),
+    "chk_on_correct": ("on the correct code: {error}", "在正确代码上：{error}"),
+    "chk_no_tests": ("the answer contains no tests", "回答中没有测试"),
+    "chk_fails_correct": ("fails on the correct code: {what}", "在正确代码上失败：{what}"),
+    "chk_caught": ("{n} tests pass on the correct code; caught {caught}/{total} buggy versions",
+                   "{n} 个测试在正确代码上通过；发现 {caught}/{total} 个有缺陷的版本"),
+    "chk_query_failed": ("the query failed: {error}", "查询失败：{error}"),
+    "chk_rows_ok": ("{n} rows, as expected", "{n} 行，符合预期"),
+    "chk_rows_missing": ("got {n} rows, expected {m}; missing e.g. {row}", "得到 {n} 行，预期 {m} 行；例如缺少 {row}"),
+    "chk_rows_order": ("got {n} rows, expected {m}; order or extra rows differ", "得到 {n} 行，预期 {m} 行；顺序不同或有多余的行"),
+    "chk_judge_unreadable": ("the judge gave no readable score", "裁判模型没有给出可读的分数"),
+    "chk_judged": ("judged {n}/{scale}", "裁判评分 {n}/{scale}"),
+    "chk_matches": ("matches {ref}", "与 {ref} 一致"),
+    "chk_is_not": ("{got} is not {refs}", "{got} 不是 {refs}"),
+    "chk_f1": ("token F1 {f1} against {ref} (pass at {min})", "与 {ref} 的 token F1 为 {f1}（{min} 及格）"),
+    "chk_no_number": ("no number in the answer (expected {target})", "回答中没有数字（预期 {target}）"),
+    "chk_within": ("{closest} is within {allowed} of {target}", "{closest} 与 {target} 相差不超过 {allowed}"),
+    "chk_closest": ("closest number {closest}, expected {target} ± {allowed}", "最接近的数字为 {closest}，预期 {target} ± {allowed}"),
+    "chk_error": ("check error: {error}", "检查出错：{error}"),
 }
 
 
@@ -843,7 +908,7 @@ class Joined(str):
         return Joined, (self.parts, self.sep)
 
     def say(self, lang: str) -> str:
-        sep = "；" if lang == "zh" and self.sep == "; " else self.sep
+        sep = {"; ": "；", " and ": "和"}.get(self.sep, self.sep) if lang == "zh" else self.sep
         return sep.join(say(p, lang) for p in self.parts)
 
 
@@ -866,8 +931,45 @@ def _msg(key: str, params: dict) -> Msg:
 
 
 def say(text, lang: str = "en") -> str:
-    """`text` in `lang`: a message is said again, anything else (a model's name, a server's error)
-    is returned as it is."""
+    """`text` in `lang`: a message is said again; a check's stored detail is read back against the
+    check templates; anything else (a model's name, a server's error) is returned as it is."""
     if not isinstance(text, (Msg, Joined)):
         text = _SAID.get(text, text) if isinstance(text, str) else text
-    return text.say(lang) if isinstance(text, (Msg, Joined)) else str(text)
+    if isinstance(text, (Msg, Joined)):
+        return text.say(lang)
+    if lang != "en" and isinstance(text, str) and text:
+        return _read_back(text, lang)
+    return str(text)
+
+
+def _template(key: str):
+    import re
+
+    parts = re.split(r"\{(\w+)\}", TEXT[key][0])
+    pattern = "".join(re.escape(p) if i % 2 == 0 else f"(?P<{p}>.+?)" for i, p in enumerate(parts))
+    return re.compile(pattern, re.S)
+
+
+_STORED: list | None = None
+
+
+def _read_back(text: str, lang: str) -> str:
+    """A stored English sentence of a check in `lang`: matched against the templates (the most
+    literal first); a parameter that is a label key (ttft_ms) is said too. Parts joined by "; "
+    or ", " are read one by one; a text no template matches is returned as it is."""
+    global _STORED
+    if _STORED is None:
+        keys = [k for k in TEXT if k.startswith("chk_")]
+        keys.sort(key=lambda k: -len(TEXT[k][0].replace("{", "").replace("}", "")))
+        _STORED = [(k, _template(k)) for k in keys]
+    for sep in (", ", "; "):  # parts first: a template's last parameter would swallow the rest
+        parts = text.split(sep)
+        if len(parts) > 1:
+            said = [_read_back(p, lang) for p in parts]
+            if all(a != b for a, b in zip(said, parts)):
+                return ("；" if sep == "; " else "，").join(said)
+    for key, rx in _STORED:
+        m = rx.fullmatch(text)
+        if m:
+            return t(key, lang, **{k: t(v, lang) if v in TEXT else v for k, v in m.groupdict().items()})
+    return text

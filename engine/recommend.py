@@ -696,7 +696,7 @@ def decide(store: Store | None, scenario_id: str | None = None, *, run_id: str |
     elif n_cases < MIN_CASES:
         verdict = TOO_CLOSE
         more_cases = {"cases_now": n_cases, "extra_cases": MIN_CASES - n_cases,
-                      "note": f"only {n_cases} cases: a winner needs at least {MIN_CASES}, whatever the resamples say"}
+                      "note": Msg("more_min_cases", n=n_cases, minimum=MIN_CASES)}
     elif p_first[order[0]] >= p_threshold:
         verdict = models[order[0]]
     else:

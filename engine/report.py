@@ -242,14 +242,14 @@ def _tables(d: Decision, r: dict, L: _Lang) -> dict[str, tuple[list[dict], list[
                     [L("rec_criterion"), L("rec_weight")]),
         "categories": ([{**row, "category": L(row["category"]), "n": int(row["n"]) if row.get("n") == row.get("n")
                          and row.get("n") is not None else None,
-                         "winner": L("tie") if row.get("winner") == "tie" else say(row.get("winner") or "–", L.lang)}
+                         "winner": L("tie") if row.get("winner") == "tie" else say(_blank(row.get("winner")), L.lang)}
                         for row in r["categories"]],
                        ["category", "model_spec", "score", "ci_low", "ci_high", "n", "winner"],
                        [L("category"), L("model"), L("rec_score"), L("ci_low"), L("ci_high"), L("rep_n_cases"),
                         L("winner")]),
         "sensitivity": ([{**row, "criterion": L(f"crit_{row['criterion']}"), "weight": pct(row["weight"]),
                           "flip_low": pct(row["flip_low"]), "flip_high": pct(row["flip_high"]),
-                          "winner_below": row["winner_below"] or "–", "winner_above": row["winner_above"] or "–"}
+                          "winner_below": _blank(row["winner_below"]), "winner_above": _blank(row["winner_above"])}
                          for row in r["sensitivity"]],
                         ["criterion", "weight", "flip_low", "winner_below", "flip_high", "winner_above"],
                         [L("rec_criterion"), L("rec_weight"), L("rec_flip_low"), L("rec_winner_below"),
@@ -270,10 +270,15 @@ def _tables(d: Decision, r: dict, L: _Lang) -> dict[str, tuple[list[dict], list[
     if not wide.empty:
         cols = [c for c in wide.columns if c not in ("row", "winner")]
         rows = [{**rec, "row": L(rec["row"]),
-                 "winner": L("tie") if rec["winner"] == "tie" else say(rec["winner"] or "–", L.lang)}
+                 "winner": L("tie") if rec["winner"] == "tie" else say(_blank(rec["winner"]), L.lang)}
                 for rec in wide.to_dict("records")]
         out["decision"] = (rows, ["row", *cols, "winner"], [L("row"), *cols, L("winner")])
     return out
+
+
+def _blank(v):
+    """A cell with nothing in it (None, NaN, "") as "–"."""
+    return "–" if v is None or v == "" or (isinstance(v, float) and v != v) else v
 
 
 def capacity_source(row: dict, L) -> str:

@@ -8,7 +8,7 @@ import pandas as pd
 import streamlit as st
 
 from engine import Store, default_db_path
-from engine.i18n import TEXT, t
+from engine.i18n import TEXT, say, t
 from engine.textsafe import Markdown, code_span, csv_cell, markdown_text
 
 
@@ -59,7 +59,9 @@ def localised(df: pd.DataFrame) -> pd.DataFrame:
     out = df.copy()
     for col in LABEL_COLUMNS:
         if col in out.columns:
-            out[col] = out[col].map(lambda v: tr(v) if isinstance(v, str) else v)
+            # a table cell is not Markdown: a label key in words, a message said again, as written
+            out[col] = out[col].map(lambda v: t(v, lang()) if v in TEXT else say(v, lang()) if isinstance(v, str)
+                                    else v)
     return out.rename(columns=lambda c: tr(str(c)))
 
 
@@ -71,8 +73,11 @@ def summary_table(spec: tuple[list[dict], list[str], list[str]], **kwargs) -> No
     """One of the decision summary's tables (`engine.report.tables`), shown as the summary has it:
     its headers and cells are already in this session's language."""
     rows, columns, headers = spec
-    st.dataframe(pd.DataFrame([[r.get(c) for c in columns] for r in rows], columns=headers), hide_index=True,
-                 **kwargs)
+    df = pd.DataFrame([[r.get(c) for c in columns] for r in rows], columns=headers)
+    for col in df.columns:  # an empty text cell says "–"; an empty figure stays empty, its column numeric
+        if not pd.api.types.is_numeric_dtype(df[col]):
+            df[col] = df[col].map(lambda v: "–" if v is None or (isinstance(v, float) and v != v) else v)
+    st.dataframe(df, hide_index=True, **kwargs)
 
 
 def csv(df: pd.DataFrame) -> bytes:

@@ -1,6 +1,7 @@
 import streamlit as st
 
 from engine import charts, compare, judging, ratings, report, sweep
+from engine.i18n import say
 from engine.textsafe import Markdown
 from pages._shared import csv, entry_guard, fmt, labeller, lang, scenario_label, spec, store, table, text, tr
 
@@ -160,5 +161,5 @@ for item in compare.answers(gens, checks):
             col.caption(tr("cmp_answer_timing", ttft=fmt(ans["ttft_ms"], 0), e2e=fmt(ans["e2e_ms"], 0)))
             if ans["checks"]:
                 col.dataframe([{tr("check"): tr(c["check_type"]), tr("passed"): "✅" if c["passed"] else "❌",
-                                tr("score"): round(c["score"], 2), tr("detail"): c["detail"]}
+                                tr("score"): round(c["score"], 2), tr("detail"): say(c["detail"], lang())}
                                for c in ans["checks"]], hide_index=True)

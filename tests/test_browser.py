@@ -1,6 +1,7 @@
 """The CTO's click-through in a real headless Chromium against `streamlit run Home.py`:
 Home, Run (one bundled model on two cases, to the end), Compare (answers and a chart),
 Recommend (the verdict in both languages, the HTML decision summary downloaded)."""
+import functools
 import os
 import re
 import socket
@@ -122,23 +123,36 @@ def test_click_through(server):
         page.get_by_test_id("stSidebar").locator("a").filter(has_text="选型建议").click()
         expect(page.get_by_role("heading", name="选型建议")).to_be_visible()
         expect(page.get_by_text("推荐：llamacpp/smollm2-135m")).to_be_visible()
-        # the save form comes after the download buttons: once it shows, the buttons are this render's
         expect(page.get_by_role("button", name="保存此决策")).to_be_visible()
         page.screenshot(path=ARTIFACTS / "6-recommend-zh.png", full_page=True)
+        # Markdown is the default format: prepared, then downloaded as a zip with the full record beside it
+        page.get_by_role("button", name="生成报告").click()
+        ready = page.locator("[data-testid=stDownloadButton] button").filter(has_text="modelpick-standard-md.zip")
         with page.expect_download(timeout=60_000) as download:
-            page.locator("[data-testid=stDownloadButton] button").filter(has_text="MD").click()
-        assert "ModelPick 选型决策报告" in Path(download.value.path()).read_text(encoding="utf-8")
+            ready.click()
+        import io
+        import zipfile
+
+        with zipfile.ZipFile(io.BytesIO(Path(download.value.path()).read_bytes())) as z:
+            assert "ModelPick 选型决策报告" in z.read("modelpick-standard.md").decode("utf-8")
+            assert "generation_parameters" in z.read("modelpick-standard.reproducibility.json").decode("utf-8")
+        with page.expect_download(timeout=60_000) as download:  # a second click works too: no rerun between
+            ready.click()
+        assert Path(download.value.path()).stat().st_size > 0
         page.get_by_test_id("stSidebar").get_by_text("English").click()
         expect(page.get_by_role("heading", name="Recommend")).to_be_visible()
         expect(page.get_by_text("only one model was run")).to_be_visible()
         expect(page.get_by_role("button", name="Save this decision")).to_be_visible()
-        expect(page.get_by_test_id("stDownloadButton")).to_have_count(4)  # and the previous render's are gone
+        # the language changed the summary: the Chinese one is not offered as this page's
+        expect(page.get_by_test_id("stDownloadButton")).to_have_count(0)
+        page.get_by_test_id("stRadio").filter(has_text="Format").get_by_text("HTML", exact=True).click()
+        page.get_by_role("button", name="Prepare the summary").click()
         with page.expect_download(timeout=120_000) as download:  # the first chart render starts its engine
-            page.locator("[data-testid=stDownloadButton] button").filter(has_text="HTML").click()
+            page.locator("[data-testid=stDownloadButton] button").filter(has_text="modelpick-standard.html").click()
         saved = ARTIFACTS / "decision.html"
         download.value.save_as(saved)
         html = saved.read_text(encoding="utf-8")
-        assert "ModelPick decision summary: standard" in html and "<svg" in html
+        assert "ModelPick decision summary: Standard five-question set" in html and "<svg" in html
         page.screenshot(path=ARTIFACTS / "7-recommend.png", full_page=True)
 
 
@@ -251,19 +265,31 @@ def test_a_vote_brings_a_new_pair(server, tmp_path):
 
 
 def test_every_page_in_chinese_in_the_browser(server, tmp_path):
-    """Every page in 中文 with data on it: no English label, none of Streamlit's own English
-    (uploader, multiselect placeholder, Deploy), and model specs never become links."""
+    """Every page in 中文 after a real run (llama.cpp and a served model): no label in Latin script
+    outside model names, specs, ids, figures, units, commands and what the models and the scenario
+    wrote; none of Streamlit's own English (uploader, multiselect placeholder, Deploy); model specs
+    never become links."""
     from playwright.sync_api import expect
 
-    from engine import RunConfig, Runner, load_scenario
+    from engine import load_scenario
     from engine.i18n import TEXT
     from tests.fakeservers import FakeServer, OpenAIHandler
 
     store = _db(tmp_path)
     with FakeServer(OpenAIHandler) as srv:
-        served = f"openai/echo@{srv.url}/v1"
-        Runner(store).run(RunConfig(load_scenario("standard"), ["fake/echo", served],
-                                    case_ids=["knowledge-en", "coding-en"]))
+        _real_run(store, srv.url, ["return-zh", "escalate-en", "shipping-en", "invented-price-zh"])
+    # what is data, not a label: the models' answers and the scenarios' own text
+    data = " ".join(store.query("SELECT output_text FROM generations").output_text.fillna(""))
+    for sid in ("standard", "customer-service", "kb-qa", "dev-assistant"):
+        data += "\n" + "\n".join(_strings(load_scenario(sid).model_dump()))
+    # names: the price table's GPUs, providers and sources, the catalog's models and licences, the scenario ids
+    names = "\n".join((ROOT / "engine" / f).read_text(encoding="utf-8") for f in ("prices.yaml", "catalog.yaml")) \
+        + " standard customer-service kb-qa dev-assistant"
+    for sid in ("standard", "customer-service", "kb-qa", "dev-assistant"):  # what the checks look for
+        sc = load_scenario(sid)
+        names += "\n" + "\n".join(_strings([c.value for case in sc.cases for c in case.checks]
+                                            + [c.value for case in sc.cases for turn in case.turns or [] for c in
+                                               turn.checks]))
     english = {en for en, zh in TEXT.values() if en != zh and "{" not in en}
     streamlit_own = ["Upload", "per file", "Choose options", "Choose an option", "Deploy", "Drag and drop"]
     with _page({"width": 1400, "height": 1000}) as page:
@@ -275,12 +301,16 @@ def test_every_page_in_chinese_in_the_browser(server, tmp_path):
         for label in ["首页", "测试场景", "运行测试", "对比结果", "选型建议", "人工评分"]:
             _nav(page, label)
             expect(page.get_by_role("heading", name=label if label != "首页" else "ModelPick").first).to_be_visible()
-            page.wait_for_timeout(1500)  # the page settles (charts, fragments)
+            page.wait_for_timeout(2500)  # the page settles (charts, fragments, tables)
             for expander in page.get_by_test_id("stExpander").all()[:8]:
                 expander.locator("summary").click()
+            page.wait_for_timeout(500)
             shown = page.get_by_test_id("stMain").inner_text()
             lines = {line.strip() for line in shown.splitlines() if line.strip()}
+            lines |= _grid_texts(page)  # tables are drawn on a canvas: their headers and cells, read apart
             problems += [f"{label}: {line!r}" for line in lines & english]
+            problems += [f"{label}: Latin {words} in {line!r}" for line in sorted(lines)
+                         if (words := latin_words(line, data, names))]
             problems += [f"{label}: Streamlit's {w!r}" for w in streamlit_own if w in shown]
             placeholders = page.locator("input[placeholder]").evaluate_all("els => els.map(e => e.placeholder)")
             problems += [f"{label}: placeholder {p!r}" for p in placeholders if p in streamlit_own]
@@ -293,6 +323,59 @@ def test_every_page_in_chinese_in_the_browser(server, tmp_path):
         after = zone.locator('[data-testid="stMarkdownContainer"]').first.evaluate(
             "e => getComputedStyle(e, '::after').content")
         assert "上传" in after
+
+
+# Not labels: model specs, URLs, paths, file names, run and case ids, environment variables, commands
+# and their words, and the names of products, units and file columns a Chinese user also writes in Latin.
+_NOT_LABELS = re.compile(
+    r"\b(?:llamacpp|ollama|openai|fake)/\S+|https?://\S+|(?:~|\.)?/[\w./-]+|\S+\.(?:gguf|yaml|yml|json|jsonl|md|zip|"
+    r"pdf|html|csv|duckdb|xlsx|docx|txt|py)\b|\b\d{8}-\d{6}-[0-9a-f]+\b|\b[A-Z][A-Z0-9]*(?:_[A-Z0-9]+)+\b|"
+    r"(?:python -m engine|\.venv/bin/python|sky (?:launch|down)|ollama (?:pull|serve)|vllm serve|llama-server)[^，。；）]*|"
+    r"python -c '[^']*'|\"[^\"]*\"|(?<!\w)'[^']*'(?!\w)")  # quoted: a piece of an answer or a prompt
+_LATIN_OK = set(["ModelPick", "GPU", "GPUs", "CPU", "USD", "CNY", "GB", "MB", "KB", "MiB", "ms", "P95", "SLA", "SLO", "JSON", "JSONL", "HTML", "HTTP", "PDF", "Markdown", "zip", "token", "tokens", "DuckDB", "Ollama", "vLLM", "llama", "cpp", "llama-server", "llama-cpp-python", "GGUF", "SkyPilot", "AI", "ShopCo", "API", "URL", "CSV", "Excel", "Word", "YAML", "OpenAI", "Python", "SQL", "TTFT", "F1", "LLM", "SSH", "llama.cpp", "modelpick", "NVML", "NVIDIA", "SmolLM2", "Gemma", "GPT-OSS-20B", "LLaMA3-8B", "Instruct", "README", "numpy", "backend", "model", "prompt", "reference", "category", "lang", "contains", "exact", "number", "regex", "rubric", "keyboard_arrow_down", "keyboard_arrow_right", "upload", "UTC", "RunPod", "Lambda", "Vast", "community", "secure", "spot", "on-demand"])
+
+
+def latin_words(line: str, data: str, names: str = "") -> list[str]:
+    """The Latin-script words of a line that are labels: none for a line the models or a scenario wrote
+    (`data`), and words of `names` (the price table's GPUs, providers and sources) are names."""
+    if (len(line) > 12 and line in data) or line in _lines(data) or line[:1] in "[{":  # a check's value
+        return []
+    rest = _NOT_LABELS.sub(" ", line)
+    words = re.findall(r"[A-Za-z][A-Za-z0-9_'.-]*[A-Za-z0-9]", rest)
+    written = _words(names)
+    return [w for w in words if len(w) > 2 and w not in _LATIN_OK and w.lower() not in written
+            and not re.fullmatch(r"[\w-]+-(?:en|zh)|c=\d+", w)]
+
+
+def _grid_texts(page) -> set[str]:
+    """The headers and cells of every data grid on the page (scrolled into view, so it draws them)."""
+    out = set()
+    for grid in page.get_by_test_id("stDataFrame").all():
+        if not grid.is_visible():  # inside a closed expander or tab
+            continue
+        grid.scroll_into_view_if_needed()
+        page.wait_for_timeout(300)
+        out |= {(c.text_content() or "").strip() for c in grid.locator("[role=columnheader], [role=gridcell]").all()}
+    return out - {""}
+
+
+def _strings(value) -> list[str]:
+    """Every string in a nested structure (a scenario's prompts, systems, turns, references)."""
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, dict):
+        value = list(value.values())
+    return [x for v in value for x in _strings(v)] if isinstance(value, (list, tuple)) else []
+
+
+@functools.lru_cache(maxsize=4)
+def _lines(data: str) -> frozenset[str]:
+    return frozenset(line.strip() for line in data.splitlines())
+
+
+@functools.lru_cache(maxsize=4)
+def _words(data: str) -> frozenset[str]:
+    return frozenset(w.lower() for w in re.findall(r"[A-Za-z][A-Za-z0-9_'.-]*[A-Za-z0-9]", data))
 
 
 def test_a_sheet_of_questions_is_previewed_then_saved_from_the_scenarios_page(server, tmp_path):
@@ -311,3 +394,75 @@ def test_a_sheet_of_questions_is_previewed_then_saved_from_the_scenarios_page(se
         page.get_by_role("button", name="Validate and save").first.click()
         expect(page.get_by_text("Saved scenario 'faq' with 3 cases")).to_be_visible()
         assert (Path(os.environ["MODELPICK_USER_SCENARIOS_DIR"]) / "faq.yaml").exists()
+
+
+def _real_run(store, served_url: str, cases: list[str]):
+    """Customer service on the bundled SmolLM2 through llama.cpp and a model behind a real
+    OpenAI-compatible server on loopback (its spec long, as a served model's is)."""
+    from engine import RunConfig, Runner, load_scenario
+
+    served = f"openai/echo@{served_url}/v1"
+    Runner(store).run(RunConfig(load_scenario("customer-service"), ["llamacpp/smollm2-135m", served],
+                                case_ids=cases, max_tokens=24))
+    return served
+
+
+def _shown_columns(grid) -> list[str]:
+    """The headers a data grid draws: it renders only the columns in view (virtualised), so a
+    column that needs a sideways scroll is not among them."""
+    return [h.inner_text().strip() for h in grid.locator("[role=columnheader]").all()]
+
+
+@pytest.mark.parametrize("width", [1400, 1920])
+def test_every_key_figure_is_visible_without_scrolling_sideways(server, tmp_path, width):
+    from playwright.sync_api import expect
+
+    from engine.i18n import t
+    from engine.recommend import recommend
+    from tests.fakeservers import FakeServer, OpenAIHandler
+
+    store = _db(tmp_path)
+    with FakeServer(OpenAIHandler) as srv:
+        served = _real_run(store, srv.url, ["return-en", "escalate-zh", "shipping-en", "cancel-zh"])
+    models = ["llamacpp/smollm2-135m", served]
+    weighted = {t(f"crit_{c}") for c in recommend(store, "customer-service").weights}  # the criteria measured
+    with _page({"width": width, "height": 1000}) as page:
+        page.goto(server)
+        # Home: each verdict whole, never cut to "openai/echo@http://1…"
+        card = page.get_by_test_id("stMain").locator("h4").first
+        expect(card).to_be_visible()
+        assert card.inner_text().strip() in [*models, "Too close to call"]
+        assert card.evaluate("e => e.scrollWidth <= e.clientWidth + 1")
+        leader = page.get_by_test_id("stCaptionContainer").filter(has_text="P(first)").first.inner_text()
+        assert any(leader.strip().endswith(m) for m in models)  # the leader's spec whole, the long one too
+
+        _nav(page, "Recommend")
+        expect(page.get_by_role("heading", name="Recommend")).to_be_visible()
+        chart = page.locator("[data-testid=stVegaLiteChart]").first
+        expect(chart.locator("g.role-legend-label text").first).to_be_visible()
+        page.wait_for_timeout(1500)
+        # the score chart: every weighted criterion in its legend, each model's name whole on its own row
+        legend = {t.text_content() for t in chart.locator("g.role-legend-label text").all()}
+        assert legend == weighted and len(legend) >= 3
+        names = [t for t in chart.locator("g.role-axis-label text").all() if "/" in (t.text_content() or "")]
+        assert sorted(t.text_content() for t in names) == sorted(models)  # not cut with "…"
+        boxes = sorted((t.bounding_box() for t in names), key=lambda b: b["y"])
+        assert boxes[0]["y"] + boxes[0]["height"] <= boxes[1]["y"]  # not printed over each other
+        assert all(b["x"] >= 0 and b["x"] + b["width"] <= width for b in boxes)
+        grids = page.get_by_test_id("stDataFrame")
+        ranking = _shown_columns(grids.first)
+        assert ranking == ["Model", "Score", "P(first)", "Excluded because"]
+        expect(page.get_by_role("heading", name="Caveats")).to_be_visible()  # the page has run to its end
+        cost = next(g for g in grids.all() if "Cost per 1,000 requests (USD)" in _shown_columns(g))
+        key = ["Model", "GPU", "Cost per 1,000 requests (USD)", "GPUs needed", "Monthly cost (USD)",
+               "Test session cost (USD)"]
+        shown = _shown_columns(cost)
+        assert shown[:6] == key and len(shown) > 6  # the column after the last key one starts in view
+        page.screenshot(path=ARTIFACTS / f"recommend-{width}.png")
+
+        _nav(page, "Scenarios")
+        expect(page.get_by_role("heading", name="Standard five-question set")).to_be_visible()
+        expect(page.get_by_text("How fine a difference these cases can tell apart")).to_be_visible()
+        page.wait_for_timeout(1500)  # the grids draw their headers
+        power = next(g for g in page.get_by_test_id("stDataFrame").all() if "Cases" in _shown_columns(g))
+        assert _shown_columns(power)[:3] == ["Category", "Cases", "Smallest detectable difference"]
