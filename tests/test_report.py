@@ -98,6 +98,11 @@ def test_report_and_recommend_from_the_command_line(store, cli_env, tmp_path):
               env=cli_env)
     assert res.returncode == 0, res.stderr
     assert "Recommended: a" in out.read_text(encoding="utf-8")
+    md = tmp_path / "decision.md"
+    res = cli("report", "--db", store.path, "--scenario", "standard", "--format", "md", "--out", str(md), env=cli_env)
+    assert res.returncode == 0, res.stderr
+    sidecar = tmp_path / "decision.reproducibility.json"  # the full record beside the summary, named in it
+    assert sidecar.name in md.read_text(encoding="utf-8") and json.loads(sidecar.read_text())["runs"]
     res = cli("recommend", "--db", store.path, "--scenario", "standard", "--json", env=cli_env)
     assert res.returncode == 0 and json.loads(res.stdout)["verdict"] == "a"
     res = cli("recommend", "--db", store.path, "--scenario", "standard", "--weights", "ttft=1,bogus=2", env=cli_env)
