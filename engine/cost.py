@@ -318,7 +318,7 @@ def cost_row(book: PriceBook, model_spec: str, model: CatalogModel | None, *, gp
     if currency not in CURRENCIES:
         raise CostError(f"currency: {currency!r} is not one of {', '.join(CURRENCIES)}")
     mem = memory_fit(model, context_tokens, concurrency)
-    notes = []
+    notes: list[str] = []
     if gpu_id:
         gpu = book.gpu(gpu_id)
         offer = book.cheapest_offer(gpu.id, currency)

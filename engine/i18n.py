@@ -899,6 +899,9 @@ class Msg(str):
 class Joined(str):
     """Messages joined by a separator, said again part by part."""
 
+    parts: list
+    sep: str
+
     def __new__(cls, parts: list, sep: str = "; "):
         self = super().__new__(cls, sep.join(parts))
         self.parts, self.sep = list(parts), sep

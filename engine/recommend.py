@@ -620,7 +620,7 @@ def decide(store: Store | None, scenario_id: str | None = None, *, run_id: str |
     eligible = [i for i, m in enumerate(models) if not reasons[m]]
 
     # -- criteria in use ---------------------------------------------------------------
-    dropped = {}
+    dropped: dict[str, str] = {}
     used = {}
     for c, w in weights.items():
         if w <= 0:

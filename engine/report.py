@@ -305,7 +305,7 @@ def votes_line(r: dict, L) -> str:
 
 def hardware_lines(hardware: list[dict], L, lang: str | None = None) -> list[str]:
     """"this model reaches 62% of what this machine allows", per model, with the figures."""
-    lang = lang or getattr(L, "lang", "en")
+    lang = lang or str(getattr(L, "lang", "en"))
     return [L("rep_bound_line", model=h["model_spec"], pct=f"{h['bound_share']:.0%}",
               measured=f"{h['decode_tok_per_s']:.0f}", bound=f"{h['bound_tok_per_s']:.0f}",
               bw=f"{h['bandwidth_gb_per_s']:g}", source=say(h["bandwidth_source"], lang)) for h in hardware]
@@ -567,5 +567,8 @@ def render(d: Decision, fmt: str, lang: str = "en", generated_at: str | None = N
         raise ReportError(f"format: {fmt!r} is not one of {', '.join(FORMATS)}")
     if fmt == "pdf":
         return to_pdf(d, lang, generated_at)
-    text = {"md": to_markdown, "html": to_html, "json": to_json}[fmt](d, lang, generated_at)
-    return text.encode("utf-8")
+    if fmt == "md":
+        return to_markdown(d, lang, generated_at).encode("utf-8")
+    if fmt == "html":
+        return to_html(d, lang, generated_at).encode("utf-8")
+    return to_json(d, lang, generated_at).encode("utf-8")
