@@ -4,7 +4,7 @@ from __future__ import annotations
 import altair as alt
 import pandas as pd
 
-from .i18n import t
+from .i18n import label, t
 
 _MODEL_AXIS = alt.Axis(labelAngle=0, labelLimit=260)
 
@@ -74,7 +74,7 @@ def sweep_chart(levels: pd.DataFrame, lang: str) -> alt.VConcatChart:
 
 def category_score_chart(cats: pd.DataFrame, lang: str) -> alt.Chart:
     """Mean check score per category with its bootstrap 95% interval."""
-    data = cats.assign(category=cats["category"].map(lambda c: t(c, lang)))
+    data = cats.assign(category=cats["category"].map(lambda c: label(c, lang)))
     base = alt.Chart(data).encode(
         y=alt.Y("category:N", title=t("category", lang), axis=alt.Axis(labelLimit=200)),
         yOffset="model_spec:N", color=alt.Color("model_spec:N", title=t("model", lang)))

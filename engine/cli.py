@@ -13,7 +13,7 @@ from .backends import BackendError
 from .backends.base import DEFAULT_MAX_CONTEXT
 from .catalog import load_catalog, load_presets
 from .redact import redact
-from .runner import Progress, RunConfig, Runner
+from .runner import Progress, RunConfig, Runner, backend_options
 from .scenarios import MAX_TEMPERATURE, MAX_TOKENS_LIMIT, ScenarioError, list_scenario_ids, load_scenario
 from .store import Store, StoreError, default_db_path
 from .summary import run_summary
@@ -270,10 +270,8 @@ def _cmd_run(args) -> int:
         raise ValueError("give at least one --model or --preset")
     scenario = load_scenario(args.scenario)
     _check_run_args(args, scenario)
-    options = {"n_gpu_layers": args.gpu_layers, "n_ctx": args.n_ctx, "max_context": args.max_context,
-               "timeout_s": args.first_token_timeout, "connect_timeout_s": args.connect_timeout}
-    if args.threads:
-        options["n_threads"] = args.threads
+    options = backend_options(args.gpu_layers, args.n_ctx, args.max_context, args.first_token_timeout,
+                              args.connect_timeout, args.threads)
     config = RunConfig(scenario=scenario, models=args.models, repeats=args.repeats,
                        max_tokens=args.max_tokens, temperature=args.temperature, seed=args.seed,
                        case_ids=args.case_ids, backend_options=options, warmup=not args.no_warmup,

@@ -323,8 +323,11 @@ def _answers(url: str, engine: str) -> bool:
 
 def run_session(db: str, session: dict | None = None, wait_s: float = 1800.0, log=print) -> list[str]:
     """Start each server, wait until it answers, run every scenario with all the models, sweep if
-    asked; the run ids. Servers started here are stopped at the end."""
-    from .cli import main as cli_main
+    asked; the run ids (each from its own run, never "the latest run"). Servers started here are
+    stopped at the end."""
+    from .runner import RunConfig, Runner, backend_options
+    from .scenarios import load_scenario
+    from .sweep import SweepConfig, parse_levels, run_sweep
 
     session = session or json.loads(os.environ.get("MODELPICK_SESSION") or "{}")
     if not session.get("servers"):
@@ -350,18 +353,23 @@ def run_session(db: str, session: dict | None = None, wait_s: float = 1800.0, lo
         for s in session["servers"]:
             _wait(s, wait_s, log)
         specs = [s["spec"] for s in session["servers"]]
+        store = Store(db)
         for sid in session["scenarios"]:
-            args = ["run", "--scenario", sid, "--db", db, "--quiet"] + sum((["--model", m] for m in specs), [])
             log(f"running {sid} on {', '.join(specs)}")
-            if cli_main(args) != 0:
-                raise CloudError(f"the run of {sid} failed (see above)")
-            run_ids.append(Store(db).query("SELECT run_id FROM runs ORDER BY started_at DESC LIMIT 1").run_id[0])
+            try:
+                config = RunConfig(load_scenario(sid), specs, backend_options=backend_options())
+                run_ids.append(Runner(store).run(config))
+            except Exception as exc:  # noqa: BLE001 - said with the scenario; the servers still stop
+                raise CloudError(f"the run of {sid} failed: {exc}") from exc
         if session.get("sweep"):
             failed = []
             for s in session["servers"]:
                 log(f"sweeping {s['spec']} at {session['sweep']}")
-                if cli_main(["sweep", "--model", s["spec"], "--scenario", session["scenarios"][0],
-                             "--concurrency", session["sweep"], "--db", db]) != 0:
+                try:
+                    run_sweep(store, SweepConfig(model=s["spec"], scenario=load_scenario(session["scenarios"][0]),
+                                                 concurrency=parse_levels(session["sweep"])))
+                except Exception as exc:  # noqa: BLE001 - the runs are kept; the sweep's failure is said
+                    log(f"the load sweep of {s['spec']} failed: {exc}")
                     failed.append(s["spec"])
             if failed:  # the runs are stored already; the session still says it did not all work
                 raise CloudError(f"the load sweep of {', '.join(failed)} failed (see above)")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pandas as pd
 
+from .recommend import cold_and_warm  # noqa: F401 (the Compare page's, computed where the decision is)
 from .store import Store, run_facts
 
 
@@ -69,24 +70,6 @@ def resources(gens: pd.DataFrame) -> pd.DataFrame:
     if not cols or gens[cols].isna().all().all():
         return pd.DataFrame()
     return gens[gens.ok].groupby("model_spec")[cols].median().reset_index()
-
-
-def cold_and_warm(store: Store, scenario_id: str, loaded: dict[str, pd.DataFrame] | None = None) -> pd.DataFrame:
-    """Per model: median TTFT of its latest cold run and of its latest warm run, where both
-    exist. `loaded` holds generations already read for a mode (not read again)."""
-    from .recommend import load_results
-
-    parts = []
-    for mode in ("cold", "warm"):
-        gens = (loaded or {}).get(mode)
-        if gens is None:
-            gens, _ = load_results(store, scenario_id=scenario_id, cache_mode=mode)
-        if not gens.empty:
-            parts.append(gens[gens.ok].groupby("model_spec").ttft_ms.median().rename(f"ttft_ms_{mode}"))
-    if len(parts) < 2:
-        return pd.DataFrame()
-    both = pd.concat(parts, axis=1).dropna().reset_index()
-    return both.assign(warm_over_cold=both.ttft_ms_warm / both.ttft_ms_cold)
 
 
 def hardware(store: Store, gens: pd.DataFrame) -> pd.DataFrame:

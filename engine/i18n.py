@@ -1,6 +1,7 @@
 """Dashboard labels in English and Simplified Chinese."""
 from __future__ import annotations
 
+import os
 from collections import OrderedDict
 
 LANGUAGES = {"en": "English", "zh": "中文"}
@@ -866,11 +867,23 @@ TEXT: dict[str, tuple[str, str]] = {
 }
 
 
+# Under the tests (tests/conftest.py sets it) a missing label is an error, not the key shown as text.
+STRICT = os.environ.get("MODELPICK_STRICT_LABELS") == "1"
+
+
 def t(key: str, lang: str = "en", **kwargs) -> str:
-    """The label for `key` in `lang`; unknown keys (a user's own category) show as they are."""
+    """The label for `key` in `lang`. A key with no label shows as itself, or raises KeyError under
+    the tests; for what may be a user's own word (a category), use `label()`."""
     pair = TEXT.get(key)
+    if pair is None and STRICT:
+        raise KeyError(f"no label {key!r} in engine/i18n.py")
     text = key if pair is None else pair[1 if lang == "zh" else 0]
     return text.format(**kwargs) if kwargs else text
+
+
+def label(key: str, lang: str = "en") -> str:
+    """A known word (a shipped category, a status) in `lang`; a user's own word as it is written."""
+    return t(key, lang) if key in TEXT else str(key)
 
 
 class Msg(str):

@@ -111,6 +111,24 @@ def parse_weights(text: str | None) -> dict[str, float] | None:
     return check_weights(out)
 
 
+def scenario_weights(scenario_id: str) -> dict[str, float]:
+    """A scenario's default weights; quality alone where the scenario file is gone."""
+    try:
+        return dict(load_scenario(scenario_id).weights)
+    except ScenarioError:
+        return {"quality": 1.0}
+
+
+VERDICT_LABELS = {TOO_CLOSE: "rec_too_close_short", NO_ELIGIBLE: "rec_no_eligible_short"}
+
+
+def verdict_label(verdict: str, lang: str = "en") -> str | None:
+    """A verdict that names no model, in words (None for a model's spec)."""
+    from .i18n import t
+
+    return t(VERDICT_LABELS[verdict], lang) if verdict in VERDICT_LABELS else None
+
+
 def check_weights(weights: dict[str, float]) -> dict[str, float]:
     for name, w in weights.items():
         if name not in CRITERIA:
@@ -521,10 +539,7 @@ def decide(store: Store | None, scenario_id: str | None = None, *, run_id: str |
     ev = evidence
     scenario_id = ev.scenario_id
     if weights is None:
-        try:
-            weights = dict(load_scenario(scenario_id).weights)
-        except ScenarioError:
-            weights = {"quality": 1.0}
+        weights = scenario_weights(scenario_id)
     weights = check_weights(dict(weights))
     models, n_models = ev.models, len(ev.models)
     book = costmod.price_book(store, cost_inputs.cny_per_usd)
@@ -756,8 +771,6 @@ def decide(store: Store | None, scenario_id: str | None = None, *, run_id: str |
         caveats.append(Msg("cav_bound_failed", error=exc))
     cold_warm = pd.DataFrame()
     if store is not None and not run_id:
-        from .compare import cold_and_warm
-
         cold_warm = cold_and_warm(store, scenario_id, {cache_mode: ev.gens})
     return Decision(scenario_id, models, wnorm, weights, dropped, constraints, cost_inputs,
                     pd.DataFrame(crit_rows), ranking, verdict, margin, p_threshold, tie_margin, more_cases,
@@ -1022,6 +1035,22 @@ def _reproducibility(ev: Evidence, configs: list[dict], entries: dict) -> dict:
         "models": {m: model_identity(m) for m in ev.models},
         "generation_parameters": params,
     }
+
+
+def cold_and_warm(store: Store, scenario_id: str, loaded: dict[str, pd.DataFrame] | None = None) -> pd.DataFrame:
+    """Per model: median TTFT of its latest cold run and of its latest warm run, where both
+    exist. `loaded` holds generations already read for a mode (not read again)."""
+    parts = []
+    for mode in ("cold", "warm"):
+        gens = (loaded or {}).get(mode)
+        if gens is None:
+            gens, _ = load_results(store, scenario_id=scenario_id, cache_mode=mode)
+        if not gens.empty:
+            parts.append(gens[gens.ok].groupby("model_spec").ttft_ms.median().rename(f"ttft_ms_{mode}"))
+    if len(parts) < 2:
+        return pd.DataFrame()
+    both = pd.concat(parts, axis=1).dropna().reset_index()
+    return both.assign(warm_over_cold=both.ttft_ms_warm / both.ttft_ms_cold)
 
 
 # --- saved decisions -----------------------------------------------------------------

@@ -13,7 +13,7 @@ import subprocess
 from datetime import UTC, datetime
 from pathlib import Path
 
-from .i18n import TEXT, say, t
+from .i18n import TEXT, label, say, t
 from .recommend import NO_ELIGIBLE, TOO_CLOSE, Decision, table_wide
 from .scenarios import ScenarioError, load_scenario
 from .textsafe import fence, markdown_text
@@ -240,8 +240,8 @@ def _tables(d: Decision, r: dict, L: _Lang) -> dict[str, tuple[list[dict], list[
                     [L("model"), L("rec_score"), L("rec_p_first"), L("rec_excluded_why")]),
         "weights": ([{"c": L(f"crit_{c}"), "w": f"{w:.0%}"} for c, w in r["weights"].items()], ["c", "w"],
                     [L("rec_criterion"), L("rec_weight")]),
-        "categories": ([{**row, "category": L(row["category"]), "n": int(row["n"]) if row.get("n") == row.get("n")
-                         and row.get("n") is not None else None,
+        "categories": ([{**row, "category": label(row["category"], L.lang),
+                         "n": None if _blank(row.get("n")) == "–" else int(row["n"]),
                          "winner": L("tie") if row.get("winner") == "tie" else say(_blank(row.get("winner")), L.lang)}
                         for row in r["categories"]],
                        ["category", "model_spec", "score", "ci_low", "ci_high", "n", "winner"],
@@ -269,7 +269,7 @@ def _tables(d: Decision, r: dict, L: _Lang) -> dict[str, tuple[list[dict], list[
     wide = table_wide(d.table)
     if not wide.empty:
         cols = [c for c in wide.columns if c not in ("row", "winner")]
-        rows = [{**rec, "row": L(rec["row"]),
+        rows = [{**rec, "row": label(rec["row"], L.lang),
                  "winner": L("tie") if rec["winner"] == "tie" else say(_blank(rec["winner"]), L.lang)}
                 for rec in wide.to_dict("records")]
         out["decision"] = (rows, ["row", *cols, "winner"], [L("row"), *cols, L("winner")])

@@ -20,7 +20,9 @@ from typing import Any
 
 import psutil
 
+from . import cjk
 from .backends import Backend, BackendError, ContextOverflow, EngineReport, GenParams, Reasoning, parse_spec, resolve
+from .backends.base import DEFAULT_MAX_CONTEXT
 from .checks import CheckResult, run_check
 from .checks.judge import CheckSkipped
 from .hostinfo import LoadMonitor, host_info
@@ -35,6 +37,18 @@ WARMUP_MAX_TOKENS = 8
 HEARTBEAT_S = 5.0
 WRITE_WAIT_S = 2.0  # per write; past it a finished generation goes to the journal
 log = logging.getLogger("modelpick")
+
+
+def backend_options(gpu_layers: int = 0, n_ctx: int | None = None, max_context: int = DEFAULT_MAX_CONTEXT,
+                    first_token_timeout_s: float | None = 120.0, connect_timeout_s: float = 10.0,
+                    threads: int | None = None) -> dict:
+    """The options every backend of a run is made with, as `engine run` spells them (its defaults
+    here, for the command line and the cloud session alike)."""
+    options = {"n_gpu_layers": gpu_layers, "n_ctx": n_ctx, "max_context": max_context,
+               "timeout_s": first_token_timeout_s, "connect_timeout_s": connect_timeout_s}
+    if threads:
+        options["n_threads"] = threads
+    return options
 
 
 @dataclass
@@ -139,8 +153,8 @@ def cache_marker(key: str | None = None) -> str:
 
 def estimate_tokens(text: str) -> int:
     """A tokenizer-free estimate: one token per CJK character, one per 4 other characters."""
-    cjk = sum(1 for ch in text if "\u3400" <= ch <= "\u9fff")
-    return cjk + (len(text) - cjk) // 4
+    n = cjk.count(text)
+    return n + (len(text) - n) // 4
 
 
 def context_limit(spec: str, backend: Backend, cap: int | None = None) -> int | None:

@@ -40,8 +40,7 @@ else:
     # shown whole, never cut to "llamacpp/gemma3-2…"
     cols = st.columns(min(len(verdicts), 2))
     for i, row in enumerate(verdicts.itertuples()):
-        shown = {recommend.TOO_CLOSE: tr("rec_too_close_short"),
-                 recommend.NO_ELIGIBLE: tr("rec_no_eligible_short")}.get(row.verdict) or spec(row.verdict)
+        shown = recommend.verdict_label(row.verdict, lang()) or spec(row.verdict)
         card = cols[i % len(cols)].container(border=True, key=f"verdict-{i}")
         card.caption(text(scenario_label()(row.scenario_id)))
         card.markdown(f"#### {shown}")

@@ -5,7 +5,7 @@ import streamlit as st
 
 from engine import catalog, charts, compare, cost, recommend, report
 from engine.i18n import say
-from engine.scenarios import CRITERIA, ScenarioError, load_scenario
+from engine.scenarios import CRITERIA
 from pages._shared import entry_guard, labeller, lang, scenario_label, spec, store, summary_table, table, text, tr
 
 entry_guard()
@@ -21,10 +21,7 @@ if not scenario_ids:
 
 scenario_id = st.selectbox(tr("scenario"), scenario_ids, key="rec_scenario", format_func=scenario_label(),
                            placeholder=tr("choose_option"))
-try:
-    defaults = dict(load_scenario(scenario_id).weights)
-except ScenarioError:
-    defaults = {"quality": 1.0}
+defaults = recommend.scenario_weights(scenario_id)
 
 left, right = st.columns([1, 2])
 with left:
@@ -176,9 +173,8 @@ with st.form("save_decision"):
 saved = recommend.saved_decisions(s, scenario_id)
 if not saved.empty:
     st.markdown(f"**{tr('rec_saved_list')}**")
-    table(saved[["decision_id", "name", "created_at", "verdict"]].assign(verdict=saved.verdict.map(
-        {recommend.TOO_CLOSE: tr("rec_too_close_short"), recommend.NO_ELIGIBLE: tr("rec_no_eligible_short")}.get)
-        .fillna(saved.verdict)))
+    table(saved[["decision_id", "name", "created_at", "verdict"]].assign(
+        verdict=saved.verdict.map(lambda v: recommend.verdict_label(v, here) or v)))
 
     def _restore(row) -> None:
         """Put a saved decision's weights and constraints back on the sliders and inputs."""

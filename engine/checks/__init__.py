@@ -11,6 +11,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from ..cjk import is_cjk
+
 
 @dataclass(frozen=True)
 class CheckResult:
@@ -89,11 +91,9 @@ def sentences(text: str) -> list[str]:
 
 def count_chars(text: str) -> int:
     """Characters a reader counts: letters, digits and CJK ideographs; not spaces or punctuation."""
-    return sum(1 for ch in text if unicodedata.category(ch)[0] in "LNS" or _is_cjk(ch))
+    return sum(1 for ch in text if unicodedata.category(ch)[0] in "LNS" or is_cjk(ch))
 
 
-def _is_cjk(ch: str) -> bool:
-    return "\u4e00" <= ch <= "\u9fff" or "\u3400" <= ch <= "\u4dbf" or "\uf900" <= ch <= "\ufaff"
 
 
 def _fold(text: str, opts: dict) -> str:
@@ -197,7 +197,7 @@ def _language_value(value: Any) -> dict:
 
 def language_share(text: str, lang: str) -> float | None:
     """Share of CJK ideographs (zh) or Latin letters (en) among all letters; None if no letters."""
-    cjk = sum(1 for ch in text if _is_cjk(ch))
+    cjk = sum(1 for ch in text if is_cjk(ch))
     latin = len(_LATIN.findall(text))
     if cjk + latin == 0:
         return None

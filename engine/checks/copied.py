@@ -20,11 +20,13 @@ from collections import Counter
 from dataclasses import dataclass
 from functools import lru_cache
 
+from ..cjk import RANGES
+
 SPAN = 6  # tokens in a run that counts as copied when measuring how much of the prompt is repeated
 SHORT = 20  # tokens: a prompt part shorter than this is echoed only when it is repeated whole
 ECHO_SHARE = 0.6  # of a prompt part's tokens repeated verbatim: an echo
 STRIP = 40  # words (a CJK character counts half) in a copied run the content checks do not read
-_TOKEN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]|[^\W_]+", re.UNICODE)
+_TOKEN = re.compile(f"[{RANGES}]|[^\\W_]+", re.UNICODE)
 _LINES = re.compile(r"[\n。！？!?]+|\.(?=\s|$)")
 
 

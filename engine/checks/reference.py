@@ -8,7 +8,8 @@ import unicodedata
 from collections import Counter
 from typing import Any
 
-from . import CheckResult, _is_cjk, check
+from ..cjk import is_cjk
+from . import CheckResult, check
 
 _ARTICLES = {"a", "an", "the"}
 _NUMBER = re.compile(r"(?<![\w.])[-−]?\d{1,3}(?:[,，]\d{3})+(?:\.\d+)?|[-−]?\d+(?:\.\d+)?")
@@ -27,7 +28,7 @@ def tokens(text: str) -> list[str]:
     for word in normalise(text).split():
         run = ""
         for ch in word:
-            if _is_cjk(ch):
+            if is_cjk(ch):
                 if run:
                     out.append(run)
                     run = ""

@@ -1,0 +1,17 @@
+"""What counts as a Chinese character, in one place: the CJK ideograph blocks (unified, extension A,
+compatibility). Checks count them as words, the token estimate as tokens; the PDF writer's font test
+(engine.report) asks a wider question (any East Asian glyph) and keeps its own range."""
+from __future__ import annotations
+
+import re
+
+RANGES = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
+CHAR = re.compile(f"[{RANGES}]")
+
+
+def is_cjk(ch: str) -> bool:
+    return "\u4e00" <= ch <= "\u9fff" or "\u3400" <= ch <= "\u4dbf" or "\uf900" <= ch <= "\ufaff"
+
+
+def count(text: str) -> int:
+    return sum(1 for ch in text if is_cjk(ch))
