@@ -67,6 +67,7 @@ $(LINT_STAMP): $(STAMP) requirements-dev.txt
 lint: $(LINT_STAMP)
 	$(PY) -m ruff check .
 	$(PY) -m mypy
+	$(VENV)/bin/lint-imports  # the layers and the forbidden imports of pyproject.toml
 
 bench: install
 	$(PY) bench/overhead.py

@@ -29,7 +29,7 @@ from .hostinfo import LoadMonitor, host_info
 from .judging import make_judge
 from .sandbox import SandboxUnavailable
 from .scenarios import Case, Scenario
-from .store import Store, StoreBusy, StoreError, utcnow
+from .store import Store, StoreBusy, StoreError, stale_reason, utcnow
 from .telemetry import Sampler, model_pid
 from .timing import StreamTiming
 
@@ -241,8 +241,6 @@ class Runner:
         run = self.store.get_run(run_id)
         if run is None:
             raise ValueError(f"no run {run_id!r} in {self.store.path}")
-        from .worker import stale_reason
-
         if run["status"] == "running" and not stale_reason(run):
             raise ValueError(f"run {run_id} is still running (pid {run.get('owner_pid')} on "
                              f"{run.get('owner_host')}); cancel it first")

@@ -634,3 +634,42 @@ class Store:
     def check_results(self, run_id: str):
         return self.query("SELECT * FROM check_results WHERE run_id = ? "
                           "ORDER BY model_spec, case_id, repeat, turn", [run_id])
+
+
+# --- whether a run marked running is alive ---------------------------------------------
+
+STALE_AFTER_S = 60  # a run on another host whose heartbeat is older than this is dead
+
+
+def _owner_alive(pid: int, since) -> bool:
+    """Whether `pid` is the process that owned the run: alive, and started no later than
+    the run's last heartbeat (so a reused pid does not count)."""
+    import psutil
+
+    try:
+        created = psutil.Process(pid).create_time()
+    except (psutil.NoSuchProcess, psutil.AccessDenied, ValueError):
+        return False
+    if since is None:
+        return True
+
+    return created <= since.replace(tzinfo=UTC).timestamp() + 2
+
+
+def stale_reason(run: dict) -> str | None:
+    """Why a run marked running is dead (its owner process is gone, or its host stopped
+    its heartbeat); None while it may still be running."""
+    import socket
+
+    if run.get("status") != "running":
+        return None
+    pid, host, beat = run.get("owner_pid"), run.get("owner_host"), run.get("heartbeat_at")
+    if pid is None or pid != pid:
+        return None  # a run from before owners were recorded: nothing to tell by
+    beat = None if beat is None or beat != beat else beat
+    if host == socket.gethostname():
+        return None if _owner_alive(int(pid), beat) else f"the process that ran it (pid {int(pid)}) is gone"
+    age = (utcnow() - beat).total_seconds() if beat is not None else None
+    if age is None or age > STALE_AFTER_S:
+        return f"no heartbeat from {host} for {age:.0f} s" if age is not None else f"no heartbeat from {host}"
+    return None

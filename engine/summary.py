@@ -55,7 +55,7 @@ def run_summary(store: Store, run_id: str | None = None) -> dict:
         rec["stars"] = {r["row"]: {k: _plain(r[k]) for k in ("stars", "score", "ci_low", "ci_high", "n")}
                         for r in stars[stars.model_spec == m].to_dict("records")}
         out_models.append({k: _plain(v) for k, v in rec.items()})
-    from .worker import stale_reason
+    from .store import stale_reason
 
     # a run whose owner died reads as what it is, even from a reader that changes nothing
     dead = stale_reason(run)

@@ -15,12 +15,12 @@ import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from .redact import mask_held
-from .store import Store, new_run_id, utcnow
+from .store import STALE_AFTER_S, Store, new_run_id, stale_reason, utcnow  # noqa: F401 (re-exported)
 
 ROOT = Path(__file__).resolve().parent.parent
 _LIVE_INTERVAL_S = 0.25
@@ -195,43 +195,6 @@ def _log_tail(db_path: str, run_id: str, lines: int = 5) -> str:
     return "\n".join(text.strip().splitlines()[-lines:])
 
 
-STALE_AFTER_S = 60  # a run on another host whose heartbeat is older than this is dead
-
-
-def _owner_alive(pid: int, since) -> bool:
-    """Whether `pid` is the process that owned the run: alive, and started no later than
-    the run's last heartbeat (so a reused pid does not count)."""
-    import psutil
-
-    try:
-        created = psutil.Process(pid).create_time()
-    except (psutil.NoSuchProcess, psutil.AccessDenied, ValueError):
-        return False
-    if since is None:
-        return True
-
-    return created <= since.replace(tzinfo=UTC).timestamp() + 2
-
-
-def stale_reason(run: dict) -> str | None:
-    """Why a run marked running is dead (its owner process is gone, or its host stopped
-    its heartbeat); None while it may still be running."""
-    import socket
-
-    if run.get("status") != "running":
-        return None
-    pid, host, beat = run.get("owner_pid"), run.get("owner_host"), run.get("heartbeat_at")
-    if pid is None or pid != pid:
-        return None  # a run from before owners were recorded: nothing to tell by
-    beat = None if beat is None or beat != beat else beat
-    if host == socket.gethostname():
-        return None if _owner_alive(int(pid), beat) else f"the process that ran it (pid {int(pid)}) is gone"
-    age = (utcnow() - beat).total_seconds() if beat is not None else None
-    if age is None or age > STALE_AFTER_S:
-        return f"no heartbeat from {host} for {age:.0f} s" if age is not None else f"no heartbeat from {host}"
-    return None
-
-
 def reap_stale(store: Store) -> list[str]:
     """Mark dead runs interrupted, with the reason; the ids marked."""
     marked = []
@@ -365,12 +328,11 @@ def running_runs(store: Store) -> list[str]:
 
 # --- before a run starts -------------------------------------------------------------
 
-DEFAULT_OLLAMA_HOST = "http://127.0.0.1:11434"
-
-
 def default_ollama_host() -> str:
-    host = os.environ.get("OLLAMA_HOST") or DEFAULT_OLLAMA_HOST
-    return host if host.startswith(("http://", "https://")) else f"http://{host}"
+    """Where Ollama answers unless a spec says: the backend's own fact (engine.backends.ollama)."""
+    from .backends.ollama import default_host
+
+    return default_host()
 
 
 def collect_specs(bundled: list[str], gguf_path: str = "", ollama_host: str = "",

@@ -5,6 +5,7 @@ are reported beside it. Load time is measured cold: the model is unloaded first.
 """
 from __future__ import annotations
 
+import os
 from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
 
@@ -14,10 +15,13 @@ from .base import DEFAULT_MAX_CONTEXT, Backend, BackendError, Chunk, EngineRepor
 _NS_PER_MS = 1e6
 
 
-def default_host() -> str:
-    from ..worker import default_ollama_host
+DEFAULT_HOST = "http://127.0.0.1:11434"
 
-    return default_ollama_host()
+
+def default_host() -> str:
+    """Where Ollama answers: $OLLAMA_HOST (with or without its scheme), else its default port here."""
+    host = os.environ.get("OLLAMA_HOST") or DEFAULT_HOST
+    return host if host.startswith(("http://", "https://")) else f"http://{host}"
 
 
 class OllamaBackend(Backend):
