@@ -21,28 +21,16 @@ import pandas as pd
 
 from . import cost as costmod
 from .catalog import entry_for_spec
+from .criteria import CRITERIA, PER_CASE, PER_MODEL, Frames
+from .criteria import REGISTRY as CRITERION_REGISTRY
 from .i18n import Joined, Msg
-from .scenarios import CRITERIA, ScenarioError, load_scenario
+from .scenarios import ScenarioError, load_scenario
 from .scoring import _lang_from_id, case_scores
 from .store import Store, run_facts, utcnow
 
-# criterion -> (better, unit, what is measured)
-CRITERION_INFO = {
-    "quality": ("higher", "score 0-1", "mean weighted check score per case"),
-    "ttft": ("lower", "ms", "median over cases of the time to first answer token"),
-    "latency": ("lower", "ms", "median over cases of the end-to-end latency"),
-    "throughput": ("higher", "tok/s", "median over cases of the decode rate"),
-    "load": ("lower", "s", "model load time (cold start)"),
-    "memory": ("lower", "MB", "GPU memory where measured, else host memory the model added"),
-    "cost": ("lower", "per 1,000 requests", "hourly GPU price / measured or estimated capacity"),
-    "context": ("higher", "tokens", "context length (catalog)"),
-    "ecosystem": ("higher", "ways to serve", "engines the catalog lists for it (Ollama, vLLM, GGUF)"),
-    "preference": ("higher", "share of votes won", "blind A/B votes of your raters per case (a tie counts half)"),
-}
-PER_CASE = ("quality", "ttft", "latency", "throughput", "preference")
-# Timings are summarised by the median over cases: on a shared or noisy machine a few
-# stalled requests must not decide; quality (a score per case) by the mean.
-STAT = {"ttft": "median", "latency": "median", "throughput": "median"}
+# criterion -> (better, unit, what is measured), from the criteria's registry (engine/criteria.py)
+CRITERION_INFO = {c: (k.better, k.unit, k.measures) for c, k in CRITERION_REGISTRY.items()}
+STAT = {c: k.stat for c, k in CRITERION_REGISTRY.items() if k.stat != "mean"}
 NORMALISATION = ("per criterion the best eligible model scores 1; higher-is-better values are divided by "
                  "the best, lower-is-better values invert (best / value); the score is the weighted sum")
 SINGLE_SAMPLE_MARGIN = 0.2  # one measurement per model: a winner only beyond a 20% difference
@@ -235,10 +223,10 @@ def evidence_from_frames(gens: pd.DataFrame, checks: pd.DataFrame, scenario_id: 
 
     in_context = gens[~gens["exceeds_context"].fillna(False).astype(bool)].assign(
         ok_share=lambda g: g.ok.astype(float))
-    per_case = {"quality": matrix(scores, "score"), "ttft": matrix(usable, "ttft_ms"),
-                "latency": matrix(usable, "e2e_ms"), "throughput": matrix(usable, "decode_tok_per_s"),
-                "ok": matrix(in_context, "ok_share")}
-    per_case["preference"], used = preference_matrix(votes if votes is not None else pd.DataFrame(), models, cases)
+    preference, used = preference_matrix(votes if votes is not None else pd.DataFrame(), models, cases)
+    frames = Frames(scores, usable, preference, matrix)
+    per_case = {c: CRITERION_REGISTRY[c].value(frames) for c in PER_CASE}
+    per_case["ok"] = matrix(in_context, "ok_share")
     meta = gens.drop_duplicates("case_id")[["case_id", "category"]].set_index("case_id").reindex(cases)
     meta["lang"] = [langs.get(c) or _lang_from_id(c) for c in cases]
     return Evidence(scenario_id, models, cases, per_case, matrix(usable, "output_tokens"),
@@ -523,41 +511,104 @@ def decide(store: Store | None, scenario_id: str | None = None, *, run_id: str |
            constraints: Constraints | None = None, cost_inputs: CostInputs | None = None,
            p_threshold: float = 0.9, tie_margin: float = 0.02, n_boot: int = N_BOOT,
            seed: int = 0, cache_mode: str = "cold") -> Decision:
-    """The decision (see `recommend`)."""
+    """The decision (see `recommend`), in its steps: gather (all reading), the criteria matrix,
+    the constraints, the criteria in use, score and bootstrap, the verdict, the explanation."""
     constraints = constraints or Constraints()
-    constraints.validate()
     cost_inputs = cost_inputs or CostInputs()
+    _validate(constraints, cost_inputs, p_threshold, tie_margin)
+    g = _gather(store, scenario_id, run_id, evidence, weights, cost_inputs, cache_mode)
+    point = _criteria_matrix(g)
+    out = _apply_constraints(g, point, constraints, cost_inputs)
+    wnorm, dropped, caveats = _criteria_in_use(g, point)
+    scored = _score(g, point, wnorm, out.eligible, n_boot, seed, tie_margin)
+    verdict, margin, more_cases = _verdict(g, scored, out.eligible, p_threshold, tie_margin, caveats)
+    explained = _explain(g, point, wnorm, scored, out, caveats, n_boot, seed)
+    return Decision(
+        scenario_id=g.scenario_id, models=g.models, weights=wnorm, weights_requested=g.weights,
+        dropped_criteria=dropped, constraints=constraints, cost_inputs=cost_inputs,
+        criteria=explained["criteria"], ranking=explained["ranking"], verdict=verdict, margin=margin,
+        p_threshold=p_threshold, tie_margin=tie_margin, more_cases=more_cases,
+        sensitivity=explained["sensitivity"], sensitivity_curves=explained["curves"], binding=explained["binding"],
+        table=explained["table"], categories=explained["categories"],
+        cost=pd.DataFrame([g.cost_rows[m].as_dict() for m in g.models]), caveats=caveats,
+        reproducibility=_reproducibility(g.ev, g.configs, g.entries), n_cases=len(g.ev.cases), n_boot=n_boot,
+        evidence=g.ev, hardware=g.hardware, cold_warm=g.cold_warm, cache_mode=cache_mode,
+        warnings=explained["warnings"])
+
+
+def _validate(constraints: Constraints, cost_inputs: CostInputs, p_threshold: float, tie_margin: float) -> None:
+    constraints.validate()
     cost_inputs.traffic.validate()
     if not 0.5 <= p_threshold <= 1:
         raise RecommendError(f"p_threshold: must be between 0.5 and 1, got {p_threshold}")
     if tie_margin < 0:
         raise RecommendError(f"tie_margin: must be >= 0, got {tie_margin}")
+
+
+@dataclass
+class _Gathered:
+    """Everything a decision reads, read once: the evidence, the weights asked for, prices, the runs'
+    configurations, catalog entries, per-run figures, each model's cost row, the cold and warm runs
+    and the hardware bound."""
+    ev: Evidence
+    scenario_id: str
+    weights: dict[str, float]
+    book: costmod.PriceBook
+    configs: list[dict]
+    entries: dict
+    load: dict
+    memory: dict
+    memory_kind: dict
+    cost_rows: dict[str, costmod.CostRow]
+    cost_draw_scale: dict[str, bool]  # cost from a sequential run moves with the resampled latency
+    cold_warm: pd.DataFrame
+    hardware: pd.DataFrame
+    hardware_error: Exception | None
+
+    @property
+    def models(self) -> list[str]:
+        return self.ev.models
+
+
+def _gather(store: Store | None, scenario_id: str | None, run_id: str | None, evidence: Evidence | None,
+            weights: dict[str, float] | None, cost_inputs: CostInputs, cache_mode: str) -> _Gathered:
     if evidence is None:
         if store is None:
             raise RecommendError("no results database to decide from")
         evidence = load_evidence(store, scenario_id, run_id, cache_mode)
     ev = evidence
-    scenario_id = ev.scenario_id
-    if weights is None:
-        weights = scenario_weights(scenario_id)
-    weights = check_weights(dict(weights))
-    models, n_models = ev.models, len(ev.models)
+    weights = check_weights(dict(weights if weights is not None else scenario_weights(ev.scenario_id)))
     book = costmod.price_book(store, cost_inputs.cny_per_usd)
     if cost_inputs.gpu:
         book.gpu(cost_inputs.gpu)  # an unknown GPU is bad input
     configs = _run_configs(ev)
+    entries = {m: entry_for_spec(m) for m in ev.models}
+    load, memory, memory_kind = _scalar_samples(ev)
+    cost_rows, cost_draw_scale = _cost_rows(store, ev, book, entries, configs, cost_inputs)
+    from .bound import shares
+
+    hardware, hardware_error = pd.DataFrame(), None
+    try:
+        hardware = shares(ev.gens, {r["run_id"]: r for r in configs})
+    except Exception as exc:  # a figure beside the verdict: never lose the verdict for it
+        hardware_error = exc
+    cold_warm = pd.DataFrame()
+    if store is not None and not run_id:
+        cold_warm = cold_and_warm(store, ev.scenario_id, {cache_mode: ev.gens})
+    return _Gathered(ev, ev.scenario_id, weights, book, configs, entries, load, memory, memory_kind, cost_rows,
+                     cost_draw_scale, cold_warm, hardware, hardware_error)
+
+
+def _cost_rows(store: Store | None, ev: Evidence, book: costmod.PriceBook, entries: dict, configs: list[dict],
+               cost_inputs: CostInputs) -> tuple[dict[str, costmod.CostRow], dict[str, bool]]:
+    """Each model's cost: capacity from a load sweep at the traffic's peak concurrency (else at the
+    chosen level), else from the sequential run's latency, else estimated from the bandwidth bound."""
     context_tokens = cost_inputs.context_tokens or _run_context(configs)
     host_gpus = [g for c in configs for g in (c["host"].get("gpus") or [])]
-    caveats: list[str] = []
-
-    # -- raw values per model --------------------------------------------------------
-    load, memory, memory_kind = _scalar_samples(ev)
-    entries = {m: entry_for_spec(m) for m in models}
-    cost_rows: dict[str, costmod.CostRow] = {}
-    cost_draw_scale: dict[str, bool] = {}
     mean_out = _nanmean(ev.output_tokens)
-    for i, m in enumerate(models):
-        # capacity at the traffic's peak concurrency where a sweep measured it, else at the chosen level
+    rows: dict[str, costmod.CostRow] = {}
+    moves: dict[str, bool] = {}
+    for i, m in enumerate(ev.models):
         measured = _measured_capacity(store, ev, m, cost_inputs.traffic.peak_concurrency) \
             or _measured_capacity(store, ev, m, cost_inputs.concurrency)
         seq = None
@@ -570,36 +621,43 @@ def decide(store: Store | None, scenario_id: str | None = None, *, run_id: str |
                                concurrency=cost_inputs.concurrency, currency=cost_inputs.currency,
                                traffic=cost_inputs.traffic, measured=measured or seq, measured_gpus=host_gpus,
                                mean_output_tokens=mean_out[i] if mean_out[i] == mean_out[i] else None)
-        cost_rows[m] = row
-        # cost from a sequential run moves with the resampled mean latency
-        cost_draw_scale[m] = row.capacity is not None and row.capacity.source == "sequential run"
+        rows[m] = row
+        moves[m] = row.capacity is not None and row.capacity.source == "sequential run"
+    return rows, moves
 
-    scalar: dict[str, dict[str, Any]] = {
-        "load": {m: (float(np.median(load[m])) if load[m] else None) for m in models},
-        "memory": {m: (float(np.median(memory[m])) if memory[m] else None) for m in models},
-        "cost": {m: cost_rows[m].cost_per_1k_requests for m in models},
-        "context": {m: (e.context_tokens if (e := entries[m]) else None) for m in models},
-        "ecosystem": {m: (float(len({k for k in e.serve if k in ("ollama", "vllm", "gguf")}))
-                          if (e := entries[m]) else None) for m in models},
-    }
-    point = {c: _nanstat(ev.per_case[c], STAT.get(c, "mean")) for c in PER_CASE}
-    for c, vals in scalar.items():
-        point[c] = np.array([np.nan if vals[m] is None else vals[m] for m in models], dtype=float)
 
-    # -- constraints -------------------------------------------------------------------
-    reasons: dict[str, list[str]] = {m: [] for m in models}
+def _criteria_matrix(g: _Gathered) -> dict[str, np.ndarray]:
+    """Per criterion, each model's value: per-case criteria by their statistic over cases, the
+    others once per model (engine/criteria.py)."""
+    point = {c: _nanstat(g.ev.per_case[c], CRITERION_REGISTRY[c].stat) for c in PER_CASE}
+    for c in PER_MODEL:
+        vals = [CRITERION_REGISTRY[c].value(g, m) for m in g.models]
+        point[c] = np.array([np.nan if v is None else v for v in vals], dtype=float)
+    return point
+
+
+@dataclass
+class _Excluded:
+    reasons: dict[str, list]  # per model, why it is out (empty: eligible)
+    by_constraint: dict[str, list[str]]  # per constraint, the models it excludes
+    eligible: list[int]
+
+
+def _apply_constraints(g: _Gathered, point: dict, constraints: Constraints, cost_inputs: CostInputs) -> _Excluded:
+    models, ev = g.models, g.ev
+    reasons: dict[str, list] = {m: [] for m in models}
     by_constraint: dict[str, list[str]] = {}
 
-    def exclude(m: str, key: str, why: str) -> None:
+    def exclude(m: str, key: str, why) -> None:
         reasons[m].append(why)
         by_constraint.setdefault(key, []).append(m)
 
     for i, m in enumerate(models):
-        row = cost_rows[m]
+        row = g.cost_rows[m]
         if constraints.max_vram_gb is not None:
             need, how = None, ""
-            if memory_kind[m] == "GPU" and memory[m]:
-                need, how = max(memory[m]) / 1024, "measured"
+            if g.memory_kind[m] == "GPU" and g.memory[m]:
+                need, how = max(g.memory[m]) / 1024, "measured"
             elif row.memory and row.memory.total_gb is not None:
                 need, how = row.memory.total_gb, "estimated"
             if need is None:
@@ -618,7 +676,7 @@ def decide(store: Store | None, scenario_id: str | None = None, *, run_id: str |
                 elif p95 > limit:
                     exclude(m, key, Msg("why_p95_over", what=Msg(label), p95=f"{p95:.0f}", limit=f"{limit:g}"))
         if constraints.licences:
-            lic = e.license if (e := entries[m]) else None
+            lic = e.license if (e := g.entries[m]) else None
             if lic is None:
                 exclude(m, "licences", Msg("why_licence_unknown"))
             elif lic not in constraints.licences:
@@ -628,19 +686,22 @@ def decide(store: Store | None, scenario_id: str | None = None, *, run_id: str |
             if math.isnan(q) or q < constraints.min_quality:
                 exclude(m, "min_quality", Msg("why_quality_low", q=f"{q:.2f}", minimum=f"{constraints.min_quality:g}")
                         if not math.isnan(q) else Msg("why_quality_unmeasured"))
-    if cost_inputs.gpu and all(cost_rows[m].fits is False for m in models):
-        needs = ", ".join(f"{m} needs {_need_gb(cost_rows[m]):.1f} GB" for m in models)
+    if cost_inputs.gpu and all(g.cost_rows[m].fits is False for m in models):
+        needs = ", ".join(f"{m} needs {_need_gb(g.cost_rows[m]):.1f} GB" for m in models)
         raise RecommendError(f"gpu: no model fits {cost_inputs.gpu} "
-                             f"({book.gpu(cost_inputs.gpu).memory_gb:g} GB): {needs}")
-    eligible = [i for i, m in enumerate(models) if not reasons[m]]
+                             f"({g.book.gpu(cost_inputs.gpu).memory_gb:g} GB): {needs}")
+    return _Excluded(reasons, by_constraint, [i for i, m in enumerate(models) if not reasons[m]])
 
-    # -- criteria in use ---------------------------------------------------------------
+
+def _criteria_in_use(g: _Gathered, point: dict) -> tuple[dict[str, float], dict[str, str], list[str]]:
+    """The weighted criteria measured for every model, their weights normalised; the others left
+    out, said among the caveats (which start here)."""
     dropped: dict[str, str] = {}
     used = {}
-    for c, w in weights.items():
+    for c, w in g.weights.items():
         if w <= 0:
             continue
-        missing = [m for i, m in enumerate(models) if not np.isfinite(point[c][i])]
+        missing = [m for i, m in enumerate(g.models) if not np.isfinite(point[c][i])]
         if missing:
             dropped[c] = Msg("cav_not_measured_for", models=", ".join(missing))
         else:
@@ -648,135 +709,130 @@ def decide(store: Store | None, scenario_id: str | None = None, *, run_id: str |
     if not used:
         raise RecommendError("weights: none of the weighted criteria is measured for every model ("
                              + "; ".join(f"{c}: {why}" for c, why in dropped.items()) + ")")
-    for c, why in dropped.items():
-        caveats.append(Msg("cav_dropped", criterion=Msg(f"crit_{c}"), why=why))
+    caveats: list[str] = [Msg("cav_dropped", criterion=Msg(f"crit_{c}"), why=why) for c, why in dropped.items()]
     total = sum(used.values())
-    wnorm = {c: w / total for c, w in used.items()}
+    return {c: w / total for c, w in used.items()}, dropped, caveats
+
+
+def _normalise(values: np.ndarray, c: str, ref_models: list[int]) -> np.ndarray:
+    """values (models, ...) -> best = 1 among the reference models."""
+    better = CRITERION_INFO[c][0]
+    ref = values[ref_models]
+    # a draw of cases none of which has a value is all NaN: every model scores 0 there
+    with np.errstate(divide="ignore", invalid="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        if better == "higher":
+            best = np.nanmax(ref, axis=0)
+            out = np.where(best > 0, values / best, 1.0)
+        else:
+            best = np.nanmin(ref, axis=0)
+            out = np.where(values > 0, best / values, 1.0)
+    return np.nan_to_num(out, nan=0.0)
+
+
+@dataclass
+class _Scored:
+    crit: list[str]
+    wvec: np.ndarray
+    norm_point: np.ndarray  # (models, criteria)
+    score_point: np.ndarray  # (models,)
+    score_draws: np.ndarray  # (models, draws)
+    p_first: np.ndarray  # (models,)
+
+
+def _score(g: _Gathered, point: dict, wnorm: dict[str, float], eligible: list[int], n_boot: int, seed: int,
+           tie_margin: float) -> _Scored:
+    """The weighted score, and its bootstrap: every draw resamples the same cases for all models."""
+    ev, models = g.ev, g.models
     crit = list(wnorm)
     wvec = np.array([wnorm[c] for c in crit])
-    ref_models = eligible or list(range(n_models))
-
-    def normalise(values: np.ndarray, c: str) -> np.ndarray:
-        """values (models, ...) -> best = 1 among the reference models."""
-        better = CRITERION_INFO[c][0]
-        ref = values[ref_models]
-        # a draw of cases none of which has a value is all NaN: every model scores 0 there
-        with np.errstate(divide="ignore", invalid="ignore"), warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)
-            if better == "higher":
-                best = np.nanmax(ref, axis=0)
-                out = np.where(best > 0, values / best, 1.0)
-            else:
-                best = np.nanmin(ref, axis=0)
-                out = np.where(values > 0, best / values, 1.0)
-        return np.nan_to_num(out, nan=0.0)
-
-    norm_point = np.stack([normalise(point[c], c) for c in crit], axis=1)  # (models, crit)
-    score_point = norm_point @ wvec
-
-    # -- bootstrap: paired over cases ---------------------------------------------------
-    n_cases = len(ev.cases)
-    idx = boot_indices(n_cases, n_boot, seed)
+    ref_models = eligible or list(range(len(models)))
+    norm_point = np.stack([_normalise(point[c], c, ref_models) for c in crit], axis=1)
+    idx = boot_indices(len(ev.cases), n_boot, seed)
     draws = {}
     for c in crit:
-        if c in PER_CASE:
-            draws[c] = boot_stat(ev.per_case[c], idx, STAT.get(c, "mean"))
-        elif c == "cost":
-            lat = boot_stat(ev.per_case["latency"], idx, "mean")
-            base_lat = _nanmean(ev.per_case["latency"])
-            moves = np.array([cost_draw_scale[m] for m in models])[:, None]
-            with np.errstate(divide="ignore", invalid="ignore"):
-                draws[c] = point[c][:, None] * np.where(moves, lat / base_lat[:, None], 1.0)
+        kind = CRITERION_REGISTRY[c]
+        if kind.per_case:
+            draws[c] = boot_stat(ev.per_case[c], idx, kind.stat)
+        elif kind.resample is not None:
+            draws[c] = kind.resample(point[c], g, idx, boot_stat, _nanmean)
         else:
             draws[c] = np.repeat(point[c][:, None], n_boot, axis=1)
-    norm_draws = np.stack([normalise(draws[c], c) for c in crit], axis=2)  # (models, B, crit)
-    score_draws = norm_draws @ wvec  # (models, B)
-    p_first = np.zeros(n_models)
+    norm_draws = np.stack([_normalise(draws[c], c, ref_models) for c in crit], axis=2)  # (models, B, crit)
+    score_draws = norm_draws @ wvec
+    p_first = np.zeros(len(models))
     if eligible:
         el = np.array(eligible)
         s = score_draws[el]
-        top = s.max(axis=0)
-        close = s >= top - tie_margin
+        close = s >= s.max(axis=0) - tie_margin
         p_first[el] = (close / close.sum(axis=0)).mean(axis=1)
+    return _Scored(crit, wvec, norm_point, norm_point @ wvec, score_draws, p_first)
 
-    order = sorted(eligible, key=lambda i: -score_point[i])
-    margin = float(score_point[order[0]] - score_point[order[1]]) if len(order) > 1 else None
-    more_cases = {"cases_now": n_cases, "extra_cases": None, "note": ""}
+
+def _verdict(g: _Gathered, sc: _Scored, eligible: list[int], p_threshold: float, tie_margin: float,
+             caveats: list[str]) -> tuple[str, float | None, dict]:
+    """A model where it ranks first often enough, else too close to call (with how many more cases
+    might separate the top two), or no model eligible."""
+    models, n_cases = g.models, len(g.ev.cases)
+    order = sorted(eligible, key=lambda i: -sc.score_point[i])
+    margin = float(sc.score_point[order[0]] - sc.score_point[order[1]]) if len(order) > 1 else None
+    more_cases: dict = {"cases_now": n_cases, "extra_cases": None, "note": ""}
     if not eligible:
-        verdict = NO_ELIGIBLE
-    elif len(order) == 1:
-        verdict = models[order[0]]
-        if n_models == 1:
+        return NO_ELIGIBLE, margin, more_cases
+    if len(order) == 1:
+        if len(models) == 1:
             caveats.append(Msg("cav_one_model"))
-    elif n_cases < MIN_CASES:
-        verdict = TOO_CLOSE
-        more_cases = {"cases_now": n_cases, "extra_cases": MIN_CASES - n_cases,
-                      "note": Msg("more_min_cases", n=n_cases, minimum=MIN_CASES)}
-    elif p_first[order[0]] >= p_threshold:
-        verdict = models[order[0]]
-    else:
-        verdict = TOO_CLOSE
-        more_cases = _more_cases(score_draws[order[0]] - score_draws[order[1]], margin or 0.0, tie_margin,
-                                 n_cases, p_threshold)
+        return models[order[0]], margin, more_cases
+    if n_cases < MIN_CASES:
+        return TOO_CLOSE, margin, {"cases_now": n_cases, "extra_cases": MIN_CASES - n_cases,
+                                   "note": Msg("more_min_cases", n=n_cases, minimum=MIN_CASES)}
+    if sc.p_first[order[0]] >= p_threshold:
+        return models[order[0]], margin, more_cases
+    return TOO_CLOSE, margin, _more_cases(sc.score_draws[order[0]] - sc.score_draws[order[1]], margin or 0.0,
+                                          tie_margin, n_cases, p_threshold)
 
+
+def _explain(g: _Gathered, point: dict, wnorm: dict[str, float], sc: _Scored, out: _Excluded,
+             caveats: list[str], n_boot: int, seed: int) -> dict:
+    """The ranking with each criterion's part, the criteria table, what would change the leader, the
+    binding constraints, the decision table, and the caveats (those beside the verdict apart)."""
+    models, crit = g.models, sc.crit
     ranking = pd.DataFrame([{
-        "model_spec": m, "score": float(score_point[i]), "p_first": float(p_first[i]),
-        "eligible": not reasons[m], "reasons": Joined(reasons[m]),
-        **{f"part_{c}": float(norm_point[i, j] * wvec[j]) for j, c in enumerate(crit)},
+        "model_spec": m, "score": float(sc.score_point[i]), "p_first": float(sc.p_first[i]),
+        "eligible": not out.reasons[m], "reasons": Joined(out.reasons[m]),
+        **{f"part_{c}": float(sc.norm_point[i, j] * sc.wvec[j]) for j, c in enumerate(crit)},
     } for i, m in enumerate(models)]).sort_values(["eligible", "score", "model_spec"], ascending=[False, False, True],
                                                   ignore_index=True)
-
     crit_rows = []
     for i, m in enumerate(models):
         for c in CRITERIA:
             if c not in point:
                 continue
             v = point[c][i]
-            src = ""
-            if c == "memory":
-                src = memory_kind[m]
-            elif c == "cost":
-                cap = cost_rows[m].capacity
-                src = f"{cost_rows[m].gpu}, {cap.source}" if cap else "unknown"
-            elif c in ("context", "ecosystem"):
-                src = "catalog"
+            source = CRITERION_REGISTRY[c].source
+            src = source(g, m) if source else ""
             j = crit.index(c) if c in crit else None
             crit_rows.append({"model_spec": m, "criterion": c, "value": None if not np.isfinite(v) else float(v),
                               "unit": CRITERION_INFO[c][1], "better": CRITERION_INFO[c][0],
                               "weight": wnorm.get(c, 0.0),
-                              "normalised": float(norm_point[i, j]) if j is not None else None,
-                              "contribution": float(norm_point[i, j] * wvec[j]) if j is not None else None,
+                              "normalised": float(sc.norm_point[i, j]) if j is not None else None,
+                              "contribution": float(sc.norm_point[i, j] * sc.wvec[j]) if j is not None else None,
                               "source": src})
-
-    sens, curves = _sensitivity(norm_point, wvec, crit, models, eligible)
-    unconstrained = int(np.argmax(score_point))
+    sens, curves = _sensitivity(sc.norm_point, sc.wvec, crit, models, out.eligible)
+    unconstrained = int(np.argmax(sc.score_point))
     binding = [{"constraint": k, "excludes": v, "unconstrained_leader": models[unconstrained],
                 "binds": models[unconstrained] in v}
-               for k, v in by_constraint.items()]
-    for b in binding:
-        if b["binds"]:
-            caveats.append(Msg("cav_binds", constraint=Msg(f"constraint_{b['constraint']}"),
-                               model=models[unconstrained]))
-    table, categories = decision_table(ev, load, memory, n_boot=max(n_boot, 1000), seed=seed)
-    noted = _caveats(ev, cost_rows, memory_kind, configs)
+               for k, v in out.by_constraint.items()]
+    caveats += [Msg("cav_binds", constraint=Msg(f"constraint_{b['constraint']}"), model=models[unconstrained])
+                for b in binding if b["binds"]]
+    table, categories = decision_table(g.ev, g.load, g.memory, n_boot=max(n_boot, 1000), seed=seed)
+    noted = _caveats(g.ev, g.cost_rows, g.memory_kind, g.configs)
     caveats += [text for _, text in noted]
-    beside_verdict = _verdict_warnings(noted, wnorm)
-    repro = _reproducibility(ev, configs, entries)
-    from .bound import shares
-
-    try:
-        hardware = shares(ev.gens, {r["run_id"]: r for r in configs})
-    except Exception as exc:  # a figure beside the verdict: never lose the verdict for it
-        hardware = pd.DataFrame()
-        caveats.append(Msg("cav_bound_failed", error=exc))
-    cold_warm = pd.DataFrame()
-    if store is not None and not run_id:
-        cold_warm = cold_and_warm(store, scenario_id, {cache_mode: ev.gens})
-    return Decision(scenario_id, models, wnorm, weights, dropped, constraints, cost_inputs,
-                    pd.DataFrame(crit_rows), ranking, verdict, margin, p_threshold, tie_margin, more_cases,
-                    sens, curves, binding, table, categories,
-                    pd.DataFrame([cost_rows[m].as_dict() for m in models]), caveats, repro, n_cases, n_boot, ev,
-                    hardware, cold_warm, cache_mode, beside_verdict)
+    if g.hardware_error is not None:
+        caveats.append(Msg("cav_bound_failed", error=g.hardware_error))
+    return {"ranking": ranking, "criteria": pd.DataFrame(crit_rows), "sensitivity": sens, "curves": curves,
+            "binding": binding, "table": table, "categories": categories,
+            "warnings": _verdict_warnings(noted, wnorm)}
 
 
 TIMING_CRITERIA = ("ttft", "latency", "throughput", "load")

@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from . import yamlsafe
 from .checks import CHECKS
+from .criteria import CRITERIA  # noqa: F401 (the scenarios' weights name these)
 from .safefile import UnsafeFile, open_under, read_regular, read_under
 
 SCENARIOS_DIR = Path(__file__).resolve().parent.parent / "scenarios"
@@ -74,8 +75,6 @@ def check_confined(base: Path, name: str, where: str) -> Path:
     return root / relative
 
 
-CRITERIA = ("quality", "ttft", "latency", "throughput", "load", "memory", "cost", "context", "ecosystem",
-            "preference")
 
 
 class ScenarioError(ValueError):

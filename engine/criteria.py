@@ -1,0 +1,137 @@
+"""The decision's criteria, each in one place, in the image of `@check`: its name, which way is
+better, its unit, what it measures, whether it has a value per case (resampled by case with the
+others) or one per model, its statistic over cases, and the function that reads its values from the
+evidence. The label is `crit_<name>` in engine/i18n.py. A new criterion is one registered function
+here and its label; the scenarios' `weights`, the Recommend page's sliders, the summary's tables and
+the command line's `--weights` all take the list from `CRITERIA`.
+
+A per-case function gets the run's frames (`Frames`) and returns a (models, cases) matrix; a
+per-model function gets the decision's gathered facts and a model and returns a number or None;
+`source` says where a per-model value comes from; `resample` (per-model criteria) moves a value
+with the bootstrap's draws instead of keeping it fixed."""
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class Criterion:
+    name: str
+    better: str  # "higher" or "lower"
+    unit: str
+    measures: str
+    per_case: bool
+    stat: str  # over cases: "mean" or "median"
+    value: Callable[..., Any]
+    source: Callable[[Any, str], str] | None = None
+    resample: Callable[..., np.ndarray] | None = None
+
+    @property
+    def label_key(self) -> str:
+        return f"crit_{self.name}"
+
+
+REGISTRY: dict[str, Criterion] = {}
+
+
+def criterion(name: str, better: str, unit: str, measures: str, *, per_case: bool = False, stat: str = "mean",
+              source: Callable[[Any, str], str] | None = None, resample: Callable[..., np.ndarray] | None = None):
+    if better not in ("higher", "lower") or stat not in ("mean", "median"):
+        raise ValueError(f"criterion {name}: better is higher or lower, stat mean or median")
+
+    def deco(fn):
+        REGISTRY[name] = Criterion(name, better, unit, measures, per_case, stat, fn, source, resample)
+        return fn
+    return deco
+
+
+@dataclass
+class Frames:
+    """What the per-case criteria read: the case scores, the usable generations (ok, within context)
+    and the blind votes as a matrix; `matrix(frame, column)` is the mean per model and case."""
+    scores: Any
+    usable: Any
+    preference: np.ndarray
+    matrix: Callable[[Any, str], np.ndarray]
+
+
+# Timings are summarised by the median over cases: on a shared or noisy machine a few stalled
+# requests must not decide; quality (a score per case) by the mean.
+@criterion("quality", "higher", "score 0-1", "mean weighted check score per case", per_case=True)
+def _quality(f: Frames) -> np.ndarray:
+    return f.matrix(f.scores, "score")
+
+
+@criterion("ttft", "lower", "ms", "median over cases of the time to first answer token", per_case=True,
+           stat="median")
+def _ttft(f: Frames) -> np.ndarray:
+    return f.matrix(f.usable, "ttft_ms")
+
+
+@criterion("latency", "lower", "ms", "median over cases of the end-to-end latency", per_case=True, stat="median")
+def _latency(f: Frames) -> np.ndarray:
+    return f.matrix(f.usable, "e2e_ms")
+
+
+@criterion("throughput", "higher", "tok/s", "median over cases of the decode rate", per_case=True, stat="median")
+def _throughput(f: Frames) -> np.ndarray:
+    return f.matrix(f.usable, "decode_tok_per_s")
+
+
+@criterion("load", "lower", "s", "model load time (cold start)")
+def _load(g, m: str) -> float | None:
+    return float(np.median(g.load[m])) if g.load[m] else None
+
+
+@criterion("memory", "lower", "MB", "GPU memory where measured, else host memory the model added",
+           source=lambda g, m: g.memory_kind[m])
+def _memory(g, m: str) -> float | None:
+    return float(np.median(g.memory[m])) if g.memory[m] else None
+
+
+def _cost_source(g, m: str) -> str:
+    cap = g.cost_rows[m].capacity
+    return f"{g.cost_rows[m].gpu}, {cap.source}" if cap else "unknown"
+
+
+def _cost_draws(values: np.ndarray, g, idx: np.ndarray, boot_stat, nanmean) -> np.ndarray:
+    """Cost from a sequential run's capacity moves with the resampled mean latency; the others stay."""
+    lat = boot_stat(g.ev.per_case["latency"], idx, "mean")
+    base_lat = nanmean(g.ev.per_case["latency"])
+    moves = np.array([g.cost_draw_scale[m] for m in g.models])[:, None]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return values[:, None] * np.where(moves, lat / base_lat[:, None], 1.0)
+
+
+@criterion("cost", "lower", "per 1,000 requests", "hourly GPU price / measured or estimated capacity",
+           source=_cost_source, resample=_cost_draws)
+def _cost(g, m: str) -> float | None:
+    return g.cost_rows[m].cost_per_1k_requests
+
+
+@criterion("context", "higher", "tokens", "context length (catalog)", source=lambda g, m: "catalog")
+def _context(g, m: str) -> float | None:
+    e = g.entries[m]
+    return e.context_tokens if e else None
+
+
+@criterion("ecosystem", "higher", "ways to serve", "engines the catalog lists for it (Ollama, vLLM, GGUF)",
+           source=lambda g, m: "catalog")
+def _ecosystem(g, m: str) -> float | None:
+    e = g.entries[m]
+    return float(len({k for k in e.serve if k in ("ollama", "vllm", "gguf")})) if e else None
+
+
+@criterion("preference", "higher", "share of votes won",
+           "blind A/B votes of your raters per case (a tie counts half)", per_case=True)
+def _preference(f: Frames) -> np.ndarray:
+    return f.preference
+
+
+CRITERIA = tuple(REGISTRY)
+PER_CASE = tuple(c for c, k in REGISTRY.items() if k.per_case)
+PER_MODEL = tuple(c for c, k in REGISTRY.items() if not k.per_case)
