@@ -623,7 +623,7 @@ class Runner:
         engine process) is read in this thread (handing each token across threads would cost the
         GIL's switch interval in latency); it yields every token, and an empty chunk when nothing
         came for 0.05 s, and cancel and the timeouts are checked between them."""
-        if backend.footprint_mb() is not None:
+        if not backend.served:  # the backend class's own fact: a model in a process of ours
             yield from self._stream_here(backend, messages, params, t0, config)
             return
         q: queue.SimpleQueue = queue.SimpleQueue()
