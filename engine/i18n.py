@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import threading
 from collections import OrderedDict
 
 LANGUAGES = {"en": "English", "zh": "中文"}
@@ -934,11 +935,15 @@ _SAID: OrderedDict[str, str] = OrderedDict()
 _SAID_MAX = 20_000
 
 
+_SAID_LOCK = threading.Lock()  # the dashboard's sessions run in threads of one process
+
+
 def _said(message):
-    _SAID[str(message)] = message
-    _SAID.move_to_end(str(message))
-    if len(_SAID) > _SAID_MAX:
-        _SAID.popitem(last=False)
+    with _SAID_LOCK:
+        _SAID[str(message)] = message
+        _SAID.move_to_end(str(message))
+        if len(_SAID) > _SAID_MAX:
+            _SAID.popitem(last=False)
     return message
 
 

@@ -139,8 +139,7 @@ st.subheader(tr("rec_download"))
 mimes = {"md": "application/zip", "html": "text/html", "json": "application/json", "pdf": "application/pdf"}
 names = {"md": f"modelpick-{scenario_id}-md.zip", "html": f"modelpick-{scenario_id}.html",
          "json": f"modelpick-{scenario_id}.json", "pdf": f"modelpick-{scenario_id}.pdf"}
-fingerprint = hashlib.sha256(json.dumps([report.to_json(decision, here, generated_at="-")], default=str)
-                             .encode()).hexdigest()
+fingerprint = hashlib.sha256(report.to_json(decision, here, generated_at="-").encode()).hexdigest()
 c1, c2 = st.columns([3, 1], vertical_alignment="bottom")
 fmt_choice = c1.radio(tr("rec_download_format"), report.FORMATS, horizontal=True, key="rec_dl_fmt",
                       format_func=labeller("dl_{}"))
