@@ -291,9 +291,11 @@ def capacity_source(row: dict, L) -> str:
     return L(key) + (f" (c={level})" if level else "")
 
 
-def tables(d: Decision, lang: str = "en") -> dict[str, tuple[list[dict], list[str], list[str]]]:
-    """The summary's tables, for a page that shows them as the summary has them."""
-    return _tables(d, build(d, lang, generated_at="-"), _Lang(lang))
+def tables(d: Decision, lang: str = "en", body: dict | None = None) -> dict[str, tuple[list[dict], list[str],
+                                                                                   list[str]]]:
+    """The summary's tables, for a page that shows them as the summary has them (`body`: the content
+    `build()` gave already)."""
+    return _tables(d, body if body is not None else build(d, lang, generated_at="-"), _Lang(lang))
 
 
 def votes_line(r: dict, L) -> str:

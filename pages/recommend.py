@@ -66,13 +66,14 @@ with right:
         st.error(text(str(exc)))
         st.stop()
     here = lang()
-    summary = report.tables(decision, here)
+    body = report.build(decision, here, generated_at="-")  # once: the tables, the facts and the fingerprint
+    summary = report.tables(decision, here, body)
     verdict = report.verdict_text(decision, here, name=spec)
     if decision.winner:
         st.success(verdict)
     else:
         st.warning(verdict)
-    facts = report.scenario_facts(decision, here)
+    facts = body["scenario"]
     st.caption(tr("rep_scenario_line", name=facts["name"], cases=facts["cases"], repeats=facts["repeats"],
                   models=len(facts["models"])))
     if decision.more_cases.get("note"):
@@ -139,7 +140,7 @@ st.subheader(tr("rec_download"))
 mimes = {"md": "application/zip", "html": "text/html", "json": "application/json", "pdf": "application/pdf"}
 names = {"md": f"modelpick-{scenario_id}-md.zip", "html": f"modelpick-{scenario_id}.html",
          "json": f"modelpick-{scenario_id}.json", "pdf": f"modelpick-{scenario_id}.pdf"}
-fingerprint = hashlib.sha256(report.to_json(decision, here, generated_at="-").encode()).hexdigest()
+fingerprint = hashlib.sha256(json.dumps(body, ensure_ascii=False, default=str).encode()).hexdigest()
 c1, c2 = st.columns([3, 1], vertical_alignment="bottom")
 fmt_choice = c1.radio(tr("rec_download_format"), report.FORMATS, horizontal=True, key="rec_dl_fmt",
                       format_func=labeller("dl_{}"))
