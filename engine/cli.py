@@ -9,6 +9,7 @@ import sys
 import threading
 from pathlib import Path
 
+from . import configfile
 from .backends import BackendError
 from .backends.base import DEFAULT_MAX_CONTEXT
 from .catalog import load_catalog, load_presets
@@ -50,12 +51,31 @@ SECONDS = _bounded(float, 0.001, 7 * 86400)
 POSITIVE = _bounded(float, 0.0, 1e12)
 
 
+# options that say where and how a run is kept and shown, not what it runs: allowed beside --config
+_NOT_CONFIG = {"config", "print_config", "db", "quiet", "run_id", "sweep_id", "live", "allow_internal_hosts"}
+
+
+def _defaults(parser: argparse.ArgumentParser) -> dict:
+    """Each option's default and its name, to tell which were given."""
+    return {a.dest: (a.default, a.option_strings[0]) for a in parser._actions if a.option_strings and a.dest != "help"}
+
+
+def _options_beside_config(args) -> list[str]:
+    """The run options given on the command line beside --config (they would be ignored)."""
+    return [name for dest, (default, name) in args.option_defaults.items()
+            if dest not in _NOT_CONFIG and getattr(args, dest, default) != default]
+
+
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m engine", description="ModelPick: compare LLMs on your scenarios.")
     sub = p.add_subparsers(dest="command", required=True)
 
     r = sub.add_parser("run", help="run a scenario on two or more models")
-    r.add_argument("--scenario", required=True, help="scenario id from scenarios/ or a path to a YAML file")
+    r.add_argument("--config", metavar="FILE", help="the run's configuration as a JSON file (as --print-config "
+                   "writes it) instead of the options below")
+    r.add_argument("--print-config", action="store_true",
+                   help="print the run's configuration as JSON (for --config) and stop; nothing runs")
+    r.add_argument("--scenario", help="scenario id from scenarios/ or a path to a YAML file")
     r.add_argument("--model", action="append", default=[], dest="models",
                    help="model spec backend/model, e.g. llamacpp/smollm2-135m (repeat for more)")
     r.add_argument("--preset", action="append", default=[], dest="presets",
@@ -91,10 +111,15 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--quiet", action="store_true")
     r.add_argument("--run-id", help=argparse.SUPPRESS)  # chosen by the dashboard
     r.add_argument("--live", help=argparse.SUPPRESS)  # live file for the dashboard
+    r.set_defaults(option_defaults=_defaults(r))
 
     sw = sub.add_parser("sweep", help="load sweep of an HTTP-served model at rising concurrency")
-    sw.add_argument("--model", required=True, help="ollama/<tag>[@host] or openai/<model>@<base_url>")
-    sw.add_argument("--scenario", required=True, help="its cases' prompts are sent in turn")
+    sw.add_argument("--model", help="ollama/<tag>[@host] or openai/<model>@<base_url>")
+    sw.add_argument("--config", metavar="FILE", help="the sweep's configuration as a JSON file (as --print-config "
+                    "writes it) instead of the options below")
+    sw.add_argument("--print-config", action="store_true",
+                    help="print the sweep's configuration as JSON (for --config) and stop; nothing runs")
+    sw.add_argument("--scenario", help="its cases' prompts are sent in turn")
     sw.add_argument("--concurrency", default="1,2,4,8", help="levels, e.g. 1,2,4,8")
     sw.add_argument("--requests", type=COUNT, help="requests per level (default 4 x concurrency, at least 8)")
     sw.add_argument("--max-tokens", type=TOKENS)
@@ -106,6 +131,7 @@ def _parser() -> argparse.ArgumentParser:
                     help="cold (default): a unique marker starts every request; warm: the prompts as they are")
     sw.add_argument("--sweep-id", help=argparse.SUPPRESS)  # chosen by the dashboard
     sw.add_argument("--live", help=argparse.SUPPRESS)  # live file for the dashboard
+    sw.set_defaults(option_defaults=_defaults(sw))
 
     im = sub.add_parser("import", help="turn a CSV, JSONL or Excel sheet of questions into a scenario")
     im.add_argument("file", help="one row per case: prompt, and optional reference, category, lang, checks")
@@ -216,19 +242,21 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
-def _check_run_args(args, scenario) -> None:
+def _check_run_args(config: RunConfig) -> None:
     """Values the run cannot honour, refused before anything runs (the limits scenario files have)."""
     from .runner import estimate_tokens
 
-    # the range of each number is checked as it is parsed (`_bounded`); what depends on the scenario here
-    if args.n_ctx is None:
+    # the range of each number is checked as it is parsed (`_bounded`, or the configuration file's
+    # schema); what depends on the scenario here
+    config.cases()  # an unknown case id
+    n_ctx = config.backend_options.get("n_ctx")
+    if n_ctx is None:
         return
-    cases = [c for c in scenario.cases if not args.case_ids or c.id in args.case_ids]
     sizes = [estimate_tokens("".join(m["content"] for m in c.turn_inputs()[0][0]))
-             for c in cases if not c.sized_by_context]
-    if sizes and args.n_ctx < min(sizes):
-        raise ValueError(f"--n-ctx {args.n_ctx} is smaller than the scenario's shortest prompt "
-                         f"(about {min(sizes)} tokens in {scenario.id})")
+             for c in config.cases() if not c.sized_by_context]
+    if sizes and n_ctx < min(sizes):
+        raise ValueError(f"--n-ctx {n_ctx} is smaller than the scenario's shortest prompt "
+                         f"(about {min(sizes)} tokens in {config.scenario.id})")
 
 
 def _signals(cancel: threading.Event, abandon: threading.Event) -> None:
@@ -261,26 +289,13 @@ def _cmd_run(args) -> int:
     if args.allow_internal_hosts:
         os.environ[ALLOW_INTERNAL_ENV] = "1"
 
-    presets = load_presets()
-    for pid in args.presets:
-        if pid not in presets:
-            raise ValueError(f"unknown preset {pid!r} (known: {', '.join(presets)})")
-        args.models.append(presets[pid].spec)
-    if not args.models:
-        raise ValueError("give at least one --model or --preset")
-    scenario = load_scenario(args.scenario)
-    _check_run_args(args, scenario)
-    options = backend_options(args.gpu_layers, args.n_ctx, args.max_context, args.first_token_timeout,
-                              args.connect_timeout, args.threads)
-    config = RunConfig(scenario=scenario, models=args.models, repeats=args.repeats,
-                       max_tokens=args.max_tokens, temperature=args.temperature, seed=args.seed,
-                       case_ids=args.case_ids, backend_options=options, warmup=not args.no_warmup,
-                       cache_mode=args.cache,
-                       judge=args.judge, first_token_timeout_s=args.first_token_timeout,
-                       request_timeout_s=args.timeout)
-    config.cases()  # validates --case before anything is written
-    for spec in args.models + ([args.judge] if args.judge else []):
-        resolve(spec, **options)  # an unknown model or judge is bad input: nothing is created
+    config = _run_config(args)
+    _check_run_args(config)
+    if args.print_config:
+        print(configfile.dumps(config.as_dict()), end="")
+        return 0
+    for spec in config.models + ([config.judge] if config.judge else []):
+        resolve(spec, **config.backend_options)  # an unknown model or judge is bad input: nothing is created
     path = args.db or default_db_path()
     if args.run_id and Path(path).is_file() and Store(path, read_only=True).get_run(args.run_id):
         raise ValueError(f"run {args.run_id} exists already in {path}: "
@@ -295,6 +310,32 @@ def _cmd_run(args) -> int:
     run_id = runner.run(config, run_id=args.run_id)
     print(run_id, flush=True)
     return 0
+
+
+def _run_config(args) -> RunConfig:
+    """The run's configuration: from --config FILE, or from the options."""
+    if args.config:
+        beside = _options_beside_config(args)
+        if beside:
+            raise ValueError(f"--config {args.config}: the file holds the run's options; "
+                             f"leave out {', '.join(beside)} (or drop --config)")
+        return RunConfig.from_file(args.config)
+    presets = load_presets()
+    for pid in args.presets:
+        if pid not in presets:
+            raise ValueError(f"unknown preset {pid!r} (known: {', '.join(presets)})")
+        args.models.append(presets[pid].spec)
+    if not args.scenario:
+        raise ValueError("give --scenario (or --config FILE)")
+    if not args.models:
+        raise ValueError("give at least one --model or --preset")
+    options = backend_options(args.gpu_layers, args.n_ctx, args.max_context, args.first_token_timeout,
+                              args.connect_timeout, args.threads)
+    return RunConfig(scenario=load_scenario(args.scenario), models=args.models, repeats=args.repeats,
+                     max_tokens=args.max_tokens, temperature=args.temperature, seed=args.seed,
+                     case_ids=args.case_ids, backend_options=options, warmup=not args.no_warmup,
+                     cache_mode=args.cache, judge=args.judge, first_token_timeout_s=args.first_token_timeout,
+                     request_timeout_s=args.timeout)
 
 
 def _reap(store: Store) -> None:
@@ -323,12 +364,23 @@ def _cmd_resume(args) -> int:
 def _cmd_sweep(args) -> int:
     from .sweep import SweepConfig, parse_levels, parse_slo, run_sweep
 
-    config = SweepConfig(model=args.model, scenario=load_scenario(args.scenario),
-                         concurrency=parse_levels(args.concurrency), requests=args.requests,
-                         max_tokens=args.max_tokens, slo=parse_slo(args.slo),
-                         level_timeout_s=args.level_timeout, request_timeout_s=args.timeout, cache_mode=args.cache)
-    if args.requests is not None and args.requests < 1:
-        raise ValueError("--requests must be at least 1")
+    if args.config:
+        beside = _options_beside_config(args)
+        if beside:
+            raise ValueError(f"--config {args.config}: the file holds the sweep's options; "
+                             f"leave out {', '.join(beside)} (or drop --config)")
+        config = SweepConfig.from_file(args.config)
+    elif not (args.scenario and args.model):
+        raise ValueError("give --model and --scenario (or --config FILE)")
+    else:
+        config = SweepConfig(model=args.model, scenario=load_scenario(args.scenario),
+                             concurrency=parse_levels(args.concurrency), requests=args.requests,
+                             max_tokens=args.max_tokens, slo=parse_slo(args.slo),
+                             level_timeout_s=args.level_timeout, request_timeout_s=args.timeout,
+                             cache_mode=args.cache)
+    if args.print_config:
+        print(configfile.dumps(config.as_dict()), end="")
+        return 0
 
     def show(level: dict) -> None:
         def f(v):

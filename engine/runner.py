@@ -103,6 +103,16 @@ class RunConfig:
                 "first_token_timeout_s", "request_timeout_s", "cache_mode")
         return cls(scenario=scenario, models=list(d["models"]), **{k: d[k] for k in keys if k in d})
 
+    @classmethod
+    def from_file(cls, path: str | Path) -> RunConfig:
+        """A configuration file as `--print-config` writes it (or by hand); every field checked, the
+        backend options not set keep the command line's defaults."""
+        from . import configfile
+
+        d = configfile.read(path, configfile.RunConfigFile)
+        d["backend_options"] = {**backend_options(), **d.get("backend_options", {})}
+        return cls.from_dict(d)
+
     def as_dict(self) -> dict:
         return {"scenario_id": self.scenario.id, "scenario_source": self.scenario.source_path,
                 "models": self.models, "repeats": self.repeats, "max_tokens": self.max_tokens,

@@ -62,6 +62,28 @@ class SweepConfig:
     def requests_for(self, c: int) -> int:
         return self.requests or max(8, 4 * c)
 
+    def as_dict(self) -> dict:
+        return {"scenario_id": self.scenario.id, "scenario_source": self.scenario.source_path,
+                "model": self.model, "concurrency": self.concurrency, "requests": self.requests,
+                "max_tokens": self.max_tokens, "slo": self.slo, "level_timeout_s": self.level_timeout_s,
+                "request_timeout_s": self.request_timeout_s, "cache_mode": self.cache_mode}
+
+    @classmethod
+    def from_file(cls, path) -> SweepConfig:
+        """A sweep's configuration file (`engine sweep --print-config`); every field checked."""
+        from pathlib import Path
+
+        from . import configfile
+        from .scenarios import load_scenario
+
+        d = configfile.read(path, configfile.SweepConfigFile)
+        source = d.pop("scenario_source", None)
+        scenario = load_scenario(source if source and Path(source).is_file() else d.pop("scenario_id"))
+        d.pop("scenario_id", None)
+        if min(d["concurrency"]) < 1:
+            raise ValueError(f"{path}: field concurrency: levels must be positive integers")
+        return cls(scenario=scenario, **d)
+
 
 @dataclass
 class _Sample:

@@ -19,6 +19,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from . import configfile
 from .redact import mask_held
 from .store import STALE_AFTER_S, Store, new_run_id, stale_reason, utcnow  # noqa: F401 (re-exported)
 
@@ -90,47 +91,48 @@ def start_resume(db_path: str, run_id: str) -> str:
                                      "--live", str(live_path(db_path, run_id)), "--quiet"])
 
 
+def config_path(db_path: str, job_id: str) -> Path:
+    """The configuration file a run or sweep of the dashboard is started with."""
+    return runs_dir(db_path) / f"{job_id}.config.json"
+
+
 def start_run(db_path: str, scenario: str, models: list[str], repeats: int = 1,
               max_tokens: int | None = None, temperature: float | None = None,
               gpu_layers: int = 0, case_ids: list[str] | None = None, judge: str | None = None,
               max_context: int | None = None, cache_mode: str = "cold") -> str:
-    """Launch `python -m engine run` in its own session; return the run id it will use."""
-    run_id = new_run_id()
-    cmd = [sys.executable, "-m", "engine", "run", "--scenario", scenario, "--db", db_path,
-           "--run-id", run_id, "--live", str(live_path(db_path, run_id)), "--quiet",
-           "--repeats", str(repeats), "--gpu-layers", str(gpu_layers)]
-    for m in models:
-        cmd += ["--model", m]
-    for c in case_ids or []:
-        cmd += ["--case", c]
-    if max_tokens:
-        cmd += ["--max-tokens", str(max_tokens)]
-    if temperature is not None:
-        cmd += ["--temperature", str(temperature)]
-    if judge:
-        cmd += ["--judge", judge]
-    if max_context:
-        cmd += ["--max-context", str(max_context)]
-    if cache_mode != "cold":
-        cmd += ["--cache", cache_mode]
-    return _launch(db_path, run_id, cmd)
+    """Launch `python -m engine run --config FILE` in its own session; return the run id it will use.
+    The configuration is built (and checked) here and passed as a file, never as option strings."""
+    from .backends.base import DEFAULT_MAX_CONTEXT
+    from .runner import RunConfig, backend_options
+    from .scenarios import load_scenario
 
+    options = backend_options(gpu_layers, max_context=max_context or DEFAULT_MAX_CONTEXT)
+    config = RunConfig(scenario=load_scenario(scenario), models=list(models), repeats=repeats,
+                       max_tokens=max_tokens or None, temperature=temperature, case_ids=case_ids or None,
+                       backend_options=options, judge=judge or None, cache_mode=cache_mode)
+    config.cases()
+    run_id = new_run_id()
+    runs_dir(db_path).mkdir(parents=True, exist_ok=True)
+    configfile.write(config_path(db_path, run_id), config.as_dict())
+    return _launch(db_path, run_id, [
+        sys.executable, "-m", "engine", "run", "--config", str(config_path(db_path, run_id)), "--db", db_path,
+        "--run-id", run_id, "--live", str(live_path(db_path, run_id)), "--quiet"])
 
 
 def start_sweep(db_path: str, scenario: str, model: str, levels: list[int], requests: int | None = None,
                 max_tokens: int | None = None, slo: dict[str, float] | None = None) -> str:
-    """Launch `python -m engine sweep` in its own session; return the sweep id it will use."""
+    """Launch `python -m engine sweep --config FILE` in its own session; return the sweep id it will use."""
+    from .scenarios import load_scenario
+    from .sweep import SweepConfig
+
+    config = SweepConfig(model=model, scenario=load_scenario(scenario), concurrency=list(levels),
+                         requests=requests or None, max_tokens=max_tokens or None, slo=dict(slo or {}))
     sweep_id = new_run_id()
-    cmd = [sys.executable, "-m", "engine", "sweep", "--scenario", scenario, "--model", model, "--db", db_path,
-           "--concurrency", ",".join(map(str, levels)), "--sweep-id", sweep_id,
-           "--live", str(live_path(db_path, sweep_id))]
-    if requests:
-        cmd += ["--requests", str(requests)]
-    if max_tokens:
-        cmd += ["--max-tokens", str(max_tokens)]
-    if slo:
-        cmd += ["--slo", ",".join(f"{k}={v:g}" for k, v in slo.items())]
-    return _launch(db_path, sweep_id, cmd)
+    runs_dir(db_path).mkdir(parents=True, exist_ok=True)
+    configfile.write(config_path(db_path, sweep_id), config.as_dict())
+    return _launch(db_path, sweep_id, [
+        sys.executable, "-m", "engine", "sweep", "--config", str(config_path(db_path, sweep_id)), "--db", db_path,
+        "--sweep-id", sweep_id, "--live", str(live_path(db_path, sweep_id))])
 
 
 def start_cloud_launch(db_path: str, task_file: str | Path) -> str:

@@ -129,3 +129,47 @@ def test_real_model_run_from_the_command_line(cli_env, tmp_path):
     m = summary["models"][0]
     assert m["model_spec"] == "llamacpp/smollm2-135m" and m["generations"] == 4
     assert m["decode_tok_per_s_p50"] > 1 and m["load_ms"] > 0
+
+
+def test_a_run_configuration_round_trips_through_its_json_file(cli_env, tmp_path):
+    db, conf = tmp_path / "c.duckdb", tmp_path / "run.json"
+    printed = cli("run", "--scenario", "standard", "--model", "fake/echo", "--case", "knowledge-en",
+                  "--repeats", "2", "--seed", "7", "--temperature", "0.3", "--max-context", "4096",
+                  "--print-config", "--db", str(db), env=cli_env)
+    assert printed.returncode == 0, printed.stderr
+    assert not db.exists()  # printing the configuration runs nothing
+    conf.write_text(printed.stdout)
+    d = json.loads(printed.stdout)
+    assert d["models"] == ["fake/echo"] and d["case_ids"] == ["knowledge-en"] and d["repeats"] == 2
+    assert d["seed"] == 7 and d["temperature"] == 0.3 and d["backend_options"]["max_context"] == 4096
+    again = cli("run", "--config", str(conf), "--print-config", env=cli_env)
+    assert again.stdout == printed.stdout  # the file reads back to the same configuration
+    res = cli("run", "--config", str(conf), "--db", str(db), env=cli_env)
+    assert res.returncode == 0, res.stderr
+    with duckdb.connect(str(db), read_only=True) as con:
+        recorded = json.loads(con.execute("SELECT config_json FROM runs").fetchone()[0])
+        assert con.execute("SELECT count(*) FROM generations").fetchone()[0] == 2
+    assert {k: recorded[k] for k in d} == d  # the run records the file's configuration
+
+
+def test_a_bad_configuration_file_names_the_file_and_the_field(cli_env, tmp_path):
+    db = tmp_path / "c.duckdb"
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps({"scenario_id": "standard", "models": ["fake/echo"], "repeats": 0,
+                               "backend_options": {"n_ctx": "big"}, "colour": "red"}))
+    res = cli("run", "--config", str(bad), "--db", str(db), env=cli_env)
+    assert res.returncode == 2
+    assert str(bad) in res.stderr and "field repeats" in res.stderr
+    assert "field backend_options.n_ctx" in res.stderr and "field colour: unknown field" in res.stderr
+    bad.write_text("{not json")
+    assert "not a JSON configuration file" in cli("run", "--config", str(bad), env=cli_env).stderr
+    good = tmp_path / "good.json"
+    good.write_text(json.dumps({"scenario_id": "standard", "models": ["fake/echo"]}))
+    beside = cli("run", "--config", str(good), "--repeats", "3", "--model", "fake/x", "--db", str(db), env=cli_env)
+    assert beside.returncode == 2 and "leave out --model, --repeats" in beside.stderr
+    sweep = tmp_path / "sweep.json"
+    sweep.write_text(json.dumps({"scenario_id": "standard", "model": "openai/m@http://127.0.0.1:9/v1",
+                                 "concurrency": [1, "two"], "slo": {"ttft": 5}}))
+    res = cli("sweep", "--config", str(sweep), "--db", str(db), env=cli_env)
+    assert res.returncode == 2 and "field concurrency[1]" in res.stderr and "field slo.ttft" in res.stderr
+    assert not db.exists()  # nothing was created for any of them

@@ -214,6 +214,11 @@ def test_a_crashed_worker_is_reported_not_left_running():
     os.kill(pid, signal.SIGKILL)  # as a segfault in a model runtime would
     status = wait_finished(run_id)
     assert status.status == "interrupted" and f"the process that ran it (pid {pid}) is gone" in status.error
+    # the worker was given its configuration as a file, and the run (by the id it was given) records it
+    passed = json.loads(worker.config_path(store.path, run_id).read_text())
+    recorded = store.get_run(run_id)
+    assert passed["repeats"] == 5 and passed["models"] == ["fake/slow"]
+    assert {k: json.loads(recorded["config_json"])[k] for k in passed} == passed
 
 
 def test_compare_page_shows_answers_as_text_charts_and_history():
