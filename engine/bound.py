@@ -104,12 +104,15 @@ def run_bandwidth(host: dict, config: dict, spec: str) -> Bandwidth | None:
     """The bandwidth a model of a run decoded against: a GPU of the table the run's host had
     when the model ran on it (llama.cpp with layers offloaded, or a server on this host), the
     measured CPU bandwidth for llama.cpp on the CPU; None for a server elsewhere."""
-    from .backends import parse_spec
+    from .backends import BackendError, is_served, parse_spec
     from .cost import gpu_matches, price_book
 
     parsed = parse_spec(spec)
-    on_gpu = False
-    if parsed.backend == "llamacpp":
+    try:
+        served = is_served(spec)
+    except BackendError:  # a backend this machine does not have: where it ran is not known
+        return None
+    if not served:  # in a process of the run's (llama.cpp): on the CPU unless layers were offloaded
         offload = (config.get("backend_options") or {}).get("n_gpu_layers", 0)
         on_gpu = bool(offload) and bool(host.get("llama_gpu_offload")) and bool(host.get("gpus"))
         if not on_gpu:
@@ -117,7 +120,7 @@ def run_bandwidth(host: dict, config: dict, spec: str) -> Bandwidth | None:
             return cpu_bandwidth() if same_host else None
     elif parsed.host and not any(h in parsed.host for h in ("127.0.0.1", "localhost", "[::1]")):
         return None  # the server's machine is not described
-    elif parsed.backend in ("ollama", "openai"):
+    else:
         on_gpu = bool(host.get("gpus"))
     if on_gpu:
         for gpu in price_book().gpus.values():

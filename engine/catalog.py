@@ -108,23 +108,18 @@ def file_sha256(path: Path) -> str:
 
 
 def model_identity(spec: str) -> dict:
-    """What pins a model down for reproducibility: a GGUF's path, size and sha256, or the
-    model id a server was asked for and where."""
-    from .backends import parse_spec
+    """What pins a model down for reproducibility, as its backend says (`Backend.identity`): a
+    GGUF's path, size and sha256, or the model id a server was asked for and where."""
+    from .backends import backend_class, parse_spec
 
     try:
         parsed = parse_spec(spec)
+        cls = backend_class(parsed.backend)
     except BackendError as exc:
         return {"spec": spec, "error": str(exc)}
-    if parsed.backend == "llamacpp":
-        try:
-            path = bundled_path(parsed.model) if not parsed.model.endswith(".gguf") \
-                else Path(parsed.model).expanduser()
-            return {"spec": spec, "file": str(path), "size_bytes": path.stat().st_size,
-                    "sha256": file_sha256(path)}
-        except (BackendError, OSError) as exc:
-            return {"spec": spec, "file": parsed.model, "error": str(exc)}
-    return {"spec": spec, "server_model_id": parsed.model, "host": parsed.host or parsed.place}
+    from .backends.base import Backend
+
+    return {"spec": spec, **getattr(cls, "identity", Backend.identity)(parsed)}
 
 
 def bundled_models() -> list[CatalogModel]:

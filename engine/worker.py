@@ -374,7 +374,7 @@ def check_reachable(url: str, timeout_s: float = 2.0) -> str | None:
 def preflight(specs: list[str], case_ids: list[str] | None = None) -> list[str]:
     """Problems to fix before starting: no models or cases, unknown or missing models,
     servers that do not answer. Empty when the run can start."""
-    from .backends import BackendError, is_served, parse_spec, resolve
+    from .backends import BackendError, backend_class, is_served, parse_spec, resolve
 
     problems = []
     if not specs:
@@ -389,7 +389,8 @@ def preflight(specs: list[str], case_ids: list[str] | None = None) -> list[str]:
             continue
         parsed = parse_spec(spec)
         if is_served(spec):
-            url = parsed.host or (default_ollama_host() if parsed.backend == "ollama" else None)
+            cls = backend_class(parsed.backend)
+            url = parsed.host or getattr(cls, "default_host", lambda: None)()
             why = check_reachable(url) if url else f"{spec}: give the server URL as {spec}@http://host:port/v1"
             if why:
                 problems.append(f"{spec}: {why}")

@@ -15,6 +15,11 @@ _BUILTIN = {
     "openai": "engine.backends.openai_compat",
 }
 _FACTORIES: dict[str, Callable[..., Backend]] = {}
+# Backends of one's own: modules named in $MODELPICK_BACKENDS (comma-separated, e.g.
+# `mycompany.modelpick_tgi`) or installed under the `modelpick.backends` entry-point group; each
+# registers itself with register_backend when imported, like the built-in ones.
+PLUGINS_ENV = "MODELPICK_BACKENDS"
+_PLUGINS_LOADED: set[str] = set()
 
 
 @dataclass(frozen=True)
@@ -48,7 +53,27 @@ def is_served(spec: str) -> bool:
     return bool(getattr(backend_class(parse_spec(spec).backend), "served", False))
 
 
+def load_plugins() -> None:
+    """Import the backend modules of $MODELPICK_BACKENDS and the `modelpick.backends` entry points
+    (each once); a module that cannot be imported is a BackendError naming it."""
+    import os
+    from importlib.metadata import entry_points
+
+    names = [m.strip() for m in os.environ.get(PLUGINS_ENV, "").split(",") if m.strip()]
+    names += [ep.value.partition(":")[0] for ep in entry_points(group="modelpick.backends")]
+    for name in names:
+        if name in _PLUGINS_LOADED:
+            continue
+        try:
+            importlib.import_module(name)
+        except Exception as exc:  # noqa: BLE001 - any failure of someone else's module, said with its name
+            raise BackendError(f"backend module {name!r} ({PLUGINS_ENV} or an entry point) "
+                               f"could not be imported: {type(exc).__name__}: {exc}") from None
+        _PLUGINS_LOADED.add(name)
+
+
 def known_backends() -> list[str]:
+    load_plugins()
     return sorted(set(_BUILTIN) | set(_FACTORIES))
 
 
@@ -87,6 +112,8 @@ def _factory(name: str) -> Callable[..., Backend]:
     if name not in _FACTORIES and name in _BUILTIN:
         importlib.import_module(_BUILTIN[name])  # registers itself
     if name not in _FACTORIES:
+        load_plugins()
+    if name not in _FACTORIES:
         raise BackendError(f"unknown backend {name!r} (known: {', '.join(known_backends())})")
     return _FACTORIES[name]
 
@@ -116,5 +143,5 @@ def resolve(spec: str, **options) -> Backend:
 
 __all__ = [
     "Backend", "BackendError", "ContextOverflow", "Chunk", "EngineReport", "GenParams", "ModelSpec", "Reasoning",
-    "parse_spec", "register_backend", "resolve", "known_backends", "backend_class", "is_served",
+    "parse_spec", "register_backend", "resolve", "known_backends", "backend_class", "is_served", "load_plugins",
 ]

@@ -6,7 +6,7 @@ said about the generation. The harness, not the backend, owns the clock.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 
 # Each model runs in its own context length (its file's or its server's), capped at this
@@ -113,6 +113,27 @@ class Backend(ABC):
     # False where loading this model may evict another from the same host (Ollama swaps
     # models), so models on that host are not interleaved but run in ABBA blocks.
     shares_host: bool = True
+
+    @classmethod
+    def default_host(cls) -> str | None:
+        """Where a served model is reached when its spec names no host; None where the spec must
+        name one (or the model runs in this process)."""
+        return None
+
+    @classmethod
+    def identity(cls, spec) -> dict:
+        """What pins the model of `spec` (a ModelSpec) down for reproducibility: a served model's id
+        and where it was asked for; a model file's path, size and hash where the backend runs a file."""
+        return {"server_model_id": spec.model, "host": spec.host or spec.place}
+
+    def async_client(self, max_connections: int):
+        """An async context manager: the client `astream` sends through, pooled for a load sweep's
+        concurrent requests. Backends with `streams_async` define it and `astream`."""
+        raise BackendError(f"{self.spec}: this backend cannot stream requests concurrently (a load sweep needs it)")
+
+    def astream(self, messages: list[dict], params: GenParams, client=None) -> AsyncIterator[Chunk]:
+        """`stream` for asyncio, through `client` (from `async_client`)."""
+        raise BackendError(f"{self.spec}: this backend cannot stream requests concurrently (a load sweep needs it)")
 
     def prepare(self) -> None:  # noqa: B027 (optional: most backends need nothing started)
         """Start what the backend needs before its load is timed (llama.cpp's engine process)."""

@@ -106,6 +106,17 @@ def _signal_name(returncode: int) -> str:
 class LlamaCppBackend(Backend):
     cold_switch = "reset"  # the engine process clears its KV cache before every generation
 
+    @classmethod
+    def identity(cls, spec) -> dict:
+        """The GGUF file run: its path, size and sha256."""
+        from ..catalog import file_sha256
+
+        try:
+            path = bundled_path(spec.model) if not spec.model.endswith(".gguf") else Path(spec.model).expanduser()
+            return {"file": str(path), "size_bytes": path.stat().st_size, "sha256": file_sha256(path)}
+        except (BackendError, OSError) as exc:
+            return {"file": spec.model, "error": str(exc)}
+
     def __init__(self, spec: ModelSpec, n_ctx: int | None = None, n_threads: int | None = None,
                  n_gpu_layers: int = 0, chat_format: str | None = None, max_context: int | None = None,
                  **_ignored):

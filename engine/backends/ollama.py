@@ -28,6 +28,10 @@ class OllamaBackend(Backend):
     served, default_place, streams_async = True, "ollama-default", True
     shares_host = False  # a cold load unloads the model; Ollama swaps models that do not fit
 
+    @classmethod
+    def default_host(cls) -> str:
+        return default_host()
+
     def __init__(self, spec: ModelSpec, timeout_s: float = 120.0, keep_alive: str = "10m",
                  max_context: int | None = None, **_ignored):
         from . import bad_host_hint
