@@ -8,7 +8,6 @@ from __future__ import annotations
 import json
 import logging
 import queue
-import random
 import secrets
 import threading
 import time
@@ -23,19 +22,16 @@ import psutil
 from . import cjk
 from .backends import Backend, BackendError, ContextOverflow, EngineReport, GenParams, Reasoning, parse_spec, resolve
 from .backends.base import DEFAULT_MAX_CONTEXT
-from .checks import CheckResult, run_check
-from .checks.judge import CheckSkipped
 from .hostinfo import LoadMonitor, host_info
 from .judging import make_judge
-from .sandbox import SandboxUnavailable
+from .recorder import Progress, Recorder, Timed
 from .scenarios import Case, Scenario
-from .store import Store, StoreBusy, StoreError, stale_reason, utcnow
+from .schedule import plan
+from .store import Store, stale_reason, utcnow
 from .telemetry import Sampler, model_pid
 from .timing import StreamTiming
 
 WARMUP_MAX_TOKENS = 8
-HEARTBEAT_S = 5.0
-WRITE_WAIT_S = 2.0  # per write; past it a finished generation goes to the journal
 log = logging.getLogger("modelpick")
 
 
@@ -122,36 +118,6 @@ class RunConfig:
                 "cache_mode": self.cache_mode}
 
 
-@dataclass
-class Progress:
-    run_id: str
-    done: int
-    total: int
-    model_spec: str
-    case_id: str
-    ok: bool
-    elapsed_s: float
-
-
-@dataclass
-class _Timed:
-    text: str = ""
-    reasoning: str = ""
-    first_token_s: float | None = None  # first chunk of any kind, reasoning included
-    ttft_s: float | None = None  # first answer chunk: what a user of a chat feature waits for
-    last_chunk_s: float | None = None
-    gaps_ms: list = field(default_factory=list)
-    e2e_s: float | None = None
-    report: EngineReport | None = None
-    error: str | None = None
-    exceeds_context: bool = False
-    started_at: object = field(default_factory=utcnow)
-    telemetry: dict = field(default_factory=dict)  # peaks and means while it ran (engine.telemetry)
-
-
-RESERVE_BYTES = 1024 * 1024  # disk space set aside so a run that fills the disk can still say it failed
-
-
 def cache_marker(key: str | None = None) -> str:
     """A short marker put at the very start of a conversation's prompt in cold mode: same
     meaning for the model, no prefix a server cached before (docs/schema.md). With `key` (run,
@@ -217,11 +183,23 @@ def _fit_together(backends: list[Backend]) -> bool:
     return need_mb < 0.8 * psutil.virtual_memory().available / 2**20
 
 
-def _ratio(num, den_s):
-    return num / den_s if num is not None and den_s else None
+@dataclass
+class _RunState:
+    """What the runner keeps for the run it executes."""
+
+    run_id: str
+    rec: Recorder  # scores and writes each generation durably
+    todo: dict | None  # resuming: per model, the (case id, repeat) cells still to run; None: all
+    loaded_before: set  # models whose load a resumed run measured already
+    schedules: dict[str, dict] = field(default_factory=dict)  # per host
+    engines: dict[str, dict] = field(default_factory=dict)  # per model: its engine's facts
 
 
 class Runner:
+    """The cell executor: loads each model (timed), warms it up, streams every turn of a cell and
+    times it; the schedule (engine.schedule) says in which order, the recorder (engine.recorder)
+    scores and keeps what it measured."""
+
     def __init__(self, store: Store, on_progress: Callable[[Progress], None] | None = None,
                  on_chunk: Callable[[str, str, str], None] | None = None,
                  cancel: threading.Event | None = None, abandon: threading.Event | None = None):
@@ -281,20 +259,13 @@ class Runner:
 
     def _execute(self, config: RunConfig, run_id: str, cases: list[Case], backends: dict, judge,
                  todo: dict | None = None, done: int = 0, loaded: set | None = None) -> str:
-        self._judge, judge_backend = judge
+        judge_fn, judge_backend = judge
         source = config.scenario.source_path
-        self._base_dir = str(Path(source).parent) if source else None
-        self._run_id, self._done, self._total = run_id, done, config.planned_generations()
-        self._keep_reserve()
-        self._todo, self._loaded_before = todo, loaded or set()
-        self._t_start = time.perf_counter()
-        self._lock = threading.Lock()
-        self._skipped: set[str] = set()
-        self._schedule: dict[str, dict] = {}
-        self._engines: dict[str, dict] = {}
-        self._journaled = 0
-        beat = threading.Event()
-        threading.Thread(target=self._heartbeat, args=(beat,), daemon=True, name="heartbeat").start()
+        rec = Recorder(self.store, run_id, config.planned_generations(), done=done, judge=judge_fn,
+                       base_dir=str(Path(source).parent) if source else None, on_progress=self.on_progress,
+                       abandon=self._abandon)
+        self._run = _RunState(run_id, rec, todo, loaded or set())
+        rec.start()
         monitor = LoadMonitor().start()
         # One worker per host, sequential within a host so timings stay clean: a fleet
         # run takes the time of its slowest host, not the sum.
@@ -318,17 +289,16 @@ class Runner:
                         self.cancel.set()  # stop the other hosts too
                         raise
         except BaseException as exc:
-            beat.set()
+            rec.stop_heartbeat()
             status = "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed"
-            self._settle(status, f"{type(exc).__name__}: {exc}")
+            rec.settle(status, f"{type(exc).__name__}: {exc}")
             raise
         finally:
-            beat.set()
+            rec.stop_heartbeat()
             self._note_load(monitor.stop())
             if judge_backend is not None:
                 judge_backend.close()
-        self._settle("interrupted" if self.cancel.is_set() else "done",
-                     "cancelled" if self.cancel.is_set() else None)
+        rec.settle("interrupted" if self.cancel.is_set() else "done", "cancelled" if self.cancel.is_set() else None)
         return run_id
 
     def _note_engine(self, spec: str, backend) -> None:
@@ -340,13 +310,13 @@ class Runner:
             return
         if not facts:
             return  # nothing to add: no write
-        with self._lock:
-            self._engines[spec] = facts
-            update = {"engines": dict(self._engines)}
+        with self._run.rec.lock:
+            self._run.engines[spec] = facts
+            update = {"engines": dict(self._run.engines)}
             if "llama_gpu_offload" in facts:
                 update["llama_gpu_offload"] = facts["llama_gpu_offload"]
             try:
-                self.store.update_run_config(self._run_id, update, column="host_json")
+                self._run.rec.note(update, column="host_json")
             except Exception as exc:
                 log.warning("engine facts not recorded: %s", exc)
 
@@ -356,81 +326,9 @@ class Runner:
             log.warning("other processes kept the CPU %.0f%% busy during this run: its timings are not "
                         "trustworthy", load["others_cpu_pct_median"])
         try:
-            self.store.update_run_config(self._run_id, {"load": load}, column="host_json")
+            self._run.rec.note({"load": load}, column="host_json")
         except Exception as exc:  # the figures are a note on the run; never lose the run for them
             log.warning("host load not recorded: %s", exc)
-
-    def _heartbeat(self, stop: threading.Event) -> None:
-        """Tell other processes this run lives (its owner pid is checked on this host)."""
-        while not stop.wait(HEARTBEAT_S):
-            try:
-                self.store.heartbeat(self._run_id)
-            except Exception:  # a busy or failing database must not stop the run
-                pass
-
-    # -- durable writes ------------------------------------------------------------
-    def _write(self, row: dict, checks: list[dict]) -> None:
-        """Commit a finished generation; while another process holds the database, keep it
-        in the run's journal beside the file and write it once the lock frees."""
-        try:
-            if self._journaled:
-                self._journaled -= self.store.flush_journal(self._run_id, lock_timeout_s=WRITE_WAIT_S)
-            if not self._journaled:
-                self.store.add_generation(row, checks, lock_timeout_s=WRITE_WAIT_S)
-                return
-        except StoreBusy as exc:
-            if not self._journaled:
-                log.warning("database busy (%s): results are kept in %s until it frees", exc,
-                            self.store.journal_path(self._run_id))
-        self.store.journal(self._run_id, row, checks)
-        self._journaled += 1
-
-    def _settle(self, status: str, error: str | None = None) -> None:
-        """Write what the journal holds and the run's final status, waiting for the lock
-        with a visible message; a second signal leaves the journal for the next open."""
-        waited = 0.0
-        while True:
-            try:
-                if self._journaled:
-                    self.store.flush_journal(self._run_id, lock_timeout_s=5.0)
-                    self._journaled = 0
-                self.store.finish_run(self._run_id, status, error, lock_timeout_s=5.0)
-                self._release_reserve()
-                return
-            except StoreBusy:
-                waited += 5.0
-                log.warning("database %s is still busy after %.0f s: waiting to write %d kept results "
-                            "(they stay in %s if this is stopped)", self.store.path, waited, self._journaled,
-                            self.store.journal_path(self._run_id))
-                if self._abandon.is_set():
-                    return
-            except StoreError as exc:
-                # A full disk: the space kept aside at the start makes room for the final status.
-                if "disk is full" in str(exc) and self._release_reserve():
-                    continue
-                raise
-
-    def _keep_reserve(self) -> None:
-        """Set a little disk space aside beside the database, so that a run that fills the disk
-        can still write that it failed (the reserve is released then, or at the end)."""
-        path = self.store.journal_path(self._run_id).with_suffix(".reserve")
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_bytes(b"\0" * RESERVE_BYTES)
-            self._reserve: Path | None = path
-        except OSError:  # no room even for that: nothing kept, and no half-written file left
-            self._reserve = None
-            path.unlink(missing_ok=True)
-
-    def _release_reserve(self) -> bool:
-        path, self._reserve = getattr(self, "_reserve", None), None
-        if path is None:
-            return False
-        try:
-            path.unlink()
-        except OSError:
-            return False
-        return True
 
     # -- scheduling ----------------------------------------------------------------
     def _run_place(self, config: RunConfig, specs: list[str], backends: dict, cases: list[Case]) -> None:
@@ -438,51 +336,37 @@ class Runner:
         (a shuffled model order per case and repeat) when they fit in memory together,
         else in ABBA blocks (first half of the cells A then B, second half B then A)."""
         cells = [(case, repeat) for case in cases for repeat in range(config.repeats)]
-        if self._todo is not None:
-            cells = [c for c in cells if any((c[0].id, c[1]) in self._todo[s] for s in specs)]
-        if len(specs) == 1:
-            mode = "sequential"
-        elif _fit_together([backends[s] for s in specs]):
-            mode = "interleaved"
-        else:
-            mode = "abba"
-        record = {"mode": mode, "models": specs}
-        if mode == "interleaved":
-            rng = random.Random(config.seed if config.seed is not None else 0)
-            orders = [rng.sample(specs, len(specs)) for _ in cells]
-            record["order"] = [[c.id, r, o] for (c, r), o in zip(cells, orders)]  # type: ignore[misc]
-        elif mode == "abba":
-            half = (len(cells) + 1) // 2
-            blocks = [(specs, cells[:half]), (list(reversed(specs)), cells[half:])]
-            record["blocks"] = [{"models": m, "cells": [[c.id, r] for c, r in part]}  # type: ignore[misc]
-                                for m, part in blocks]
-        self._note_schedule(parse_spec(specs[0]).place, record)
-        if mode == "sequential":
-            self._run_segment(config, specs[0], backends[specs[0]], cells, first=specs[0] not in self._loaded_before)
-        elif mode == "abba":
+        todo, loaded_before = self._run.todo, self._run.loaded_before
+        if todo is not None:
+            cells = [c for c in cells if any((c[0].id, c[1]) in todo[s] for s in specs)]
+        schedule = plan(specs, cells, len(specs) > 1 and _fit_together([backends[s] for s in specs]), config.seed)
+        self._note_schedule(parse_spec(specs[0]).place, schedule.record())
+        if schedule.mode == "sequential":
+            self._run_segment(config, specs[0], backends[specs[0]], cells, first=specs[0] not in loaded_before)
+        elif schedule.mode == "abba":
             seen: set[str] = set()
-            for models, part in blocks:
+            for models, part in schedule.blocks:
                 for spec in models:
                     if self.cancel.is_set() or not part:
                         break
                     self._run_segment(config, spec, backends[spec], self._mine(spec, part),
-                                      first=spec not in seen and spec not in self._loaded_before)
+                                      first=spec not in seen and spec not in loaded_before)
                     seen.add(spec)
         else:
-            self._run_interleaved(config, specs, backends, cells, orders)
+            self._run_interleaved(config, specs, backends, cells, schedule.orders)
 
     def _mine(self, spec: str, cells: list) -> list:
         """The cells this model still has to run (all of them unless resuming)."""
-        if self._todo is None:
+        if self._run.todo is None:
             return cells
-        return [c for c in cells if (c[0].id, c[1]) in self._todo.get(spec, ())]
+        return [c for c in cells if (c[0].id, c[1]) in self._run.todo.get(spec, ())]
 
     def _note_schedule(self, place: str, record: dict) -> None:
-        key = "schedule" if self._todo is None else "resume_schedule"
-        with self._lock:
-            self._schedule[place] = record
-            self.store.update_run_config(self._run_id, {key: self._schedule[place] if len(self._schedule) == 1
-                                                        else dict(self._schedule)})
+        key = "schedule" if self._run.todo is None else "resume_schedule"
+        schedules = self._run.schedules
+        with self._run.rec.lock:
+            schedules[place] = record
+            self._run.rec.note({key: record if len(schedules) == 1 else dict(schedules)})
 
     def _open(self, config, spec, backend, cells, first: bool) -> dict | None:
         """Load (timed) and warm up; None after recording the failure for these cells. A
@@ -539,7 +423,7 @@ class Runner:
             for spec in specs:
                 mine = self._mine(spec, cells)
                 states[spec] = self._open(config, spec, backends[spec], mine,
-                                          first=spec not in self._loaded_before) if mine else None
+                                          first=spec not in self._run.loaded_before) if mine else None
             for (case, repeat), order in zip(cells, orders):
                 for spec in order:
                     if self.cancel.is_set():
@@ -553,7 +437,7 @@ class Runner:
     def _fail_cells(self, spec, cells, error: str) -> None:
         for case, repeat in cells:
             for turn, (_, checks) in enumerate(case.turn_inputs()):
-                self._record(spec, case, repeat, turn, _Timed(error=error), None, {}, checks)
+                self._run.rec.record(spec, case, repeat, turn, Timed(error=error), None, {}, checks)
 
     def _run_cell(self, config, spec, backend, case, repeat, state: dict) -> None:
         state["load_ms"] = self._run_case(config, spec, backend, case, repeat, state["load_ms"], state["memory"])
@@ -566,7 +450,7 @@ class Runner:
         # Cold mode without changing what is asked where the engine can: llama.cpp's engine process clears
         # its cache before every generation; vLLM takes a per-request cache_salt. Elsewhere a marker at the
         # very start of the conversation (no cached prefix fits it), taken out of the answer before scoring.
-        key = f"{self._run_id}/{case.id}/{repeat}"
+        key = f"{self._run.run_id}/{case.id}/{repeat}"
         switch = backend.cold_switch if config.cache_mode == "cold" else None
         marker = cache_marker(key) if config.cache_mode == "cold" and switch is None else None
         if switch == "cache_salt":
@@ -582,9 +466,9 @@ class Runner:
             if case.sized_by_context and not limit:
                 too_long = "exceeds context: the model's context limit is unknown, so the probe cannot be sized"
             if failed_before:
-                timed = _Timed(error=f"not run: turn {failed_before} failed")
+                timed = Timed(error=f"not run: turn {failed_before} failed")
             elif too_long:
-                timed = _Timed(error=too_long, exceeds_context=True)
+                timed = Timed(error=too_long, exceeds_context=True)
             else:
                 if config.cache_mode == "warm":  # the same prefix once, untimed: the timed one finds it cached
                     self._generate(backend, history, replace(params, max_tokens=1), spec, case.id, watch=False,
@@ -593,7 +477,7 @@ class Runner:
                 history.append({"role": "assistant", "content": timed.text})
                 if timed.error:
                     failed_before = turn + 1
-            self._record(spec, case, repeat, turn, timed, load_ms, memory, checks,
+            self._run.rec.record(spec, case, repeat, turn, timed, load_ms, memory, checks,
                          backend.engine_load_ms if load_ms is not None else None,
                          question=new_msgs[-1]["content"], context_tokens=limit,
                          cache=(config.cache_mode, noted), prompt_parts=parts, marker=marker)
@@ -701,8 +585,8 @@ class Runner:
         return pid
 
     def _generate(self, backend, messages, params, spec, case_id, watch: bool,
-                  config: RunConfig | None = None) -> _Timed:
-        out = _Timed(started_at=utcnow())
+                  config: RunConfig | None = None) -> Timed:
+        out = Timed(started_at=utcnow())
         parts: list[str] = []
         thinking: list[str] = []
         clock = time.perf_counter
@@ -745,84 +629,6 @@ class Runner:
         out.reasoning = "".join(thinking)
         return out
 
-    def _record(self, spec, case: Case, repeat, turn, t: _Timed, load_ms, memory, checks,
-                engine_load_ms: float | None = None, question: str = "", context_tokens: int | None = None,
-                cache: tuple[str | None, str | None] = (None, None), prompt_parts: tuple[str, ...] = (),
-                marker: str | None = None) -> None:
-        r = t.report or EngineReport(tokens_from_engine=False)
-        # Without the engine's count, one streamed chunk (answer or reasoning) is one token.
-        n_chunks = len(t.gaps_ms) + 1 if t.first_token_s is not None else 0
-        out_tokens = r.output_tokens if r.output_tokens is not None else (n_chunks or None)
-        # Stream decode rate: tokens after the first over the time after the first chunk.
-        stream_window = (t.last_chunk_s - t.first_token_s) \
-            if t.first_token_s is not None and t.last_chunk_s is not None else None
-        stream_rate = _ratio(out_tokens - 1, stream_window) if out_tokens and out_tokens > 1 else None
-        engine_rate = _ratio(r.engine_decode_tokens if r.engine_decode_tokens is not None else out_tokens,
-                             r.engine_decode_ms / 1000 if r.engine_decode_ms else None)
-        prompt_rate = _ratio(r.prompt_tokens, r.engine_prompt_ms / 1000 if r.engine_prompt_ms
-                             else t.first_token_s)
-        row = {
-            "run_id": self._run_id, "model_spec": spec, "case_id": case.id,
-            "category": case.category, "repeat": repeat, "turn": turn,
-            "ok": t.error is None, "error": t.error, "output_text": t.text,
-            "finish_reason": r.finish_reason, "load_ms": load_ms,
-            "ttft_ms": t.ttft_s * 1000 if t.ttft_s is not None else None,
-            "e2e_ms": t.e2e_s * 1000 if t.e2e_s is not None else None,
-            "prompt_tokens": r.prompt_tokens, "output_tokens": out_tokens,
-            "output_chars": len(t.text),
-            "prompt_tok_per_s": prompt_rate,
-            "decode_tok_per_s": engine_rate if engine_rate is not None else stream_rate,
-            "stream_decode_tok_per_s": stream_rate,
-            "chars_per_s": _ratio(len(t.text), t.e2e_s - t.ttft_s if t.ttft_s is not None and t.e2e_s else None),
-            "engine_prompt_ms": r.engine_prompt_ms, "engine_decode_ms": r.engine_decode_ms,
-            "tokens_source": ("engine" if r.tokens_from_engine else "stream") if t.report else None,
-            "rss_mb": memory.get("rss_mb"), "vram_mb": memory.get("vram_mb"),
-            "started_at": t.started_at,
-            "first_token_ms": t.first_token_s * 1000 if t.first_token_s is not None else None,
-            "reasoning_text": t.reasoning or None,
-            "chunk_gaps_ms": t.gaps_ms,
-            # the engine's own load figure: from load() on the first generation, else per request
-            "engine_load_ms": engine_load_ms if engine_load_ms is not None else r.extra.get("load_ms"),
-            "engine_total_ms": r.extra.get("total_ms"),
-            "exceeds_context": t.exceeds_context,
-            "context_tokens": context_tokens,
-            **t.telemetry,
-            "cache_mode": cache[0], "cache_marker": cache[1],
-            "cached_prompt_tokens": r.extra.get("cached_prompt_tokens"),
-        }
-        if row.get("peak_vram_mb") is None and memory.get("vram_mb"):
-            row["peak_vram_mb"] = memory["vram_mb"]  # a server's own figure (Ollama's /api/ps size_vram)
-        check_rows = []
-        # A prompt beyond the model's context is not a wrong answer: its checks are not scored.
-        for c in checks if not t.exceeds_context else []:
-            raw = None
-            if t.error:
-                passed, score, detail = False, 0.0, "generation failed"
-            else:
-                opts = {"ignore_case": c.ignore_case, "ttft_ms": row["ttft_ms"], "e2e_ms": row["e2e_ms"],
-                        "base_dir": self._base_dir, "question": question, "judge": self._judge,
-                        "prompt_parts": prompt_parts, "marker": marker}
-                try:
-                    res = run_check(c.type, t.text, c.value, opts)
-                except (CheckSkipped, SandboxUnavailable) as exc:
-                    # Not the model's fault: not scored, and said once per run.
-                    if str(exc) not in self._skipped:
-                        self._skipped.add(str(exc))
-                        log.warning("%s checks not scored: %s", c.type, exc)
-                    continue
-                except Exception as exc:  # a check that breaks scores 0 and says why
-                    res = CheckResult(False, 0.0, f"check error: {type(exc).__name__}: {exc}")
-                passed, score, detail, raw = res.passed, res.score, res.detail, res.raw
-            check_rows.append({"run_id": self._run_id, "model_spec": spec, "case_id": case.id,
-                               "repeat": repeat, "turn": turn, "check_type": c.type,
-                               "passed": passed, "score": score, "weight": c.weight, "detail": detail,
-                               "raw_verdict": raw})
-        with self._lock:
-            self._write(row, check_rows)
-            self._done += 1
-            if self.on_progress:
-                self.on_progress(Progress(self._run_id, self._done, self._total, spec, case.id,
-                                          t.error is None, time.perf_counter() - self._t_start))
 
 
 __all__ = ["Runner", "RunConfig", "Progress", "BackendError"]

@@ -315,3 +315,46 @@ def test_without_a_driver_the_versions_are_none(monkeypatch):
 
     monkeypatch.setitem(sys.modules, "pynvml", SimpleNamespace(nvmlInit=no_driver))
     assert nvidia() == {"gpus": [], "nvidia_driver": None, "cuda_driver": None}
+
+
+# -- the schedule and the recorder, each without a model --------------------------------------
+
+def test_the_schedule_interleaves_models_that_fit_and_runs_abba_blocks_otherwise(small):
+    from engine.schedule import plan
+
+    cells = [(c, r) for c in small.cases for r in range(2)]  # 6 cells
+    one = plan(["a"], cells, fit_together=True, seed=1)
+    assert one.mode == "sequential" and one.record() == {"mode": "sequential", "models": ["a"]}
+    mixed = plan(["a", "b", "c"], cells, fit_together=True, seed=3)
+    assert mixed.mode == "interleaved" and len(mixed.orders) == len(cells)
+    assert all(sorted(o) == ["a", "b", "c"] for o in mixed.orders)
+    assert len({tuple(o) for o in mixed.orders}) > 1  # shuffled, not one fixed order
+    assert plan(["a", "b", "c"], cells, True, seed=3).orders == mixed.orders  # from the seed
+    assert mixed.record()["order"][0] == [cells[0][0].id, 0, mixed.orders[0]]
+    abba = plan(["a", "b"], cells, fit_together=False, seed=None)
+    assert abba.mode == "abba"
+    assert [m for m, _ in abba.blocks] == [["a", "b"], ["b", "a"]]
+    assert [len(part) for _, part in abba.blocks] == [3, 3]
+    assert abba.record()["blocks"][1]["cells"] == [[c.id, r] for c, r in cells[3:]]
+
+
+def test_the_recorder_scores_and_writes_a_generation_without_a_backend(store, small):
+    from engine.recorder import Recorder, Timed
+
+    run_id = store.create_run("small", {"models": ["m"]}, {}, 2)
+    seen = []
+    rec = Recorder(store, run_id, total=2, on_progress=seen.append).start()
+    greet = small.cases[0]
+    _, checks = greet.turn_inputs()[0]
+    rec.record("m", greet, 0, 0, Timed(text="hello there", first_token_s=0.1, ttft_s=0.1, last_chunk_s=0.3,
+                                       gaps_ms=[100.0, 100.0], e2e_s=0.3,
+                                       report=EngineReport(prompt_tokens=2, output_tokens=3)),
+               None, {"rss_mb": 10.0}, checks, question="hello world", prompt_parts=("hello world",))
+    rec.record("m", greet, 1, 0, Timed(error="load failed: no file"), None, {}, checks)
+    rec.settle("done")
+    g = store.generations(run_id).sort_values("repeat")
+    assert list(g.ok) == [True, False] and g.iloc[0].ttft_ms == pytest.approx(100.0)
+    assert g.iloc[0].output_tokens == 3 and g.iloc[0].stream_decode_tok_per_s == pytest.approx(2 / 0.2)
+    scores = store.query("SELECT repeat, score, detail FROM check_results WHERE run_id = ? ORDER BY repeat", [run_id])
+    assert list(scores.score) == [1.0, 0.0] and scores.detail.iloc[1] == "generation failed"
+    assert [p.done for p in seen] == [1, 2] and store.get_run(run_id)["status"] == "done"

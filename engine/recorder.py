@@ -1,0 +1,245 @@
+"""The recorder of a run: scores each finished generation and writes it durably.
+
+A generation's row (timings, counters, memory) and its check rows are committed as it ends; while
+another process holds the database they wait in the run's journal beside it and are written once it
+frees. A little disk space is kept aside so a run that fills the disk can still say it failed, and a
+heartbeat tells other processes the run lives. It knows nothing of backends or of the schedule: the
+cell executor (engine.runner) hands it a timed generation, and it can be driven alone.
+"""
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .backends import EngineReport
+from .checks import CheckResult, run_check
+from .checks.judge import CheckSkipped
+from .sandbox import SandboxUnavailable
+from .scenarios import Case
+from .store import Store, StoreBusy, StoreError, utcnow
+
+HEARTBEAT_S = 5.0
+WRITE_WAIT_S = 2.0  # per write; past it a finished generation goes to the journal
+log = logging.getLogger("modelpick")
+
+
+@dataclass
+class Progress:
+    run_id: str
+    done: int
+    total: int
+    model_spec: str
+    case_id: str
+    ok: bool
+    elapsed_s: float
+
+
+@dataclass
+class Timed:
+    """One generation as the executor timed it (seconds from the request being sent)."""
+
+    text: str = ""
+    reasoning: str = ""
+    first_token_s: float | None = None  # first chunk of any kind, reasoning included
+    ttft_s: float | None = None  # first answer chunk: what a user of a chat feature waits for
+    last_chunk_s: float | None = None
+    gaps_ms: list = field(default_factory=list)
+    e2e_s: float | None = None
+    report: EngineReport | None = None
+    error: str | None = None
+    exceeds_context: bool = False
+    started_at: object = field(default_factory=utcnow)
+    telemetry: dict = field(default_factory=dict)  # peaks and means while it ran (engine.telemetry)
+
+
+RESERVE_BYTES = 1024 * 1024  # disk space set aside so a run that fills the disk can still say it failed
+
+
+def _ratio(num, den_s):
+    return num / den_s if num is not None and den_s else None
+
+
+class Recorder:
+    """Scores and writes the generations of one run (`record`), then its final status (`settle`)."""
+
+    def __init__(self, store: Store, run_id: str, total: int, done: int = 0, judge=None,
+                 base_dir: str | None = None, on_progress: Callable[[Progress], None] | None = None,
+                 abandon: threading.Event | None = None):
+        self.store, self.run_id, self.total, self.done = store, run_id, total, done
+        self.judge, self.base_dir, self.on_progress = judge, base_dir, on_progress
+        # set by a second Ctrl-C: stop waiting for a busy database, keep the journal
+        self._abandon = abandon or threading.Event()
+        self.lock = threading.RLock()  # one writer at a time (hosts run in threads)
+        self._journaled = 0
+        self._skipped: set[str] = set()
+        self._reserve: Path | None = None
+        self._t_start = time.perf_counter()
+        self._beat = threading.Event()
+
+    def start(self) -> Recorder:
+        """Keep the disk reserve and start the heartbeat."""
+        self._keep_reserve()
+        threading.Thread(target=self._heartbeat, args=(self._beat,), daemon=True, name="heartbeat").start()
+        return self
+
+    def stop_heartbeat(self) -> None:
+        self._beat.set()
+
+    def note(self, patch: dict, column: str = "config_json") -> None:
+        """Merge facts into the run's configuration or host information (under the write lock)."""
+        with self.lock:
+            self.store.update_run_config(self.run_id, patch, column=column)
+
+    def _heartbeat(self, stop: threading.Event) -> None:
+        """Tell other processes this run lives (its owner pid is checked on this host)."""
+        while not stop.wait(HEARTBEAT_S):
+            try:
+                self.store.heartbeat(self.run_id)
+            except Exception:  # a busy or failing database must not stop the run
+                pass
+
+    def write(self, row: dict, checks: list[dict]) -> None:
+        """Commit a finished generation; while another process holds the database, keep it
+        in the run's journal beside the file and write it once the lock frees."""
+        try:
+            if self._journaled:
+                self._journaled -= self.store.flush_journal(self.run_id, lock_timeout_s=WRITE_WAIT_S)
+            if not self._journaled:
+                self.store.add_generation(row, checks, lock_timeout_s=WRITE_WAIT_S)
+                return
+        except StoreBusy as exc:
+            if not self._journaled:
+                log.warning("database busy (%s): results are kept in %s until it frees", exc,
+                            self.store.journal_path(self.run_id))
+        self.store.journal(self.run_id, row, checks)
+        self._journaled += 1
+
+    def settle(self, status: str, error: str | None = None) -> None:
+        """Write what the journal holds and the run's final status, waiting for the lock
+        with a visible message; a second signal leaves the journal for the next open."""
+        waited = 0.0
+        while True:
+            try:
+                if self._journaled:
+                    self.store.flush_journal(self.run_id, lock_timeout_s=5.0)
+                    self._journaled = 0
+                self.store.finish_run(self.run_id, status, error, lock_timeout_s=5.0)
+                self._release_reserve()
+                return
+            except StoreBusy:
+                waited += 5.0
+                log.warning("database %s is still busy after %.0f s: waiting to write %d kept results "
+                            "(they stay in %s if this is stopped)", self.store.path, waited, self._journaled,
+                            self.store.journal_path(self.run_id))
+                if self._abandon.is_set():
+                    return
+            except StoreError as exc:
+                # A full disk: the space kept aside at the start makes room for the final status.
+                if "disk is full" in str(exc) and self._release_reserve():
+                    continue
+                raise
+
+    def _keep_reserve(self) -> None:
+        """Set a little disk space aside beside the database, so that a run that fills the disk
+        can still write that it failed (the reserve is released then, or at the end)."""
+        path = self.store.journal_path(self.run_id).with_suffix(".reserve")
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(b"\0" * RESERVE_BYTES)
+            self._reserve = path
+        except OSError:  # no room even for that: nothing kept, and no half-written file left
+            self._reserve = None
+            path.unlink(missing_ok=True)
+
+    def _release_reserve(self) -> bool:
+        path, self._reserve = self._reserve, None
+        if path is None:
+            return False
+        try:
+            path.unlink()
+        except OSError:
+            return False
+        return True
+
+    def record(self, spec, case: Case, repeat, turn, t: Timed, load_ms, memory, checks,
+               engine_load_ms: float | None = None, question: str = "", context_tokens: int | None = None,
+               cache: tuple[str | None, str | None] = (None, None), prompt_parts: tuple[str, ...] = (),
+               marker: str | None = None) -> None:
+        r = t.report or EngineReport(tokens_from_engine=False)
+        # Without the engine's count, one streamed chunk (answer or reasoning) is one token.
+        n_chunks = len(t.gaps_ms) + 1 if t.first_token_s is not None else 0
+        out_tokens = r.output_tokens if r.output_tokens is not None else (n_chunks or None)
+        # Stream decode rate: tokens after the first over the time after the first chunk.
+        stream_window = (t.last_chunk_s - t.first_token_s) \
+            if t.first_token_s is not None and t.last_chunk_s is not None else None
+        stream_rate = _ratio(out_tokens - 1, stream_window) if out_tokens and out_tokens > 1 else None
+        engine_rate = _ratio(r.engine_decode_tokens if r.engine_decode_tokens is not None else out_tokens,
+                             r.engine_decode_ms / 1000 if r.engine_decode_ms else None)
+        prompt_rate = _ratio(r.prompt_tokens, r.engine_prompt_ms / 1000 if r.engine_prompt_ms
+                             else t.first_token_s)
+        row = {
+            "run_id": self.run_id, "model_spec": spec, "case_id": case.id,
+            "category": case.category, "repeat": repeat, "turn": turn,
+            "ok": t.error is None, "error": t.error, "output_text": t.text,
+            "finish_reason": r.finish_reason, "load_ms": load_ms,
+            "ttft_ms": t.ttft_s * 1000 if t.ttft_s is not None else None,
+            "e2e_ms": t.e2e_s * 1000 if t.e2e_s is not None else None,
+            "prompt_tokens": r.prompt_tokens, "output_tokens": out_tokens,
+            "output_chars": len(t.text),
+            "prompt_tok_per_s": prompt_rate,
+            "decode_tok_per_s": engine_rate if engine_rate is not None else stream_rate,
+            "stream_decode_tok_per_s": stream_rate,
+            "chars_per_s": _ratio(len(t.text), t.e2e_s - t.ttft_s if t.ttft_s is not None and t.e2e_s else None),
+            "engine_prompt_ms": r.engine_prompt_ms, "engine_decode_ms": r.engine_decode_ms,
+            "tokens_source": ("engine" if r.tokens_from_engine else "stream") if t.report else None,
+            "rss_mb": memory.get("rss_mb"), "vram_mb": memory.get("vram_mb"),
+            "started_at": t.started_at,
+            "first_token_ms": t.first_token_s * 1000 if t.first_token_s is not None else None,
+            "reasoning_text": t.reasoning or None,
+            "chunk_gaps_ms": t.gaps_ms,
+            # the engine's own load figure: from load() on the first generation, else per request
+            "engine_load_ms": engine_load_ms if engine_load_ms is not None else r.extra.get("load_ms"),
+            "engine_total_ms": r.extra.get("total_ms"),
+            "exceeds_context": t.exceeds_context,
+            "context_tokens": context_tokens,
+            **t.telemetry,
+            "cache_mode": cache[0], "cache_marker": cache[1],
+            "cached_prompt_tokens": r.extra.get("cached_prompt_tokens"),
+        }
+        if row.get("peak_vram_mb") is None and memory.get("vram_mb"):
+            row["peak_vram_mb"] = memory["vram_mb"]  # a server's own figure (Ollama's /api/ps size_vram)
+        check_rows = []
+        # A prompt beyond the model's context is not a wrong answer: its checks are not scored.
+        for c in checks if not t.exceeds_context else []:
+            raw = None
+            if t.error:
+                passed, score, detail = False, 0.0, "generation failed"
+            else:
+                opts = {"ignore_case": c.ignore_case, "ttft_ms": row["ttft_ms"], "e2e_ms": row["e2e_ms"],
+                        "base_dir": self.base_dir, "question": question, "judge": self.judge,
+                        "prompt_parts": prompt_parts, "marker": marker}
+                try:
+                    res = run_check(c.type, t.text, c.value, opts)
+                except (CheckSkipped, SandboxUnavailable) as exc:
+                    # Not the model's fault: not scored, and said once per run.
+                    if str(exc) not in self._skipped:
+                        self._skipped.add(str(exc))
+                        log.warning("%s checks not scored: %s", c.type, exc)
+                    continue
+                except Exception as exc:  # a check that breaks scores 0 and says why
+                    res = CheckResult(False, 0.0, f"check error: {type(exc).__name__}: {exc}")
+                passed, score, detail, raw = res.passed, res.score, res.detail, res.raw
+            check_rows.append({"run_id": self.run_id, "model_spec": spec, "case_id": case.id,
+                               "repeat": repeat, "turn": turn, "check_type": c.type,
+                               "passed": passed, "score": score, "weight": c.weight, "detail": detail,
+                               "raw_verdict": raw})
+        with self.lock:
+            self.write(row, check_rows)
+            self.done += 1
+            if self.on_progress:
+                self.on_progress(Progress(self.run_id, self.done, self.total, spec, case.id,
+                                          t.error is None, time.perf_counter() - self._t_start))
