@@ -466,10 +466,16 @@ def _scalar_samples(ev: Evidence) -> tuple[dict, dict, dict]:
     return load, memory, kind
 
 
+def timed_quantile(gens: pd.DataFrame, model: str, column: str, q: float) -> float | None:
+    """A quantile of a timing over a model's timed generations: those that answered (ok) within the
+    context. The one definition of TTFT and latency p50/p95 (the SLA constraints, `engine summary`)."""
+    v = gens.loc[(gens.model_spec == model) & gens.ok & ~gens["exceeds_context"].fillna(False).astype(bool),
+                 column].dropna()
+    return float(v.quantile(q)) if not v.empty else None
+
+
 def _p95(ev: Evidence, model: str, column: str) -> float | None:
-    g = ev.gens
-    v = g.loc[(g.model_spec == model) & g.ok & ~g["exceeds_context"].fillna(False).astype(bool), column].dropna()
-    return float(v.quantile(0.95)) if not v.empty else None
+    return timed_quantile(ev.gens, model, column, 0.95)
 
 
 def _run_context(configs: list[dict]) -> int:
