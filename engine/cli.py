@@ -66,10 +66,8 @@ def _options_beside_config(args) -> list[str]:
             if dest not in _NOT_CONFIG and getattr(args, dest, default) != default]
 
 
-def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m engine", description="ModelPick: compare LLMs on your scenarios.")
-    sub = p.add_subparsers(dest="command", required=True)
-
+def _add_run(sub) -> None:
+    """The run options."""
     r = sub.add_parser("run", help="run a scenario on two or more models")
     r.add_argument("--config", metavar="FILE", help="the run's configuration as a JSON file (as --print-config "
                    "writes it) instead of the options below")
@@ -113,6 +111,9 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--live", help=argparse.SUPPRESS)  # live file for the dashboard
     r.set_defaults(option_defaults=_defaults(r))
 
+
+def _add_sweep(sub) -> None:
+    """The load sweep's options."""
     sw = sub.add_parser("sweep", help="load sweep of an HTTP-served model at rising concurrency")
     sw.add_argument("--model", help="ollama/<tag>[@host] or openai/<model>@<base_url>")
     sw.add_argument("--config", metavar="FILE", help="the sweep's configuration as a JSON file (as --print-config "
@@ -133,14 +134,9 @@ def _parser() -> argparse.ArgumentParser:
     sw.add_argument("--live", help=argparse.SUPPRESS)  # live file for the dashboard
     sw.set_defaults(option_defaults=_defaults(sw))
 
-    im = sub.add_parser("import", help="turn a CSV, JSONL or Excel sheet of questions into a scenario")
-    im.add_argument("file", help="one row per case: prompt, and optional reference, category, lang, checks")
-    im.add_argument("--scenario", help="the new scenario's id (default: from the file name)")
-    im.add_argument("--name", help="its name (default: the file name)")
-    im.add_argument("--overwrite", action="store_true", help="replace a scenario of yours with the same id")
-    im.add_argument("--docs", metavar="FOLDER", help="the company's documents (PDF, Word .docx, Markdown, text): "
-                    "their text becomes the cases' context (each row's context_file names one, else all)")
 
+def _add_cloud(sub) -> None:
+    """The rented-GPU session's commands."""
     cl = sub.add_parser("cloud", help="a rented-GPU session as a SkyPilot task: plan, launch, fetch")
     cs = cl.add_subparsers(dest="cloud_command", required=True)
     cp = cs.add_parser("plan", help="write the SkyPilot task(s) and print GPU, cost and commands")
@@ -169,32 +165,9 @@ def _parser() -> argparse.ArgumentParser:
     cr = cs.add_parser("session", help=argparse.SUPPRESS)  # the task's run step, on the box
     cr.add_argument("--db", required=True)
 
-    mg = sub.add_parser("merge", help="merge another ModelPick results file into this one (idempotent)")
-    mg.add_argument("other", help="the other results file (.duckdb); it is only read")
-    mg.add_argument("--db", default=None)
 
-    pk = sub.add_parser("pack", help="install a public case pack as a scenario (humaneval)")
-    pk.add_argument("name", choices=["humaneval"])
-    pk.add_argument("--scenario", help="the scenario id (default: the pack's name)")
-    pk.add_argument("--limit", type=COUNT, help="only the first N tasks")
-    pk.add_argument("--overwrite", action="store_true")
-
-    j = sub.add_parser("judge", help="pairwise judging of two models' answers in a run")
-    j.add_argument("--run", required=True)
-    j.add_argument("--judge", required=True, help="model spec of the judge")
-    j.add_argument("--models", nargs=2, required=True, metavar=("MODEL_1", "MODEL_2"))
-    j.add_argument("--rubric")
-    j.add_argument("--db", default=None)
-
-    rs = sub.add_parser("resume", help="run the missing and cancelled cells of a run, in the same run")
-    rs.add_argument("run_id")
-    rs.add_argument("--db", default=None)
-    rs.add_argument("--quiet", action="store_true")
-    rs.add_argument("--live", help=argparse.SUPPRESS)
-
-    ls = sub.add_parser("list", help="list models or scenarios")
-    ls.add_argument("what", choices=["models", "scenarios", "presets"])
-
+def _add_decision(sub) -> None:
+    """Recommend and report: the decision's inputs."""
     for name, helptext in (("recommend", "the weighted, costed recommendation for a scenario"),
                            ("report", "the decision summary as md, html, json or pdf")):
         rc = sub.add_parser(name, help=helptext)
@@ -235,6 +208,48 @@ def _parser() -> argparse.ArgumentParser:
             rc.add_argument("--out", required=True, help="file to write")
             rc.add_argument("--lang", default="en", choices=["en", "zh"])
 
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m engine", description="ModelPick: compare LLMs on your scenarios.")
+    sub = p.add_subparsers(dest="command", required=True)
+    _add_run(sub)
+    _add_sweep(sub)
+    im = sub.add_parser("import", help="turn a CSV, JSONL or Excel sheet of questions into a scenario")
+    im.add_argument("file", help="one row per case: prompt, and optional reference, category, lang, checks")
+    im.add_argument("--scenario", help="the new scenario's id (default: from the file name)")
+    im.add_argument("--name", help="its name (default: the file name)")
+    im.add_argument("--overwrite", action="store_true", help="replace a scenario of yours with the same id")
+    im.add_argument("--docs", metavar="FOLDER", help="the company's documents (PDF, Word .docx, Markdown, text): "
+                    "their text becomes the cases' context (each row's context_file names one, else all)")
+
+    _add_cloud(sub)
+    mg = sub.add_parser("merge", help="merge another ModelPick results file into this one (idempotent)")
+    mg.add_argument("other", help="the other results file (.duckdb); it is only read")
+    mg.add_argument("--db", default=None)
+
+    pk = sub.add_parser("pack", help="install a public case pack as a scenario (humaneval)")
+    pk.add_argument("name", choices=["humaneval"])
+    pk.add_argument("--scenario", help="the scenario id (default: the pack's name)")
+    pk.add_argument("--limit", type=COUNT, help="only the first N tasks")
+    pk.add_argument("--overwrite", action="store_true")
+
+    j = sub.add_parser("judge", help="pairwise judging of two models' answers in a run")
+    j.add_argument("--run", required=True)
+    j.add_argument("--judge", required=True, help="model spec of the judge")
+    j.add_argument("--models", nargs=2, required=True, metavar=("MODEL_1", "MODEL_2"))
+    j.add_argument("--rubric")
+    j.add_argument("--db", default=None)
+
+    rs = sub.add_parser("resume", help="run the missing and cancelled cells of a run, in the same run")
+    rs.add_argument("run_id")
+    rs.add_argument("--db", default=None)
+    rs.add_argument("--quiet", action="store_true")
+    rs.add_argument("--live", help=argparse.SUPPRESS)
+
+    ls = sub.add_parser("list", help="list models or scenarios")
+    ls.add_argument("what", choices=["models", "scenarios", "presets"])
+
+    _add_decision(sub)
     s = sub.add_parser("summary", help="per-model figures of a run")
     s.add_argument("--db", default=None)
     s.add_argument("--run", help="run id (default: the latest)")
