@@ -200,6 +200,9 @@ def _add_decision(sub) -> None:
         rc.add_argument("--boot", type=_bounded(int, 100, 100_000), default=1000, help="bootstrap draws")
         rc.add_argument("--cache", choices=["cold", "warm"], default="cold",
                         help="decide on the cold runs (default) or on the warm ones (prompt cache)")
+        rc.add_argument("--trust-timings", action="store_true",
+                        help="weigh the timings even when a run was busy or the models ran on different machines "
+                             "(by default they are left out of the verdict then; the summary says so at the top)")
         if name == "recommend":
             rc.add_argument("--json", action="store_true")
             rc.add_argument("--save", metavar="NAME", help="save the decision under this name")
@@ -551,7 +554,8 @@ def _decision(args):
                       context_tokens=args.context_tokens, cny_per_usd=args.cny_per_usd, traffic=traffic)
     return recommend(store, args.scenario, run_id=args.run, weights=parse_weights(args.weights),
                      constraints=constraints, cost_inputs=cost, p_threshold=args.p_threshold,
-                     tie_margin=args.tie_margin, n_boot=args.boot, cache_mode=args.cache)
+                     tie_margin=args.tie_margin, n_boot=args.boot, cache_mode=args.cache,
+                     trust_timings=args.trust_timings)
 
 
 def _cmd_recommend(args) -> int:

@@ -7,8 +7,9 @@ the command line's `--weights` all take the list from `CRITERIA`.
 
 A per-case function gets the run's frames (`Frames`) and returns a (models, cases) matrix; a
 per-model function gets the decision's gathered facts and a model and returns a number or None;
-`source` says where a per-model value comes from; `resample` (per-model criteria) moves a value
-with the bootstrap's draws instead of keeping it fixed."""
+`source` says where a per-model value comes from; `resample(values, gathered, draw)` (per-model
+criteria) moves a value with the bootstrap's draws instead of keeping it fixed, `draw(criterion,
+stat)` giving a per-case criterion's draws."""
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -29,6 +30,7 @@ class Criterion:
     value: Callable[..., Any]
     source: Callable[[Any, str], str] | None = None
     resample: Callable[..., np.ndarray] | None = None
+    timing: bool = False  # a clock measured it: a busy or mixed host cannot decide on it
 
     @property
     def label_key(self) -> str:
@@ -39,12 +41,13 @@ REGISTRY: dict[str, Criterion] = {}
 
 
 def criterion(name: str, better: str, unit: str, measures: str, *, per_case: bool = False, stat: str = "mean",
-              source: Callable[[Any, str], str] | None = None, resample: Callable[..., np.ndarray] | None = None):
+              source: Callable[[Any, str], str] | None = None, resample: Callable[..., np.ndarray] | None = None,
+              timing: bool = False):
     if better not in ("higher", "lower") or stat not in ("mean", "median"):
         raise ValueError(f"criterion {name}: better is higher or lower, stat mean or median")
 
     def deco(fn):
-        REGISTRY[name] = Criterion(name, better, unit, measures, per_case, stat, fn, source, resample)
+        REGISTRY[name] = Criterion(name, better, unit, measures, per_case, stat, fn, source, resample, timing)
         return fn
     return deco
 
@@ -67,22 +70,24 @@ def _quality(f: Frames) -> np.ndarray:
 
 
 @criterion("ttft", "lower", "ms", "median over cases of the time to first answer token", per_case=True,
-           stat="median")
+           stat="median", timing=True)
 def _ttft(f: Frames) -> np.ndarray:
     return f.matrix(f.usable, "ttft_ms")
 
 
-@criterion("latency", "lower", "ms", "median over cases of the end-to-end latency", per_case=True, stat="median")
+@criterion("latency", "lower", "ms", "median over cases of the end-to-end latency", per_case=True, stat="median",
+           timing=True)
 def _latency(f: Frames) -> np.ndarray:
     return f.matrix(f.usable, "e2e_ms")
 
 
-@criterion("throughput", "higher", "tok/s", "median over cases of the decode rate", per_case=True, stat="median")
+@criterion("throughput", "higher", "tok/s", "median over cases of the decode rate", per_case=True, stat="median",
+           timing=True)
 def _throughput(f: Frames) -> np.ndarray:
     return f.matrix(f.usable, "decode_tok_per_s")
 
 
-@criterion("load", "lower", "s", "model load time (cold start)")
+@criterion("load", "lower", "s", "model load time (cold start)", timing=True)
 def _load(g, m: str) -> float | None:
     return float(np.median(g.load[m])) if g.load[m] else None
 
@@ -98,10 +103,15 @@ def _cost_source(g, m: str) -> str:
     return f"{g.cost_rows[m].gpu}, {cap.source}" if cap else "unknown"
 
 
-def _cost_draws(values: np.ndarray, g, idx: np.ndarray, boot_stat, nanmean) -> np.ndarray:
-    """Cost from a sequential run's capacity moves with the resampled mean latency; the others stay."""
-    lat = boot_stat(g.ev.per_case["latency"], idx, "mean")
-    base_lat = nanmean(g.ev.per_case["latency"])
+def _cost_draws(values: np.ndarray, g, draw: Callable[[str, str], np.ndarray]) -> np.ndarray:
+    """Cost from a sequential run's capacity moves with the resampled mean latency; the others stay.
+    `draw(criterion, stat)` is a per-case criterion's bootstrap draws (models, draws)."""
+    import warnings
+
+    lat = draw("latency", "mean")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        base_lat = np.nanmean(g.ev.per_case["latency"], axis=1)
     moves = np.array([g.cost_draw_scale[m] for m in g.models])[:, None]
     with np.errstate(divide="ignore", invalid="ignore"):
         return values[:, None] * np.where(moves, lat / base_lat[:, None], 1.0)
@@ -134,4 +144,5 @@ def _preference(f: Frames) -> np.ndarray:
 
 CRITERIA = tuple(REGISTRY)
 PER_CASE = tuple(c for c, k in REGISTRY.items() if k.per_case)
+TIMING = tuple(c for c, k in REGISTRY.items() if k.timing)
 PER_MODEL = tuple(c for c, k in REGISTRY.items() if not k.per_case)

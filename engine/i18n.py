@@ -410,6 +410,12 @@ TEXT: dict[str, tuple[str, str]] = {
     "rec_winner_below": ("Leader below", "低于时领先"),
     "rec_winner_above": ("Leader above", "高于时领先"),
     "rec_no_flip": ("No weight changes the leader.", "任何单一权重变化都不会改变领先者。"),
+    "rec_trust_timings": ("Trust these timings", "采用这些计时"),
+    "rec_trust_timings_help": ("When a run shared its machine with other work, or the models were timed on different "
+                               "machines, the timing criteria are left out of the verdict. Tick to weigh them anyway; "
+                               "the summary then says so at the top.",
+                               "若测试运行时机器上有其他任务，或各模型在不同机器上计时，计时类指标不计入结论。"
+                               "勾选后仍计入这些计时，摘要顶部会注明。"),
     "rec_more_cases": ("More cases needed", "还需更多用例"),
     "rec_cost_table": ("Cost", "成本"),
     "rec_memory_need": ("GPU memory need (GB)", "显存需求（GB）"),
@@ -683,6 +689,18 @@ TEXT: dict[str, tuple[str, str]] = {
                       "只有 {n} 个用例：置信区间很宽，细小差异无法区分"),
     "cav_many_runs": ("models come from {n} different runs; timings compare only if the hosts and load matched",
                       "各模型来自 {n} 次不同的测试；只有主机与负载相同时计时才可比"),
+    "timing_busy": ("run {run} shared its machine with other work (other processes took {pct}% of the CPU)",
+                    "测试 {run} 运行时机器上还有其他任务（其他进程占用了 {pct}% 的 CPU）"),
+    "timing_mixed_hosts": ("the models were timed on different machines ({hosts})",
+                           "各模型的计时来自不同的机器（{hosts}）"),
+    "timing_model_host": ("{model} on {host}", "{model} 在 {host}"),
+    "timing_left_out": ("Decided on {used} only: {criteria} left out, because the timings cannot decide ({why}). "
+                        "Rerun on a quiet machine, or trust them anyway (--trust-timings).",
+                        "仅依据{used}作出结论：{criteria}未计入，因为这些计时不足以作判断（{why}）。"
+                        "请在空闲的机器上重新测试，或仍然采用这些计时（--trust-timings）。"),
+    "timing_trusted_by_user": ("Timings weighed at your request, although {why}.",
+                               "应你的要求计入了计时，尽管{why}。"),
+    "cav_timing_untrusted": ("the timings cannot decide: {why}", "计时不足以作判断：{why}"),
     "cav_busy": ("run {run}: other processes kept the CPU {pct}% busy while it ran; its timings are not trustworthy",
                  "测试 {run}：运行期间其他进程占用了 {pct}% 的 CPU，其计时数据不可信"),
     "cav_no_schedule": ("run {run}: the order of its models was not recorded (models then ran one after the other), "
@@ -925,7 +943,7 @@ class Joined(str):
         return Joined, (self.parts, self.sep)
 
     def say(self, lang: str) -> str:
-        sep = {"; ": "；", " and ": "和"}.get(self.sep, self.sep) if lang == "zh" else self.sep
+        sep = {"; ": "；", " and ": "和", ", ": "、"}.get(self.sep, self.sep) if lang == "zh" else self.sep
         return sep.join(say(p, lang) for p in self.parts)
 
 

@@ -21,7 +21,7 @@ import pandas as pd
 
 from . import cost as costmod
 from .catalog import entry_for_spec
-from .criteria import CRITERIA, PER_CASE, PER_MODEL, Frames
+from .criteria import CRITERIA, PER_CASE, PER_MODEL, TIMING, Frames
 from .criteria import REGISTRY as CRITERION_REGISTRY
 from .i18n import Joined, Msg
 from .scenarios import ScenarioError, load_scenario
@@ -141,6 +141,9 @@ class Evidence:
     checks: pd.DataFrame
     runs: list[dict]
     votes: pd.DataFrame = field(default_factory=pd.DataFrame)  # the blind A/B votes between these models
+    # criterion -> (models, cases, repeats): each repeat's value (its turns averaged), NaN where a
+    # repeat is missing; the bootstrap resamples a drawn case's repeats from here (two-level)
+    per_repeat: dict[str, np.ndarray] = field(default_factory=dict)
 
     def index(self, model: str) -> int:
         return self.models.index(model)
@@ -221,16 +224,32 @@ def evidence_from_frames(gens: pd.DataFrame, checks: pd.DataFrame, scenario_id: 
         wide = means.unstack("case_id").reindex(index=models, columns=cases)
         return wide.to_numpy(dtype=float)
 
+    n_repeats = int(gens["repeat"].max()) + 1 if len(gens) else 1
+    mi, ci = {m: i for i, m in enumerate(models)}, {c: j for j, c in enumerate(cases)}
+
+    def by_repeat(frame: pd.DataFrame, column: str) -> np.ndarray:
+        out = np.full((len(models), len(cases), n_repeats), np.nan)
+        if frame.empty:
+            return out
+        means = frame.groupby(["model_spec", "case_id", "repeat"])[column].mean().dropna()
+        keys = means.index.to_frame(index=False)
+        keep = keys.model_spec.isin(mi) & keys.case_id.isin(ci)
+        keys, vals = keys[keep.to_numpy()], means.to_numpy(dtype=float)[keep.to_numpy()]
+        out[keys.model_spec.map(mi).to_numpy(), keys.case_id.map(ci).to_numpy(), keys["repeat"].to_numpy()] = vals
+        return out
+
     in_context = gens[~gens["exceeds_context"].fillna(False).astype(bool)].assign(
         ok_share=lambda g: g.ok.astype(float))
     preference, used = preference_matrix(votes if votes is not None else pd.DataFrame(), models, cases)
     frames = Frames(scores, usable, preference, matrix)
     per_case = {c: CRITERION_REGISTRY[c].value(frames) for c in PER_CASE}
+    repeat_frames = Frames(scores, usable, preference[:, :, None], by_repeat)
+    per_repeat = {c: CRITERION_REGISTRY[c].value(repeat_frames) for c in PER_CASE}
     per_case["ok"] = matrix(in_context, "ok_share")
     meta = gens.drop_duplicates("case_id")[["case_id", "category"]].set_index("case_id").reindex(cases)
     meta["lang"] = [langs.get(c) or _lang_from_id(c) for c in cases]
     return Evidence(scenario_id, models, cases, per_case, matrix(usable, "output_tokens"),
-                    meta.reset_index(), gens, checks, runs or [], used)
+                    meta.reset_index(), gens, checks, runs or [], used, per_repeat)
 
 
 def load_evidence(store: Store, scenario_id: str | None = None, run_id: str | None = None,
@@ -274,11 +293,43 @@ def boot_indices(n_cases: int, n_boot: int, seed: int) -> np.ndarray:
     return rng.integers(0, n_cases, size=(n_boot, n_cases))
 
 
-def boot_stat(x: np.ndarray, idx: np.ndarray, stat: str = "mean") -> np.ndarray:
-    """x (models, cases) -> (models, draws): each model's mean (or median) over the resampled cases."""
+def boot_stat(x: np.ndarray, idx: np.ndarray, stat: str = "mean", x3: np.ndarray | None = None,
+              seed: int = 0) -> np.ndarray:
+    """x (models, cases) -> (models, draws): each model's mean (or median) over the resampled cases.
+
+    With `x3` (models, cases, repeats) holding more than one repeat, the resampling has two levels:
+    each draw takes the cases of `idx` and then, within each drawn case, resamples that model's
+    repeats (as many as it has), so a timing carries its noise between repeats as well as between
+    cases. A case's turns stay together (one value per repeat). With one repeat each, as `x`."""
+    if x3 is None or x3.shape[2] <= 1:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            return (np.nanmedian if stat == "median" else np.nanmean)(x[:, idx], axis=2)
+    return _two_level(x3, idx, stat, np.random.default_rng([seed, 2]))
+
+
+def _two_level(x3: np.ndarray, idx: np.ndarray, stat: str, rng: np.random.Generator) -> np.ndarray:
+    n_models, n_cases, n_rep = x3.shape
+    finite = np.isfinite(x3)
+    # each (model, case)'s repeats with values first, in their order (so criteria that share repeats
+    # draw the same ones: a generation's TTFT and latency move together)
+    order = np.argsort(~finite, axis=2, kind="stable")
+    packed = np.take_along_axis(x3, order, axis=2)
+    counts = finite.sum(axis=2)  # (models, cases)
+    out = np.empty((n_models, idx.shape[0]))
+    step = max(1, 4_000_000 // max(1, n_models * idx.shape[1] * n_rep))  # draws per block, memory bounded
+    reducer = np.nanmedian if stat == "median" else np.nanmean
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
-        return (np.nanmedian if stat == "median" else np.nanmean)(x[:, idx], axis=2)
+        for start in range(0, idx.shape[0], step):
+            block = idx[start:start + step]  # (b, cases)
+            n = counts[:, block][..., None]  # (models, b, cases, 1)
+            u = rng.random((n_models, *block.shape, n_rep))
+            pos = np.minimum((u * n).astype(np.int64), np.maximum(n - 1, 0))
+            vals = np.take_along_axis(packed[:, block, :], pos, axis=3)
+            vals[np.arange(n_rep) >= n] = np.nan  # a case with k repeats draws k of them
+            out[:, start:start + len(block)] = reducer(np.nanmean(vals, axis=3), axis=2)
+    return out
 
 
 def _nanstat(x, stat: str = "mean"):
@@ -300,15 +351,15 @@ def _ci(samples: np.ndarray, level: float = 0.95) -> tuple[float, float]:
 
 
 def compare_per_case(x: np.ndarray, models: list[str], better: str, n_boot: int = 2000,
-                     seed: int = 0, stat: str = "mean") -> dict:
-    """Per model: the mean (or, for timings, the median) over cases with a 95% CI, cases
-    resampled; the winner when the paired interval of the difference to the runner-up (the
-    same resampled cases for both) excludes zero, else "tie"."""
+                     seed: int = 0, stat: str = "mean", x3: np.ndarray | None = None) -> dict:
+    """Per model: the mean (or, for timings, the median) over cases with a 95% CI, cases (and, with
+    `x3`, each drawn case's repeats) resampled; the winner when the paired interval of the
+    difference to the runner-up (the same resampled cases for both) excludes zero, else "tie"."""
     out: dict[str, Any] = {"values": {}, "ci": {}, "n": {}, "winner": None, "diff_ci": None}
     if x.shape[1] == 0:
         return out
     idx = boot_indices(x.shape[1], n_boot, seed)
-    draws = boot_stat(x, idx, stat)
+    draws = boot_stat(x, idx, stat, x3, seed)
     point = _nanstat(x, stat)
     for i, m in enumerate(models):
         n = int(np.isfinite(x[i]).sum())
@@ -326,7 +377,8 @@ def compare_per_case(x: np.ndarray, models: list[str], better: str, n_boot: int 
         out["winner"] = "tie"
         return out
     pair = x[[a, b]][:, both]
-    pdraws = boot_stat(pair, boot_indices(pair.shape[1], n_boot, seed + 1), stat)
+    pdraws = boot_stat(pair, boot_indices(pair.shape[1], n_boot, seed + 1), stat,
+                       x3[[a, b]][:, both] if x3 is not None else None, seed + 1)
     low, high = _ci(pdraws[0] - pdraws[1])
     out["diff_ci"] = (low, high)
     out["winner"] = models[a] if (low > 0 or high < 0) else "tie"
@@ -399,6 +451,8 @@ class Decision:
     cache_mode: str = "cold"
     # the caveats that bear on the verdict, shown beside it (page, Home, summary)
     warnings: list[str] = field(default_factory=list)
+    # whether the timings could decide: {"trusted", "problems", "left_out", "trusted_by_user", "note"}
+    timings: dict = field(default_factory=dict)
 
     def human_votes(self) -> dict:
         """The blind A/B votes behind the preference criterion: how many, on how many cases, by whom."""
@@ -429,7 +483,7 @@ class Decision:
             "binding_constraints": self.binding, "decision_table": frame(self.table),
             "categories": frame(self.categories), "cost": frame(self.cost),
             "caveats": self.caveats, "warnings": self.warnings, "reproducibility": self.reproducibility,
-            "human_votes": self.human_votes(),
+            "human_votes": self.human_votes(), "timings": self.timings,
         }
 
 
@@ -516,16 +570,18 @@ def decide(store: Store | None, scenario_id: str | None = None, *, run_id: str |
            evidence: Evidence | None = None, weights: dict[str, float] | None = None,
            constraints: Constraints | None = None, cost_inputs: CostInputs | None = None,
            p_threshold: float = 0.9, tie_margin: float = 0.02, n_boot: int = N_BOOT,
-           seed: int = 0, cache_mode: str = "cold") -> Decision:
+           seed: int = 0, cache_mode: str = "cold", trust_timings: bool = False) -> Decision:
     """The decision (see `recommend`), in its steps: gather (all reading), the criteria matrix,
-    the constraints, the criteria in use, score and bootstrap, the verdict, the explanation."""
+    the constraints, whether the timings can decide, the criteria in use, score and bootstrap, the
+    verdict, the explanation."""
     constraints = constraints or Constraints()
     cost_inputs = cost_inputs or CostInputs()
     _validate(constraints, cost_inputs, p_threshold, tie_margin)
     g = _gather(store, scenario_id, run_id, evidence, weights, cost_inputs, cache_mode)
     point = _criteria_matrix(g)
     out = _apply_constraints(g, point, constraints, cost_inputs)
-    wnorm, dropped, caveats = _criteria_in_use(g, point)
+    timings = _timing_trust(g, trust_timings)
+    wnorm, dropped, caveats = _criteria_in_use(g, point, timings)
     scored = _score(g, point, wnorm, out.eligible, n_boot, seed, tie_margin)
     verdict, margin, more_cases = _verdict(g, scored, out.eligible, p_threshold, tie_margin, caveats)
     explained = _explain(g, point, wnorm, scored, out, caveats, n_boot, seed)
@@ -539,14 +595,15 @@ def decide(store: Store | None, scenario_id: str | None = None, *, run_id: str |
         cost=pd.DataFrame([g.cost_rows[m].as_dict() for m in g.models]), caveats=caveats,
         reproducibility=_reproducibility(g.ev, g.configs, g.entries), n_cases=len(g.ev.cases), n_boot=n_boot,
         evidence=g.ev, hardware=g.hardware, cold_warm=g.cold_warm, cache_mode=cache_mode,
-        warnings=explained["warnings"])
+        warnings=explained["warnings"], timings=_plain_timings(timings))
 
 
 def _validate(constraints: Constraints, cost_inputs: CostInputs, p_threshold: float, tie_margin: float) -> None:
     constraints.validate()
     cost_inputs.traffic.validate()
-    if not 0.5 <= p_threshold <= 1:
-        raise RecommendError(f"p_threshold: must be between 0.5 and 1, got {p_threshold}")
+    if not (isinstance(p_threshold, (int, float)) and 0.5 < p_threshold < 1):
+        raise RecommendError(f"p_threshold: must be above 0.5 and below 1 (a probability of ranking first), "
+                             f"got {p_threshold}")
     if tie_margin < 0:
         raise RecommendError(f"tie_margin: must be >= 0, got {tie_margin}")
 
@@ -699,19 +756,67 @@ def _apply_constraints(g: _Gathered, point: dict, constraints: Constraints, cost
     return _Excluded(reasons, by_constraint, [i for i, m in enumerate(models) if not reasons[m]])
 
 
-def _criteria_in_use(g: _Gathered, point: dict) -> tuple[dict[str, float], dict[str, str], list[str]]:
-    """The weighted criteria measured for every model, their weights normalised; the others left
-    out, said among the caveats (which start here)."""
+def _timing_trust(g: _Gathered, trust_timings: bool) -> dict:
+    """Whether the timings can decide: not when a run was flagged busy or the models' runs came from
+    different machines, unless the user trusts them anyway (then the summary says so at the top).
+    The criteria a clock measured are then left out of the verdict (cost too where a model's capacity
+    is its sequential run's latency)."""
+    problems: list = []
+    for c in g.configs:
+        load = c["host"].get("load") or {}
+        if load.get("busy"):
+            problems.append(Msg("timing_busy", run=c["run_id"], pct=f"{load.get('others_cpu_pct_median') or 0:.0f}"))
+    run_of = g.ev.gens.drop_duplicates("model_spec").set_index("model_spec").run_id.to_dict() \
+        if not g.ev.gens.empty else {}
+    host_of = {c["run_id"]: c["host"].get("hostname") for c in g.configs}
+    hosts = {m: host_of.get(r) for m, r in run_of.items() if host_of.get(r)}
+    if len(set(hosts.values())) > 1:
+        problems.append(Msg("timing_mixed_hosts", hosts=Joined([Msg("timing_model_host", model=m, host=h)
+                                                                for m, h in sorted(hosts.items())])))
+    weighted = [c for c, w in g.weights.items() if w > 0]
+    clocked = [c for c in weighted if CRITERION_REGISTRY[c].timing
+               or (c == "cost" and any(g.cost_draw_scale.values()))]
+    why = Joined(problems)
+    out = {"trusted": not problems, "problems": problems, "left_out": [], "trusted_by_user": False, "note": None}
+    if not problems or not clocked:
+        return out
+    if trust_timings:
+        out["trusted_by_user"] = True
+        out["note"] = Msg("timing_trusted_by_user", why=why)
+        return out
+    rest = [c for c in weighted if c not in clocked]
+    out["left_out"] = clocked
+    if rest:
+        out["note"] = Msg("timing_left_out", criteria=Joined([Msg(f"crit_{c}") for c in clocked], ", "),
+                          used=Joined([Msg(f"crit_{c}") for c in rest], ", "), why=why)
+    return out
+
+
+def _plain_timings(t: dict) -> dict:
+    """As the decision keeps it; `note` (said beside the verdict) is None where the timings decided."""
+    return {k: t[k] for k in ("trusted", "problems", "left_out", "trusted_by_user", "note")}
+
+
+def _criteria_in_use(g: _Gathered, point: dict, timings: dict) -> tuple[dict[str, float], dict[str, str], list[str]]:
+    """The weighted criteria measured for every model (and not left out for untrusted timings), their
+    weights normalised; the others left out, said among the caveats (which start here)."""
     dropped: dict[str, str] = {}
     used = {}
     for c, w in g.weights.items():
         if w <= 0:
             continue
         missing = [m for i, m in enumerate(g.models) if not np.isfinite(point[c][i])]
-        if missing:
+        if c in timings["left_out"]:
+            dropped[c] = Msg("cav_timing_untrusted", why=Joined(timings["problems"]))
+        elif missing:
             dropped[c] = Msg("cav_not_measured_for", models=", ".join(missing))
         else:
             used[c] = w
+    if not used and timings["left_out"]:
+        raise RecommendError("weights: only timing criteria carry weight, and these timings cannot decide ("
+                             + "; ".join(str(p) for p in timings["problems"]) + "): weigh quality or another "
+                             "criterion, rerun on a quiet machine, or trust the timings anyway (--trust-timings, "
+                             "or the Recommend page's checkbox)")
     if not used:
         raise RecommendError("weights: none of the weighted criteria is measured for every model ("
                              + "; ".join(f"{c}: {why}" for c, why in dropped.items()) + ")")
@@ -755,13 +860,17 @@ def _score(g: _Gathered, point: dict, wnorm: dict[str, float], eligible: list[in
     ref_models = eligible or list(range(len(models)))
     norm_point = np.stack([_normalise(point[c], c, ref_models) for c in crit], axis=1)
     idx = boot_indices(len(ev.cases), n_boot, seed)
+
+    def draw(c: str, stat: str) -> np.ndarray:  # a per-case criterion's draws, two-level (cases, repeats)
+        return boot_stat(ev.per_case[c], idx, stat, ev.per_repeat.get(c), seed)
+
     draws = {}
     for c in crit:
         kind = CRITERION_REGISTRY[c]
         if kind.per_case:
-            draws[c] = boot_stat(ev.per_case[c], idx, kind.stat)
+            draws[c] = draw(c, kind.stat)
         elif kind.resample is not None:
-            draws[c] = kind.resample(point[c], g, idx, boot_stat, _nanmean)
+            draws[c] = kind.resample(point[c], g, draw)
         else:
             draws[c] = np.repeat(point[c][:, None], n_boot, axis=1)
     norm_draws = np.stack([_normalise(draws[c], c, ref_models) for c in crit], axis=2)  # (models, B, crit)
@@ -841,7 +950,7 @@ def _explain(g: _Gathered, point: dict, wnorm: dict[str, float], sc: _Scored, ou
             "warnings": _verdict_warnings(noted, wnorm)}
 
 
-TIMING_CRITERIA = ("ttft", "latency", "throughput", "load")
+TIMING_CRITERIA = TIMING
 
 
 def _verdict_warnings(noted: list[tuple[str, str]], weights: dict[str, float]) -> list[str]:
@@ -970,15 +1079,16 @@ def decision_table(ev: Evidence, load: dict | None = None, memory: dict | None =
             res = compare_scalar(load if src == "load" else memory, better, n_boot, seed,
                                  min_abs=0.05 if src == "load" else 1.0)
         else:
-            x = ev.per_case["quality" if kind == "stars" else src]
+            name = "quality" if kind == "stars" else src
+            x, x3 = ev.per_case[name], ev.per_repeat.get(name)
             if kind == "stars":
                 column, value = src
                 mask = (ev.case_meta[column] == value).to_numpy()
                 if not mask.any():
                     continue
-                x = x[:, mask]
+                x, x3 = x[:, mask], x3[:, mask] if x3 is not None else None
             res = compare_per_case(x, ev.models, better, n_boot, seed,
-                                   stat="median" if kind == "case" and src in STAT else "mean")
+                                   stat="median" if kind == "case" and src in STAT else "mean", x3=x3)
         if all(v is None for v in res["values"].values()):
             continue
         for m in ev.models:
@@ -994,7 +1104,9 @@ def decision_table(ev: Evidence, load: dict | None = None, memory: dict | None =
     cats = []
     for cat in sorted(ev.case_meta.category.dropna().unique()):
         mask = (ev.case_meta.category == cat).to_numpy()
-        res = compare_per_case(ev.per_case["quality"][:, mask], ev.models, "higher", n_boot, seed)
+        q3 = ev.per_repeat.get("quality")
+        res = compare_per_case(ev.per_case["quality"][:, mask], ev.models, "higher", n_boot, seed,
+                               x3=q3[:, mask] if q3 is not None else None)
         for m in ev.models:
             if res["n"].get(m):
                 low, high = res["ci"][m]

@@ -31,14 +31,18 @@ def _now() -> str:
 
 
 def verdict_text(d: Decision, lang: str, name=str) -> str:
-    """The verdict in a sentence; `name` formats the winner (a code span on the dashboard)."""
+    """The verdict in a sentence, and beside it whether the timings took part (left out for a busy or
+    mixed host, or weighed at the user's request); `name` formats the winner (a code span on the dashboard)."""
     if d.verdict == TOO_CLOSE:
-        return t("rec_too_close", lang)
-    if d.verdict == NO_ELIGIBLE:
-        return t("rec_no_eligible", lang)
-    top = d.ranking.iloc[0]
-    return t("rec_verdict_winner", lang, model=name(d.verdict), p=f"{top.p_first:.0%}",
-             margin=f"{d.margin:.3f}" if d.margin is not None else "–")
+        text = t("rec_too_close", lang)
+    elif d.verdict == NO_ELIGIBLE:
+        text = t("rec_no_eligible", lang)
+    else:
+        top = d.ranking.iloc[0]
+        text = t("rec_verdict_winner", lang, model=name(d.verdict), p=f"{top.p_first:.0%}",
+                 margin=f"{d.margin:.3f}" if d.margin is not None else "–")
+    note = (d.timings or {}).get("note")
+    return f"{text}{'' if lang == 'zh' else ' '}{say(note, lang)}" if note else text
 
 
 def _num(v, digits: int = 2) -> str:

@@ -34,6 +34,7 @@ with left:
         st.caption(" · ".join(f"{tr(f'crit_{c}')} {w / total:.0%}" for c, w in raw.items() if w > 0))
     rec_cache = st.radio(tr("run_cache"), ["cold", "warm"], horizontal=True, key="rec_cache",
                          format_func=labeller("cache_{}"), help=tr("run_cache_help"))
+    trust_timings = st.checkbox(tr("rec_trust_timings"), key="rec_trust_timings", help=tr("rec_trust_timings_help"))
     with st.expander(tr("rec_constraints")):
         max_vram = st.number_input(tr("rec_max_vram"), 0.0, 2000.0, 0.0, 1.0, key="rec_vram")
         ttft_sla = st.number_input(tr("rec_ttft_sla"), 0.0, 1e6, 0.0, 50.0, key="rec_ttft")
@@ -61,7 +62,8 @@ with right:
             constraints=recommend.Constraints(max_vram_gb=max_vram or None, ttft_p95_ms=ttft_sla or None,
                                               e2e_p95_ms=e2e_sla or None, licences=licences or None,
                                               min_quality=min_quality or None),
-            cost_inputs=recommend.CostInputs(gpu=gpu, currency=currency, traffic=traffic), cache_mode=rec_cache)
+            cost_inputs=recommend.CostInputs(gpu=gpu, currency=currency, traffic=traffic), cache_mode=rec_cache,
+            trust_timings=trust_timings)
     except (recommend.RecommendError, cost.CostError) as exc:
         st.error(text(str(exc)))
         st.stop()

@@ -223,19 +223,65 @@ def test_fewer_cases_than_the_minimum_name_no_winner_and_say_why(store):
     assert any(w.startswith("only 5 cases") for w in d.warnings)
 
 
-def test_a_busy_host_stands_beside_the_verdict_when_timings_carry_weight(store):
+def test_a_busy_host_does_not_decide_on_timings_unless_trusted(store):
     busy = {"gpus": [], "load": {"busy": True, "others_cpu_pct_median": 74.0}}
-    make_run(store, "standard", {"a": figures(0.9, 200, 800, 80), "b": figures(0.5, 400, 1600, 40)}, host=busy)
-    d = recommend(store, "standard", weights={"quality": 0.7, "ttft": 0.3})
-    assert d.verdict == "a"
-    (w,) = [w for w in d.warnings if "busy" in w]
-    assert "74% busy" in w and "timings carry 30% of the weight" in w
+    # b is better on quality, a much faster: on a busy host only quality decides
+    make_run(store, "standard", {"a": figures(0.5, 100, 400, 80), "b": figures(0.6, 900, 3000, 20)}, host=busy)
     from engine import report
 
-    md = report.render(d, "md").decode()
-    assert md.index("timings carry 30%") < md.index(f"## {report.t('rec_ranking')}")  # beside the verdict, first
+    d = recommend(store, "standard", weights={"quality": 0.3, "ttft": 0.7})
+    assert d.weights == {"quality": 1.0} and d.timings["left_out"] == ["ttft"] and not d.timings["trusted"]
+    assert "timings cannot decide" in d.dropped_criteria["ttft"] and "74%" in d.dropped_criteria["ttft"]
+    assert d.verdict == "b"
+    said = report.verdict_text(d, "en")
+    assert said.startswith("Recommended: b") and "Decided on Quality only: Time to first token left out" in said
+    assert "74% of the CPU" in said and "--trust-timings" in said
+    assert "仅依据回答质量作出结论" in report.verdict_text(d, "zh")
+    # trusted anyway: the timings decide, and the summary says so at the top, beside the verdict
+    t = recommend(store, "standard", weights={"quality": 0.3, "ttft": 0.7}, trust_timings=True)
+    assert t.verdict == "a" and t.timings["trusted_by_user"] and t.weights["ttft"] == pytest.approx(0.7)
+    md = report.render(t, "md").decode()
+    assert md.index("Timings weighed at your request, although run") < md.index(f"### {report.t('rep_why')}")
+    assert [w for w in t.warnings if "timings carry 70% of the weight" in w]
     # quality alone: the busy host does not bear on this verdict
-    assert not [w for w in recommend(store, "standard", weights={"quality": 1}).warnings if "busy" in w]
+    q = recommend(store, "standard", weights={"quality": 1})
+    assert q.timings["left_out"] == [] and not q.timings["note"] and not [w for w in q.warnings if "busy" in w]
+    # nothing but timings weighed: a clear message, not a verdict on noise
+    with pytest.raises(RecommendError, match="only timing criteria carry weight.*--trust-timings"):
+        recommend(store, "standard", weights={"ttft": 1})
+
+
+def test_models_timed_on_different_machines_do_not_decide_on_timings(store):
+    make_run(store, "standard", {"a": figures(0.5, 100)}, host={"gpus": [], "hostname": "laptop"})
+    make_run(store, "standard", {"b": figures(0.5, 900)}, host={"gpus": [], "hostname": "gpu-box"})
+    d = recommend(store, "standard", weights={"quality": 0.5, "ttft": 0.5})
+    assert d.timings["left_out"] == ["ttft"] and d.verdict == TOO_CLOSE
+    assert "timed on different machines (a on laptop; b on gpu-box)" in d.timings["problems"][0]
+    assert recommend(store, "standard", weights={"quality": 0.5, "ttft": 0.5}, trust_timings=True).verdict == "a"
+
+
+@pytest.mark.parametrize("p", [0.5, 1.0, 1.2, 0.3])
+def test_a_threshold_outside_the_open_interval_is_refused(store, p):
+    make_run(store, "standard", {"a": figures(0.5, 100), "b": figures(0.6, 100)})
+    with pytest.raises(RecommendError, match=f"p_threshold: must be above 0.5 and below 1.*got {p}"):
+        recommend(store, "standard", p_threshold=p)
+
+
+def test_two_level_resampling_carries_the_spread_between_repeats():
+    rng = np.random.default_rng(5)
+    cases, repeats = 30, 4
+    # the same case means for both models; each repeat scattered around its case's mean by +-40%
+    means = rng.uniform(200, 400, cases)
+    x3 = means[None, :, None] * (1 + 0.4 * rng.standard_normal((2, cases, repeats)))
+    x = x3.mean(axis=2)
+    one = compare_per_case(x, ["a", "b"], "lower", seed=1)
+    two = compare_per_case(x, ["a", "b"], "lower", seed=1, x3=x3)
+    width = lambda r: r["diff_ci"][1] - r["diff_ci"][0]  # noqa: E731
+    assert width(two) > 1.2 * width(one)  # the repeats' spread widens the interval of the difference
+    assert two["values"] == one["values"]  # the point figures are the case means either way
+    # one repeat per case: exactly the one-level bootstrap
+    single = compare_per_case(x, ["a", "b"], "lower", seed=1, x3=x[:, :, None])
+    assert single == one
 
 
 def test_human_votes_are_a_criterion_with_an_interval_weighed_only_when_asked(store):
