@@ -203,6 +203,9 @@ def _add_decision(sub) -> None:
         rc.add_argument("--trust-timings", action="store_true",
                         help="weigh the timings even when a run was busy or the models ran on different machines "
                              "(by default they are left out of the verdict then; the summary says so at the top)")
+        rc.add_argument("--keep-judge", action="store_true",
+                        help="keep the judge's scores in the verdict even where its agreement with your raters' "
+                             "blind votes is no better than chance")
         if name == "recommend":
             rc.add_argument("--json", action="store_true")
             rc.add_argument("--save", metavar="NAME", help="save the decision under this name")
@@ -555,7 +558,7 @@ def _decision(args):
     return recommend(store, args.scenario, run_id=args.run, weights=parse_weights(args.weights),
                      constraints=constraints, cost_inputs=cost, p_threshold=args.p_threshold,
                      tie_margin=args.tie_margin, n_boot=args.boot, cache_mode=args.cache,
-                     trust_timings=args.trust_timings)
+                     trust_timings=args.trust_timings, keep_judge=args.keep_judge)
 
 
 def _cmd_recommend(args) -> int:

@@ -120,6 +120,33 @@ def busy_runs(store: Store, run_ids: list[str]) -> list[tuple[str, float]]:
     return out
 
 
+def judge_agreement_table(store: Store, scenario_id: str, lang: str = "en") -> pd.DataFrame:
+    """Per judge and language (and overall): how often its pairwise verdicts on the scenario's runs
+    agree with the blind A/B votes, as share and Cohen's kappa with 95% intervals; where there is no
+    figure the row says why (never a NaN shown as a number)."""
+    from .i18n import say
+    from .ratings import judge_agreement, votes
+    from .recommend import _agreement_said, _case_langs
+
+    pairs = store.query("""SELECT p.* FROM judge_pairs p JOIN runs r USING (run_id)
+                           WHERE r.scenario_id = ?""", [scenario_id])
+    if pairs.empty:
+        return pd.DataFrame()
+    rows = []
+    for judge, a in judge_agreement(votes(store, scenario_id), pairs, _case_langs(scenario_id)).items():
+        for where, res in [("all", a), *sorted(a.get("per_lang", {}).items())]:
+            rows.append({"judge_spec": judge, "lang": where, "cases": res["cases"], "items": res["items"],
+                         "agree_share": res["share"], "agree_ci": _interval(res["share_ci"]),
+                         "kappa": res["kappa"], "kappa_ci": _interval(res["kappa_ci"]),
+                         "reading": say(_agreement_said(judge, res), lang)})
+    return pd.DataFrame(rows)
+
+
+def _interval(ci) -> str:
+    low, high = ci
+    return "–" if low is None else f"{low:.2f} – {high:.2f}"
+
+
 def human_ratings(store: Store, scenario_id: str, run_id: str | None = None) -> dict[str, pd.DataFrame]:
     """Blind A/B ratings (Bradley-Terry with 95% CIs) and star averages, for beside the checks."""
     from .ratings import ratings_table, star_summary, votes

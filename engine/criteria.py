@@ -64,7 +64,26 @@ class Frames:
 
 # Timings are summarised by the median over cases: on a shared or noisy machine a few stalled
 # requests must not decide; quality (a score per case) by the mean.
-@criterion("quality", "higher", "score 0-1", "mean weighted check score per case", per_case=True)
+def _quality_source(g, m: str) -> str:
+    """Where quality comes from when a judge scored part of it: the judge and how often it agrees with
+    the raters (engine.ratings.judge_agreement), beside the criterion."""
+    from .i18n import Joined, Msg
+
+    judge = getattr(g, "judge", None) or {}
+    parts = []
+    for j in judge.get("scoring", []):
+        a = judge["agreement"].get(j) or {}
+        if j in judge.get("left_out", []):
+            parts.append(Msg("src_judge_left_out", judge=j))
+        elif a.get("share") is not None and not a.get("problem"):
+            parts.append(Msg("src_judge_agrees", judge=j, pct=f"{a['share']:.0%}"))
+        else:
+            parts.append(Msg("src_judge_unmeasured", judge=j))
+    return Joined(parts, "; ") if parts else ""
+
+
+@criterion("quality", "higher", "score 0-1", "mean weighted check score per case", per_case=True,
+           source=_quality_source)
 def _quality(f: Frames) -> np.ndarray:
     return f.matrix(f.scores, "score")
 

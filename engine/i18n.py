@@ -416,6 +416,22 @@ TEXT: dict[str, tuple[str, str]] = {
                                "the summary then says so at the top.",
                                "若测试运行时机器上有其他任务，或各模型在不同机器上计时，计时类指标不计入结论。"
                                "勾选后仍计入这些计时，摘要顶部会注明。"),
+    "cmp_judge_agreement": ("The judge against your raters", "裁判模型与评审者对照"),
+    "cmp_judge_agreement_help": ("Where a judge's pairwise verdicts and your raters' blind A/B votes cover the same case "
+                                 "and pair: the share agreeing (first, tie or second) and Cohen's kappa (0 is chance), "
+                                 "with 95% intervals from a bootstrap over cases.",
+                                 "同一用例与同一对模型既有裁判的成对判定又有评审者的盲评投票时：一致的比例（前者胜、平局、后者胜）"
+                                 "与 Cohen's kappa（0 即随机水平），95% 区间由按用例重抽样得出。"),
+    "agree_share": ("Agreement", "一致比例"),
+    "agree_ci": ("Agreement 95% interval", "一致比例 95% 区间"),
+    "kappa": ("Cohen's kappa", "Cohen's kappa"),
+    "kappa_ci": ("Kappa 95% interval", "kappa 95% 区间"),
+    "items": ("Verdicts compared", "对照的判定数"),
+    "reading": ("Reading", "解读"),
+    "rec_keep_judge": ("Keep the judge's scores", "保留裁判模型的评分"),
+    "rec_keep_judge_help": ("A judge whose verdicts agree with your raters' blind votes no better than chance has its "
+                            "scores left out of the verdict. Tick to keep them.",
+                            "若裁判模型的判定与你的评审者盲评投票的一致性不比随机更好，其评分不计入结论。勾选后仍保留。"),
     "rec_more_cases": ("More cases needed", "还需更多用例"),
     "rec_cost_table": ("Cost", "成本"),
     "rec_memory_need": ("GPU memory need (GB)", "显存需求（GB）"),
@@ -689,6 +705,34 @@ TEXT: dict[str, tuple[str, str]] = {
                       "只有 {n} 个用例：置信区间很宽，细小差异无法区分"),
     "cav_many_runs": ("models come from {n} different runs; timings compare only if the hosts and load matched",
                       "各模型来自 {n} 次不同的测试；只有主机与负载相同时计时才可比"),
+    "src_judge_agrees": ("judged in part by {judge}, which agrees with your raters {pct} of the time",
+                         "部分由 {judge} 评判，其与你的评审者一致的比例为 {pct}"),
+    "src_judge_left_out": ("{judge}'s scores left out (no better than chance)", "{judge} 的评分未计入（不比随机更好）"),
+    "src_judge_unmeasured": ("judged in part by {judge}, not measured against your raters",
+                             "部分由 {judge} 评判，尚未与你的评审者对照"),
+    "judge_agrees": ("the judge {judge} agrees with your raters {pct} of the time (Cohen's kappa {kappa}, "
+                     "95% interval {low} to {high}, {cases} cases)",
+                     "裁判模型 {judge} 与你的评审者一致的比例为 {pct}（Cohen's kappa {kappa}，95% 区间 {low} 至 {high}，"
+                     "{cases} 个用例）"),
+    "judge_chance": ("the judge {judge} agrees with your raters {pct} of the time, no better than chance (Cohen's "
+                     "kappa {kappa}, 95% interval {low} to {high}, {cases} cases)",
+                     "裁判模型 {judge} 与你的评审者一致的比例为 {pct}，并不比随机更好（Cohen's kappa {kappa}，"
+                     "95% 区间 {low} 至 {high}，{cases} 个用例）"),
+    "judge_no_figure": ("the judge {judge}: no agreement figure ({why})", "裁判模型 {judge}：无一致性数据（{why}）"),
+    "judge_unmeasured": ("the judge {judge} is not measured against your raters: judge pairs (engine judge) and blind "
+                         "A/B votes (Rate page) on the same cases tell how far to trust it",
+                         "裁判模型 {judge} 尚未与你的评审者对照：对同一批用例进行成对评判（engine judge）和盲评投票"
+                         "（评分页面）即可得知它是否可信"),
+    "judge_left_out": ("scores of {judges} left out of the verdict: no better than chance against your raters "
+                       "(--keep-judge keeps them)",
+                       "{judges} 的评分未计入结论：与你的评审者相比并不优于随机（--keep-judge 可保留）"),
+    "agree_too_few": ("only {n} cases were both judged and voted on; at least {minimum} are needed",
+                      "同时有裁判评判和投票的用例只有 {n} 个；至少需要 {minimum} 个"),
+    "agree_no_shared": ("the judge ran on other cases than the votes ({judged} judged, {voted} voted, none in common)",
+                        "裁判评判的用例与投票的用例不同（评判 {judged} 个，投票 {voted} 个，没有重合）"),
+    "agree_one_outcome": ("every verdict was the same, so kappa cannot tell agreement from chance",
+                          "所有判定都相同，kappa 无法区分一致与随机"),
+    "agree_none": ("no judge pairs", "没有成对评判"),
     "timing_busy": ("run {run} shared its machine with other work (other processes took {pct}% of the CPU)",
                     "测试 {run} 运行时机器上还有其他任务（其他进程占用了 {pct}% 的 CPU）"),
     "timing_mixed_hosts": ("the models were timed on different machines ({hosts})",
@@ -708,6 +752,11 @@ TEXT: dict[str, tuple[str, str]] = {
                         "测试 {run}：未记录模型的运行顺序（当时模型依次运行），其计时可能偏向其中一个"),
     "more_within_tie": ("the observed difference ({diff}) is within the tie margin ({tie}); more cases would not "
                         "separate models this close", "观测到的差异（{diff}）在持平阈值（{tie}）之内；再多用例也无法区分如此接近的模型"),
+    "more_cases_cost": ("running them takes about {hours} GPU hours at the measured speed",
+                        "按实测速度运行这些用例约需 {hours} GPU 小时"),
+    "more_cases_cost_priced": ("running them takes about {hours} GPU hours at the measured speed, "
+                               "about {cost} {currency} on {gpus}",
+                               "按实测速度运行这些用例约需 {hours} GPU 小时，在 {gpus} 上约 {cost} {currency}"),
     "more_no_spread": ("no spread between draws", "各次重抽样之间没有差异"),
     "more_cases_needed": ("about {n} more cases at the observed difference; repeats of the same cases narrow timing "
                           "noise only, not a quality gap",

@@ -209,3 +209,97 @@ def ratings_table(v: pd.DataFrame, n_boot: int = 500, seed: int = 0) -> pd.DataF
              "ci_high": float(np.percentile(samples[m], 97.5)) if samples[m] else r,
              "votes": int(counts.get(m, 0))} for m, r in point.items()]
     return pd.DataFrame(rows).sort_values("rating", ascending=False, ignore_index=True)
+
+
+# --- the judge against your raters ---------------------------------------------------
+MIN_SHARED_CASES = 5  # fewer cases judged and voted on alike give no agreement figure
+_OUTCOMES = ("first", "tie", "second")
+
+
+def _outcome(share: float) -> str:
+    """A's share of the win (1, 0.5, 0, or a mean of several) as who won: first, tie or second."""
+    return "first" if share > 0.5 else "second" if share < 0.5 else "tie"
+
+
+def _kappa(h: np.ndarray, j: np.ndarray) -> float | None:
+    """Cohen's kappa of two raters' labels (codes 0..2); None where chance agreement is total."""
+    po = float(np.mean(h == j))
+    pe = float(sum(np.mean(h == k) * np.mean(j == k) for k in range(len(_OUTCOMES))))
+    return None if pe >= 1 else (po - pe) / (1 - pe)
+
+
+def _agreement_of(items: pd.DataFrame, n_boot: int, seed: int) -> dict:
+    """Share agreeing and kappa over the items (a case's items move together in the bootstrap)."""
+    codes = {o: i for i, o in enumerate(_OUTCOMES)}
+    h, j = items.human.map(codes).to_numpy(), items.judge.map(codes).to_numpy()
+    cases = items.case_id.to_numpy()
+    n_cases = len(set(cases))
+    out: dict = {"items": len(items), "cases": n_cases, "share": None, "share_ci": (None, None),
+                 "kappa": None, "kappa_ci": (None, None), "chance": None, "problem": None}
+    if n_cases < MIN_SHARED_CASES:
+        out["problem"] = ("agree_too_few", {"n": n_cases, "minimum": MIN_SHARED_CASES})
+        return out
+    out["share"], out["kappa"] = float(np.mean(h == j)), _kappa(h, j)
+    by_case = [np.flatnonzero(cases == c) for c in dict.fromkeys(cases)]
+    rng = np.random.default_rng(seed)
+    shares, kappas = [], []
+    for _ in range(n_boot):
+        pick = np.concatenate([by_case[i] for i in rng.integers(0, len(by_case), len(by_case))])
+        shares.append(np.mean(h[pick] == j[pick]))
+        k = _kappa(h[pick], j[pick])
+        if k is not None:
+            kappas.append(k)
+    out["share_ci"] = tuple(float(x) for x in np.percentile(shares, [2.5, 97.5]))
+    if out["kappa"] is None or len(kappas) < n_boot / 2:
+        out["problem"] = ("agree_one_outcome", {})  # every verdict the same: kappa says nothing
+        out["chance"] = True
+        return out
+    out["kappa_ci"] = tuple(float(x) for x in np.percentile(kappas, [2.5, 97.5]))
+    out["chance"] = out["kappa_ci"][0] <= 0  # the interval includes chance agreement
+    return out
+
+
+def judge_agreement(votes: pd.DataFrame, pairs: pd.DataFrame, case_lang: dict[str, str | None] | None = None,
+                    n_boot: int = 2000, seed: int = 0) -> dict[str, dict]:
+    """Per judge: how often its pairwise verdicts agree with your raters' blind A/B votes on the same
+    case, turn and pair of models (share agreeing and Cohen's kappa over first / tie / second, each with
+    a 95% interval from a bootstrap over cases), overall and per language. Votes of several raters on
+    one item are averaged first; "both bad" votes and unreadable verdicts carry no outcome.
+
+    A judge with fewer than 5 cases in common with the votes, or none (a judge run on other cases),
+    gets no figure but a `problem` saying why; `chance` is True where the kappa interval includes 0."""
+    langs = case_lang or {}
+    human: dict[tuple, list[float]] = {}
+    for r in votes.itertuples() if votes is not None and not votes.empty else []:
+        share = {"left": 1.0, "right": 0.0, "tie": 0.5}.get(r.vote)
+        if share is None:
+            continue
+        a, b = sorted((r.left_model, r.right_model))
+        human.setdefault((r.case_id, int(r.turn), a, b), []).append(share if r.left_model == a else 1 - share)
+    out: dict[str, dict] = {}
+    if pairs is None or pairs.empty:
+        return out
+    for judge, part in pairs.groupby("judge_spec"):
+        rows = []
+        for r in part.itertuples():
+            if r.score_1 is None or r.score_1 != r.score_1:
+                continue
+            a, b = sorted((r.model_1, r.model_2))
+            key = (r.case_id, int(r.turn), a, b)
+            if key in human:
+                rows.append({"case_id": r.case_id, "lang": langs.get(r.case_id),
+                             "human": _outcome(float(np.mean(human[key]))),
+                             "judge": _outcome(r.score_1 if r.model_1 == a else 1 - r.score_1)})
+        items = pd.DataFrame(rows, columns=["case_id", "lang", "human", "judge"])
+        if items.empty:
+            voted = {k[0] for k in human}
+            judged = set(part.case_id)
+            res: dict = {"items": 0, "cases": 0, "share": None, "share_ci": (None, None), "kappa": None,
+                   "kappa_ci": (None, None), "chance": None,
+                   "problem": ("agree_no_shared", {"judged": len(judged), "voted": len(voted)}), "per_lang": {}}
+        else:
+            res = _agreement_of(items, n_boot, seed)
+            res["per_lang"] = {str(lang): _agreement_of(g, n_boot, seed)
+                               for lang, g in items.groupby(items.lang.fillna("other"))}
+        out[str(judge)] = res
+    return out

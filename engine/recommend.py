@@ -144,6 +144,8 @@ class Evidence:
     # criterion -> (models, cases, repeats): each repeat's value (its turns averaged), NaN where a
     # repeat is missing; the bootstrap resamples a drawn case's repeats from here (two-level)
     per_repeat: dict[str, np.ndarray] = field(default_factory=dict)
+    # the pairwise verdicts of judges on these runs (engine.judging), to measure them against the votes
+    judge_pairs: pd.DataFrame = field(default_factory=pd.DataFrame)
 
     def index(self, model: str) -> int:
         return self.models.index(model)
@@ -279,7 +281,10 @@ def load_evidence(store: Store, scenario_id: str | None = None, run_id: str | No
     runs = [run for r in sorted(gens.run_id.unique()) if (run := store.get_run(r)) is not None]
     from .ratings import votes
 
-    return evidence_from_frames(gens, checks, scenario_id, runs, votes=votes(store, scenario_id))
+    ev = evidence_from_frames(gens, checks, scenario_id, runs, votes=votes(store, scenario_id))
+    ev.judge_pairs = store.query("SELECT * FROM judge_pairs WHERE list_contains(?::VARCHAR[], run_id)",
+                                 [sorted(gens.run_id.unique())])
+    return ev
 
 
 # --- bootstrap ---------------------------------------------------------------------
@@ -453,6 +458,8 @@ class Decision:
     warnings: list[str] = field(default_factory=list)
     # whether the timings could decide: {"trusted", "problems", "left_out", "trusted_by_user", "note"}
     timings: dict = field(default_factory=dict)
+    # the judges whose checks are in the evidence, against the votes: {"agreement", "scoring", "left_out", "kept"}
+    judge: dict = field(default_factory=dict)
 
     def human_votes(self) -> dict:
         """The blind A/B votes behind the preference criterion: how many, on how many cases, by whom."""
@@ -483,7 +490,7 @@ class Decision:
             "binding_constraints": self.binding, "decision_table": frame(self.table),
             "categories": frame(self.categories), "cost": frame(self.cost),
             "caveats": self.caveats, "warnings": self.warnings, "reproducibility": self.reproducibility,
-            "human_votes": self.human_votes(), "timings": self.timings,
+            "human_votes": self.human_votes(), "timings": self.timings, "judge": _plain(self.judge),
         }
 
 
@@ -570,7 +577,8 @@ def decide(store: Store | None, scenario_id: str | None = None, *, run_id: str |
            evidence: Evidence | None = None, weights: dict[str, float] | None = None,
            constraints: Constraints | None = None, cost_inputs: CostInputs | None = None,
            p_threshold: float = 0.9, tie_margin: float = 0.02, n_boot: int = N_BOOT,
-           seed: int = 0, cache_mode: str = "cold", trust_timings: bool = False) -> Decision:
+           seed: int = 0, cache_mode: str = "cold", trust_timings: bool = False,
+           keep_judge: bool = False) -> Decision:
     """The decision (see `recommend`), in its steps: gather (all reading), the criteria matrix,
     the constraints, whether the timings can decide, the criteria in use, score and bootstrap, the
     verdict, the explanation."""
@@ -580,6 +588,7 @@ def decide(store: Store | None, scenario_id: str | None = None, *, run_id: str |
     g = _gather(store, scenario_id, run_id, evidence, weights, cost_inputs, cache_mode)
     point = _criteria_matrix(g)
     out = _apply_constraints(g, point, constraints, cost_inputs)
+    judge = _judge_trust(g, keep_judge)
     timings = _timing_trust(g, trust_timings)
     wnorm, dropped, caveats = _criteria_in_use(g, point, timings)
     scored = _score(g, point, wnorm, out.eligible, n_boot, seed, tie_margin)
@@ -595,7 +604,8 @@ def decide(store: Store | None, scenario_id: str | None = None, *, run_id: str |
         cost=pd.DataFrame([g.cost_rows[m].as_dict() for m in g.models]), caveats=caveats,
         reproducibility=_reproducibility(g.ev, g.configs, g.entries), n_cases=len(g.ev.cases), n_boot=n_boot,
         evidence=g.ev, hardware=g.hardware, cold_warm=g.cold_warm, cache_mode=cache_mode,
-        warnings=explained["warnings"], timings=_plain_timings(timings))
+        warnings=judge["warnings"] + explained["warnings"], timings=_plain_timings(timings),
+        judge={k: v for k, v in judge.items() if k != "warnings"})
 
 
 def _validate(constraints: Constraints, cost_inputs: CostInputs, p_threshold: float, tie_margin: float) -> None:
@@ -627,6 +637,7 @@ class _Gathered:
     cold_warm: pd.DataFrame
     hardware: pd.DataFrame
     hardware_error: Exception | None
+    judge: dict = field(default_factory=dict)  # the judges of its checks, measured against the votes
 
     @property
     def models(self) -> list[str]:
@@ -754,6 +765,49 @@ def _apply_constraints(g: _Gathered, point: dict, constraints: Constraints, cost
         raise RecommendError(f"gpu: no model fits {cost_inputs.gpu} "
                              f"({g.book.gpu(cost_inputs.gpu).memory_gb:g} GB): {needs}")
     return _Excluded(reasons, by_constraint, [i for i, m in enumerate(models) if not reasons[m]])
+
+
+def _agreement_said(judge: str, a: dict) -> Msg:
+    """A judge's agreement with the raters in a sentence (or why there is no figure)."""
+    if a.get("share") is None or a.get("problem"):
+        key, params = a.get("problem") or ("agree_none", {})
+        return Msg("judge_no_figure", judge=judge, why=Msg(key, **params))
+    low, high = a["kappa_ci"]
+    return Msg("judge_chance" if a["chance"] else "judge_agrees", judge=judge, pct=f"{a['share']:.0%}",
+               kappa=f"{a['kappa']:.2f}", low=f"{low:.2f}", high=f"{high:.2f}", cases=a["cases"])
+
+
+def _judge_trust(g: _Gathered, keep_judge: bool) -> dict:
+    """The judges that scored this evidence's llm_judge checks, measured against the blind A/B votes
+    (engine.ratings.judge_agreement); one no better than chance has its checks left out of the
+    evidence unless kept. Sentences for beside the verdict in `warnings`."""
+    from .ratings import judge_agreement
+
+    ev = g.ev
+    judged = not ev.checks.empty and bool((ev.checks.check_type == "llm_judge").any())
+    scoring = sorted({j for c in g.configs if (j := c["config"].get("judge"))}) if judged else []
+    langs = dict(zip(ev.case_meta.case_id, ev.case_meta.lang))
+    agreement = judge_agreement(ev.votes, ev.judge_pairs, langs) if not ev.judge_pairs.empty else {}
+    out: dict = {"agreement": agreement, "scoring": scoring, "left_out": [], "kept": False, "warnings": []}
+    g.judge = out
+    for j in scoring:
+        a = agreement.get(j)
+        if a is None:
+            out["warnings"].append(Msg("judge_unmeasured", judge=j))
+            continue
+        out["warnings"].append(_agreement_said(j, a))
+        if a.get("chance"):
+            if keep_judge:
+                out["kept"] = True
+            else:
+                out["left_out"].append(j)
+    if out["left_out"]:
+        kept = ev.checks[ev.checks.check_type != "llm_judge"]
+        pairs = ev.judge_pairs
+        g.ev = evidence_from_frames(ev.gens, kept, ev.scenario_id, ev.runs, langs, ev.votes)
+        g.ev.judge_pairs = pairs
+        out["warnings"].append(Msg("judge_left_out", judges=Joined(out["left_out"], ", ")))
+    return out
 
 
 def _timing_trust(g: _Gathered, trust_timings: bool) -> dict:
@@ -903,8 +957,9 @@ def _verdict(g: _Gathered, sc: _Scored, eligible: list[int], p_threshold: float,
                                    "note": Msg("more_min_cases", n=n_cases, minimum=MIN_CASES)}
     if sc.p_first[order[0]] >= p_threshold:
         return models[order[0]], margin, more_cases
-    return TOO_CLOSE, margin, _more_cases(sc.score_draws[order[0]] - sc.score_draws[order[1]], margin or 0.0,
-                                          tie_margin, n_cases, p_threshold)
+    more = _more_cases(sc.score_draws[order[0]] - sc.score_draws[order[1]], margin or 0.0, tie_margin, n_cases,
+                       p_threshold)
+    return TOO_CLOSE, margin, _cost_of_more(g, more)
 
 
 def _explain(g: _Gathered, point: dict, wnorm: dict[str, float], sc: _Scored, out: _Excluded,
@@ -986,6 +1041,36 @@ def _more_cases(diff_draws: np.ndarray, margin: float, tie_margin: float, n_case
     out["extra_cases"] = max(0, math.ceil(need - n_cases))
     out["note"] = Msg("more_cases_needed", n=out["extra_cases"])
     return out
+
+
+def _cost_of_more(g: _Gathered, more: dict) -> dict:
+    """What the extra cases cost to run: every model's measured time per case (its generations per
+    case at its mean latency) on its GPU of the cost table, at that GPU's price per hour."""
+    extra = more.get("extra_cases")
+    if not extra:
+        return more
+    hours, cost, currency, gpus = 0.0, 0.0, None, []
+    cost_known = True
+    for i, m in enumerate(g.models):
+        lat = _nanmean(g.ev.per_case["latency"][i])
+        per_case = len(g.ev.gens[g.ev.gens.model_spec == m]) / max(len(g.ev.cases), 1)
+        if lat != lat:
+            return more  # a model without a measured latency: the time cannot be told
+        h = extra * per_case * float(lat) / 1000 / 3600
+        hours += h
+        row = g.cost_rows[m]
+        if row.price_per_hour is None or row.gpu is None:
+            cost_known = False
+        else:
+            cost += h * row.price_per_hour
+            currency = row.currency
+            gpus.append(row.gpu)
+    priced = cost_known and bool(gpus)
+    more.update(gpu_hours=hours, gpu_cost=cost if priced else None, currency=currency)
+    said = Msg("more_cases_cost_priced", hours=f"{hours:.2f}", cost=f"{cost:.2f}", currency=currency,
+               gpus=", ".join(dict.fromkeys(gpus))) if priced else Msg("more_cases_cost", hours=f"{hours:.2f}")
+    more["note"] = Joined([more["note"], said], "; ")
+    return more
 
 
 def _sensitivity(norm: np.ndarray, w: np.ndarray, crit: list[str], models: list[str], eligible: list[int]):

@@ -92,6 +92,11 @@ if run_id:
         table(pairs.round(2))
 
 st.subheader(tr("cmp_human"))
+agreement = compare.judge_agreement_table(s, scenario_id, lang())
+if not agreement.empty:
+    st.markdown(f"**{tr('cmp_judge_agreement')}**")
+    st.caption(tr("cmp_judge_agreement_help"))
+    table(agreement.round(2))
 human = compare.human_ratings(s, scenario_id, run_id if mode == "run" else None)
 if human["ab"].empty and human["stars"].empty:
     st.caption(tr("cmp_no_human"))

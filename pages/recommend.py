@@ -35,6 +35,7 @@ with left:
     rec_cache = st.radio(tr("run_cache"), ["cold", "warm"], horizontal=True, key="rec_cache",
                          format_func=labeller("cache_{}"), help=tr("run_cache_help"))
     trust_timings = st.checkbox(tr("rec_trust_timings"), key="rec_trust_timings", help=tr("rec_trust_timings_help"))
+    keep_judge = st.checkbox(tr("rec_keep_judge"), key="rec_keep_judge", help=tr("rec_keep_judge_help"))
     with st.expander(tr("rec_constraints")):
         max_vram = st.number_input(tr("rec_max_vram"), 0.0, 2000.0, 0.0, 1.0, key="rec_vram")
         ttft_sla = st.number_input(tr("rec_ttft_sla"), 0.0, 1e6, 0.0, 50.0, key="rec_ttft")
@@ -63,7 +64,7 @@ with right:
                                               e2e_p95_ms=e2e_sla or None, licences=licences or None,
                                               min_quality=min_quality or None),
             cost_inputs=recommend.CostInputs(gpu=gpu, currency=currency, traffic=traffic), cache_mode=rec_cache,
-            trust_timings=trust_timings)
+            trust_timings=trust_timings, keep_judge=keep_judge)
     except (recommend.RecommendError, cost.CostError) as exc:
         st.error(text(str(exc)))
         st.stop()

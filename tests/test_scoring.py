@@ -198,6 +198,10 @@ cases:
     # without a judge the check is skipped, not failed
     run_id = Runner(store).run(RunConfig(sc, ["fake/echo"]))
     assert store.check_results(run_id).empty
+    # a judge that gives no readable score leaves the check unscored: no 0 for the answer
+    fake.enqueue("mumbler", "I cannot say.", "I cannot say.", "I cannot say.")
+    run_id = Runner(store).run(RunConfig(sc, ["fake/echo"], judge="fake/mumbler"))
+    assert store.check_results(run_id).empty and store.generations(run_id).ok.all()
 
 
 def test_pairwise_judging_cancels_position_bias_and_rewards_the_better_answer(store):

@@ -72,8 +72,8 @@ def _llm_judge(output: str, value: dict, opts: dict) -> CheckResult:
     verdict = judge(SINGLE_PROMPT.format(rubric=value["rubric"], question=opts.get("question", ""),
                                          answer=output, scale=value["scale"]))
     n = parse_score(verdict, value["scale"])
-    if n is None:
-        return CheckResult(False, 0.0, "the judge gave no readable score", raw=verdict)
+    if n is None:  # the judge's failing, not the answer's: unscored (a 0 would lower every model it judges)
+        raise CheckSkipped("llm_judge: the judge gave no readable score; those checks are left unscored")
     score = (n - 1) / (value["scale"] - 1)
     return CheckResult(score >= 0.5, score, f"judged {n}/{value['scale']}", raw=verdict)
 
