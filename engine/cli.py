@@ -221,7 +221,10 @@ def _parser() -> argparse.ArgumentParser:
     _add_run(sub)
     _add_sweep(sub)
     im = sub.add_parser("import", help="turn a CSV, JSONL or Excel sheet of questions into a scenario")
-    im.add_argument("file", help="one row per case: prompt, and optional reference, category, lang, checks")
+    im.add_argument("file", help="a sheet (CSV, JSONL, Excel: one row per case: prompt, and optional reference, "
+                    "category, lang, checks) or a promptfoo suite (promptfooconfig.yaml)")
+    im.add_argument("--strict", action="store_true",
+                    help="promptfoo: refuse a suite with any assertion ModelPick has no check for")
     im.add_argument("--scenario", help="the new scenario's id (default: from the file name)")
     im.add_argument("--name", help="its name (default: the file name)")
     im.add_argument("--overwrite", action="store_true", help="replace a scenario of yours with the same id")
@@ -433,12 +436,34 @@ def _cmd_sweep(args) -> int:
 def _cmd_import(args) -> int:
     from .importer import import_file
 
+    if Path(args.file).suffix.lower() in (".yaml", ".yml"):  # a promptfoo suite
+        return _import_promptfoo(args)
     sc = import_file(args.file, args.scenario, args.name, overwrite=args.overwrite, docs_folder=args.docs)
     counts: dict[str, int] = {}
     for case in sc.cases:
         counts[case.category] = counts.get(case.category, 0) + 1
     print(f"saved scenario {sc.id!r} with {len(sc.cases)} cases "
           f"({', '.join(f'{k}: {v}' for k, v in counts.items())}) to {sc.source_path}")
+    print(f"run it: python -m engine run --scenario {sc.id} --model ...")
+    return 0
+
+
+def _import_promptfoo(args) -> int:
+    from .promptfoo import import_suite
+
+    if args.docs:
+        raise ValueError("--docs: a promptfoo suite brings its own variables; give documents to a sheet import")
+    sc, suite = import_suite(args.file, args.scenario, args.name, overwrite=args.overwrite, strict=args.strict)
+    n_checks = sum(len(c.checks) for c in sc.cases)
+    print(f"saved scenario {sc.id!r} with {len(sc.cases)} cases and {n_checks} checks to {sc.source_path}")
+    if suite.unmapped:
+        print(f"{len(suite.unmapped)} assertion(s) without a ModelPick check (kept in the scenario's description):")
+        for u in suite.unmapped:
+            print(f"  {u}")
+    if suite.providers:
+        print("its providers as models: " + " ".join(f"--model {p}" for p in suite.providers))
+    if suite.skipped_providers:
+        print("providers ModelPick cannot run: " + ", ".join(suite.skipped_providers))
     print(f"run it: python -m engine run --scenario {sc.id} --model ...")
     return 0
 

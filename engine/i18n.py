@@ -428,6 +428,14 @@ TEXT: dict[str, tuple[str, str]] = {
     "kappa_ci": ("Kappa 95% interval", "kappa 95% 区间"),
     "items": ("Verdicts compared", "对照的判定数"),
     "reading": ("Reading", "解读"),
+    "scen_promptfoo_help": ("A promptfoo suite: its promptfooconfig.yaml and the files it names (prompts, tests.csv), "
+                            "side by side. One case per prompt and test; assertions become checks where the meaning "
+                            "is the same, and the others are listed.",
+                            "promptfoo 测试套件：promptfooconfig.yaml 及其引用的文件（提示词、tests.csv），放在同一层。"
+                            "每个提示词与测试组合成一个用例；含义相同的断言转为检查项，其余的会列出。"),
+    "scen_promptfoo_upload": ("promptfoo suite files", "promptfoo 套件文件"),
+    "scen_promptfoo_unmapped": ("no ModelPick check for {what}", "没有对应的 ModelPick 检查项：{what}"),
+    "scen_promptfoo_providers": ("Its providers as ModelPick models:", "其 providers 对应的 ModelPick 模型："),
     "rec_keep_judge": ("Keep the judge's scores", "保留裁判模型的评分"),
     "rec_keep_judge_help": ("A judge whose verdicts agree with your raters' blind votes no better than chance has its "
                             "scores left out of the verdict. Tick to keep them.",
@@ -875,6 +883,17 @@ TEXT: dict[str, tuple[str, str]] = {
                            "报告生成后决策已有变化：请重新生成。"),
     "rec_download_failed": ("The summary could not be written: {error}", "无法生成报告：{error}"),
     # what a check says about an answer (stored in English with the check; said again by the pages)
+    "chk_equals": ("equals the expected text", "与期望文本一致"),
+    "chk_not_equals": ("not the expected text", "与期望文本不一致"),
+    "chk_starts": ("starts with {what}", "以 {what} 开头"),
+    "chk_not_starts": ("does not start with {what}", "不以 {what} 开头"),
+    "chk_edit_distance": ("edit distance {d} (max {max})", "编辑距离 {d}（最多 {max}）"),
+    "chk_edit_distance_over": ("edit distance over {max} (max {max2})", "编辑距离超过 {max}（最多 {max2}）"),
+    "chk_not_json": ("not JSON: {why}", "不是 JSON：{why}"),
+    "chk_json_schema_errors": ("JSON, {n} schema error(s): {why}", "是 JSON，但有 {n} 处不符合模式：{why}"),
+    "chk_valid_json": ("valid JSON", "有效的 JSON"),
+    "chk_valid_json_schema": ("valid JSON matching the schema", "有效的 JSON，且符合模式"),
+    "chk_negated": ("not: {detail}", "取反：{detail}"),
     "chk_found_n": ("found {found}/{total}", "找到 {found}/{total}"),
     "chk_found_missing": ("found {found}/{total}; missing: {missing}", "找到 {found}/{total}；缺少：{missing}"),
     "chk_found_one": ("found: {what}", "找到：{what}"),

@@ -331,3 +331,24 @@ def import_file(path: str | Path, scenario_id: str | None = None, title: str | N
         raise SheetError(f"{path}: cannot read ({exc.strerror})") from None
     documents = documents_in(docs_folder) if docs_folder else None
     return import_sheet(path.name, data, scenario_id, title, documents, overwrite)
+
+
+def import_promptfoo_upload(files: list[tuple[str, bytes]], overwrite: bool = False):
+    """A promptfoo suite uploaded as files (its promptfooconfig.yaml and the files it names, side by
+    side): saved as a scenario; (the scenario, the suite)."""
+    import tempfile
+
+    from .promptfoo import SuiteError, import_suite, read_suite
+
+    configs = [n for n, _ in files if Path(n).suffix.lower() in (".yaml", ".yml") and "promptfoo" in n.lower()] \
+        or [n for n, _ in files if Path(n).suffix.lower() in (".yaml", ".yml")]
+    if len(configs) != 1:
+        raise SuiteError("give one promptfoo config (promptfooconfig.yaml) and the files it names"
+                         + (f"; got {', '.join(configs)}" if configs else ""))
+    with tempfile.TemporaryDirectory() as folder:
+        for name, data in files:
+            (Path(folder) / Path(name).name).write_bytes(data)
+        config = Path(folder) / Path(configs[0]).name
+        stem = config.stem if config.stem != "promptfooconfig" else ""
+        sid = scenario_id_for(stem or read_suite(config).description or "promptfoo-suite")
+        return import_suite(config, scenario_id=sid, overwrite=overwrite)

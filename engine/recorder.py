@@ -221,7 +221,7 @@ class Recorder:
             else:
                 opts = {"ignore_case": c.ignore_case, "ttft_ms": row["ttft_ms"], "e2e_ms": row["e2e_ms"],
                         "base_dir": self.base_dir, "question": question, "judge": self.judge,
-                        "prompt_parts": prompt_parts, "marker": marker}
+                        "prompt_parts": prompt_parts, "marker": marker, "negate": c.negate}
                 try:
                     res = run_check(c.type, t.text, c.value, opts)
                 except (CheckSkipped, SandboxUnavailable) as exc:

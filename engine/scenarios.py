@@ -110,6 +110,7 @@ class Check(_Strict):
     value: Any = None
     weight: float = Field(1.0, ge=0)
     ignore_case: bool = True
+    negate: bool = False  # passes where the check fails (promptfoo's not-...); an echo still scores 0
 
     @model_validator(mode="after")
     def _known_and_valid(self):
@@ -150,6 +151,8 @@ class Case(_Strict):
     id: str
     category: str
     lang: str | None = None
+    description: str | None = None  # what the case tests (an imported suite's test description)
+    metadata: dict[str, str] | None = None  # kept from an imported suite, shown with the case
     system: str | None = None
     prompt: str | None = None
     messages: list[Message] | None = None

@@ -110,6 +110,23 @@ with sheet_tab:
                 else:
                     st.success(tr("scen_saved", id=saved.id, n=len(saved.cases)))
 
+    st.divider()
+    st.caption(tr("scen_promptfoo_help"))
+    suite_files = st.file_uploader(tr("scen_promptfoo_upload"), type=["yaml", "yml", "csv", "json", "txt", "md"],
+                                   accept_multiple_files=True, key="promptfoo_files")
+    if suite_files and st.button(tr("scen_validate_save"), key="save-promptfoo"):
+        try:
+            saved, suite = importer.import_promptfoo_upload([(f.name, f.getvalue()) for f in suite_files])
+        except ScenarioError as exc:
+            st.error(text(str(exc)))
+        else:
+            st.success(tr("scen_saved", id=saved.id, n=len(saved.cases)))
+            for u in suite.unmapped:
+                st.warning(text(tr("scen_promptfoo_unmapped", what=str(u))))
+            if suite.providers:
+                st.caption(tr("scen_promptfoo_providers"))
+                st.code(" ".join(f"--model {p}" for p in suite.providers), language="bash")
+
 with upload_tab:
     uploaded = st.file_uploader(tr("scen_upload"), type=["yaml", "yml"])
     if uploaded is not None and st.button(tr("scen_validate_save"), key="save-upload"):

@@ -311,6 +311,70 @@ def _json_schema(output: str, value: dict, opts: dict) -> CheckResult:
     return CheckResult(True, 1.0, "valid JSON matching the schema")
 
 
+def _text(value: Any) -> str:
+    if not isinstance(value, str) or not value:
+        raise ValueError("value must be a non-empty text")
+    return value
+
+
+@check("equals", _text)
+def _equals(output: str, value: str, opts: dict) -> CheckResult:
+    """The whole answer is the text (surrounding spaces aside); case counts unless ignore_case."""
+    same = _fold(output.strip(), opts) == _fold(value.strip(), opts)
+    return CheckResult(same, 1.0 if same else 0.0, "equals the expected text" if same else "not the expected text")
+
+
+@check("starts_with", _text)
+def _starts_with(output: str, value: str, opts: dict) -> CheckResult:
+    ok = _fold(output.lstrip(), opts).startswith(_fold(value, opts))
+    return CheckResult(ok, 1.0 if ok else 0.0, f"starts with {value[:60]}" if ok else
+                       f"does not start with {value[:60]}")
+
+
+def _levenshtein_value(value: Any) -> dict:
+    if isinstance(value, str):
+        value = {"text": value}
+    if not isinstance(value, dict) or not isinstance(value.get("text"), str):
+        raise ValueError("value must be the expected text, or {text: ..., max: N}")
+    limit = value.get("max", 5)
+    if isinstance(limit, bool) or not isinstance(limit, int) or limit < 0:
+        raise ValueError("max must be a whole number of edits, 0 or more")
+    return {"text": value["text"], "max": limit}
+
+
+@check("levenshtein", _levenshtein_value)
+def _levenshtein(output: str, value: dict, opts: dict) -> CheckResult:
+    """Edit distance from the expected text at most `max` (promptfoo's default: 5)."""
+    from rapidfuzz.distance import Levenshtein
+
+    d = Levenshtein.distance(output.strip(), value["text"].strip(), score_cutoff=value["max"] + 1)
+    ok = d <= value["max"]
+    said = f"edit distance {d}" if ok else f"edit distance over {value['max']}"
+    return CheckResult(ok, 1.0 if ok else 0.0, f"{said} (max {value['max']})")
+
+
+def _optional_schema(value: Any) -> dict:
+    return {} if value in (None, "", {}) else _schema(value)
+
+
+@check("is_json", _optional_schema)
+def _is_json(output: str, value: dict, opts: dict) -> CheckResult:
+    """The whole answer is JSON (not JSON inside text: that is json_schema), matching the schema if given."""
+    import json
+
+    import jsonschema
+
+    try:
+        data = json.loads(output.strip())
+    except ValueError as exc:
+        return CheckResult(False, 0.0, f"not JSON: {str(exc)[:80]}")
+    if value:
+        errors = list(jsonschema.Draft202012Validator(value).iter_errors(data))
+        if errors:
+            return CheckResult(False, 0.0, f"JSON, {len(errors)} schema error(s): {errors[0].message[:120]}")
+    return CheckResult(True, 1.0, "valid JSON" + (" matching the schema" if value else ""))
+
+
 def run_check(check_type: str, output: str, value: Any, opts: dict | None = None) -> CheckResult:
     """Score one check. With opts["prompt_parts"] (the system and user messages the answer was
     given), an answer that echoes its prompt or loops scores 0 with the reason, and checks that
@@ -331,7 +395,10 @@ def run_check(check_type: str, output: str, value: Any, opts: dict | None = None
             return CheckResult(False, 0.0, seen.degenerate)
         if kind.reads == "added":
             output = seen.added_text
-    return kind.fn(output, value, opts)
+    res = kind.fn(output, value, opts)
+    if opts.get("negate"):  # a negated check (promptfoo's not-...): an echo still scores 0 above
+        return CheckResult(not res.passed, 1.0 - res.score, f"not: {res.detail}", raw=res.raw)
+    return res
 
 
 # Checks that execute code or call a judge live in their own modules and register here.
