@@ -1,0 +1,190 @@
+"""Documents larger than a model's context are retrieved, not pasted: a case is given the passages that
+fit, ranked by BM25 (rank_bm25) against its question, from chunks that keep headings and table rows
+whole. Chinese text is split into words by jieba; other text into lowercase words.
+
+The choice is made once per case for a run, at the smallest context among the run's models, so every
+model gets the same passages; where the whole documents fit they are given whole. Chunks are made once
+per document set (`chunks_for`: kept beside the documents at import, remembered per process).
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from . import cjk
+
+CHUNK_TOKENS = 300  # a passage's size, about; a paragraph or table row is never split
+CHUNKS_FILE = ".chunks.json"
+_HEADING = re.compile(r"^(#{1,6}\s+\S.*|[^\n]{1,80}\n[=-]{3,})$", re.MULTILINE)
+_TABLE_ROW = re.compile(r"^\s*\|.*\|\s*$|^[^\t\n]+(\t[^\t\n]*)+$")
+_WORD = re.compile(r"[A-Za-z0-9_]+(?:['.-][A-Za-z0-9_]+)*")
+_CACHE: dict[str, list[Chunk]] = {}
+
+
+@dataclass(frozen=True)
+class Chunk:
+    id: str  # <document>#<n>
+    doc: str
+    heading: str
+    text: str
+
+
+def estimate_tokens(text: str) -> int:
+    """The runner's tokenizer-free estimate: one token per CJK character, one per 4 other characters."""
+    n = cjk.count(text)
+    return n + (len(text) - n) // 4
+
+
+def _blocks(text: str) -> list[tuple[str, str]]:
+    """(heading, block) in order: paragraphs, with table rows kept one block each, under the last heading."""
+    heading, out = "", []
+    for para in re.split(r"\n\s*\n", text):
+        para = para.strip("\n")
+        if not para.strip():
+            continue
+        lines = para.splitlines()
+        if _HEADING.fullmatch(para.strip()) or (len(lines) == 1 and lines[0].lstrip().startswith("#")):
+            heading = para.strip().lstrip("#").strip().splitlines()[0]
+            continue
+        if lines and lines[0].lstrip().startswith("#"):  # a heading line starting a paragraph
+            heading, lines = lines[0].lstrip("#").strip(), lines[1:]
+        rows = [ln for ln in lines if _TABLE_ROW.match(ln)]
+        if rows and len(rows) == len(lines):
+            header = lines[0]
+            out += [(heading, header if i == 0 else f"{header}\n{row}") for i, row in enumerate(lines)
+                    if not re.fullmatch(r"\s*\|?[\s:|-]+\|?\s*", row)]
+        else:
+            out.append((heading, "\n".join(lines)))
+    return out
+
+
+def chunk(doc: str, text: str, size: int = CHUNK_TOKENS) -> list[Chunk]:
+    """Passages of about `size` tokens, each whole paragraphs or table rows under one heading, the
+    heading repeated at its start so a passage reads on its own."""
+    chunks: list[Chunk] = []
+    parts: list[str] = []
+    current = None
+
+    def flush() -> None:
+        if parts:
+            body = "\n\n".join(parts)
+            chunks.append(Chunk(f"{doc}#{len(chunks) + 1}", doc, current or "",
+                                f"{current}\n\n{body}" if current else body))
+            parts.clear()
+
+    for heading, block in _blocks(text):
+        if heading != current or (parts and estimate_tokens("\n\n".join([*parts, block])) > size):
+            flush()
+            current = heading
+        parts.append(block)
+    flush()
+    return chunks
+
+
+def tokens(text: str) -> list[str]:
+    """Words for BM25: jieba's for Chinese runs, lowercase words for the rest."""
+    out: list[str] = []
+    for run in re.split(r"([\u3400-\u9fff\uf900-\ufaff]+)", text):
+        if not run:
+            continue
+        if cjk.is_cjk(run[0]):
+            import jieba
+
+            out += [w for w in jieba.lcut(run) if w.strip()]
+        else:
+            out += [w.lower() for w in _WORD.findall(run)]
+    return out
+
+
+def _key(documents: list[tuple[str, str]]) -> str:
+    h = hashlib.sha256()
+    for name, text in documents:
+        h.update(name.encode())
+        h.update(b"\0")
+        h.update(text.encode())
+    return h.hexdigest()
+
+
+def chunks_for(documents: list[tuple[str, str]], folder: Path | None = None) -> list[Chunk]:
+    """The chunks of a document set: from `folder`'s chunk file where it was made for these texts, else
+    made now (and remembered for this process)."""
+    key = _key(documents)
+    if key in _CACHE:
+        return _CACHE[key]
+    path = folder / CHUNKS_FILE if folder else None
+    if path is not None and path.is_file():
+        try:
+            saved = json.loads(path.read_text(encoding="utf-8"))
+            if saved.get("key") == key:
+                _CACHE[key] = [Chunk(**c) for c in saved["chunks"]]
+                return _CACHE[key]
+        except (OSError, ValueError, TypeError, KeyError):
+            pass  # made again below
+    _CACHE[key] = [c for name, text in documents for c in chunk(name, text)]
+    return _CACHE[key]
+
+
+def save_chunks(documents: list[tuple[str, str]], folder: Path) -> Path:
+    """Chunk a document set once, at import, beside its documents."""
+    path = folder / CHUNKS_FILE
+    path.write_text(json.dumps({"key": _key(documents), "chunks": [asdict(c) for c in chunks_for(documents)]},
+                               ensure_ascii=False), encoding="utf-8")
+    return path
+
+
+_INDEXES: dict[str, object] = {}
+
+
+def rank(chunks: list[Chunk], question: str, key: str) -> list[int]:
+    """Chunk positions, best first, by BM25 against the question; the index is built once per
+    document set (`key`)."""
+    from rank_bm25 import BM25Okapi
+
+    index = _INDEXES.get(key)
+    if index is None:
+        index = _INDEXES[key] = BM25Okapi([tokens(c.text) or ["_"] for c in chunks])
+    scores = index.get_scores(tokens(question))  # type: ignore[attr-defined]
+    return sorted(range(len(chunks)), key=lambda i: (-scores[i], i))
+
+
+@dataclass
+class Selection:
+    """What a case is given: the whole documents, or the passages chosen, and what it cost in tokens."""
+    whole: bool
+    context: str
+    passages: list[str]  # chunk ids, in the order given (document order)
+    tokens: int
+    budget: int
+
+    def record(self, source: str | None = None) -> dict:
+        out: dict = {"whole": self.whole, "passages": self.passages, "tokens": self.tokens, "budget": self.budget}
+        if source:
+            out["source"] = source
+            out["source_given"] = self.whole or any(p == source or p.split("#")[0] == source for p in self.passages)
+        return out
+
+
+def select(documents: list[tuple[str, str]], question: str, budget_tokens: int,
+           folder: Path | None = None) -> Selection:
+    """The whole documents where they fit `budget_tokens`, else the best passages that fit, given in
+    the documents' order (each headed by its document's name)."""
+    whole = "\n\n".join(text for _, text in documents)
+    need = estimate_tokens(whole)
+    if need <= budget_tokens:
+        return Selection(True, whole, [], need, budget_tokens)
+    chunks = chunks_for(documents, folder)
+    chosen, used = [], 0
+    for i in rank(chunks, question, _key(documents)):
+        cost = estimate_tokens(chunks[i].text) + 8
+        if used + cost > budget_tokens:
+            continue
+        chosen.append(i)
+        used += cost
+        if budget_tokens - used < 32:
+            break
+    chosen.sort()
+    text = "\n\n".join(f"[{chunks[i].doc}]\n{chunks[i].text}" for i in chosen)
+    return Selection(False, text, [chunks[i].id for i in chosen], estimate_tokens(text), budget_tokens)

@@ -1,0 +1,95 @@
+"""Documents larger than the context: chunks that keep headings and table rows whole, BM25 over
+English and Chinese words, and a selection that fits the budget (or the whole set where it fits)."""
+import pytest
+
+from engine import retrieval
+
+HANDBOOK = """# Leave
+
+## Annual leave
+
+Every employee has 25 days of annual leave a year. Unused days carry over until the end of March.
+
+## Sick leave
+
+Sick leave needs a doctor's note after three days of absence.
+
+# Expenses
+
+| Item | Limit | Receipt |
+|---|---|---|
+| Hotel | 180 EUR a night | yes |
+| Meals | 45 EUR a day | yes |
+| Taxi | 60 EUR a trip | over 20 EUR |
+"""
+
+HANDBOOK_ZH = """# 差旅
+
+出差前需经部门经理在系统中审批。
+
+# 加班
+
+工作日加班按一点五倍工资计算，周末加班可以调休。
+"""
+
+
+def filler(n: int) -> str:
+    return "\n\n".join(f"## Section {i}\n\nThis section describes routine office matters number {i} "
+                       "such as printers, desks, badges and the kitchen rota." for i in range(n))
+
+
+def test_chunks_keep_table_rows_whole_with_their_header_and_carry_the_heading():
+    chunks = retrieval.chunk("handbook.md", HANDBOOK, size=20)
+    rows = [c for c in chunks if "Hotel" in c.text or "Taxi" in c.text]
+    assert all(c.heading == "Expenses" for c in rows)
+    taxi = next(c for c in chunks if "Taxi" in c.text)
+    assert "| Item | Limit | Receipt |" in taxi.text and "| Taxi | 60 EUR a trip | over 20 EUR |" in taxi.text
+    assert "Meals" not in taxi.text  # one row per chunk at this size: rows are never cut, only kept apart
+    sick = next(c for c in chunks if "doctor" in c.text)
+    assert sick.heading == "Sick leave" and sick.text.startswith("Sick leave")
+    assert [c.id for c in chunks][:2] == ["handbook.md#1", "handbook.md#2"]
+
+
+def test_bm25_finds_the_passage_in_english_and_in_chinese():
+    docs = [("handbook.md", HANDBOOK + filler(40)), ("zh.md", HANDBOOK_ZH)]
+    chunks = retrieval.chunks_for(docs)
+    key = retrieval._key(docs)
+    best = chunks[retrieval.rank(chunks, "How much may I spend on a taxi?", key)[0]]
+    assert "Taxi" in best.text
+    best_zh = chunks[retrieval.rank(chunks, "周末加班怎么算？", key)[0]]
+    assert "周末加班" in best_zh.text
+    assert "加班" in retrieval.tokens("周末加班可以调休")  # jieba's words, not single characters
+
+
+def test_whole_documents_when_they_fit_else_the_best_passages_within_the_budget():
+    docs = [("handbook.md", HANDBOOK)]
+    whole = retrieval.select(docs, "taxi limit", budget_tokens=10_000)
+    assert whole.whole and whole.context == HANDBOOK and whole.passages == []
+    big = [("handbook.md", HANDBOOK + filler(200)), ("zh.md", HANDBOOK_ZH)]
+    assert retrieval.estimate_tokens(big[0][1]) > 3000
+    part = retrieval.select(big, "How many days of annual leave do I get?", budget_tokens=300)
+    assert not part.whole and part.tokens <= 300 and "25 days of annual leave" in part.context
+    assert part.context.startswith("[handbook.md]")
+    again = retrieval.select(big, "How many days of annual leave do I get?", budget_tokens=300)
+    assert again.passages == part.passages  # the same choice every time: every model gets the same passages
+    rec = part.record(source="handbook.md#1")
+    assert rec["source_given"] == ("handbook.md#1" in part.passages)
+    assert part.record(source="zh.md")["source_given"] is False
+
+
+def test_chunks_are_made_once_and_kept_beside_the_documents(tmp_path):
+    docs = [("handbook.md", HANDBOOK)]
+    path = retrieval.save_chunks(docs, tmp_path)
+    retrieval._CACHE.clear()
+    loaded = retrieval.chunks_for(docs, tmp_path)
+    assert path.is_file() and loaded == retrieval.chunk("handbook.md", HANDBOOK)
+    changed = [("handbook.md", HANDBOOK + "\n\nNew rule.")]
+    assert retrieval.chunks_for(changed, tmp_path) != loaded  # a stale chunk file is not used
+
+
+@pytest.mark.parametrize("size", [50, 300])
+def test_no_text_is_lost_by_chunking(size):
+    text = HANDBOOK + filler(30)
+    chunks = retrieval.chunk("h.md", text, size=size)
+    words = set(retrieval.tokens(text)) - {"item", "limit", "receipt"}
+    assert words <= set(retrieval.tokens(" ".join(c.text for c in chunks)))
