@@ -438,7 +438,12 @@ def _cmd_import(args) -> int:
 
     if Path(args.file).suffix.lower() in (".yaml", ".yml"):  # a promptfoo suite
         return _import_promptfoo(args)
-    sc = import_file(args.file, args.scenario, args.name, overwrite=args.overwrite, docs_folder=args.docs)
+    def progress(i: int, n: int, name: str) -> None:
+        if i == n or i % 10 == 0:
+            print(f"read {i}/{n} documents ({name})", file=sys.stderr, flush=True)
+
+    sc = import_file(args.file, args.scenario, args.name, overwrite=args.overwrite, docs_folder=args.docs,
+                     on_document=progress)
     counts: dict[str, int] = {}
     for case in sc.cases:
         counts[case.category] = counts.get(case.category, 0) + 1

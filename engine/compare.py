@@ -3,6 +3,8 @@ scenario), the decision table from engine.recommend, answers side by side, and t
 history of a model across runs."""
 from __future__ import annotations
 
+import json
+
 import pandas as pd
 
 from .recommend import cold_and_warm  # noqa: F401 (the Compare page's, computed where the decision is)
@@ -145,6 +147,26 @@ def judge_agreement_table(store: Store, scenario_id: str, lang: str = "en") -> p
 def _interval(ci) -> str:
     low, high = ci
     return "–" if low is None else f"{low:.2f} – {high:.2f}"
+
+
+def retrieval_recall(store: Store, scenario_id: str) -> pd.DataFrame:
+    """Per run of the scenario whose documents did not fit: the cases given retrieved passages, and of
+    those naming their `source`, how many were given it (the recall), so a wrong answer is told apart
+    from an answer the model was never shown."""
+    runs = store.query("SELECT run_id, config_json FROM runs WHERE scenario_id = ? ORDER BY started_at",
+                       [scenario_id])
+    rows = []
+    for r in runs.itertuples():
+        retrieval = (json.loads(r.config_json or "{}") or {}).get("retrieval") or {}
+        passages = [v for v in retrieval.values() if not v.get("whole")]
+        if not passages:
+            continue
+        named = [v for v in passages if v.get("source")]
+        given = sum(bool(v.get("source_given")) for v in named)
+        rows.append({"run_id": r.run_id, "cases": len(retrieval), "retrieved_cases": len(passages),
+                     "cases_with_source": len(named), "source_given": given,
+                     "recall": given / len(named) if named else None})
+    return pd.DataFrame(rows)
 
 
 def human_ratings(store: Store, scenario_id: str, run_id: str | None = None) -> dict[str, pd.DataFrame]:

@@ -416,6 +416,22 @@ TEXT: dict[str, tuple[str, str]] = {
                                "the summary then says so at the top.",
                                "若测试运行时机器上有其他任务，或各模型在不同机器上计时，计时类指标不计入结论。"
                                "勾选后仍计入这些计时，摘要顶部会注明。"),
+    "cmp_retrieval": ("Documents retrieved, not pasted", "文档按检索提供"),
+    "cmp_retrieval_help": ("Where a case's documents did not fit the smallest context of the run's models, it was "
+                           "given the passages BM25 ranked best; of the cases that name their source, how many were "
+                           "given it.",
+                           "当用例的文档超出本次测试中最小的模型上下文时，只提供 BM25 排名最靠前的段落；"
+                           "在注明出处的用例中，有多少得到了该出处。"),
+    "retrieved_cases": ("Cases given passages", "按段落提供的用例"),
+    "cases_with_source": ("Cases naming a source", "注明出处的用例"),
+    "source_given": ("Source given", "提供了出处"),
+    "recall": ("Recall", "召回率"),
+    "cav_retrieval": ("the documents did not fit the context for {n} cases ({cases}): they were given the passages "
+                      "retrieval chose, the same for every model",
+                      "{n} 个用例（{cases}）的文档超出上下文：改为提供检索选出的段落，每个模型相同"),
+    "cav_retrieval_recall": ("retrieval gave the answer's source in {given} of {total} cases that name it; a wrong "
+                             "answer on the others was never shown the answer",
+                             "在注明出处的 {total} 个用例中，检索在 {given} 个中提供了出处；其余用例的答案模型从未见到"),
     "cmp_judge_agreement": ("The judge against your raters", "裁判模型与评审者对照"),
     "cmp_judge_agreement_help": ("Where a judge's pairwise verdicts and your raters' blind A/B votes cover the same case "
                                  "and pair: the share agreeing (first, tie or second) and Cohen's kappa (0 is chance), "

@@ -3,6 +3,7 @@
 One row per case. Columns (only `prompt` is required):
 
 - `prompt`; `id`, `category`, `lang` (`en`/`zh`), `system`, `context_file`, `max_tokens`;
+- `source`: the document (or passage, `<document>#<n>`) that answers it, for retrieval's recall;
 - `reference`: the reference answer, checked by token F1 (`f1`, pass at 0.5);
 - `exact`: acceptable answers for a normalised exact match, separated by `|`;
 - `number`: the expected number, optionally `15 ± 0.5` or `15 ± 2%`;
@@ -39,7 +40,7 @@ from .scenarios import (
     user_scenarios_dir,
 )
 
-TEXT_COLUMNS = ("id", "category", "lang", "system", "context_file")
+TEXT_COLUMNS = ("id", "category", "lang", "system", "context_file", "source")
 LIST_COLUMNS = ("contains", "contains_any", "not_contains")
 KNOWN = ("prompt", *TEXT_COLUMNS, "max_tokens", "reference", "exact", "number", *LIST_COLUMNS, "regex",
          "rubric")
@@ -276,6 +277,9 @@ def scenario_yaml(name: str, data: bytes, scenario_id: str | None = None, title:
                 raise SheetError(f"{name}: {where}: column 'context_file': {wanted!r} is not one of the documents "
                                  f"({', '.join(documents)})")
             case["context_file"] = documents[wanted] if wanted else list(documents.values())
+            doc, hash_, passage = (case.get("source") or "").partition("#")
+            if doc in documents:  # named as the user's file; recorded under the saved text's name
+                case["source"] = documents[doc] + hash_ + passage
             case.setdefault("system", KB_SYSTEM.get(case.get("lang") or "en", KB_SYSTEM["en"]))
         if case["id"] in seen:
             raise SheetError(f"{name}: {where}: column 'id': {case['id']!r} is used again "
@@ -295,7 +299,8 @@ def preview(name: str, data: bytes, scenario_id: str | None = None, title: str |
 
 
 def import_sheet(name: str, data: bytes, scenario_id: str | None = None, title: str | None = None,
-                 documents: list[tuple[str, bytes]] | None = None, overwrite: bool = False) -> Scenario:
+                 documents: list[tuple[str, bytes]] | None = None, overwrite: bool = False,
+                 on_document=None) -> Scenario:
     """Save the scenario a sheet gives, with its documents' texts; nothing is written unless
     every row and every document can be read and the id is free (or `overwrite`)."""
     from .documents import extract_text, save_documents
@@ -306,13 +311,24 @@ def import_sheet(name: str, data: bytes, scenario_id: str | None = None, title: 
         raise SheetError(f"{name}: scenario id {sid!r} must be lowercase letters, digits, '-' and '_' "
                          "(it is also a folder name)")
     scenario_yaml(name, data, sid, title)  # every row fits
-    texts = [(doc_name, extract_text(doc_name, doc_data)) for doc_name, doc_data in documents or []]
+    texts = []
+    for i, (doc_name, doc_data) in enumerate(documents or [], start=1):
+        texts.append((doc_name, extract_text(doc_name, doc_data)))
+        if on_document:
+            on_document(i, len(documents or []), doc_name)
     existing = _scenario_file(sid)
     if existing is not None and not (overwrite and existing.parent == user_scenarios_dir()):
         raise SheetError(f"{name}: a scenario {sid!r} exists already ({existing}); choose another id")
     written: list[Path] = []
     try:
         saved = dict(zip((n for n, _ in texts), save_documents(sid, texts, written))) if texts else None
+        if saved:  # chunked once, here, for retrieval when the documents exceed a model's context
+            from .retrieval import save_chunks
+
+            folder = user_scenarios_dir() / "docs" / sid
+            chunks = save_chunks([(saved[n], text) for n, text in texts], folder)
+            if chunks not in written:
+                written.append(chunks)
         return save_scenario_text(scenario_yaml(name, data, sid, title, saved), name, overwrite=overwrite)
     except BaseException:
         for path in written:  # nothing is left behind by an import that did not save
@@ -321,7 +337,7 @@ def import_sheet(name: str, data: bytes, scenario_id: str | None = None, title: 
 
 
 def import_file(path: str | Path, scenario_id: str | None = None, title: str | None = None,
-                overwrite: bool = False, docs_folder: str | Path | None = None) -> Scenario:
+                overwrite: bool = False, docs_folder: str | Path | None = None, on_document=None) -> Scenario:
     from .documents import documents_in
 
     path = Path(path)
@@ -330,7 +346,7 @@ def import_file(path: str | Path, scenario_id: str | None = None, title: str | N
     except OSError as exc:
         raise SheetError(f"{path}: cannot read ({exc.strerror})") from None
     documents = documents_in(docs_folder) if docs_folder else None
-    return import_sheet(path.name, data, scenario_id, title, documents, overwrite)
+    return import_sheet(path.name, data, scenario_id, title, documents, overwrite, on_document)
 
 
 def import_promptfoo_upload(files: list[tuple[str, bytes]], overwrite: bool = False):

@@ -1262,6 +1262,16 @@ def _caveats(ev: Evidence, cost_rows: dict, memory_kind: dict, configs: list[dic
         out.append(("verdict", Msg("cav_no_checks")))
     if len(ev.cases) < 20:
         out.append(("verdict", Msg("cav_few_cases", n=len(ev.cases))))
+    retrieved = sorted({cid for c in configs for cid, r in (c["config"].get("retrieval") or {}).items()
+                        if not r.get("whole")})
+    if retrieved:
+        named = [r for c in configs for r in (c["config"].get("retrieval") or {}).values()
+                 if not r.get("whole") and r.get("source")]
+        out.append(("", Msg("cav_retrieval", n=len(retrieved), cases=", ".join(retrieved[:10])
+                            + (f" (+{len(retrieved) - 10})" if len(retrieved) > 10 else ""))))
+        if named:
+            out.append(("verdict", Msg("cav_retrieval_recall", given=sum(bool(r.get("source_given")) for r in named),
+                                       total=len(named))))
     runs = {c["run_id"] for c in configs}
     if len(runs) > 1:
         out.append(("timing", Msg("cav_many_runs", n=len(runs))))

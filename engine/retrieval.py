@@ -22,6 +22,7 @@ _HEADING = re.compile(r"^(#{1,6}\s+\S.*|[^\n]{1,80}\n[=-]{3,})$", re.MULTILINE)
 _TABLE_ROW = re.compile(r"^\s*\|.*\|\s*$|^[^\t\n]+(\t[^\t\n]*)+$")
 _WORD = re.compile(r"[A-Za-z0-9_]+(?:['.-][A-Za-z0-9_]+)*")
 _CACHE: dict[str, list[Chunk]] = {}
+_TOKENS: dict[str, list[list[str]]] = {}  # per document set: each chunk's words, for the BM25 index
 
 
 @dataclass(frozen=True)
@@ -91,12 +92,19 @@ def tokens(text: str) -> list[str]:
         if not run:
             continue
         if cjk.is_cjk(run[0]):
-            import jieba
-
-            out += [w for w in jieba.lcut(run) if w.strip()]
+            out += [w for w in _jieba().lcut(run) if w.strip()]
         else:
             out += [w.lower() for w in _WORD.findall(run)]
     return out
+
+
+def _jieba():
+    import logging
+
+    import jieba
+
+    jieba.setLogLevel(logging.WARNING)  # not its dictionary-loading chatter on every run's console
+    return jieba
 
 
 def _key(documents: list[tuple[str, str]]) -> str:
@@ -120,6 +128,8 @@ def chunks_for(documents: list[tuple[str, str]], folder: Path | None = None) -> 
             saved = json.loads(path.read_text(encoding="utf-8"))
             if saved.get("key") == key:
                 _CACHE[key] = [Chunk(**c) for c in saved["chunks"]]
+                if isinstance(saved.get("tokens"), list) and len(saved["tokens"]) == len(_CACHE[key]):
+                    _TOKENS[key] = saved["tokens"]
                 return _CACHE[key]
         except (OSError, ValueError, TypeError, KeyError):
             pass  # made again below
@@ -128,11 +138,19 @@ def chunks_for(documents: list[tuple[str, str]], folder: Path | None = None) -> 
 
 
 def save_chunks(documents: list[tuple[str, str]], folder: Path) -> Path:
-    """Chunk a document set once, at import, beside its documents."""
+    """Chunk a document set once, at import, beside its documents, with each chunk's words."""
     path = folder / CHUNKS_FILE
-    path.write_text(json.dumps({"key": _key(documents), "chunks": [asdict(c) for c in chunks_for(documents)]},
-                               ensure_ascii=False), encoding="utf-8")
+    key = _key(documents)
+    chunks = chunks_for(documents)
+    path.write_text(json.dumps({"key": key, "chunks": [asdict(c) for c in chunks],
+                                "tokens": _chunk_tokens(chunks, key)}, ensure_ascii=False), encoding="utf-8")
     return path
+
+
+def _chunk_tokens(chunks: list[Chunk], key: str) -> list[list[str]]:
+    if key not in _TOKENS:
+        _TOKENS[key] = [tokens(c.text) or ["_"] for c in chunks]
+    return _TOKENS[key]
 
 
 _INDEXES: dict[str, object] = {}
@@ -145,7 +163,7 @@ def rank(chunks: list[Chunk], question: str, key: str) -> list[int]:
 
     index = _INDEXES.get(key)
     if index is None:
-        index = _INDEXES[key] = BM25Okapi([tokens(c.text) or ["_"] for c in chunks])
+        index = _INDEXES[key] = BM25Okapi(_chunk_tokens(chunks, key))
     scores = index.get_scores(tokens(question))  # type: ignore[attr-defined]
     return sorted(range(len(chunks)), key=lambda i: (-scores[i], i))
 

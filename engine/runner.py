@@ -25,6 +25,7 @@ from .backends.base import DEFAULT_MAX_CONTEXT
 from .hostinfo import LoadMonitor, host_info
 from .judging import make_judge
 from .recorder import Progress, Recorder, Timed
+from .retrieval import select
 from .scenarios import Case, Scenario
 from .schedule import plan
 from .store import Store, stale_reason, utcnow
@@ -193,6 +194,9 @@ class _RunState:
     loaded_before: set  # models whose load a resumed run measured already
     schedules: dict[str, dict] = field(default_factory=dict)  # per host
     engines: dict[str, dict] = field(default_factory=dict)  # per model: its engine's facts
+    backends: dict = field(default_factory=dict)  # per model spec
+    passages: dict[str, Any] = field(default_factory=dict)  # per case: what retrieval gave it (once per run)
+    retrieval: dict[str, dict] = field(default_factory=dict)  # per case: that choice as the run records it
 
 
 class Runner:
@@ -255,16 +259,17 @@ class Runner:
         self.store.delete_cells(run_id, redo)
         self.store.reopen_run(run_id)
         return self._execute(config, run_id, cases, backends, judge, todo=todo, done=len(gens) - removed,
-                             loaded=loaded)
+                             loaded=loaded, retrieval=json.loads(run["config_json"]).get("retrieval") or {})
 
     def _execute(self, config: RunConfig, run_id: str, cases: list[Case], backends: dict, judge,
-                 todo: dict | None = None, done: int = 0, loaded: set | None = None) -> str:
+                 todo: dict | None = None, done: int = 0, loaded: set | None = None,
+                 retrieval: dict | None = None) -> str:
         judge_fn, judge_backend = judge
         source = config.scenario.source_path
         rec = Recorder(self.store, run_id, config.planned_generations(), done=done, judge=judge_fn,
                        base_dir=str(Path(source).parent) if source else None, on_progress=self.on_progress,
                        abandon=self._abandon)
-        self._run = _RunState(run_id, rec, todo, loaded or set())
+        self._run = _RunState(run_id, rec, todo, loaded or set(), backends=backends, retrieval=dict(retrieval or {}))
         rec.start()
         monitor = LoadMonitor().start()
         # One worker per host, sequential within a host so timings stay clean: a fleet
@@ -456,7 +461,7 @@ class Runner:
         if switch == "cache_salt":
             params = replace(params, cache_salt=cache_marker(key).strip("[]"))
         noted = marker or (f"{switch}:{params.cache_salt}" if switch == "cache_salt" else None)
-        for turn, (new_msgs, checks) in enumerate(case.turn_inputs(limit)):
+        for turn, (new_msgs, checks) in enumerate(case.turn_inputs(limit, self._passages(config, case))):
             if marker and turn == 0:
                 new_msgs = [{**new_msgs[0], "content": f"{marker} {new_msgs[0]['content']}"}, *new_msgs[1:]]
             history += new_msgs
@@ -483,6 +488,44 @@ class Runner:
                          cache=(config.cache_mode, noted), prompt_parts=parts, marker=marker)
             load_ms = None  # load time belongs to the first generation only
         return load_ms
+
+    def _passages(self, config: RunConfig, case: Case) -> str | None:
+        """The documents a case is given: whole where they fit the smallest context of the run's
+        models, else the passages retrieval chose; chosen once per case for the run (every model gets
+        the same) and recorded in the run's configuration. None: the case has no documents."""
+        if not case.sources or case.needle:
+            return None
+        with self._run.rec.lock:
+            chosen = self._run.passages.get(case.id)
+            if chosen is None:
+                question = " ".join(q for q, _ in case.questions()) + " " + (case.system or "")
+                recorded = self._run.retrieval.get(case.id)  # resuming: the budget the run chose with
+                budget = recorded["budget"] if recorded else self._document_budget(config, case, question)
+                chosen = select(case.sources, question, budget, Path(case.sources_dir) if case.sources_dir else None)
+                self._run.passages[case.id] = chosen
+                self._run.retrieval[case.id] = chosen.record(case.source)
+                try:
+                    self._run.rec.note({"retrieval": dict(self._run.retrieval)})
+                except Exception as exc:  # a note on the run; the case still runs with its passages
+                    log.warning("retrieval not recorded: %s", exc)
+        return chosen.context
+
+    def _document_budget(self, config: RunConfig, case: Case, question: str) -> int:
+        """Tokens the documents may take: the smallest context among the run's models (known from the
+        backend, else the catalog, else the --max-context cap), less the answer, the question and a margin."""
+        from .catalog import find_served
+
+        cap = config.backend_options.get("max_context") or DEFAULT_MAX_CONTEXT
+        limits = []
+        for spec in config.models:
+            backend = self._run.backends.get(spec)
+            known = context_limit(spec, backend, cap) if backend is not None else None
+            if not known:
+                entry = find_served(parse_spec(spec).model)
+                known = min(entry.context_tokens, cap) if entry and entry.context_tokens else cap
+            limits.append(known)
+        answer = config.params(case, 0).max_tokens
+        return max(256, min(limits) - answer - estimate_tokens(question) - 64)
 
     # -- one generation ------------------------------------------------------------
     def _in_thread(self, fn, timeout_s: float | None, what: str):

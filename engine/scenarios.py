@@ -153,6 +153,9 @@ class Case(_Strict):
     lang: str | None = None
     description: str | None = None  # what the case tests (an imported suite's test description)
     metadata: dict[str, str] | None = None  # kept from an imported suite, shown with the case
+    # the document (a context_file) or passage (<document>#<n>) that answers it: whether retrieval
+    # gave it to the model is recorded, so a wrong answer is told apart from an answer never shown
+    source: str | None = None
     system: str | None = None
     prompt: str | None = None
     messages: list[Message] | None = None
@@ -166,6 +169,9 @@ class Case(_Strict):
     # Filled in on load from context_file and needle; not written by users.
     context: str | None = Field(None, exclude=True)
     filler: str | None = Field(None, exclude=True)
+    # (file name, text) of each context_file, and the folder they are in (for retrieval's chunks)
+    sources: list[tuple[str, str]] = Field(default_factory=list, exclude=True)
+    sources_dir: str | None = Field(None, exclude=True)
 
     @property
     def sized_by_context(self) -> bool:
@@ -195,14 +201,16 @@ class Case(_Strict):
             return out
         return [(self.messages[-1].content if self.messages else self.prompt or "", list(self.checks))]
 
-    def turn_inputs(self, context_tokens: int | None = None) -> list[tuple[list[dict], list[Check]]]:
+    def turn_inputs(self, context_tokens: int | None = None,
+                    context: str | None = None) -> list[tuple[list[dict], list[Check]]]:
         """The user inputs in order, each as the messages it adds and the checks on its answer.
 
         Multi-turn cases add one user message per turn; the runner appends the model's
         own answers between them. Case-level checks apply to the last answer.
-        `context_tokens` (the model's context limit) sizes a needle given as a fraction.
+        `context_tokens` (the model's context limit) sizes a needle given as a fraction;
+        `context` replaces the documents' text (the passages retrieval chose).
         """
-        context, needle = self.context, self.needle
+        context, needle = (self.context if context is None else context), self.needle
         if needle is not None and needle.context_fraction:  # sized_by_context
             probe = haystack(self.filler or "", needle.fact, needle.depth,
                              int(needle.context_fraction * context_tokens)) if context_tokens else ""
@@ -338,6 +346,9 @@ def parse_scenario(text: str, source: str, base_dir: Path | None = None) -> Scen
             field = "context_file" + (f"[{i}]" if isinstance(case.context_file, list) else "")
             where = f"{source}: case {case.id!r}: field {field}"
             parts.append(read_confined(base, name, where))
+        case.sources = list(zip(files, parts))
+        if files:
+            case.sources_dir = str((base / files[0]).parent)
         for j, check in enumerate(case.checks):
             if check.type == "sql_result" and isinstance(check.value, dict) and check.value.get("database"):
                 check_confined(base, check.value["database"],

@@ -91,6 +91,12 @@ if run_id:
         st.markdown(f"**{tr('cmp_judge_pairs')}**")
         table(pairs.round(2))
 
+recall = compare.retrieval_recall(s, scenario_id)
+if not recall.empty:
+    st.markdown(f"**{tr('cmp_retrieval')}**")
+    st.caption(tr("cmp_retrieval_help"))
+    table(recall.round(2))
+
 st.subheader(tr("cmp_human"))
 agreement = compare.judge_agreement_table(s, scenario_id, lang())
 if not agreement.empty:

@@ -93,3 +93,56 @@ def test_no_text_is_lost_by_chunking(size):
     chunks = retrieval.chunk("h.md", text, size=size)
     words = set(retrieval.tokens(text)) - {"item", "limit", "receipt"}
     assert words <= set(retrieval.tokens(" ".join(c.text for c in chunks)))
+
+
+# -- in a run: the same passages for every model, recorded, and said in the decision -----------
+
+def write_kb(folder, n_filler: int = 300):
+    import yaml
+
+    docs = folder / "docs"
+    docs.mkdir(parents=True, exist_ok=True)
+    (docs / "handbook.md").write_text(HANDBOOK + filler(n_filler), encoding="utf-8")
+    (docs / "zh.md").write_text(HANDBOOK_ZH, encoding="utf-8")
+    cases = [{"id": "taxi", "category": "kb", "prompt": "What is the taxi limit per trip?",
+              "context_file": ["docs/handbook.md", "docs/zh.md"], "source": "docs/handbook.md",
+              "checks": [{"type": "contains", "value": ["60 EUR"]}]},
+             {"id": "weekend", "category": "kb", "lang": "zh", "prompt": "周末加班怎么算？",
+              "context_file": ["docs/handbook.md", "docs/zh.md"], "source": "docs/zh.md",
+              "checks": [{"type": "contains", "value": ["调休"]}]},
+             {"id": "badge", "category": "kb", "prompt": "Where do I collect a parking permit?",
+              "context_file": ["docs/handbook.md", "docs/zh.md"], "source": "docs/zh.md",
+              "checks": [{"type": "contains", "value": ["parking"]}]}]
+    (folder / "kb.yaml").write_text(yaml.safe_dump({"id": "kb", "name": "kb", "description": "d",
+                                                    "weights": {"quality": 1}, "defaults": {"max_tokens": 32},
+                                                    "cases": cases}), encoding="utf-8")
+    return folder / "kb.yaml"
+
+
+def test_a_run_gives_every_model_the_same_retrieved_passages_and_records_them(store, tmp_path):
+    from engine import RunConfig, Runner, compare, load_scenario
+    from engine.recommend import recommend
+
+    sc = load_scenario(str(write_kb(tmp_path)))
+    assert retrieval.estimate_tokens(sc.cases[0].context) > 5000
+    run_id = Runner(store).run(RunConfig(sc, ["fake/echo", "fake/other"], backend_options={"max_context": 1024}))
+    gens = store.generations(run_id).set_index(["model_spec", "case_id"])
+    given = gens.loc[("fake/echo", "taxi")].output_text
+    assert "| Taxi | 60 EUR a trip |" in given and "Section 250" not in given  # the passage, not the whole
+    assert gens.loc[("fake/other", "taxi")].output_text == given  # the same passages for the other model
+    assert not gens.exceeds_context.fillna(False).any()
+    recorded = store.get_run(run_id)["config_json"]
+    import json
+
+    rec = json.loads(recorded)["retrieval"]
+    assert set(rec) == {"taxi", "weekend", "badge"} and not rec["taxi"]["whole"]
+    assert rec["taxi"]["tokens"] <= rec["taxi"]["budget"] < 1024
+    assert rec["taxi"]["source_given"] and rec["weekend"]["source_given"]
+    recall = compare.retrieval_recall(store, "kb").iloc[0]
+    assert recall.retrieved_cases == 3 and recall.cases_with_source == 3
+    assert recall.source_given == sum(r["source_given"] for r in rec.values())
+    d = recommend(store, "kb")
+    assert any("did not fit the context for 3 cases (badge, taxi, weekend)" in c for c in d.caveats)
+    # where the documents fit, they are given whole
+    whole = Runner(store).run(RunConfig(sc, ["fake/echo"], case_ids=["taxi"], backend_options={"max_context": 200_000}))
+    assert json.loads(store.get_run(whole)["config_json"])["retrieval"]["taxi"]["whole"] is True
