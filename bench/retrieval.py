@@ -45,7 +45,8 @@ def document(i: int, size: int, rng: random.Random) -> tuple[str, str]:
                       *[f"| {topic} item {n}-{k} | {rng.randint(10, 900)} EUR | level {k} |" for k in range(5)], ""]
         elif n % 11 == 0:
             z = ZH[i % len(ZH)]
-            parts += [f"## {z}规定 {n}", "", f"关于{z}的第 {n} 条规定：员工应当提前提交申请，并由部门经理审批。" * 3, ""]
+            rule = f"关于{z}的第 {n} 条规定：员工应当提前提交申请，并由部门经理审批。"
+            parts += [f"## {z}规定 {n}", "", rule * 3, ""]
         else:
             parts += [f"## Section {n}", "", " ".join(rng.choice(
                 ["Employees", "must", "should", "submit", "requests", "in", "the", "portal", "before", "travel",

@@ -13,5 +13,8 @@ def is_cjk(ch: str) -> bool:
     return "\u4e00" <= ch <= "\u9fff" or "\u3400" <= ch <= "\u4dbf" or "\uf900" <= ch <= "\ufaff"
 
 
+_NOT_CJK = re.compile(f"[^{RANGES}]+")
+
+
 def count(text: str) -> int:
-    return sum(1 for ch in text if is_cjk(ch))
+    return len(_NOT_CJK.sub("", text))

@@ -20,6 +20,7 @@ CHUNK_TOKENS = 300  # a passage's size, about; a paragraph or table row is never
 CHUNKS_FILE = ".chunks.json"
 _HEADING = re.compile(r"^(#{1,6}\s+\S.*|[^\n]{1,80}\n[=-]{3,})$", re.MULTILINE)
 _TABLE_ROW = re.compile(r"^\s*\|.*\|\s*$|^[^\t\n]+(\t[^\t\n]*)+$")
+_CJK_RUNS = re.compile(f"([{cjk.RANGES}]+)")
 _WORD = re.compile(r"[A-Za-z0-9_]+(?:['.-][A-Za-z0-9_]+)*")
 _CACHE: dict[str, list[Chunk]] = {}
 _TOKENS: dict[str, list[list[str]]] = {}  # per document set: each chunk's words, for the BM25 index
@@ -88,7 +89,7 @@ def chunk(doc: str, text: str, size: int = CHUNK_TOKENS) -> list[Chunk]:
 def tokens(text: str) -> list[str]:
     """Words for BM25: jieba's for Chinese runs, lowercase words for the rest."""
     out: list[str] = []
-    for run in re.split(r"([\u3400-\u9fff\uf900-\ufaff]+)", text):
+    for run in _CJK_RUNS.split(text):
         if not run:
             continue
         if cjk.is_cjk(run[0]):
@@ -153,19 +154,52 @@ def _chunk_tokens(chunks: list[Chunk], key: str) -> list[list[str]]:
     return _TOKENS[key]
 
 
-_INDEXES: dict[str, object] = {}
+class Index:
+    """BM25 (Okapi) over a document set: rank_bm25's statistics (idf with its floor, lengths, k1, b),
+    scored through postings per word, so a query costs its words' documents, not a pass over every
+    chunk (the same scores as rank_bm25's `get_scores`; tested)."""
+
+    def __init__(self, docs: list[list[str]]):
+        import numpy as np
+        from rank_bm25 import BM25Okapi
+
+        self.bm25 = BM25Okapi(docs)
+        self.doc_len = np.asarray(self.bm25.doc_len, dtype=float)
+        postings: dict[str, tuple[list[int], list[int]]] = {}
+        for i, freqs in enumerate(self.bm25.doc_freqs):
+            for word, n in freqs.items():
+                ids, tfs = postings.setdefault(word, ([], []))
+                ids.append(i)
+                tfs.append(n)
+        self.postings = {w: (np.asarray(ids), np.asarray(tfs, dtype=float)) for w, (ids, tfs) in postings.items()}
+
+    def scores(self, query: list[str]):
+        import numpy as np
+
+        b, k1 = self.bm25.b, self.bm25.k1
+        out = np.zeros(len(self.doc_len))
+        for q in query:
+            if q not in self.postings:
+                continue
+            ids, tf = self.postings[q]
+            norm = k1 * (1 - b + b * self.doc_len[ids] / self.bm25.avgdl)
+            out[ids] += (self.bm25.idf.get(q) or 0) * (tf * (k1 + 1) / (tf + norm))
+        return out
+
+
+_INDEXES: dict[str, Index] = {}
 
 
 def rank(chunks: list[Chunk], question: str, key: str) -> list[int]:
     """Chunk positions, best first, by BM25 against the question; the index is built once per
     document set (`key`)."""
-    from rank_bm25 import BM25Okapi
+    import numpy as np
 
     index = _INDEXES.get(key)
     if index is None:
-        index = _INDEXES[key] = BM25Okapi(_chunk_tokens(chunks, key))
-    scores = index.get_scores(tokens(question))  # type: ignore[attr-defined]
-    return sorted(range(len(chunks)), key=lambda i: (-scores[i], i))
+        index = _INDEXES[key] = Index(_chunk_tokens(chunks, key))
+    scores = index.scores(tokens(question))
+    return [int(i) for i in np.lexsort((np.arange(len(scores)), -scores))]
 
 
 @dataclass
@@ -190,8 +224,9 @@ def select(documents: list[tuple[str, str]], question: str, budget_tokens: int,
     """The whole documents where they fit `budget_tokens`, else the best passages that fit, given in
     the documents' order (each headed by its document's name)."""
     whole = "\n\n".join(text for _, text in documents)
-    need = estimate_tokens(whole)
-    if need <= budget_tokens:
+    # at least a token per 4 characters: a set far over the budget is not counted character by character
+    need = estimate_tokens(whole) if len(whole) // 4 <= budget_tokens else None
+    if need is not None and need <= budget_tokens:
         return Selection(True, whole, [], need, budget_tokens)
     chunks = chunks_for(documents, folder)
     chosen, used = [], 0

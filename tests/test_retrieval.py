@@ -114,7 +114,7 @@ def write_kb(folder, n_filler: int = 300):
               "context_file": ["docs/handbook.md", "docs/zh.md"], "source": "docs/zh.md",
               "checks": [{"type": "contains", "value": ["parking"]}]}]
     (folder / "kb.yaml").write_text(yaml.safe_dump({"id": "kb", "name": "kb", "description": "d",
-                                                    "weights": {"quality": 1}, "defaults": {"max_tokens": 32},
+                                                    "weights": {"quality": 1}, "defaults": {"max_tokens": 300},
                                                     "cases": cases}), encoding="utf-8")
     return folder / "kb.yaml"
 
@@ -146,3 +146,13 @@ def test_a_run_gives_every_model_the_same_retrieved_passages_and_records_them(st
     # where the documents fit, they are given whole
     whole = Runner(store).run(RunConfig(sc, ["fake/echo"], case_ids=["taxi"], backend_options={"max_context": 200_000}))
     assert json.loads(store.get_run(whole)["config_json"])["retrieval"]["taxi"]["whole"] is True
+
+
+def test_the_index_scores_as_rank_bm25_does():
+    from rank_bm25 import BM25Okapi
+
+    docs = [retrieval.tokens(c.text) for c in retrieval.chunk("h.md", HANDBOOK + filler(30) + HANDBOOK_ZH, 60)]
+    ours = retrieval.Index(docs)
+    theirs = BM25Okapi(docs)
+    for q in ("taxi limit per trip", "周末加班", "section 7 printers kitchen", "nothing-like-this"):
+        assert list(ours.scores(retrieval.tokens(q))) == pytest.approx(list(theirs.get_scores(retrieval.tokens(q))))
