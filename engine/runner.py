@@ -33,6 +33,7 @@ from .telemetry import Sampler, model_pid
 from .timing import StreamTiming
 
 WARMUP_MAX_TOKENS = 8
+DOCUMENT_SHARE = 0.66  # of the context left after the answer and the question, what documents may take
 log = logging.getLogger("modelpick")
 
 
@@ -525,7 +526,8 @@ class Runner:
                 known = min(entry.context_tokens, cap) if entry and entry.context_tokens else cap
             limits.append(known)
         answer = config.params(case, 0).max_tokens
-        return max(256, min(limits) - answer - estimate_tokens(question) - 64)
+        # the estimate (4 characters a token) runs short on tables, numbers and code: a third is kept spare
+        return max(256, int((min(limits) - answer - estimate_tokens(question)) * DOCUMENT_SHARE) - 64)
 
     # -- one generation ------------------------------------------------------------
     def _in_thread(self, fn, timeout_s: float | None, what: str):
