@@ -72,7 +72,7 @@ def write_set(folder: Path, n_docs: int, total_mb: float, seed: int = 0) -> list
             doc = Document()
             for para in text.split("\n\n"):
                 doc.add_paragraph(para)
-            doc.save(folder / name)
+            doc.save(str(folder / name))
         else:
             from weasyprint import HTML
 
@@ -88,8 +88,8 @@ def main(argv=None) -> int:
     ap.add_argument("--mb", type=float, default=20.0)
     ap.add_argument("--questions", type=int, default=30)
     args = ap.parse_args(argv)
-    with tempfile.TemporaryDirectory() as tmp:
-        tmp = Path(tmp)
+    with tempfile.TemporaryDirectory() as tmp_name:
+        tmp = Path(tmp_name)
         os.environ["MODELPICK_USER_SCENARIOS_DIR"] = str(tmp / "scenarios")
         folder = tmp / "docs"
         folder.mkdir()
@@ -115,11 +115,11 @@ def main(argv=None) -> int:
         retrieval._CACHE.clear()
         retrieval._TOKENS.clear()
         retrieval._INDEXES.clear()
-        sc = load_scenario(sc.source_path)
+        sc = load_scenario(str(sc.source_path))
         times, hits = [], 0
         for case in sc.cases:
             t = time.perf_counter()
-            sel = retrieval.select(case.sources, case.prompt or "", 8000, Path(case.sources_dir))
+            sel = retrieval.select(case.sources, case.prompt or "", 8000, Path(str(case.sources_dir)))
             times.append((time.perf_counter() - t) * 1000)
             hits += bool(sel.record(case.source)["source_given"])
         print(f"docs={args.docs} size_mb={mb:.1f} import_s={import_s:.1f} "

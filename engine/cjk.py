@@ -18,3 +18,10 @@ _NOT_CJK = re.compile(f"[^{RANGES}]+")
 
 def count(text: str) -> int:
     return len(_NOT_CJK.sub("", text))
+
+
+def estimate_tokens(text: str) -> int:
+    """A tokenizer-free estimate: one token per CJK character, one per 4 other characters (the runner's
+    context checks and retrieval's budget)."""
+    n = count(text)
+    return n + (len(text) - n) // 4

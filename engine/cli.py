@@ -60,10 +60,13 @@ def _defaults(parser: argparse.ArgumentParser) -> dict:
     return {a.dest: (a.default, a.option_strings[0]) for a in parser._actions if a.option_strings and a.dest != "help"}
 
 
-def _options_beside_config(args) -> list[str]:
-    """The run options given on the command line beside --config (they would be ignored)."""
-    return [name for dest, (default, name) in args.option_defaults.items()
-            if dest not in _NOT_CONFIG and getattr(args, dest, default) != default]
+def _refuse_options_beside_config(args, what: str) -> None:
+    """Options of a run or sweep given on the command line beside --config would be ignored: refused."""
+    beside = [name for dest, (default, name) in args.option_defaults.items()
+              if dest not in _NOT_CONFIG and getattr(args, dest, default) != default]
+    if beside:
+        raise ValueError(f"--config {args.config}: the file holds the {what}'s options; "
+                         f"leave out {', '.join(beside)} (or drop --config)")
 
 
 def _add_run(sub) -> None:
@@ -339,10 +342,7 @@ def _cmd_run(args) -> int:
 def _run_config(args) -> RunConfig:
     """The run's configuration: from --config FILE, or from the options."""
     if args.config:
-        beside = _options_beside_config(args)
-        if beside:
-            raise ValueError(f"--config {args.config}: the file holds the run's options; "
-                             f"leave out {', '.join(beside)} (or drop --config)")
+        _refuse_options_beside_config(args, "run")
         return RunConfig.from_file(args.config)
     presets = load_presets()
     for pid in args.presets:
@@ -389,10 +389,7 @@ def _cmd_sweep(args) -> int:
     from .sweep import SweepConfig, parse_levels, parse_slo, run_sweep
 
     if args.config:
-        beside = _options_beside_config(args)
-        if beside:
-            raise ValueError(f"--config {args.config}: the file holds the sweep's options; "
-                             f"leave out {', '.join(beside)} (or drop --config)")
+        _refuse_options_beside_config(args, "sweep")
         config = SweepConfig.from_file(args.config)
     elif not (args.scenario and args.model):
         raise ValueError("give --model and --scenario (or --config FILE)")

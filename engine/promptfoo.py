@@ -258,7 +258,7 @@ def _check(a: dict, variables: dict, where: str) -> dict | str:
                                                         else {})
         check["value"] = schema or ({} if check_type == "is_json" else {"type": ["object", "array"]})
     else:
-        check["value"] = str(value) if check_type != "regex" else str(value)
+        check["value"] = str(value)
     if check_type in ("contains", "contains_any", "equals", "starts_with", "regex"):
         check["ignore_case"] = ignore_case
     if negate:

@@ -579,16 +579,16 @@ def decide(store: Store | None, scenario_id: str | None = None, *, run_id: str |
            p_threshold: float = 0.9, tie_margin: float = 0.02, n_boot: int = N_BOOT,
            seed: int = 0, cache_mode: str = "cold", trust_timings: bool = False,
            keep_judge: bool = False) -> Decision:
-    """The decision (see `recommend`), in its steps: gather (all reading), the criteria matrix,
-    the constraints, whether the timings can decide, the criteria in use, score and bootstrap, the
-    verdict, the explanation."""
+    """The decision (see `recommend`), in its steps: gather (all reading), whether the judge can be
+    trusted, the criteria matrix, the constraints, whether the timings can decide, the criteria in
+    use, score and bootstrap, the verdict, the explanation."""
     constraints = constraints or Constraints()
     cost_inputs = cost_inputs or CostInputs()
     _validate(constraints, cost_inputs, p_threshold, tie_margin)
     g = _gather(store, scenario_id, run_id, evidence, weights, cost_inputs, cache_mode)
+    judge = _judge_trust(g, keep_judge)  # first: a judge left out changes the evidence the criteria read
     point = _criteria_matrix(g)
     out = _apply_constraints(g, point, constraints, cost_inputs)
-    judge = _judge_trust(g, keep_judge)
     timings = _timing_trust(g, trust_timings)
     wnorm, dropped, caveats = _criteria_in_use(g, point, timings)
     scored = _score(g, point, wnorm, out.eligible, n_boot, seed, tie_margin)

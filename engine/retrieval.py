@@ -15,6 +15,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from . import cjk
+from .cjk import estimate_tokens
 
 CHUNK_TOKENS = 300  # a passage's size, about; a paragraph or table row is never split
 CHUNKS_FILE = ".chunks.json"
@@ -32,12 +33,6 @@ class Chunk:
     doc: str
     heading: str
     text: str
-
-
-def estimate_tokens(text: str) -> int:
-    """The runner's tokenizer-free estimate: one token per CJK character, one per 4 other characters."""
-    n = cjk.count(text)
-    return n + (len(text) - n) // 4
 
 
 def _blocks(text: str) -> list[tuple[str, str]]:

@@ -19,9 +19,9 @@ from typing import Any
 
 import psutil
 
-from . import cjk
 from .backends import Backend, BackendError, ContextOverflow, EngineReport, GenParams, Reasoning, parse_spec, resolve
 from .backends.base import DEFAULT_MAX_CONTEXT
+from .cjk import estimate_tokens
 from .hostinfo import LoadMonitor, host_info
 from .judging import make_judge
 from .recorder import Progress, Recorder, Timed
@@ -127,12 +127,6 @@ def cache_marker(key: str | None = None) -> str:
     import hashlib
 
     return f"[{hashlib.sha256(key.encode()).hexdigest()[:8] if key else secrets.token_hex(4)}]"
-
-
-def estimate_tokens(text: str) -> int:
-    """A tokenizer-free estimate: one token per CJK character, one per 4 other characters."""
-    n = cjk.count(text)
-    return n + (len(text) - n) // 4
 
 
 def context_limit(spec: str, backend: Backend, cap: int | None = None) -> int | None:

@@ -82,6 +82,8 @@ def test_a_chance_judge_is_left_out_of_the_verdict_unless_kept(store):
     judged_run(store, {c: "a" for c in CASES})  # always a, where the raters prefer b: no better than chance
     d = recommend(store, "standard", weights={"quality": 1.0})
     assert d.judge["left_out"] == ["fake/j"] and d.verdict == TOO_CLOSE  # the contains checks alone: a tie
+    quality = d.criteria[d.criteria.criterion == "quality"].set_index("model_spec").value
+    assert quality["a"] == quality["b"] == 0.5  # the point figures too, not only the resamples
     said = " ".join(d.warnings)
     assert "no better than chance" in said and "scores of fake/j left out of the verdict" in said
     kept = recommend(store, "standard", weights={"quality": 1.0}, keep_judge=True)
