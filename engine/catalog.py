@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import importlib
 import importlib.metadata
+import re
 from functools import lru_cache
 from pathlib import Path
 
@@ -62,13 +63,30 @@ def get_model(model_id: str) -> CatalogModel | None:
     return load_catalog().get(model_id)
 
 
+# Ollama's quantisation suffixes of a tag (`llama3:8b-instruct-q4_K_M`, `-fp16`): the same model
+_OLLAMA_QUANT = re.compile(r"-(q\d(_[0-9a-z]+)*|fp16|bf16|f16|f32)$", re.IGNORECASE)
+
+
+def ollama_tag_forms(tag: str) -> list[str]:
+    """The catalog tags an Ollama tag may stand for, most literal first: as given, without `:latest`
+    and a quantisation suffix, and with `-instruct` (Ollama's bare size tags are the instruct models)."""
+    base = _OLLAMA_QUANT.sub("", tag.removesuffix(":latest"))
+    forms = [tag, base]
+    if ":" in base and not base.endswith("-instruct"):
+        forms.append(base + "-instruct")
+    return list(dict.fromkeys(forms))
+
+
 def find_served(name: str) -> CatalogModel | None:
-    """The catalog entry for a model as a server names it: its id, its Ollama tag, or the
-    model in its vLLM command (e.g. `llama3:8b-instruct`, `openai/gpt-oss-20b`)."""
-    for m in load_catalog().values():
-        vllm = m.serve.get("vllm", "").split()
-        if name == m.id or name == m.serve.get("ollama") or (len(vllm) > 2 and name == vllm[2]):
-            return m
+    """The catalog entry for a model as a server names it: its id, its Ollama tag (also as Ollama
+    spells it otherwise: `llama3:70b`, `:latest`, a quantisation suffix), or the model in its vLLM
+    command (e.g. `llama3:8b-instruct`, `openai/gpt-oss-20b`)."""
+    catalog = load_catalog().values()
+    for form in ollama_tag_forms(name):
+        for m in catalog:
+            vllm = m.serve.get("vllm", "").split()
+            if form == m.id or form == m.serve.get("ollama") or (len(vllm) > 2 and form == vllm[2]):
+                return m
     return None
 
 

@@ -124,7 +124,11 @@ def _add_sweep(sub) -> None:
     sw.add_argument("--print-config", action="store_true",
                     help="print the sweep's configuration as JSON (for --config) and stop; nothing runs")
     sw.add_argument("--scenario", help="its cases' prompts are sent in turn")
-    sw.add_argument("--concurrency", default="1,2,4,8", help="levels, e.g. 1,2,4,8")
+    sw.add_argument("--concurrency", help="closed-loop levels, e.g. 1,2,4,8 (the default without --rate)")
+    sw.add_argument("--rate", help="open-loop levels: Poisson arrivals per second, e.g. 0.5,1,2,4 (seeded); a "
+                    "level whose queue keeps growing is marked saturated and ends early")
+    sw.add_argument("--warmup", type=_bounded(int, 0, 1000), default=0, help="untimed requests before each level")
+    sw.add_argument("--seed", type=_bounded(int, 0, 2**32 - 1), default=0, help="of the arrival times")
     sw.add_argument("--requests", type=COUNT, help="requests per level (default 4 x concurrency, at least 8)")
     sw.add_argument("--max-tokens", type=TOKENS)
     sw.add_argument("--slo", help="for goodput, e.g. ttft_ms=500,e2e_ms=5000 (also itl_ms)")
@@ -386,7 +390,7 @@ def _cmd_resume(args) -> int:
 
 
 def _cmd_sweep(args) -> int:
-    from .sweep import SweepConfig, parse_levels, parse_slo, run_sweep
+    from .sweep import SweepConfig, parse_levels, parse_rates, parse_slo, run_sweep
 
     if args.config:
         _refuse_options_beside_config(args, "sweep")
@@ -394,8 +398,10 @@ def _cmd_sweep(args) -> int:
     elif not (args.scenario and args.model):
         raise ValueError("give --model and --scenario (or --config FILE)")
     else:
-        config = SweepConfig(model=args.model, scenario=load_scenario(args.scenario),
-                             concurrency=parse_levels(args.concurrency), requests=args.requests,
+        rates = parse_rates(args.rate) if args.rate is not None else []
+        levels = parse_levels(args.concurrency) if args.concurrency or not rates else []
+        config = SweepConfig(model=args.model, scenario=load_scenario(args.scenario), rates=rates,
+                             warmup=args.warmup, seed=args.seed, concurrency=levels, requests=args.requests,
                              max_tokens=args.max_tokens, slo=parse_slo(args.slo),
                              level_timeout_s=args.level_timeout, request_timeout_s=args.timeout,
                              cache_mode=args.cache)
@@ -406,7 +412,10 @@ def _cmd_sweep(args) -> int:
     def show(level: dict) -> None:
         def f(v):
             return "-" if v is None else f"{v:.0f}"
-        print(f"c={level['concurrency']}: {level['ok_requests']}/{level['requests']} ok, "
+        where = f"c={level['concurrency']}" if level.get("rate_per_s") is None else \
+            f"rate={level['rate_per_s']:g}/s (peak {level['concurrency']} in flight)" + \
+            (" SATURATED" if level.get("saturated") else "")
+        print(f"{where}: {level['ok_requests']}/{level['requests']} ok, "
               f"{f(level['output_tok_per_s'])} tok/s, {level['req_per_s']:.2f} req/s, "
               f"TTFT p50 {f(level['ttft_ms_p50'])} p95 {f(level['ttft_ms_p95'])} ms, "
               f"ITL p50 {f(level['itl_ms_p50'])} ms, e2e p95 {f(level['e2e_ms_p95'])} ms, "

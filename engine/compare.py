@@ -74,6 +74,44 @@ def resources(gens: pd.DataFrame) -> pd.DataFrame:
     return gens[gens.ok].groupby("model_spec")[cols].median().reset_index()
 
 
+def engine_beside_client(gens: pd.DataFrame) -> pd.DataFrame:
+    """Per model whose engine reports its own times (llama.cpp in process, llama-server's `timings`):
+    medians of our TTFT beside the engine's prompt time, and of our streamed decode rate beside the
+    engine's, with their ratio (ours / the engine's: what the stream and the client cost)."""
+    if "engine_decode_ms" not in gens.columns:
+        return pd.DataFrame()
+    ok = gens[gens.ok & gens.engine_decode_ms.notna()]
+    if ok.empty:
+        return pd.DataFrame()
+    engine_rate = (ok.engine_decode_tokens.fillna(ok.output_tokens) / (ok.engine_decode_ms / 1000)).where(
+        ok.engine_decode_ms > 0)
+    out = ok.assign(engine_decode_tok_per_s=engine_rate).groupby("model_spec").agg(
+        ttft_ms=("ttft_ms", "median"), engine_prompt_ms=("engine_prompt_ms", "median"),
+        stream_decode_tok_per_s=("stream_decode_tok_per_s", "median"),
+        engine_decode_tok_per_s=("engine_decode_tok_per_s", "median")).reset_index()
+    out["decode_ratio"] = out.stream_decode_tok_per_s / out.engine_decode_tok_per_s
+    return out
+
+
+def server_beside_client(store: Store, gens: pd.DataFrame) -> pd.DataFrame:
+    """Per run and model whose server counted for itself (/metrics): our TTFT p50 beside the server's,
+    and what the network and the client add; requests and tokens as each side counted them."""
+    from .recommend import timed_quantile
+
+    rows = []
+    for run_id in gens.run_id.unique() if not gens.empty else []:
+        host = run_facts(store.get_run(run_id) or {})["host"]
+        for spec, counted in (host.get("server_metrics") or {}).items():
+            mine = gens[(gens.run_id == run_id) & (gens.model_spec == spec)]
+            ours = timed_quantile(mine, spec, "ttft_ms", 0.5)
+            theirs = counted.get("ttft_ms_p50")
+            rows.append({"model_spec": spec, "run_id": run_id, "ttft_ms": ours, "server_ttft_ms_p50": theirs,
+                         "added_ms": ours - theirs if ours is not None and theirs is not None else None,
+                         "requests": counted.get("requests"), "ok_requests": int(mine.ok.sum()),
+                         "server_error": counted.get("error")})
+    return pd.DataFrame(rows)
+
+
 def hardware(store: Store, gens: pd.DataFrame) -> pd.DataFrame:
     """Per model: decode speed against the bandwidth bound of the machine it ran on."""
     from .bound import shares

@@ -54,13 +54,16 @@ class SweepConfigFile(_Strict):
     scenario_id: str = Field(min_length=1)
     scenario_source: str | None = None
     model: str = Field(min_length=1)
-    concurrency: list[int] = Field(min_length=1, max_length=64)
+    concurrency: list[int] = Field(default_factory=list, max_length=64)  # or rates, or both
     requests: int | None = Field(None, ge=1, le=1_000_000)
     max_tokens: int | None = Field(None, ge=1, le=MAX_TOKENS_LIMIT)
     slo: dict[Literal["ttft_ms", "e2e_ms", "itl_ms"], float] = Field(default_factory=dict)
     level_timeout_s: Seconds = 120.0
     request_timeout_s: Seconds = 60.0
     cache_mode: Literal["cold", "warm"] = "cold"
+    rates: list[Annotated[float, Field(gt=0, le=10_000)]] = Field(default_factory=list, max_length=64)
+    warmup: int = Field(0, ge=0, le=1000)
+    seed: int = Field(0, ge=0, le=2**32 - 1)
 
 
 def _field(loc: tuple) -> str:

@@ -416,6 +416,21 @@ TEXT: dict[str, tuple[str, str]] = {
                                "the summary then says so at the top.",
                                "若测试运行时机器上有其他任务，或各模型在不同机器上计时，计时类指标不计入结论。"
                                "勾选后仍计入这些计时，摘要顶部会注明。"),
+    "cmp_server_counters": ("The servers' own counters", "服务端自身计数"),
+    "cmp_server_ttft": ("{model}: client TTFT p50 {ours} ms, server TTFT p50 {theirs} ms: the network and the client "
+                        "add {added} ms",
+                        "{model}：客户端首字延迟 P50 {ours} 毫秒，服务端 P50 {theirs} 毫秒：网络与客户端增加 {added} 毫秒"),
+    "server_ttft_ms_p50": ("Server TTFT p50 (ms)", "服务端首字延迟 P50（毫秒）"),
+    "added_ms": ("Network and client add (ms)", "网络与客户端增加（毫秒）"),
+    "server_error": ("Server counters", "服务端计数"),
+    "cmp_engine_beside": ("The engine's own figures beside ours", "引擎自报数据与本工具实测对照"),
+    "cmp_engine_beside_help": ("Where the engine reports its own times (llama.cpp in process; llama-server's timings): "
+                               "our time to first token beside its prompt time, and our streamed decode rate beside "
+                               "its own, with their ratio.",
+                               "引擎自报时间时（进程内 llama.cpp；llama-server 的 timings）：本工具测得的首字延迟与引擎的"
+                               "提示处理时间对照，流式生成速度与引擎自报速度对照，并给出二者之比。"),
+    "engine_decode_tok_per_s": ("Engine's decode speed (tokens/s)", "引擎自报生成速度（token/秒）"),
+    "decode_ratio": ("Ours / engine's decode speed", "实测/自报生成速度之比"),
     "cmp_retrieval": ("Documents retrieved, not pasted", "文档按检索提供"),
     "cmp_retrieval_help": ("Where a case's documents did not fit the smallest context of the run's models, it was "
                            "given the passages BM25 ranked best; of the cases that name their source, how many were "

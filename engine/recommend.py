@@ -555,7 +555,7 @@ def _measured_capacity(store: Store | None, ev: Evidence, model: str, concurrenc
         return None
     levels = store.query("""
         SELECT l.*, s.host_json FROM sweep_levels l JOIN sweeps s USING (sweep_id)
-        WHERE s.model_spec = ? AND l.concurrency = ? AND l.ok_requests > 0
+        WHERE s.model_spec = ? AND l.concurrency = ? AND l.ok_requests > 0 AND l.rate_per_s IS NULL
         ORDER BY s.started_at DESC LIMIT 1""", [model, concurrency])
     if levels.empty:
         return None

@@ -209,6 +209,7 @@ class Recorder:
             **t.telemetry,
             "cache_mode": cache[0], "cache_marker": cache[1],
             "cached_prompt_tokens": r.extra.get("cached_prompt_tokens"),
+            "request_id": r.extra.get("request_id"),  # the server's id of the request, to find it in its logs
         }
         if row.get("peak_vram_mb") is None and memory.get("vram_mb"):
             row["peak_vram_mb"] = memory["vram_mb"]  # a server's own figure (Ollama's /api/ps size_vram)

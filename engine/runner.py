@@ -28,6 +28,7 @@ from .recorder import Progress, Recorder, Timed
 from .retrieval import select
 from .scenarios import Case, Scenario
 from .schedule import plan
+from .servermetrics import difference, scrape
 from .store import Store, stale_reason, utcnow
 from .telemetry import Sampler, model_pid
 from .timing import StreamTiming
@@ -192,6 +193,8 @@ class _RunState:
     backends: dict = field(default_factory=dict)  # per model spec
     passages: dict[str, Any] = field(default_factory=dict)  # per case: what retrieval gave it (once per run)
     retrieval: dict[str, dict] = field(default_factory=dict)  # per case: that choice as the run records it
+    server_before: dict[str, dict] = field(default_factory=dict)  # per model: its server's /metrics at the start
+    server: dict[str, dict] = field(default_factory=dict)  # per model: what its server counted meanwhile
 
 
 class Runner:
@@ -320,6 +323,20 @@ class Runner:
             except Exception as exc:
                 log.warning("engine facts not recorded: %s", exc)
 
+    def _note_server(self, spec: str, backend) -> None:
+        """What the model's server counted while it ran (its /metrics before and after), in the run's
+        host information; a missing or reset /metrics is noted as such."""
+        before = self._run.server_before.pop(spec, None)
+        if before is None:
+            return
+        try:
+            counted = difference(before, scrape(str(backend.server_url())))
+            with self._run.rec.lock:
+                self._run.server[spec] = counted
+                self._run.rec.note({"server_metrics": dict(self._run.server)}, column="host_json")
+        except Exception as exc:  # a note on the run; never fail a model for it
+            log.warning("%s: server counters not recorded: %s", spec, exc)
+
     def _note_load(self, load: dict) -> None:
         """The host's load during the run, in its host information (a busy host is flagged)."""
         if load["busy"]:
@@ -400,6 +417,8 @@ class Runner:
         except Exception as exc:
             log.warning("%s: memory not measured: %s", spec, exc)
             memory = {}
+        if backend.has_metrics and backend.server_url():  # after the warm-up: the server's count of the cells
+            self._run.server_before[spec] = scrape(str(backend.server_url()))
         return {"load_ms": load_ms, "memory": memory or {}, "first": first}
 
     def _run_segment(self, config, spec, backend, cells, first: bool) -> None:
@@ -415,6 +434,7 @@ class Runner:
                     return
                 self._run_cell(config, spec, backend, case, repeat, state)
         finally:
+            self._note_server(spec, backend)
             backend.close()
 
     def _run_interleaved(self, config, specs, backends, cells, orders) -> None:
@@ -432,6 +452,7 @@ class Runner:
                         self._run_cell(config, spec, backends[spec], case, repeat, states[spec])
         finally:
             for spec in specs:
+                self._note_server(spec, backends[spec])
                 backends[spec].close()
 
     def _fail_cells(self, spec, cells, error: str) -> None:

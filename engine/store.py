@@ -217,6 +217,17 @@ MIGRATIONS: list[tuple[str, str]] = [
         ALTER TABLE generations ADD COLUMN cache_marker VARCHAR;
         ALTER TABLE generations ADD COLUMN cached_prompt_tokens INTEGER;
     """),
+    ("011_sweep_rates", """
+        ALTER TABLE sweep_levels ADD COLUMN rate_per_s DOUBLE;
+        ALTER TABLE sweep_levels ADD COLUMN saturated BOOLEAN;
+        ALTER TABLE sweep_levels ADD COLUMN arrival_seed BIGINT;
+        ALTER TABLE sweep_requests ADD COLUMN rate_per_s DOUBLE;
+    """),
+    ("012_server_counters", """
+        ALTER TABLE generations ADD COLUMN request_id VARCHAR;
+        ALTER TABLE sweep_requests ADD COLUMN request_id VARCHAR;
+        ALTER TABLE sweep_levels ADD COLUMN server_json JSON;
+    """),
 ]
 
 

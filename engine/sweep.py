@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import math
 import time
 from dataclasses import dataclass, field
 
@@ -17,6 +18,7 @@ import numpy as np
 from .backends import BackendError, EngineReport, GenParams, resolve
 from .hostinfo import host_info
 from .scenarios import Scenario
+from .servermetrics import difference, scrape
 from .store import Store, new_run_id, utcnow
 from .timing import StreamTiming
 
@@ -35,6 +37,24 @@ def parse_slo(text: str | None) -> dict[str, float]:
         except ValueError:
             raise ValueError(f"--slo: {part!r}: {value!r} is not a number") from None
     return slo
+
+
+def parse_rates(text: str) -> list[float]:
+    """`0.5,1,2` to arrival rates per second; ValueError naming the bad part (0, negative, not a number)."""
+    import math
+
+    rates = []
+    for part in filter(None, (p.strip() for p in text.split(","))):
+        try:
+            rate = float(part)
+        except ValueError:
+            raise ValueError(f"--rate: {part!r} is not a number of requests per second") from None
+        if not math.isfinite(rate) or rate <= 0 or rate > 10_000:
+            raise ValueError(f"--rate: {part} must be above 0 and at most 10000 requests per second")
+        rates.append(rate)
+    if not rates:
+        raise ValueError("--rate: give arrival rates per second, e.g. 0.5,1,2,4")
+    return rates
 
 
 def parse_levels(text: str) -> list[int]:
@@ -58,15 +78,23 @@ class SweepConfig:
     level_timeout_s: float = 120.0
     request_timeout_s: float = 60.0
     cache_mode: str = "cold"  # cold: every request starts with a unique marker; warm: the prompts as they are
+    # open-loop levels: Poisson arrivals at these rates per second (seeded), after the concurrency levels
+    rates: list[float] = field(default_factory=list)
+    warmup: int = 0  # untimed requests sent before each level
+    seed: int = 0  # of the arrival times
 
     def requests_for(self, c: int) -> int:
         return self.requests or max(8, 4 * c)
+
+    def requests_at(self, rate: float) -> int:
+        return self.requests or max(8, math.ceil(8 * rate))
 
     def as_dict(self) -> dict:
         return {"scenario_id": self.scenario.id, "scenario_source": self.scenario.source_path,
                 "model": self.model, "concurrency": self.concurrency, "requests": self.requests,
                 "max_tokens": self.max_tokens, "slo": self.slo, "level_timeout_s": self.level_timeout_s,
-                "request_timeout_s": self.request_timeout_s, "cache_mode": self.cache_mode}
+                "request_timeout_s": self.request_timeout_s, "cache_mode": self.cache_mode, "rates": self.rates,
+                "warmup": self.warmup, "seed": self.seed}
 
     @classmethod
     def from_file(cls, path) -> SweepConfig:
@@ -80,8 +108,11 @@ class SweepConfig:
         source = d.pop("scenario_source", None)
         scenario = load_scenario(source if source and Path(source).is_file() else d.pop("scenario_id"))
         d.pop("scenario_id", None)
-        if min(d["concurrency"]) < 1:
+        if d.get("concurrency") and min(d["concurrency"]) < 1:
             raise ValueError(f"{path}: field concurrency: levels must be positive integers")
+        if not d.get("concurrency") and not d.get("rates"):
+            raise ValueError(f"{path}: give concurrency levels or arrival rates (field concurrency or rates)")
+        d.setdefault("concurrency", [])
         return cls(scenario=scenario, **d)
 
 
@@ -95,6 +126,7 @@ class _Sample:
     tokens_source: str | None = None
     gaps_ms: list = field(default_factory=list)
     started_at: object = None
+    request_id: str | None = None
 
 
 async def _one(backend, messages, params, client) -> _Sample:
@@ -107,6 +139,7 @@ async def _one(backend, messages, params, client) -> _Sample:
             if isinstance(item, EngineReport):
                 s.output_tokens = item.output_tokens if item.output_tokens is not None else timing.chunks
                 s.tokens_source = "engine" if item.tokens_from_engine else "stream"
+                s.request_id = item.extra.get("request_id")
                 s.ok = True
                 break
             timing.chunk(item, clock())
@@ -160,6 +193,76 @@ async def _level(backend, prompts, params, c: int, n: int, timeout_s: float,
     return samples, wall
 
 
+SATURATION_TTFT = 2.0  # the latest TTFTs this many times the first ones: a queue is building
+SATURATION_IN_FLIGHT = 4  # and at least this many requests waiting or running
+
+
+def saturated(in_flight: int, ttft_ms: list[float]) -> bool:
+    """Arrivals outpace completions: TTFT rising through the level (the median of the last three
+    completed requests over that of the first three, by SATURATION_TTFT) while requests pile up. A
+    server that keeps up holds its TTFT steady, however many requests are in flight."""
+    if len(ttft_ms) < 6 or in_flight < SATURATION_IN_FLIGHT:
+        return False
+    return float(np.median(ttft_ms[-3:])) > SATURATION_TTFT * float(np.median(ttft_ms[:3]))
+
+
+async def _open_level(backend, prompts, params, rate: float, n: int, timeout_s: float, seed: int,
+                      cancel=None, on_request=None, cold: bool = True) -> tuple[list[_Sample], float, bool, int]:
+    """n requests arriving as a Poisson process at `rate` per second, whatever is in flight (open loop);
+    (samples, wall seconds, saturated, the most in flight). A saturated level stops sending."""
+    gaps = np.random.default_rng(seed).exponential(1 / rate, n)
+    arrivals = np.cumsum(gaps) - gaps[0]
+    deadline = time.monotonic() + timeout_s
+    state = {"in_flight": 0, "peak": 0}
+    ttft: list[float] = []
+    stop = None
+    async with backend.async_client(256) as client:
+        async def one(messages):
+            state["in_flight"] += 1
+            state["peak"] = max(state["peak"], state["in_flight"])
+            try:
+                sample = await _one(backend, _cold(messages) if cold else messages, params, client)
+            finally:
+                state["in_flight"] -= 1
+            if sample.ok and sample.ttft_ms is not None:
+                ttft.append(sample.ttft_ms)
+            if on_request:
+                on_request(sample)
+            return sample
+
+        t0 = time.perf_counter()
+        tasks = []
+        for at, messages in zip(arrivals, itertools.cycle(prompts)):
+            wait = t0 + float(at) - time.perf_counter()
+            if wait > 0:
+                await asyncio.sleep(wait)
+            if cancel is not None and cancel.is_set():
+                stop = "not sent: cancelled"
+            elif time.monotonic() > deadline:
+                stop = "not sent: the level's time limit was reached"
+            elif saturated(state["in_flight"], ttft):
+                stop = "not sent: the server was saturated at this rate"
+            if stop:
+                break
+            tasks.append(asyncio.create_task(one(messages)))
+        _, pending = await asyncio.wait(tasks, timeout=max(1.0, deadline - time.monotonic()) + 5) if tasks \
+            else (set(), set())
+        for task in pending:
+            task.cancel()
+        await asyncio.gather(*pending, return_exceptions=True)
+        wall = time.perf_counter() - t0
+    samples = [t.result() if not t.cancelled() else _Sample(error="cancelled", started_at=utcnow()) for t in tasks]
+    samples += [_Sample(error=stop or "not sent", started_at=utcnow()) for _ in range(n - len(tasks))]
+    return samples, wall, bool(stop and "saturated" in stop), state["peak"]
+
+
+async def _warm(backend, prompts, params, n: int) -> None:
+    """Untimed requests before a level (a server's first requests can be slow for reasons of its own)."""
+    async with backend.async_client(1) as client:
+        for messages in itertools.islice(itertools.cycle(prompts), n):
+            await _one(backend, _cold(messages), params, client)
+
+
 def _pct(values, q):
     return float(np.percentile(values, q)) if len(values) else None
 
@@ -208,38 +311,56 @@ def run_sweep(store: Store, config: SweepConfig, on_level=None, on_request=None,
     params = GenParams(max_tokens=config.max_tokens or d.max_tokens, temperature=d.temperature, seed=d.seed,
                        cache_prompt=config.cache_mode == "warm")
     backend.load()  # a clear error now if the server or model is missing
+    server = backend.server_url() if backend.has_metrics else None
     sweep_id = sweep_id or new_run_id()
-    total = sum(config.requests_for(c) for c in config.concurrency)
+    total = sum(config.requests_for(c) for c in config.concurrency) + sum(config.requests_at(r) for r in config.rates)
     done = 0
     store.insert_rows("sweeps", [{
         "sweep_id": sweep_id, "model_spec": config.model, "scenario_id": config.scenario.id,
         "status": "running", "started_at": utcnow(),
-        "config_json": json.dumps({"concurrency": config.concurrency, "requests": config.requests,
+        "config_json": json.dumps({"concurrency": config.concurrency, "rates": config.rates,
+                                   "requests": config.requests,
                                    "max_tokens": params.max_tokens, "slo": config.slo,
                                    "level_timeout_s": config.level_timeout_s, "planned_requests": total,
-                                   "cache_mode": config.cache_mode}),
+                                   "cache_mode": config.cache_mode, "warmup": config.warmup, "seed": config.seed}),
         "host_json": json.dumps(host_info())}])
     status, error = "failed", None
+    levels = [("concurrency", c) for c in config.concurrency] + [("rate", r) for r in config.rates]
     try:
-        for c in config.concurrency:
-            def count(_sample, c=c):
+        for i, (kind, x) in enumerate(levels):
+            def count(_sample, x=x):
                 nonlocal done
                 done += 1
                 if on_request:
-                    on_request(c, done, total)
+                    on_request(x, done, total)
 
-            samples, wall = asyncio.run(_level(backend, prompts, params, c, config.requests_for(c),
-                                               config.level_timeout_s, cancel, count,
-                                               config.cache_mode == "cold"))
+            if config.warmup:
+                asyncio.run(_warm(backend, prompts, params, config.warmup))
+            before = scrape(server) if server else None
+            cold = config.cache_mode == "cold"
+            if kind == "concurrency":
+                samples, wall = asyncio.run(_level(backend, prompts, params, int(x), config.requests_for(int(x)),
+                                                   config.level_timeout_s, cancel, count, cold))
+                extra: dict = {}
+                c = int(x)
+            else:
+                seed = config.seed + i
+                samples, wall, full, c = asyncio.run(_open_level(
+                    backend, prompts, params, x, config.requests_at(x), config.level_timeout_s, seed, cancel,
+                    count, cold))
+                extra = {"rate_per_s": x, "saturated": full, "arrival_seed": seed}
             if cancel is not None and cancel.is_set():
                 status = "interrupted"  # a level cut short is not a measurement: not stored
                 break
+            if before is not None and server:  # the server's own count of the level, where it has /metrics
+                extra["server_json"] = json.dumps(difference(before, scrape(server)))
             level = {"sweep_id": sweep_id, **summarise(samples, wall, c, config.slo),
-                     "slo_json": json.dumps(config.slo)}
+                     "slo_json": json.dumps(config.slo), **extra}
             store.insert_rows("sweep_requests", [
                 {"sweep_id": sweep_id, "concurrency": c, "request_index": i, "ok": s.ok, "error": s.error,
                  "ttft_ms": s.ttft_ms, "e2e_ms": s.e2e_ms, "output_tokens": s.output_tokens,
-                 "tokens_source": s.tokens_source, "chunk_gaps_ms": s.gaps_ms, "started_at": s.started_at}
+                 "tokens_source": s.tokens_source, "chunk_gaps_ms": s.gaps_ms, "started_at": s.started_at,
+                 "rate_per_s": extra.get("rate_per_s"), "request_id": s.request_id}
                 for i, s in enumerate(samples)])
             store.insert_rows("sweep_levels", [level])
             if on_level:

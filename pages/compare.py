@@ -115,6 +115,21 @@ if not human["stars"].empty:
     table(stars.assign(stars_shown=[ratings.stars_text(r.stars_mean, r.ci_low, r.ci_high) for r in stars.itertuples()])
           [["model_spec", "dimension", "stars_shown", "ratings", "raters"]])
 
+counted = compare.server_beside_client(s, gens)
+if not counted.empty:
+    st.markdown(f"**{tr('cmp_server_counters')}**")
+    for r in counted.itertuples():
+        if r.added_ms is not None and r.added_ms == r.added_ms:
+            st.caption(tr("cmp_server_ttft", model=r.model_spec, ours=f"{r.ttft_ms:.0f}",
+                          theirs=f"{r.server_ttft_ms_p50:.0f}", added=f"{r.added_ms:.0f}"))
+    table(counted.round(1))
+
+beside = compare.engine_beside_client(gens)
+if not beside.empty:
+    st.markdown(f"**{tr('cmp_engine_beside')}**")
+    st.caption(tr("cmp_engine_beside_help"))
+    table(beside.round(2))
+
 res = compare.resources(gens)
 if not res.empty:
     st.markdown(f"**{tr('cmp_resources')}**")

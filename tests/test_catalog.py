@@ -1,3 +1,5 @@
+import pytest
+
 from engine.catalog import bundled_models, bundled_path, get_model, load_catalog
 
 
@@ -37,3 +39,20 @@ def test_bundled_models_resolve_to_real_gguf_files():
         path = bundled_path(m.id)
         with open(path, "rb") as fh:
             assert fh.read(4) == b"GGUF"
+
+
+@pytest.mark.parametrize("tag,model", [("llama3:70b", "llama3-70b"), ("llama3:8b-instruct-q4_K_M", "llama3-8b"),
+                                       ("llama3.1:8b:latest", "llama3.1-8b"), ("gpt-oss:20b-fp16", "gpt-oss-20b"),
+                                       ("qwen3:8b", "qwen3-8b"), ("mystery:1b", None)])
+def test_ollamas_usual_tags_resolve_to_the_catalog(tag, model):
+    from engine.catalog import find_served
+
+    found = find_served(tag)
+    assert (found.id if found else None) == model
+
+
+def test_a_cloud_plan_knows_llama3_70b_by_its_ollama_tag(tmp_path):
+    from engine import cloud
+
+    p = cloud.plan(["standard"], ["ollama/llama3:70b"], hours=1.0)  # before: "not in the catalog"
+    assert "A100-80GB (80 GB)" in p.summary() and p.estimated_cost > 0

@@ -121,3 +121,18 @@ def test_the_decision_summary_shows_cold_and_warm_ttft_side_by_side(store):
     assert "Time to first token, cold and warm" in md and "The ranking uses the cold (default) runs." in md
     html = render(recommend(store, "standard", n_boot=100, cache_mode="warm"), "html").decode()
     assert "The ranking uses the warm runs." in html and "TTFT warm (ms)" in html
+
+
+def test_the_engines_own_figures_stand_beside_ours():
+    import pandas as pd
+
+    from engine.compare import engine_beside_client
+
+    gens = pd.DataFrame({"model_spec": ["a", "a", "b"], "ok": [True, True, True],
+                         "ttft_ms": [100.0, 120.0, 50.0], "engine_prompt_ms": [80.0, 90.0, None],
+                         "stream_decode_tok_per_s": [45.0, 47.0, 30.0], "engine_decode_ms": [1000.0, 1000.0, None],
+                         "engine_decode_tokens": [50, 50, None], "output_tokens": [51, 51, 20]})
+    t = engine_beside_client(gens).set_index("model_spec")
+    assert list(t.index) == ["a"]  # b's engine says nothing of its own
+    assert t.loc["a", "engine_decode_tok_per_s"] == 50.0 and t.loc["a", "decode_ratio"] == pytest.approx(46 / 50)
+    assert t.loc["a", "ttft_ms"] == 110.0 and t.loc["a", "engine_prompt_ms"] == 85.0

@@ -2,6 +2,7 @@
 loopback, serving the bundled SmolLM2), and against a loopback fake for the faults a
 real server will not produce on demand."""
 
+import json
 import os
 
 import psutil
@@ -206,3 +207,43 @@ def test_the_real_llama_cpp_python_server_cold_and_warm(llama_server, store):
     both = c.merge(w, on=["case_id", "repeat"], suffixes=("_cold", "_warm"))
     assert (both.prompt_tokens_cold > both.prompt_tokens_warm).all()
     assert g.cached_prompt_tokens.isna().all()
+
+
+def _sse(*events) -> list[str]:
+    return [f"data: {json.dumps(e)}" for e in events] + ["data: [DONE]"]
+
+
+def test_llama_servers_own_timings_are_the_engine_figures():
+    from engine.backends.openai_compat import StreamParser
+
+    # the last chunk of llama.cpp's llama-server: its timings object (as its /v1/chat/completions sends it)
+    events = [{"choices": [{"delta": {"content": "Hello"}}]},
+              {"choices": [{"delta": {"content": " there"}, "finish_reason": "stop"}],
+               "timings": {"prompt_n": 12, "prompt_ms": 30.5, "prompt_per_second": 393.4, "predicted_n": 2,
+                           "predicted_ms": 40.0, "predicted_per_second": 50.0, "cache_n": 20}}]
+    p = StreamParser("openai/x")
+    texts = [c for line in _sse(*events) for c in p.feed(line)]
+    r = p.report()
+    assert texts == ["Hello", " there"] and r.problem() is None
+    assert (r.engine_prompt_ms, r.engine_decode_ms, r.engine_decode_tokens) == (30.5, 40.0, 2)
+    assert r.output_tokens == 2 and r.prompt_tokens == 32 and r.tokens_from_engine  # evaluated plus cached
+    assert r.extra == {"cached_prompt_tokens": 20}
+    # with a usage chunk its counts stand, and the timings still give the engine's times
+    p = StreamParser("openai/x")
+    for line in _sse(*events, {"choices": [], "usage": {"prompt_tokens": 32, "completion_tokens": 2}}):
+        p.feed(line)
+    r = p.report()
+    assert r.prompt_tokens == 32 and r.engine_decode_ms == 40.0 and r.extra == {"cached_prompt_tokens": 20}
+    # nonsense in the timings is not taken as measured: text and booleans are dropped, the stream counted
+    p = StreamParser("openai/x")
+    for line in _sse({"choices": [{"delta": {"content": "x"}, "finish_reason": "stop"}],
+                      "timings": {"predicted_n": "two", "prompt_ms": True}}):
+        p.feed(line)
+    r = p.report()
+    assert r.engine_prompt_ms is None and r.engine_decode_tokens is None and not r.tokens_from_engine
+    # and an impossible time fails the generation with the reason (the runner's check of every report)
+    p = StreamParser("openai/x")
+    for line in _sse({"choices": [{"delta": {"content": "x"}, "finish_reason": "stop"}],
+                      "timings": {"predicted_n": 1, "predicted_ms": -5.0}}):
+        p.feed(line)
+    assert p.report().problem() == "engine_decode_ms is -5.0, not a duration"

@@ -107,3 +107,47 @@ def test_sweep_requests_are_unique_unless_warm(store):
     assert len(set(cold)) == 4 and all(c.startswith("[") for c in cold)  # each with its own marker
     assert sorted(c.split("] ", 1)[1] for c in cold) == sorted(warm)  # else the same prompts
     assert not any(w.startswith("[") for w in warm)
+
+
+class SerialOllama(OllamaHandler):
+    """A server that answers one request at a time: past its capacity a queue builds and TTFT climbs."""
+    import threading
+
+    lock = threading.Lock()
+
+    def do_POST(self):
+        with self.lock:
+            super().do_POST()
+
+
+def test_open_loop_rates_are_seeded_recorded_and_a_saturated_level_is_marked(store):
+    from engine.sweep import parse_rates
+
+    sc = load_scenario("standard")
+    with FakeServer(OllamaHandler, delay_s=0.002) as srv:  # answers in a few ms: 4/s is easy
+        calm = run_sweep(store, SweepConfig(f"ollama/llama3:8b-instruct@{srv.url}", sc, [], requests=12,
+                                            max_tokens=5, rates=[4.0], warmup=1, seed=7))
+    with FakeServer(SerialOllama, delay_s=0.02) as srv:  # one at a time, ~0.2 s each: 40/s cannot be kept up
+        busy = run_sweep(store, SweepConfig(f"ollama/llama3:8b-instruct@{srv.url}", sc, [], requests=60,
+                                            max_tokens=10, rates=[40.0], seed=7))
+    c = sweep_levels(store, calm).iloc[0]
+    assert c.rate_per_s == 4.0 and not c.saturated and c.ok_requests == 12 and c.arrival_seed == 7
+    b = sweep_levels(store, busy).iloc[0]
+    assert b.saturated and b.ok_requests < 60 and b.concurrency > 3  # a queue had built when it stopped
+    raw = store.query("SELECT error FROM sweep_requests WHERE sweep_id = ?", [busy])
+    assert raw.error.fillna("").str.contains("saturated at this rate").sum() == 60 - len(raw[raw.error.isna()]) \
+        - raw.error.fillna("").str.contains("cancelled").sum()
+    with pytest.raises(ValueError, match="--rate: 0 must be above 0"):
+        parse_rates("0")
+    with pytest.raises(ValueError, match="--rate: 'fast' is not a number"):
+        parse_rates("1,fast")
+    with pytest.raises(ValueError, match="must be above 0"):
+        parse_rates("-2")
+
+
+def test_a_bad_rate_exits_2_before_anything_runs(cli_env, tmp_path):
+    db = tmp_path / "s.duckdb"
+    res = subprocess.run([sys.executable, "-m", "engine", "sweep", "--model", "openai/m@http://127.0.0.1:9/v1",
+                          "--scenario", "standard", "--rate", "0,1", "--db", str(db)],
+                         cwd=ROOT, env=cli_env, capture_output=True, text=True, timeout=60)
+    assert res.returncode == 2 and "--rate: 0 must be above 0" in res.stderr and not db.exists()

@@ -113,6 +113,8 @@ class Backend(ABC):
     # False where loading this model may evict another from the same host (Ollama swaps
     # models), so models on that host are not interleaved but run in ABBA blocks.
     shares_host: bool = True
+    # whether its server may have a Prometheus /metrics of its own counters (vLLM, llama-server, SGLang)
+    has_metrics: bool = False
 
     @classmethod
     def default_host(cls) -> str | None:

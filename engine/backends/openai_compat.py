@@ -29,6 +29,7 @@ def split_base_url(url: str) -> tuple[str, str]:
 
 class OpenAIBackend(Backend):
     served, streams_async = True, True
+    has_metrics = True  # vLLM, llama-server --metrics, SGLang
     load_is_model_load = False  # the server keeps the model loaded; load() only checks it is served
 
     def __init__(self, spec: ModelSpec, timeout_s: float = 120.0, api_key_env: str | None = None,
@@ -134,6 +135,7 @@ class OpenAIBackend(Backend):
                 if r.status_code >= 400:
                     r.read()
                     raise self._status_error(r.status_code, r.text)
+                parser.request_id = r.headers.get("x-request-id")
                 for line in r.iter_lines():
                     yield from parser.feed(line)
         except httpx.HTTPError as exc:
@@ -162,6 +164,7 @@ class OpenAIBackend(Backend):
                 if r.status_code >= 400:
                     await r.aread()
                     raise self._status_error(r.status_code, r.text)
+                parser.request_id = r.headers.get("x-request-id")
                 async for line in r.aiter_lines():
                     for piece in parser.feed(line):
                         yield piece
@@ -208,7 +211,8 @@ class StreamParser:
         self.finish_reason: str | None = None
         self.chunks = 0
         self.done = False
-        self.cache_n: int | None = None
+        self.timings: dict = {}  # llama.cpp's server: its own counts and times of the request
+        self.request_id: str | None = None  # the response's id (or x-request-id): the row in the server's logs
 
     def feed(self, line: str) -> Iterable[Chunk]:
         line = line.strip()
@@ -228,13 +232,16 @@ class StreamParser:
             err = event["error"]
             raise BackendError(f"{self.name}: error in the stream: "
                                f"{err.get('message', err) if isinstance(err, dict) else err}")
+        if self.request_id is None and isinstance(event.get("id"), str):
+            self.request_id = event["id"][:200]
         if event.get("usage"):
             if not isinstance(event["usage"], dict):
                 raise BackendError(f"{self.name}: malformed stream: usage is {_shown(event['usage'])}, not an object")
             self.usage = event["usage"]
-        timings = event.get("timings")  # llama.cpp's server: prompt tokens taken from its cache
-        if isinstance(timings, dict) and isinstance(timings.get("cache_n"), int):
-            self.cache_n = timings["cache_n"]
+        timings = event.get("timings")  # llama.cpp's server: prompt_n/ms, predicted_n/ms, cache_n
+        if isinstance(timings, dict):
+            self.timings.update({k: v for k, v in timings.items() if k in _TIMINGS
+                                 and isinstance(v, (int, float)) and not isinstance(v, bool)})
         out: list[Chunk] = []
         choices = event.get("choices") or []
         if not isinstance(choices, list) or not all(isinstance(c, dict) for c in choices):
@@ -262,17 +269,41 @@ class StreamParser:
     def report(self) -> EngineReport:
         if not self.done and self.finish_reason is None:
             raise BackendError(f"{self.name}: the stream ended without a final chunk")
+        t = self.timings
+        # the server's own prompt and decode times, as the in-process engine reports them
+        engine = {"engine_prompt_ms": t.get("prompt_ms"), "engine_decode_ms": t.get("predicted_ms"),
+                  "engine_decode_tokens": _whole(t.get("predicted_n"))}
         if self.usage:
             details = self.usage.get("prompt_tokens_details") or {}
             cached = details.get("cached_tokens") if isinstance(details, dict) else None
-            if cached is None and self.cache_n is not None:
-                cached = self.cache_n
+            if cached is None:
+                cached = _whole(t.get("cache_n"))
             return EngineReport(prompt_tokens=self.usage.get("prompt_tokens"),
                                 output_tokens=self.usage.get("completion_tokens"),
-                                finish_reason=self.finish_reason,
-                                extra={} if cached is None else {"cached_prompt_tokens": cached})
+                                finish_reason=self.finish_reason, **engine,
+                                extra=self._extra(cached))
+        if t.get("predicted_n") is not None:  # no usage chunk, but the server's own counts
+            prompt = _whole(t.get("prompt_n"))
+            cached = _whole(t.get("cache_n"))
+            return EngineReport(prompt_tokens=None if prompt is None else prompt + (cached or 0),
+                                output_tokens=_whole(t["predicted_n"]), finish_reason=self.finish_reason, **engine,
+                                extra=self._extra(cached))
         return EngineReport(output_tokens=self.chunks, finish_reason=self.finish_reason,
-                            tokens_from_engine=False)
+                            tokens_from_engine=False, extra=self._extra(None))
+
+    def _extra(self, cached) -> dict:
+        out: dict = {} if cached is None else {"cached_prompt_tokens": cached}
+        if self.request_id:
+            out["request_id"] = self.request_id
+        return out
+
+
+_TIMINGS = ("prompt_n", "prompt_ms", "predicted_n", "predicted_ms", "cache_n")
+
+
+def _whole(value):
+    """A count as the server sent it: whole numbers as int (a float count fails the report's check)."""
+    return int(value) if isinstance(value, float) and value.is_integer() else value
 
 
 def _shown(value) -> str:
