@@ -399,7 +399,7 @@ def _cmd_sweep(args) -> int:
         raise ValueError("give --model and --scenario (or --config FILE)")
     else:
         rates = parse_rates(args.rate) if args.rate is not None else []
-        levels = parse_levels(args.concurrency) if args.concurrency or not rates else []
+        levels = parse_levels(args.concurrency or "1,2,4,8") if args.concurrency or not rates else []
         config = SweepConfig(model=args.model, scenario=load_scenario(args.scenario), rates=rates,
                              warmup=args.warmup, seed=args.seed, concurrency=levels, requests=args.requests,
                              max_tokens=args.max_tokens, slo=parse_slo(args.slo),

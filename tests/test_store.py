@@ -23,6 +23,8 @@ GENERATION_COLUMNS = [
     "telemetry_samples",
     # 010_prompt_cache
     "cache_mode", "cache_marker", "cached_prompt_tokens",
+    # 012_server_counters
+    "request_id",
 ]
 
 
@@ -49,10 +51,12 @@ def test_schema_has_exact_columns(store):
     assert store.columns("sweep_levels") == [
         "sweep_id", "concurrency", "requests", "ok_requests", "errors", "wall_s", "output_tok_per_s",
         "req_per_s", "ttft_ms_p50", "ttft_ms_p95", "ttft_ms_p99", "itl_ms_p50", "itl_ms_p95", "itl_ms_p99",
-        "e2e_ms_p50", "e2e_ms_p95", "goodput_req_per_s", "slo_json"]
+        "e2e_ms_p50", "e2e_ms_p95", "goodput_req_per_s", "slo_json",
+        "rate_per_s", "saturated", "arrival_seed",  # 011_sweep_rates
+        "server_json"]  # 012_server_counters
     assert store.columns("sweep_requests") == [
         "sweep_id", "concurrency", "request_index", "ok", "error", "ttft_ms", "e2e_ms", "output_tokens",
-        "tokens_source", "chunk_gaps_ms", "started_at"]
+        "tokens_source", "chunk_gaps_ms", "started_at", "rate_per_s", "request_id"]  # 011, 012
     assert store.columns("migrations") == ["id", "name", "applied_at"]
     # 005_decisions_and_prices
     assert store.columns("gpu_prices") == [
