@@ -416,11 +416,15 @@ TEXT: dict[str, tuple[str, str]] = {
                                "the summary then says so at the top.",
                                "若测试运行时机器上有其他任务，或各模型在不同机器上计时，计时类指标不计入结论。"
                                "勾选后仍计入这些计时，摘要顶部会注明。"),
+    "rate_per_s": ("Arrival rate (requests/s)", "到达速率（请求/秒）"),
+    "saturated": ("Saturated", "已饱和"),
+    "arrival_seed": ("Arrival seed", "到达时间种子"),
+    "server_json": ("Server's own count", "服务端自身计数"),
     "cmp_server_counters": ("The servers' own counters", "服务端自身计数"),
     "cmp_server_ttft": ("{model}: client TTFT p50 {ours} ms, server TTFT p50 {theirs} ms: the network and the client "
                         "add {added} ms",
-                        "{model}：客户端首字延迟 P50 {ours} 毫秒，服务端 P50 {theirs} 毫秒：网络与客户端增加 {added} 毫秒"),
-    "server_ttft_ms_p50": ("Server TTFT p50 (ms)", "服务端首字延迟 P50（毫秒）"),
+                        "{model}：客户端首字延迟中位数 {ours} 毫秒，服务端中位数 {theirs} 毫秒：网络与客户端增加 {added} 毫秒"),
+    "server_ttft_ms_p50": ("Server TTFT p50 (ms)", "服务端首字延迟中位数（毫秒）"),
     "added_ms": ("Network and client add (ms)", "网络与客户端增加（毫秒）"),
     "server_error": ("Server counters", "服务端计数"),
     "cmp_engine_beside": ("The engine's own figures beside ours", "引擎自报数据与本工具实测对照"),

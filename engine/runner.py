@@ -330,7 +330,7 @@ class Runner:
         if before is None:
             return
         try:
-            counted = difference(before, scrape(str(backend.server_url())))
+            counted = difference(before, scrape(str(backend.server_url()), backend.auth_headers()))
             with self._run.rec.lock:
                 self._run.server[spec] = counted
                 self._run.rec.note({"server_metrics": dict(self._run.server)}, column="host_json")
@@ -418,7 +418,7 @@ class Runner:
             log.warning("%s: memory not measured: %s", spec, exc)
             memory = {}
         if backend.has_metrics and backend.server_url():  # after the warm-up: the server's count of the cells
-            self._run.server_before[spec] = scrape(str(backend.server_url()))
+            self._run.server_before[spec] = scrape(str(backend.server_url()), backend.auth_headers())
         return {"load_ms": load_ms, "memory": memory or {}, "first": first}
 
     def _run_segment(self, config, spec, backend, cells, first: bool) -> None:

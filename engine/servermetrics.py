@@ -67,15 +67,16 @@ def parse(text: str) -> dict:
 _HIST_NAMES = {n for names in HISTOGRAMS.values() for n in names}
 
 
-def scrape(server_url: str, timeout_s: float = 5.0) -> dict:
-    """The server's metrics now, or {"error": why} (absent, refused, malformed)."""
+def scrape(server_url: str, headers: dict | None = None, timeout_s: float = 5.0) -> dict:
+    """The server's metrics now, or {"error": why} (absent, refused, malformed); `headers` as the
+    backend sends them (its API key: the server is the same)."""
     import httpx
 
     from .backends import http
 
     url = metrics_url(server_url)
     try:
-        with http.client(url, timeout=timeout_s) as c:
+        with http.client(url, timeout=timeout_s, headers=headers or {}) as c:
             r = c.get(url)
         if r.status_code != 200:
             return {"error": f"{url}: HTTP {r.status_code} (no /metrics; llama-server needs --metrics)"}

@@ -336,7 +336,7 @@ def run_sweep(store: Store, config: SweepConfig, on_level=None, on_request=None,
 
             if config.warmup:
                 asyncio.run(_warm(backend, prompts, params, config.warmup))
-            before = scrape(server) if server else None
+            before = scrape(server, backend.auth_headers()) if server else None
             cold = config.cache_mode == "cold"
             if kind == "concurrency":
                 samples, wall = asyncio.run(_level(backend, prompts, params, int(x), config.requests_for(int(x)),
@@ -353,7 +353,7 @@ def run_sweep(store: Store, config: SweepConfig, on_level=None, on_request=None,
                 status = "interrupted"  # a level cut short is not a measurement: not stored
                 break
             if before is not None and server:  # the server's own count of the level, where it has /metrics
-                extra["server_json"] = json.dumps(difference(before, scrape(server)))
+                extra["server_json"] = json.dumps(difference(before, scrape(server, backend.auth_headers())))
             level = {"sweep_id": sweep_id, **summarise(samples, wall, c, config.slo),
                      "slo_json": json.dumps(config.slo), **extra}
             store.insert_rows("sweep_requests", [

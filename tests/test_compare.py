@@ -131,7 +131,7 @@ def test_the_engines_own_figures_stand_beside_ours():
     gens = pd.DataFrame({"model_spec": ["a", "a", "b"], "ok": [True, True, True],
                          "ttft_ms": [100.0, 120.0, 50.0], "engine_prompt_ms": [80.0, 90.0, None],
                          "stream_decode_tok_per_s": [45.0, 47.0, 30.0], "engine_decode_ms": [1000.0, 1000.0, None],
-                         "engine_decode_tokens": [50, 50, None], "output_tokens": [51, 51, 20]})
+                         "decode_tok_per_s": [50.0, 50.0, 30.0], "output_tokens": [51, 51, 20]})
     t = engine_beside_client(gens).set_index("model_spec")
     assert list(t.index) == ["a"]  # b's engine says nothing of its own
     assert t.loc["a", "engine_decode_tok_per_s"] == 50.0 and t.loc["a", "decode_ratio"] == pytest.approx(46 / 50)

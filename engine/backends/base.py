@@ -137,6 +137,10 @@ class Backend(ABC):
         """`stream` for asyncio, through `client` (from `async_client`)."""
         raise BackendError(f"{self.spec}: this backend cannot stream requests concurrently (a load sweep needs it)")
 
+    def auth_headers(self) -> dict:
+        """Headers its server wants on every request (an API key), also for its /metrics."""
+        return {}
+
     def prepare(self) -> None:  # noqa: B027 (optional: most backends need nothing started)
         """Start what the backend needs before its load is timed (llama.cpp's engine process)."""
 

@@ -53,6 +53,9 @@ class OpenAIBackend(Backend):
     def server_url(self) -> str | None:
         return self.base_url
 
+    def auth_headers(self) -> dict:
+        return self._headers()
+
     def _headers(self) -> dict:
         key = os.environ.get(self.key_env)
         return {"Authorization": f"Bearer {key}"} if key else {}
