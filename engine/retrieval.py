@@ -112,10 +112,10 @@ def _key(documents: list[tuple[str, str]]) -> str:
     return h.hexdigest()
 
 
-def chunks_for(documents: list[tuple[str, str]], folder: Path | None = None) -> list[Chunk]:
+def chunks_for(documents: list[tuple[str, str]], folder: Path | None = None, key: str | None = None) -> list[Chunk]:
     """The chunks of a document set: from `folder`'s chunk file where it was made for these texts, else
-    made now (and remembered for this process)."""
-    key = _key(documents)
+    made now (and remembered for this process); `key` is the set's `_key` where the caller has it."""
+    key = key or _key(documents)
     if key in _CACHE:
         return _CACHE[key]
     path = folder / CHUNKS_FILE if folder else None
@@ -223,9 +223,10 @@ def select(documents: list[tuple[str, str]], question: str, budget_tokens: int,
     need = estimate_tokens(whole) if len(whole) // 4 <= budget_tokens else None
     if need is not None and need <= budget_tokens:
         return Selection(True, whole, [], need, budget_tokens)
-    chunks = chunks_for(documents, folder)
+    key = _key(documents)  # hashed once per case: the set can be tens of megabytes
+    chunks = chunks_for(documents, folder, key)
     chosen, used = [], 0
-    for i in rank(chunks, question, _key(documents)):
+    for i in rank(chunks, question, key):
         cost = estimate_tokens(chunks[i].text) + 8
         if used + cost > budget_tokens:
             continue

@@ -256,11 +256,11 @@ async def _open_level(backend, prompts, params, rate: float, n: int, timeout_s: 
     return samples, wall, bool(stop and "saturated" in stop), state["peak"]
 
 
-async def _warm(backend, prompts, params, n: int) -> None:
+async def _warm(backend, prompts, params, n: int, cold: bool = True) -> None:
     """Untimed requests before a level (a server's first requests can be slow for reasons of its own)."""
     async with backend.async_client(1) as client:
         for messages in itertools.islice(itertools.cycle(prompts), n):
-            await _one(backend, _cold(messages), params, client)
+            await _one(backend, _cold(messages) if cold else messages, params, client)
 
 
 def _pct(values, q):
@@ -334,10 +334,10 @@ def run_sweep(store: Store, config: SweepConfig, on_level=None, on_request=None,
                 if on_request:
                     on_request(x, done, total)
 
-            if config.warmup:
-                asyncio.run(_warm(backend, prompts, params, config.warmup))
-            before = scrape(server, backend.auth_headers()) if server else None
             cold = config.cache_mode == "cold"
+            if config.warmup:
+                asyncio.run(_warm(backend, prompts, params, config.warmup, cold))
+            before = scrape(server, backend.auth_headers()) if server else None
             if kind == "concurrency":
                 samples, wall = asyncio.run(_level(backend, prompts, params, int(x), config.requests_for(int(x)),
                                                    config.level_timeout_s, cancel, count, cold))
