@@ -786,9 +786,10 @@ TEXT: dict[str, tuple[str, str]] = {
                            "各模型的计时来自不同的机器（{hosts}）"),
     "timing_model_host": ("{model} on {host}", "{model} 在 {host}"),
     "timing_left_out": ("Decided on {used} only: {criteria} left out, because the timings cannot decide ({why}). "
-                        "Rerun on a quiet machine, or trust them anyway (--trust-timings).",
+                        "Rerun on a quiet machine, or trust them anyway (\"Trust these timings\" on the Recommend page, "
+                        "--trust-timings on the command line).",
                         "仅依据{used}作出结论：{criteria}未计入，因为这些计时不足以作判断（{why}）。"
-                        "请在空闲的机器上重新测试，或仍然采用这些计时（--trust-timings）。"),
+                        "请在空闲的机器上重新测试，或仍然采用这些计时（选型建议页的“采用这些计时”，命令行的 --trust-timings）。"),
     "timing_trusted_by_user": ("Timings weighed at your request, although {why}.",
                                "应你的要求计入了计时，尽管{why}。"),
     "cav_timing_untrusted": ("the timings cannot decide: {why}", "计时不足以作判断：{why}"),
