@@ -12,8 +12,10 @@ st.write(tr("home_intro"))
 s = store()
 running = worker.running_runs(s)  # marks dead runs interrupted before anything is shown
 mine = st.session_state.get("active_run")
-if mine and mine not in running and worker.run_status(s, mine).status == "starting":
-    running.insert(0, mine)  # started from this browser a moment ago: its worker is still loading
+if mine and mine not in running and worker.run_status(s, mine).status in ("starting", "running"):
+    # started from this browser a moment ago: its worker is still loading, or its run began after the
+    # list above was read
+    running.insert(0, mine)
 for run_id in running:
     st.info(tr("home_running", run_id=run_id))
     if st.button(tr("home_watch"), key=f"watch-{run_id}"):

@@ -1,6 +1,7 @@
 """The CTO's click-through in a real headless Chromium against `streamlit run Home.py`:
 Home, Run (one bundled model on two cases, to the end), Compare (answers and a chart),
 Recommend (the verdict in both languages, the HTML decision summary downloaded)."""
+import contextlib
 import functools
 import os
 import re
@@ -53,6 +54,20 @@ def server(tmp_path, request):
     yield f"http://127.0.0.1:{port}"
     proc.terminate()
     proc.wait(timeout=30)  # the port is free again only once the server is gone
+    _stop_workers(tmp_path)
+
+
+def _stop_workers(tmp_path: Path) -> None:
+    """Workers the dashboard started on this test's database (in sessions of their own, so they outlive
+    the server) are stopped with their engine processes: a test that failed before its run ended must not
+    leave a model generating beside the tests that follow (their timings would read a busy machine)."""
+    import psutil
+
+    for p in psutil.process_iter(["cmdline"]):
+        if any(str(tmp_path) in part for part in p.info["cmdline"] or []):
+            with contextlib.suppress(psutil.Error):
+                for child in p.children(recursive=True) + [p]:
+                    child.kill()
 
 
 @contextmanager
