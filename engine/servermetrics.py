@@ -13,11 +13,12 @@ from urllib.parse import urlsplit, urlunsplit
 
 # what each figure is called by the servers that have it (summed over their labels)
 COUNTERS = {
-    "requests": ("vllm:request_success_total", "sglang:num_requests_total", "llamacpp:requests_processed_total"),
+    "requests": ("vllm:request_success_total", "sglang:num_requests_total"),  # llama-server counts none
     "prompt_tokens": ("vllm:prompt_tokens_total", "sglang:prompt_tokens_total", "llamacpp:prompt_tokens_total"),
     "generation_tokens": ("vllm:generation_tokens_total", "sglang:generation_tokens_total",
                           "llamacpp:tokens_predicted_total"),
-    "prefix_cache_hits": ("vllm:prefix_cache_hits_total", "vllm:gpu_prefix_cache_hits_total"),
+    "prefix_cache_hits": ("vllm:prefix_cache_hits_total", "vllm:gpu_prefix_cache_hits_total",
+                          "llamacpp:prompt_tokens_cached_total"),
     "prefix_cache_queries": ("vllm:prefix_cache_queries_total", "vllm:gpu_prefix_cache_queries_total"),
     "prompt_seconds": ("llamacpp:prompt_seconds_total",),
     "generation_seconds": ("llamacpp:tokens_predicted_seconds_total",),

