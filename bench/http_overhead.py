@@ -1,13 +1,14 @@
 """What the harness adds to an HTTP request, against a loopback server that answers at once.
 
 Side by side in one run, alternating rounds:
-  raw:     httpx reads the server-sent events and does nothing else;
+  raw:     httpx reads the server-sent events and does nothing else (its first token: the first
+           event with text in it);
   harness: the OpenAI-compatible backend parses them and the sweep's clock times them
            (the async path the load sweep uses; the runner's sync path at concurrency 1).
-Prints median end-to-end per request for each, the added latency (harness - raw) at
-concurrency 1 and 64, and streamed chunks per second through each at concurrency 1 with
-long answers. Goals: added median < 1 ms at concurrency 1; the harness is not the limit
-below 2,000 chunks/s.
+Prints, per round, median TTFT and end-to-end per request for each at concurrency 1 and 64, and
+streamed chunks per second through each at 1 and 64 concurrent streams of long answers. Goals:
+the harness adds under 1 ms to TTFT p50 at 64 streams, and keeps up with the chunk rate the bare
+client reads (harness over raw chunks/s near 1).
 
     .venv/bin/python bench/http_overhead.py [--rounds 3]
 """
@@ -33,7 +34,12 @@ from tests.fakeservers import FakeServer, OpenAIHandler  # noqa: E402
 MESSAGES = [{"role": "user", "content": "Say something."}]
 
 
-async def raw_level(url: str, body: dict, c: int, n: int) -> tuple[list[float], int, float]:
+def _first_text(line: str) -> bool:
+    return line.startswith("data:") and '"content":"' in line and '"content":""' not in line
+
+
+async def raw_level(url: str, body: dict, c: int, n: int) -> tuple[list[float], list[float], int, float]:
+    """(TTFT ms, end-to-end ms, chunks read, wall s) of n requests, c at a time, through bare httpx."""
     sem = asyncio.Semaphore(c)
     chunks = 0
 
@@ -41,19 +47,24 @@ async def raw_level(url: str, body: dict, c: int, n: int) -> tuple[list[float], 
         nonlocal chunks
         async with sem:
             t0 = time.perf_counter()
+            ttft = None
             async with client.stream("POST", url, json=body) as r:
                 async for line in r.aiter_lines():
                     if line.startswith("data:"):
                         chunks += 1
-            return (time.perf_counter() - t0) * 1000
+                        if ttft is None and _first_text(line):
+                            ttft = (time.perf_counter() - t0) * 1000
+            return ttft, (time.perf_counter() - t0) * 1000
 
     async with httpx.AsyncClient(timeout=60, limits=httpx.Limits(max_connections=c)) as client:
         t0 = time.perf_counter()
-        e2e = await asyncio.gather(*(one(client) for _ in range(n)))
-        return list(e2e), chunks, time.perf_counter() - t0
+        out = await asyncio.gather(*(one(client) for _ in range(n)))
+        wall = time.perf_counter() - t0
+    return [t for t, _ in out], [e for _, e in out], chunks, wall
 
 
-async def harness_level(backend, params, c: int, n: int) -> tuple[list[float], int, float]:
+async def harness_level(backend, params, c: int, n: int) -> tuple[list[float], list[float], int, float]:
+    """The same through the backend and the sweep's timing of each request."""
     sem = asyncio.Semaphore(c)
 
     async def one(client):
@@ -65,7 +76,8 @@ async def harness_level(backend, params, c: int, n: int) -> tuple[list[float], i
         samples = await asyncio.gather(*(one(client) for _ in range(n)))
         wall = time.perf_counter() - t0
     assert all(s.ok for s in samples), [s.error for s in samples if not s.ok][:3]
-    return [s.e2e_ms for s in samples], sum(len(s.gaps_ms) + 1 for s in samples), wall
+    return [s.ttft_ms for s in samples], [s.e2e_ms for s in samples], \
+        sum(len(s.gaps_ms) + 1 for s in samples), wall
 
 
 def sync_harness(backend, params, n: int) -> list[float]:
@@ -96,41 +108,52 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=3)
     args = ap.parse_args()
     med = statistics.median
+    keys = ("ttft_raw1", "ttft_har1", "ttft_raw64", "ttft_har64", "e2e_raw1", "e2e_har1", "e2e_raw64", "e2e_har64",
+            "sraw1", "shar1")
+    results: dict[str, list[float]] = {k: [] for k in keys}
     with FakeServer(OpenAIHandler, delay_s=0) as srv:
-        base = f"{srv.url}/v1"
-        backend = cast(OpenAIBackend, resolve(f"openai/echo@{base}"))
+        backend = cast(OpenAIBackend, resolve(f"openai/echo@{srv.url}/v1"))
         params = GenParams(max_tokens=16)
         url, body = backend.request(MESSAGES, params)
-        results: dict[str, list[float]] = {k: [] for k in ("raw1", "har1", "raw64", "har64", "sraw1", "shar1")}
         for r in range(args.rounds):
-            for c, n, key in ((1, 200, "1"), (64, 512, "64")):
-                raw_e2e, _, _ = asyncio.run(raw_level(url, body, c, n))
-                har_e2e, _, _ = asyncio.run(harness_level(backend, params, c, n))
-                results["raw" + key].append(med(raw_e2e))
-                results["har" + key].append(med(har_e2e))
+            for c, n in ((1, 200), (64, 512)):
+                raw_ttft, raw_e2e, _, _ = asyncio.run(raw_level(url, body, c, n))
+                har_ttft, har_e2e, _, _ = asyncio.run(harness_level(backend, params, c, n))
+                results[f"ttft_raw{c}"].append(med(raw_ttft))
+                results[f"ttft_har{c}"].append(med(har_ttft))
+                results[f"e2e_raw{c}"].append(med(raw_e2e))
+                results[f"e2e_har{c}"].append(med(har_e2e))
             results["sraw1"].append(med(sync_raw(url, body, 200)))
             results["shar1"].append(med(sync_harness(backend, params, 200)))
-            print(f"round {r + 1}: c=1 raw {results['raw1'][-1]:.3f} ms harness {results['har1'][-1]:.3f} ms; "
-                  f"c=64 raw {results['raw64'][-1]:.2f} ms harness {results['har64'][-1]:.2f} ms; "
-                  f"sync c=1 raw {results['sraw1'][-1]:.3f} ms runner path {results['shar1'][-1]:.3f} ms",
-                  flush=True)
+            print(f"round {r + 1}: TTFT p50 c=1 raw {results['ttft_raw1'][-1]:.3f} ms harness "
+                  f"{results['ttft_har1'][-1]:.3f} ms; c=64 raw {results['ttft_raw64'][-1]:.2f} ms harness "
+                  f"{results['ttft_har64'][-1]:.2f} ms; e2e p50 c=64 raw {results['e2e_raw64'][-1]:.2f} ms harness "
+                  f"{results['e2e_har64'][-1]:.2f} ms; sync c=1 raw {results['sraw1'][-1]:.3f} ms runner path "
+                  f"{results['shar1'][-1]:.3f} ms", flush=True)
         backend.close()
+    rates: dict[str, list[float]] = {k: [] for k in ("raw1", "har1", "raw64", "har64")}
     with FakeServer(OpenAIHandler, delay_s=0, burst=1000) as srv:
         backend = cast(OpenAIBackend, resolve(f"openai/echo@{srv.url}/v1"))
         params = GenParams(max_tokens=1000)
         url, body = backend.request(MESSAGES, params)
-        raw_rates, har_rates = [], []
         for _ in range(args.rounds):
-            _, chunks, wall = asyncio.run(raw_level(url, body, 1, 20))
-            raw_rates.append(chunks / wall)
-            _, chunks, wall = asyncio.run(harness_level(backend, params, 1, 20))
-            har_rates.append(chunks / wall)
-        print(f"streamed chunks/s at c=1 (1000-chunk answers): raw {med(raw_rates):.0f}, harness {med(har_rates):.0f}")
-    added1 = med(results["har1"]) - med(results["raw1"])
-    added64 = med(results["har64"]) - med(results["raw64"])
-    added_sync = med(results["shar1"]) - med(results["sraw1"])
-    print(f"added_ms_c1={added1:.3f} added_ms_c64={added64:.3f} added_ms_sync_c1={added_sync:.3f} "
-          f"harness_chunks_per_s={med(har_rates):.0f} raw_chunks_per_s={med(raw_rates):.0f}")
+            for c, n in ((1, 20), (64, 64)):
+                _, _, chunks, wall = asyncio.run(raw_level(url, body, c, n))
+                rates[f"raw{c}"].append(chunks / wall)
+                _, _, chunks, wall = asyncio.run(harness_level(backend, params, c, n))
+                rates[f"har{c}"].append(chunks / wall)
+        backend.close()
+        print(f"streamed chunks/s (1000-chunk answers): c=1 raw {med(rates['raw1']):.0f} harness "
+              f"{med(rates['har1']):.0f}; c=64 raw {med(rates['raw64']):.0f} harness {med(rates['har64']):.0f}")
+
+    def added(key: str) -> float:
+        return med(results[key.replace("*", "har")]) - med(results[key.replace("*", "raw")])
+
+    print(f"added_ttft_ms_c1={added('ttft_*1'):.3f} added_ttft_ms_c64={added('ttft_*64'):.3f} "
+          f"added_e2e_ms_c64={added('e2e_*64'):.3f} "
+          f"added_ms_sync_c1={med(results['shar1']) - med(results['sraw1']):.3f} "
+          f"harness_over_raw_chunks_per_s_c64={med(rates['har64']) / med(rates['raw64']):.2f} "
+          f"harness_chunks_per_s_c64={med(rates['har64']):.0f} raw_chunks_per_s_c64={med(rates['raw64']):.0f}")
 
 
 if __name__ == "__main__":

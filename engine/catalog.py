@@ -29,7 +29,7 @@ class CatalogModel(BaseModel):
     params_total_b: float | None = None
     params_active_b: float | None = None
     context_tokens: int | None = None
-    license: str
+    license: str | None = None  # None: not known (a model only its server described)
     quantization: str | None = None
     weights_gb: float | None = None
     min_gpu_memory_gb: float | None = None
@@ -88,6 +88,24 @@ def find_served(name: str) -> CatalogModel | None:
             if form == m.id or form == m.serve.get("ollama") or (len(vllm) > 2 and form == vllm[2]):
                 return m
     return None
+
+
+SERVED_FIELDS = ("params_total_b", "context_tokens", "quantization", "weights_gb", "layers", "kv_heads", "head_dim")
+
+
+def with_server_facts(entry: CatalogModel | None, name: str, facts: dict, source: str) -> CatalogModel | None:
+    """The catalog entry with what it lacks filled from what the model's server said of it (Ollama's
+    `/api/show`); an entry of its own, licence unknown, where the catalog has none. The fields taken
+    are listed in `from_server`, and the source in `sources`."""
+    taken = {k: v for k, v in facts.items() if k in SERVED_FIELDS and v is not None
+             and (entry is None or getattr(entry, k) is None)}
+    if not taken:
+        return entry
+    extra = {"from_server": sorted(taken)}
+    if entry is None:
+        return CatalogModel(id=name, name=name, family=str(facts.get("family") or "unknown"), sources=[source],
+                            **taken, **extra)
+    return entry.model_copy(update={**taken, **extra, "sources": [*entry.sources, source]})
 
 
 def entry_for_spec(spec: str) -> CatalogModel | None:

@@ -127,6 +127,13 @@ def _add_sweep(sub) -> None:
     sw.add_argument("--concurrency", help="closed-loop levels, e.g. 1,2,4,8 (the default without --rate)")
     sw.add_argument("--rate", help="open-loop levels: Poisson arrivals per second, e.g. 0.5,1,2,4 (seeded); a "
                     "level whose queue keeps growing is marked saturated and ends early")
+    sw.add_argument("--find-max", action="store_true",
+                    help="search for the highest rate (from the one --rate gives, default 1/s) or, with "
+                    "--concurrency, the highest concurrency that meets --slo: doubling, halving, then bisecting "
+                    "over measured levels; the cost table then takes it as the model's capacity")
+    sw.add_argument("--slo-share", type=_bounded(float, 0.5, 1.0), default=0.95,
+                    help="a level meets the SLOs when this share of its requests does (default 0.95)")
+    sw.add_argument("--max-levels", type=_bounded(int, 2, 30), default=10, help="levels a search measures at most")
     sw.add_argument("--warmup", type=_bounded(int, 0, 1000), default=0, help="untimed requests before each level")
     sw.add_argument("--seed", type=_bounded(int, 0, 2**32 - 1), default=0, help="of the arrival times")
     sw.add_argument("--requests", type=COUNT, help="requests per level (default 4 x concurrency, at least 8)")
@@ -390,7 +397,7 @@ def _cmd_resume(args) -> int:
 
 
 def _cmd_sweep(args) -> int:
-    from .sweep import SweepConfig, parse_levels, parse_rates, parse_slo, run_sweep
+    from .sweep import SweepConfig, check_search, parse_levels, parse_rates, parse_slo, run_sweep
 
     if args.config:
         _refuse_options_beside_config(args, "sweep")
@@ -399,10 +406,17 @@ def _cmd_sweep(args) -> int:
         raise ValueError("give --model and --scenario (or --config FILE)")
     else:
         rates = parse_rates(args.rate) if args.rate is not None else []
-        levels = parse_levels(args.concurrency or "1,2,4,8") if args.concurrency or not rates else []
+        levels = parse_levels(args.concurrency) if args.concurrency else []
+        slo = parse_slo(args.slo)
+        if args.find_max:
+            check_search(slo, levels, rates)
+            rates = rates or ([] if levels else [1.0])
+        elif not levels and not rates:
+            levels = parse_levels("1,2,4,8")
         config = SweepConfig(model=args.model, scenario=load_scenario(args.scenario), rates=rates,
                              warmup=args.warmup, seed=args.seed, concurrency=levels, requests=args.requests,
-                             max_tokens=args.max_tokens, slo=parse_slo(args.slo),
+                             max_tokens=args.max_tokens, slo=slo, find_max=args.find_max,
+                             slo_share=args.slo_share, max_levels=args.max_levels,
                              level_timeout_s=args.level_timeout, request_timeout_s=args.timeout,
                              cache_mode=args.cache)
     if args.print_config:
@@ -419,7 +433,9 @@ def _cmd_sweep(args) -> int:
               f"{f(level['output_tok_per_s'])} tok/s, {level['req_per_s']:.2f} req/s, "
               f"TTFT p50 {f(level['ttft_ms_p50'])} p95 {f(level['ttft_ms_p95'])} ms, "
               f"ITL p50 {f(level['itl_ms_p50'])} ms, e2e p95 {f(level['e2e_ms_p95'])} ms, "
-              f"goodput {level['goodput_req_per_s']:.2f} req/s", file=sys.stderr, flush=True)
+              f"goodput {level['goodput_req_per_s']:.2f} req/s"
+              + ("" if level.get("meets_slo") is None else
+                 " (meets the SLOs)" if level["meets_slo"] else " (misses the SLOs)"), file=sys.stderr, flush=True)
 
     cancel, abandon = threading.Event(), threading.Event()
     _signals(cancel, abandon)
@@ -435,8 +451,22 @@ def _cmd_sweep(args) -> int:
                          cancel=cancel, sweep_id=args.sweep_id)
     if live:
         live.update(force=True)
+    if config.find_max and not cancel.is_set():
+        print(_found_max(Store(args.db or default_db_path()), sweep_id, config), file=sys.stderr, flush=True)
     print(sweep_id, flush=True)
     return 130 if cancel.is_set() else 0
+
+
+def _found_max(store: Store, sweep_id: str, config) -> str:
+    """What a search found, in a line: the highest level that met the SLOs, or that none did."""
+    row = store.query("SELECT max_rate_per_s, max_concurrency FROM sweeps WHERE sweep_id = ?", [sweep_id]).iloc[0]
+    slo = ", ".join(f"{k} <= {v:g}" for k, v in config.slo.items())
+    share = f"{config.slo_share:.0%} of requests"
+    if row.max_rate_per_s == row.max_rate_per_s and row.max_rate_per_s is not None:
+        return f"highest rate meeting the SLOs ({slo}, {share}): {row.max_rate_per_s:g} requests/s"
+    if row.max_concurrency == row.max_concurrency and row.max_concurrency is not None:
+        return f"highest concurrency meeting the SLOs ({slo}, {share}): {int(row.max_concurrency)}"
+    return f"no level measured met the SLOs ({slo}, {share})"
 
 
 def _cmd_import(args) -> int:

@@ -29,7 +29,7 @@ from pathlib import Path
 import yaml
 
 from .backends import parse_spec
-from .catalog import CatalogModel, find_served, load_presets
+from .catalog import CatalogModel, find_served, load_presets, with_server_facts
 from .cost import Gpu, Offer, PriceBook, cheapest_fit, memory_fit, price_book
 from .i18n import t
 from .store import Store, default_db_path
@@ -147,6 +147,11 @@ def session_model(spec_or_preset: str, index: int, port_base: int = 8000) -> Ses
         raise CloudError(f"{spec_or_preset}: a cloud session serves models over HTTP: give an ollama/ or openai/ "
                          f"spec or a preset ({', '.join(presets)})")
     model = find_served(parsed.model)
+    if parsed.backend == "ollama" and _need_gb(model, engine) is None:  # what the catalog lacks, from Ollama
+        from .backends.ollama import default_host, model_facts
+
+        host = parsed.host or default_host()
+        model = with_server_facts(model, parsed.model, model_facts(parsed.model, host), f"/api/show of {host}")
     return SessionModel(spec, engine, serve, url, model, _need_gb(model, engine))
 
 

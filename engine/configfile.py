@@ -64,6 +64,9 @@ class SweepConfigFile(_Strict):
     rates: list[Annotated[float, Field(gt=0, le=10_000)]] = Field(default_factory=list, max_length=64)
     warmup: int = Field(0, ge=0, le=1000)
     seed: int = Field(0, ge=0, le=2**32 - 1)
+    find_max: bool = False
+    slo_share: float = Field(0.95, ge=0.5, le=1.0, allow_inf_nan=False)
+    max_levels: int = Field(10, ge=2, le=30)
 
 
 def _field(loc: tuple) -> str:

@@ -220,7 +220,9 @@ class Capacity:
     req_per_s: float | None
     output_tok_per_s: float | None
     concurrency: int
-    source: str  # "sweep", "sequential run" or "estimated"
+    source: str  # "sweep c=N", "sweep max rate=R", "sweep max c=N", "sequential run" or "estimated"
+    note: str | None = None  # said in the cost row's notes where this capacity is used
+    host_gpus: list[dict] | None = None  # the GPUs it was measured on (a sweep's host); None: the runs' host
 
     @property
     def estimated(self) -> bool:
@@ -337,8 +339,11 @@ def cost_row(book: PriceBook, model_spec: str, model: CatalogModel | None, *, gp
     price = book.convert(offer.price_per_hour, offer.currency, currency)
     if offer.currency != currency:
         notes.append(Msg("note_converted", currency=offer.currency, rate=book.cny_per_usd))
-    if measured is not None and gpu_matches(measured_gpus, gpu):
+    if measured is not None and gpu_matches(measured.host_gpus if measured.host_gpus is not None
+                                             else measured_gpus, gpu):
         capacity = measured
+        if capacity.note:
+            notes.append(capacity.note)
     else:
         capacity = estimated_capacity(model, gpu, mean_output_tokens)
         if capacity.req_per_s is None:

@@ -101,6 +101,21 @@ TEXT: dict[str, tuple[str, str]] = {
                          "openai/<模型>@http://主机:端口/v1 或 ollama/<标签>[@http://主机:11434]"),
     "sweep_max_tokens": ("Max tokens per request", "每个请求的最大生成长度"),
     "sweep_levels": ("Concurrency levels", "并发级别"),
+    "sweep_rates": ("Arrival rates per second", "每秒到达速率"),
+    "sweep_rates_help": ("Open-loop levels: requests arrive at these rates (Poisson, seeded) whatever is in flight, "
+                         "as a chat feature's traffic does; a level whose queue keeps growing is marked saturated "
+                         "and ends early. Empty: concurrency levels only.",
+                         "开环级别：请求按这些速率到达（泊松分布，固定种子），不论有多少请求正在处理，与聊天功能的真实流量相同；"
+                         "队列持续增长的级别标记为饱和并提前结束。留空：只测并发级别。"),
+    "sweep_warmup": ("Warm-up requests", "预热请求数"),
+    "sweep_warmup_help": ("Untimed requests sent before each level.", "每个级别开始前发送、不计时的请求。"),
+    "sweep_find_max": ("Search for the highest level meeting the SLOs", "搜索满足 SLO 的最高负载"),
+    "sweep_find_max_help": ("From the first rate (or, without rates, the first concurrency level): doubling while "
+                            "levels meet the SLOs, halving while they miss, then bisecting between the two. A level "
+                            "meets them when 95% of its requests do. The cost table then takes the level found as "
+                            "the model's capacity.",
+                            "从第一个速率（没有速率时从第一个并发级别）开始：满足 SLO 时加倍，不满足时减半，然后在两者之间二分。"
+                            "一个级别有 95% 的请求满足 SLO 即算满足。成本表随后以找到的级别作为该模型的容量。"),
     "sweep_requests": ("Requests per level (0 = 4 × concurrency, at least 8)", "每级请求数（0 表示并发数 × 4，至少 8）"),
     "sweep_requests_help": ("More requests give steadier percentiles.", "请求越多，分位数越稳定。"),
     "sweep_slo_ttft": ("SLO: TTFT (ms, 0 = none)", "SLO：首字延迟（毫秒，0 表示不限）"),
@@ -887,6 +902,15 @@ TEXT: dict[str, tuple[str, str]] = {
     "rep_r_model": ("Model", "模型"),
     "too_few_cases": ("too few cases (< {n})", "用例太少（< {n}）"),
     "capsrc_sweep": ("load sweep", "负载扫描"),
+    "capsrc_sweep_max": ("highest level meeting the SLOs (load sweep)", "满足 SLO 的最高负载（负载扫描）"),
+    "note_capacity_max_rate": ("capacity: {rate} requests/s, the highest arrival rate at which {share} of "
+                               "requests met the SLOs ({slo}), found by a load sweep's search (--find-max)",
+                               "容量：{rate} 次请求/秒，即 {share} 的请求满足 SLO（{slo}）的最高到达速率，"
+                               "由负载扫描的搜索（--find-max）得出"),
+    "note_capacity_max_concurrency": ("capacity: the goodput at concurrency {c}, the highest at which {share} of "
+                                      "requests met the SLOs ({slo}), found by a load sweep's search (--find-max)",
+                                      "容量：并发 {c} 时的有效吞吐量，即 {share} 的请求满足 SLO（{slo}）的最高并发，"
+                                      "由负载扫描的搜索（--find-max）得出"),
     "capsrc_sequential_run": ("sequential run", "顺序运行"),
     "capsrc_estimated": ("estimated", "估算"),
     "unit_score": ("(score 0-1)", "（0-1 分）"),

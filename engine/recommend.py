@@ -10,6 +10,7 @@ difference to the runner-up excludes zero; otherwise the row says "tie".
 from __future__ import annotations
 
 import contextlib
+import json
 import math
 import uuid
 import warnings
@@ -20,7 +21,7 @@ import numpy as np
 import pandas as pd
 
 from . import cost as costmod
-from .catalog import entry_for_spec
+from .catalog import entry_for_spec, with_server_facts
 from .criteria import CRITERIA, PER_CASE, PER_MODEL, TIMING, Frames
 from .criteria import REGISTRY as CRITERION_REGISTRY
 from .i18n import Joined, Msg
@@ -539,6 +540,17 @@ def _p95(ev: Evidence, model: str, column: str) -> float | None:
     return timed_quantile(ev.gens, model, column, 0.95)
 
 
+def _entry(spec: str, configs: list[dict]):
+    """The catalog's entry for a model, what it lacks filled from what the model's server said of it
+    during its latest run (Ollama's `/api/show`, kept in the run's engine facts)."""
+    entry = entry_for_spec(spec)
+    for c in reversed(configs):
+        facts = (((c["host"].get("engines") or {}).get(spec)) or {}).get("model_facts")
+        if facts:
+            return with_server_facts(entry, spec, facts, f"/api/show during run {c['run_id']}")
+    return entry
+
+
 def _run_context(configs: list[dict]) -> int:
     ctx = [int(c) for r in configs if (c := ((r.get("config") or {}).get("backend_options") or {}).get("n_ctx"))]
     return max(ctx) if ctx else 4096
@@ -547,6 +559,33 @@ def _run_context(configs: list[dict]) -> int:
 def _run_configs(ev: Evidence) -> list[dict]:
     return [{"run_id": f["run_id"], "config": f["config"], "host": f["host"], "started_at": str(f.get("started_at")),
              "status": f.get("status")} for r in ev.runs if r for f in [run_facts(r)]]
+
+
+def _found_capacity(store: Store | None, model: str):
+    """Capacity from the model's latest search for the highest rate (or concurrency) that met its
+    SLOs (`sweep --find-max`), with a note saying so; None without one."""
+    if store is None:
+        return None
+    found = store.query("""
+        SELECT l.*, s.config_json, s.host_json FROM sweep_levels l JOIN sweeps s USING (sweep_id)
+        WHERE s.model_spec = ? AND l.is_max AND l.ok_requests > 0 ORDER BY s.started_at DESC LIMIT 1""", [model])
+    if found.empty:
+        return None
+    r = found.iloc[0]
+    cfg = json.loads(r.config_json or "{}")
+    gpus = _sweep_gpus(r.host_json)
+    slo = ", ".join(f"{k} ≤ {v:g}" for k, v in (cfg.get("slo") or {}).items())
+    share = f"{cfg.get('slo_share', 0.95):.0%}"
+    per_request = float(r.output_tok_per_s) / float(r.req_per_s) if r.output_tok_per_s and r.req_per_s else None
+    if r.rate_per_s == r.rate_per_s and r.rate_per_s is not None:  # an open-loop level: its arrival rate
+        rate = float(r.rate_per_s)
+        return costmod.Capacity(rate, rate * per_request if per_request else None, int(r.concurrency),
+                                f"sweep max rate={rate:g}",
+                                Msg("note_capacity_max_rate", rate=f"{rate:g}", slo=slo, share=share), gpus)
+    goodput = float(r.goodput_req_per_s or 0) or None
+    return costmod.Capacity(goodput, goodput * per_request if goodput and per_request else None, int(r.concurrency),
+                            f"sweep max c={int(r.concurrency)}",
+                            Msg("note_capacity_max_concurrency", c=int(r.concurrency), slo=slo, share=share), gpus)
 
 
 def _measured_capacity(store: Store | None, ev: Evidence, model: str, concurrency: int):
@@ -563,7 +602,12 @@ def _measured_capacity(store: Store | None, ev: Evidence, model: str, concurrenc
     slo = r.slo_json if isinstance(r.slo_json, str) else None
     rate = r.goodput_req_per_s if slo and slo not in ("{}", "null") else r.req_per_s
     return costmod.Capacity(float(rate), float(r.output_tok_per_s or 0) or None, int(concurrency),
-                            f"sweep c={concurrency}")
+                            f"sweep c={concurrency}", host_gpus=_sweep_gpus(r.host_json))
+
+
+def _sweep_gpus(host_json) -> list[dict]:
+    """The GPUs of the machine a sweep ran on: its capacity holds there only."""
+    return list((json.loads(host_json) if isinstance(host_json, str) else {}).get("gpus") or [])
 
 
 def recommend(store: Store | None, scenario_id: str | None = None, **options: Any) -> Decision:
@@ -656,7 +700,7 @@ def _gather(store: Store | None, scenario_id: str | None, run_id: str | None, ev
     if cost_inputs.gpu:
         book.gpu(cost_inputs.gpu)  # an unknown GPU is bad input
     configs = _run_configs(ev)
-    entries = {m: entry_for_spec(m) for m in ev.models}
+    entries = {m: _entry(m, configs) for m in ev.models}
     load, memory, memory_kind = _scalar_samples(ev)
     cost_rows, cost_draw_scale = _cost_rows(store, ev, book, entries, configs, cost_inputs)
     from .bound import shares
@@ -675,15 +719,17 @@ def _gather(store: Store | None, scenario_id: str | None, run_id: str | None, ev
 
 def _cost_rows(store: Store | None, ev: Evidence, book: costmod.PriceBook, entries: dict, configs: list[dict],
                cost_inputs: CostInputs) -> tuple[dict[str, costmod.CostRow], dict[str, bool]]:
-    """Each model's cost: capacity from a load sweep at the traffic's peak concurrency (else at the
-    chosen level), else from the sequential run's latency, else estimated from the bandwidth bound."""
+    """Each model's cost: capacity from a load sweep's search for the highest rate meeting the SLOs,
+    else from a sweep at the traffic's peak concurrency (else at the chosen level), else from the
+    sequential run's latency, else estimated from the bandwidth bound."""
     context_tokens = cost_inputs.context_tokens or _run_context(configs)
     host_gpus = [g for c in configs for g in (c["host"].get("gpus") or [])]
     mean_out = _nanmean(ev.output_tokens)
     rows: dict[str, costmod.CostRow] = {}
     moves: dict[str, bool] = {}
     for i, m in enumerate(ev.models):
-        measured = _measured_capacity(store, ev, m, cost_inputs.traffic.peak_concurrency) \
+        measured = _found_capacity(store, m) \
+            or _measured_capacity(store, ev, m, cost_inputs.traffic.peak_concurrency) \
             or _measured_capacity(store, ev, m, cost_inputs.concurrency)
         seq = None
         if measured is None:

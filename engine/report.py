@@ -286,13 +286,15 @@ def _blank(v):
 
 
 def capacity_source(row: dict, L) -> str:
-    """Where a cost row's capacity comes from, in words: "sweep c=4", "sequential run", "estimated"."""
+    """Where a cost row's capacity comes from, in words: "sweep c=4", "sweep max rate=2.5", "sweep max
+    c=8", "sequential run", "estimated"."""
     src = str(row.get("capacity_source") or "")
-    kind, _, level = src.partition(" c=")
+    kind, sep, level = src.partition("=")
+    kind, _, name = kind.rpartition(" ") if sep else (src, "", "")
     key = f"capsrc_{kind.replace(' ', '_')}"
     if not src or key not in TEXT:
         return src or "–"
-    return L(key) + (f" (c={level})" if level else "")
+    return L(key) + (f" ({name}={level}{'/s' if name == 'rate' else ''})" if sep else "")
 
 
 def tables(d: Decision, lang: str = "en", body: dict | None = None) -> dict[str, tuple[list[dict], list[str],

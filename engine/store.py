@@ -228,6 +228,13 @@ MIGRATIONS: list[tuple[str, str]] = [
         ALTER TABLE sweep_requests ADD COLUMN request_id VARCHAR;
         ALTER TABLE sweep_levels ADD COLUMN server_json JSON;
     """),
+    ("013_find_max", """
+        ALTER TABLE sweep_levels ADD COLUMN meets_slo BOOLEAN;
+        ALTER TABLE sweep_levels ADD COLUMN search_step INTEGER;
+        ALTER TABLE sweep_levels ADD COLUMN is_max BOOLEAN;
+        ALTER TABLE sweeps ADD COLUMN max_rate_per_s DOUBLE;
+        ALTER TABLE sweeps ADD COLUMN max_concurrency INTEGER;
+    """),
 ]
 
 
@@ -605,6 +612,21 @@ class Store:
         with self.connect() as con:
             con.execute("UPDATE sweeps SET status = ?, finished_at = ?, error = ? WHERE sweep_id = ?",
                         [status, utcnow(), _clean("error", error), sweep_id])
+
+    def mark_sweep_max(self, sweep_id: str, *, rate_per_s: float | None = None,
+                       concurrency: int | None = None) -> None:
+        """The level a search found (the highest meeting the SLOs): flagged, and kept on the sweep."""
+        if (rate_per_s is None) == (concurrency is None):
+            raise ValueError("mark_sweep_max: give the rate or the concurrency found")
+        with self.connect() as con, _transaction(con):
+            if rate_per_s is not None:
+                con.execute("UPDATE sweep_levels SET is_max = true WHERE sweep_id = ? AND rate_per_s = ?",
+                            [sweep_id, rate_per_s])
+                con.execute("UPDATE sweeps SET max_rate_per_s = ? WHERE sweep_id = ?", [rate_per_s, sweep_id])
+            else:
+                con.execute("UPDATE sweep_levels SET is_max = true WHERE sweep_id = ? AND rate_per_s IS NULL "
+                            "AND concurrency = ?", [sweep_id, concurrency])
+                con.execute("UPDATE sweeps SET max_concurrency = ? WHERE sweep_id = ?", [concurrency, sweep_id])
 
     def add_generation(self, row: dict[str, Any], checks: list[dict[str, Any]],
                        lock_timeout_s: float | None = None) -> None:

@@ -23,6 +23,10 @@ from .store import Store, new_run_id, utcnow
 from .timing import StreamTiming
 
 SLO_KEYS = ("ttft_ms", "e2e_ms", "itl_ms")
+SLO_SHARE = 0.95  # a level meets the SLOs when this share of the requests sent to it does
+RATE_RESOLUTION = 0.1  # the rate search stops when the failing rate is within 10% of the passing one
+MIN_RATE, MAX_RATE = 1 / 64, 10_000.0
+MAX_CONCURRENCY = 1024
 
 
 def parse_slo(text: str | None) -> dict[str, float]:
@@ -57,6 +61,50 @@ def parse_rates(text: str) -> list[float]:
     return rates
 
 
+def check_search(slo: dict, concurrency: list[int] | None, rates: list[float] | None,
+                 where: str = "--find-max") -> None:
+    """A search for the highest level needs SLOs to meet, and one kind of level to search."""
+    if not slo:
+        raise ValueError(f"{where}: needs SLOs to meet, e.g. --slo ttft_ms=800")
+    if concurrency and rates:
+        raise ValueError(f"{where}: searches rates or concurrency levels, not both: give --rate or --concurrency")
+    for start in (concurrency or [])[1:] + (rates or [])[1:]:
+        raise ValueError(f"{where}: starts from one rate or level, got more than one ({start} too)")
+
+
+def next_probe(measured: dict[float, bool], start: float, integer: bool, max_levels: int = 10) -> float | None:
+    """The next level a search for the highest one meeting the SLOs measures, from those measured
+    so far (level: met); None when it is found or cannot be. From `start` it doubles while levels
+    pass, halves while they fail, then bisects between the highest passing level and the lowest
+    failing one above it, to the next integer (concurrency) or within RATE_RESOLUTION (rates)."""
+    if not measured:
+        return start
+    if len(measured) >= max_levels:
+        return None
+    passed = [x for x, ok in measured.items() if ok]
+    lo = max(passed) if passed else None
+    above = [x for x, ok in measured.items() if not ok and (lo is None or x > lo)]
+    hi = min(above) if above else None
+    if lo is None:  # nothing meets the SLOs yet: try lower
+        assert hi is not None  # something was measured, and failed
+        x = hi // 2 if integer else hi / 2
+        return None if (x < 1 if integer else x < MIN_RATE) else x
+    if hi is None:  # everything measured meets them: try higher, up to the most a sweep sends
+        top = MAX_CONCURRENCY if integer else MAX_RATE
+        return None if lo >= top else min(lo * 2, top)
+    if integer:
+        return None if hi - lo <= 1 else (lo + hi) // 2
+    if hi / lo <= 1 + RATE_RESOLUTION:
+        return None
+    return float(f"{(lo + hi) / 2:.3g}")
+
+
+def highest_met(measured: dict[float, bool]) -> float | None:
+    """The highest measured level that met the SLOs; None where none did."""
+    passed = [x for x, ok in measured.items() if ok]
+    return max(passed) if passed else None
+
+
 def parse_levels(text: str) -> list[int]:
     try:
         levels = [int(x) for x in text.split(",") if x.strip()]
@@ -82,6 +130,11 @@ class SweepConfig:
     rates: list[float] = field(default_factory=list)
     warmup: int = 0  # untimed requests sent before each level
     seed: int = 0  # of the arrival times
+    # search for the highest rate (or, with concurrency levels, concurrency) that meets the SLOs,
+    # starting from the first rate or level given; the levels measured are the sweep's levels
+    find_max: bool = False
+    slo_share: float = SLO_SHARE  # a level meets the SLOs when this share of its requests does
+    max_levels: int = 10  # levels the search measures at most
 
     def requests_for(self, c: int) -> int:
         return self.requests or max(8, 4 * c)
@@ -94,7 +147,8 @@ class SweepConfig:
                 "model": self.model, "concurrency": self.concurrency, "requests": self.requests,
                 "max_tokens": self.max_tokens, "slo": self.slo, "level_timeout_s": self.level_timeout_s,
                 "request_timeout_s": self.request_timeout_s, "cache_mode": self.cache_mode, "rates": self.rates,
-                "warmup": self.warmup, "seed": self.seed}
+                "warmup": self.warmup, "seed": self.seed, "find_max": self.find_max,
+                "slo_share": self.slo_share, "max_levels": self.max_levels}
 
     @classmethod
     def from_file(cls, path) -> SweepConfig:
@@ -113,6 +167,8 @@ class SweepConfig:
         if not d.get("concurrency") and not d.get("rates"):
             raise ValueError(f"{path}: give concurrency levels or arrival rates (field concurrency or rates)")
         d.setdefault("concurrency", [])
+        if d.get("find_max"):
+            check_search(d.get("slo") or {}, d.get("concurrency"), d.get("rates"), where=f"{path}: field find_max")
         return cls(scenario=scenario, **d)
 
 
@@ -277,6 +333,12 @@ def _meets(s: _Sample, slo: dict) -> bool:
     return not ("itl_ms" in slo and s.gaps_ms and float(np.mean(s.gaps_ms)) > slo["itl_ms"])
 
 
+def meets_slo(samples: list[_Sample], slo: dict, share: float = SLO_SHARE, saturated: bool = False) -> bool:
+    """A level meets the SLOs when `share` of the requests sent to it (those not sent count against it)
+    met every bound and it was not saturated."""
+    return bool(samples) and not saturated and sum(_meets(s, slo) for s in samples) >= share * len(samples)
+
+
 def summarise(samples: list[_Sample], wall_s: float, c: int, slo: dict) -> dict:
     ok = [s for s in samples if s.ok]
     ttft = [s.ttft_ms for s in ok if s.ttft_ms is not None]
@@ -313,7 +375,9 @@ def run_sweep(store: Store, config: SweepConfig, on_level=None, on_request=None,
     backend.load()  # a clear error now if the server or model is missing
     server = backend.server_url() if backend.has_metrics else None
     sweep_id = sweep_id or new_run_id()
-    total = sum(config.requests_for(c) for c in config.concurrency) + sum(config.requests_at(r) for r in config.rates)
+    # a search does not know its levels ahead: its total is what it has sent and the level it sends
+    total = 0 if config.find_max else \
+        sum(config.requests_for(c) for c in config.concurrency) + sum(config.requests_at(r) for r in config.rates)
     done = 0
     store.insert_rows("sweeps", [{
         "sweep_id": sweep_id, "model_spec": config.model, "scenario_id": config.scenario.id,
@@ -321,52 +385,71 @@ def run_sweep(store: Store, config: SweepConfig, on_level=None, on_request=None,
         "config_json": json.dumps({"concurrency": config.concurrency, "rates": config.rates,
                                    "requests": config.requests,
                                    "max_tokens": params.max_tokens, "slo": config.slo,
-                                   "level_timeout_s": config.level_timeout_s, "planned_requests": total,
-                                   "cache_mode": config.cache_mode, "warmup": config.warmup, "seed": config.seed}),
+                                   "level_timeout_s": config.level_timeout_s, "planned_requests": total or None,
+                                   "cache_mode": config.cache_mode, "warmup": config.warmup, "seed": config.seed,
+                                   "find_max": config.find_max, "slo_share": config.slo_share,
+                                   "max_levels": config.max_levels}),
         "host_json": json.dumps(host_info())}])
     status, error = "failed", None
-    levels = [("concurrency", c) for c in config.concurrency] + [("rate", r) for r in config.rates]
-    try:
-        for i, (kind, x) in enumerate(levels):
-            def count(_sample, x=x):
-                nonlocal done
-                done += 1
-                if on_request:
-                    on_request(x, done, total)
+    cold = config.cache_mode == "cold"
 
-            cold = config.cache_mode == "cold"
-            if config.warmup:
-                asyncio.run(_warm(backend, prompts, params, config.warmup, cold))
-            before = scrape(server, backend.auth_headers()) if server else None
-            if kind == "concurrency":
-                samples, wall = asyncio.run(_level(backend, prompts, params, int(x), config.requests_for(int(x)),
-                                                   config.level_timeout_s, cancel, count, cold))
-                extra: dict = {}
-                c = int(x)
-            else:
-                seed = config.seed + i
-                samples, wall, full, c = asyncio.run(_open_level(
-                    backend, prompts, params, x, config.requests_at(x), config.level_timeout_s, seed, cancel,
-                    count, cold))
-                extra = {"rate_per_s": x, "saturated": full, "arrival_seed": seed}
-            if cancel is not None and cancel.is_set():
-                status = "interrupted"  # a level cut short is not a measurement: not stored
-                break
-            if before is not None and server:  # the server's own count of the level, where it has /metrics
-                extra["server_json"] = json.dumps(difference(before, scrape(server, backend.auth_headers())))
-            level = {"sweep_id": sweep_id, **summarise(samples, wall, c, config.slo),
-                     "slo_json": json.dumps(config.slo), **extra}
-            store.insert_rows("sweep_requests", [
-                {"sweep_id": sweep_id, "concurrency": c, "request_index": i, "ok": s.ok, "error": s.error,
-                 "ttft_ms": s.ttft_ms, "e2e_ms": s.e2e_ms, "output_tokens": s.output_tokens,
-                 "tokens_source": s.tokens_source, "chunk_gaps_ms": s.gaps_ms, "started_at": s.started_at,
-                 "rate_per_s": extra.get("rate_per_s"), "request_id": s.request_id}
-                for i, s in enumerate(samples)])
-            store.insert_rows("sweep_levels", [level])
-            if on_level:
-                on_level(level)
+    def measure(i: int, kind: str, x: float) -> dict | None:
+        """One level measured and stored; None when the sweep was cancelled during it."""
+        nonlocal total
+        n = config.requests_for(int(x)) if kind == "concurrency" else config.requests_at(x)
+        if config.find_max:
+            total = done + n
+
+        def count(_sample):
+            nonlocal done
+            done += 1
+            if on_request:
+                on_request(x, done, total)
+
+        if config.warmup:
+            asyncio.run(_warm(backend, prompts, params, config.warmup, cold))
+        before = scrape(server, backend.auth_headers()) if server else None
+        if kind == "concurrency":
+            samples, wall = asyncio.run(_level(backend, prompts, params, int(x), n, config.level_timeout_s, cancel,
+                                               count, cold))
+            extra: dict = {}
+            c, full = int(x), False
         else:
+            seed = config.seed + i
+            samples, wall, full, c = asyncio.run(_open_level(
+                backend, prompts, params, x, n, config.level_timeout_s, seed, cancel, count, cold))
+            extra = {"rate_per_s": x, "saturated": full, "arrival_seed": seed}
+        if cancel is not None and cancel.is_set():
+            return None  # a level cut short is not a measurement: not stored
+        if before is not None and server:  # the server's own count of the level, where it has /metrics
+            extra["server_json"] = json.dumps(difference(before, scrape(server, backend.auth_headers())))
+        if config.slo:
+            extra["meets_slo"] = meets_slo(samples, config.slo, config.slo_share, full)
+        if config.find_max:
+            extra["search_step"] = i
+        level = {"sweep_id": sweep_id, **summarise(samples, wall, c, config.slo),
+                 "slo_json": json.dumps(config.slo), **extra}
+        store.insert_rows("sweep_requests", [
+            {"sweep_id": sweep_id, "concurrency": c, "request_index": n, "ok": s.ok, "error": s.error,
+             "ttft_ms": s.ttft_ms, "e2e_ms": s.e2e_ms, "output_tokens": s.output_tokens,
+             "tokens_source": s.tokens_source, "chunk_gaps_ms": s.gaps_ms, "started_at": s.started_at,
+             "rate_per_s": extra.get("rate_per_s"), "request_id": s.request_id}
+            for n, s in enumerate(samples)])
+        store.insert_rows("sweep_levels", [level])
+        if on_level:
+            on_level(level)
+        return level
+
+    try:
+        if config.find_max:
+            status = _search(store, config, sweep_id, measure)
+        else:
+            levels = [("concurrency", c) for c in config.concurrency] + [("rate", r) for r in config.rates]
             status = "done"
+            for i, (kind, x) in enumerate(levels):
+                if measure(i, kind, x) is None:
+                    status = "interrupted"
+                    break
     except KeyboardInterrupt:
         status = "interrupted"
         raise
@@ -377,6 +460,27 @@ def run_sweep(store: Store, config: SweepConfig, on_level=None, on_request=None,
         store.finish_sweep(sweep_id, status, error)
         backend.close()
     return sweep_id
+
+
+def _search(store: Store, config: SweepConfig, sweep_id: str, measure) -> str:
+    """The levels of a search for the highest rate (or concurrency) that meets the SLOs, measured in
+    the order next_probe gives them; the one found is marked (`sweep_levels.is_max`) and kept on the
+    sweep (`sweeps.max_rate_per_s` or `max_concurrency`). The sweep's status."""
+    integer = not config.rates
+    kind = "concurrency" if integer else "rate"
+    start = float(config.concurrency[0]) if integer else config.rates[0]
+    measured: dict[float, bool] = {}
+    step = 0
+    while (x := next_probe(measured, start, integer, config.max_levels)) is not None:
+        level = measure(step, kind, int(x) if integer else x)
+        if level is None:
+            return "interrupted"
+        measured[x] = bool(level["meets_slo"])
+        step += 1
+    best = highest_met(measured)
+    if best is not None:
+        store.mark_sweep_max(sweep_id, **({"concurrency": int(best)} if integer else {"rate_per_s": best}))
+    return "done"
 
 
 def sweeps(store: Store):

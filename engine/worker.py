@@ -120,13 +120,21 @@ def start_run(db_path: str, scenario: str, models: list[str], repeats: int = 1,
 
 
 def start_sweep(db_path: str, scenario: str, model: str, levels: list[int], requests: int | None = None,
-                max_tokens: int | None = None, slo: dict[str, float] | None = None) -> str:
-    """Launch `python -m engine sweep --config FILE` in its own session; return the sweep id it will use."""
+                max_tokens: int | None = None, slo: dict[str, float] | None = None,
+                rates: list[float] | None = None, warmup: int = 0, find_max: bool = False) -> str:
+    """Launch `python -m engine sweep --config FILE` in its own session; return the sweep id it will use.
+    `levels` (closed loop) and `rates` (open loop, Poisson arrivals per second) as `engine sweep` takes
+    them; `find_max` searches from the first rate (or, without rates, the first level)."""
     from .scenarios import load_scenario
-    from .sweep import SweepConfig
+    from .sweep import SweepConfig, check_search
 
-    config = SweepConfig(model=model, scenario=load_scenario(scenario), concurrency=list(levels),
-                         requests=requests or None, max_tokens=max_tokens or None, slo=dict(slo or {}))
+    levels, rates = list(levels), list(rates or [])
+    if find_max:
+        levels, rates = (levels[:1], []) if not rates else ([], rates[:1])
+        check_search(dict(slo or {}), levels, rates)
+    config = SweepConfig(model=model, scenario=load_scenario(scenario), concurrency=levels, rates=rates,
+                         requests=requests or None, max_tokens=max_tokens or None, slo=dict(slo or {}),
+                         warmup=warmup, find_max=find_max)
     sweep_id = new_run_id()
     runs_dir(db_path).mkdir(parents=True, exist_ok=True)
     configfile.write(config_path(db_path, sweep_id), config.as_dict())

@@ -40,7 +40,8 @@ with left:
         max_vram = st.number_input(tr("rec_max_vram"), 0.0, 2000.0, 0.0, 1.0, key="rec_vram")
         ttft_sla = st.number_input(tr("rec_ttft_sla"), 0.0, 1e6, 0.0, 50.0, key="rec_ttft")
         e2e_sla = st.number_input(tr("rec_e2e_sla"), 0.0, 1e7, 0.0, 100.0, key="rec_e2e")
-        licences = st.multiselect(tr("rec_licences"), sorted({m.license for m in catalog.load_catalog().values()}),
+        known = sorted({m.license for m in catalog.load_catalog().values() if m.license})
+        licences = st.multiselect(tr("rec_licences"), known,
                                   key="rec_lic", placeholder=tr("choose_options"))
         min_quality = st.number_input(tr("rec_min_quality"), 0.0, 1.0, 0.0, 0.05, key="rec_minq")
     with st.expander(tr("rec_cost_table")):

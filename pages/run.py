@@ -186,10 +186,12 @@ st.caption(tr("sweep_help"))
 active_sweep = st.session_state.get("active_sweep")
 if active_sweep:
     sweep_panel(active_sweep)
-w1, w2 = st.columns([2, 1])
+w1, w2, w2b = st.columns([2, 1, 1])
 sweep_model = w1.text_input(tr("sweep_model"), placeholder="openai/gpt-oss-20b@http://127.0.0.1:8000/v1",
                             key="sweep_model", help=tr("sweep_model_help"))
 sweep_levels_text = w2.text_input(tr("sweep_levels"), value="1,2,4,8", key="sweep_levels")
+sweep_rates_text = w2b.text_input(tr("sweep_rates"), placeholder="0.5,1,2,4", key="sweep_rates",
+                                  help=tr("sweep_rates_help"))
 w3, w4, w5, w6, w7 = st.columns(5)
 sweep_requests = w3.number_input(tr("sweep_requests"), 0, 10_000, 0, help=tr("sweep_requests_help"),
                                  key="sweep_requests")
@@ -200,19 +202,25 @@ slo = {k: v for k, v in {
     "e2e_ms": w6.number_input(tr("sweep_slo_e2e"), 0.0, 1e7, 0.0, 100.0, key="sweep_slo_e2e"),
     "itl_ms": w7.number_input(tr("sweep_slo_itl"), 0.0, 1e5, 0.0, 5.0, key="sweep_slo_itl"),
 }.items() if v > 0}
+w8, w9 = st.columns([1, 3])
+sweep_warmup = w8.number_input(tr("sweep_warmup"), 0, 1000, 0, key="sweep_warmup", help=tr("sweep_warmup_help"))
+sweep_find_max = w9.checkbox(tr("sweep_find_max"), key="sweep_find_max", help=tr("sweep_find_max_help"))
 sweep_busy = bool(active_sweep and not worker.sweep_status(s, active_sweep).finished)
 if st.button(tr("sweep_start"), key="start-sweep", disabled=sweep_busy):
     try:
-        levels = sweep.parse_levels(sweep_levels_text)
+        rates = sweep.parse_rates(sweep_rates_text) if sweep_rates_text.strip() else []
+        levels = sweep.parse_levels(sweep_levels_text) if sweep_levels_text.strip() or not rates else []
         problems = worker.preflight_sweep(sweep_model.strip())
+        if not problems:
+            st.session_state.active_sweep = worker.start_sweep(
+                s.path, scenario.source_path or scenario_id, sweep_model.strip(), levels,
+                requests=int(sweep_requests) or None, max_tokens=int(sweep_max_tokens), slo=slo, rates=rates,
+                warmup=int(sweep_warmup), find_max=sweep_find_max)
     except ValueError as exc:
         problems = [str(exc)]
     for p in problems:
         st.error(text(p))
     if not problems:
-        st.session_state.active_sweep = worker.start_sweep(
-            s.path, scenario.source_path or scenario_id, sweep_model.strip(), levels,
-            requests=int(sweep_requests) or None, max_tokens=int(sweep_max_tokens), slo=slo)
         st.rerun()
 
 

@@ -79,7 +79,8 @@ class OllamaHandler(_Handler):
             self.end_headers()
             self.wfile.write(data)
         elif self.path == "/api/tags":
-            self._json(200, {"models": [{"name": m, "model": m, "modified_at": _now(), "size": 4_920_000_000,
+            self._json(200, {"models": [{"name": m, "model": m, "modified_at": _now(),
+                                         "size": self.SIZE.get(m, 4_920_000_000),
                                          "digest": "sha256:" + "0" * 64, "details": _details()}
                                         for m in sorted(self.MODELS) if not m.startswith("fault")]})
         elif self.path == "/api/ps":
@@ -90,7 +91,11 @@ class OllamaHandler(_Handler):
         else:
             self._json(404, {"error": "404 page not found"})
 
-    CONTEXT = {"llama3:8b-instruct": 8192, "gpt-oss:20b": 131072}
+    CONTEXT = {"llama3:8b-instruct": 8192, "gpt-oss:20b": 131072, "yi:34b": 4096}
+    # what /api/show says of a model's shape (as Ollama's model_info has it): parameters, layers, KV heads,
+    # attention heads, width; and its size on disk as /api/tags lists it
+    SHAPE = {"llama3:8b-instruct": (8_030_261_248, 32, 8, 32, 4096), "yi:34b": (34_388_917_248, 60, 8, 56, 7168)}
+    SIZE = {"yi:34b": 19_466_000_000}
 
     def do_POST(self):
         body = self._body()
@@ -100,10 +105,14 @@ class OllamaHandler(_Handler):
             if model not in self.MODELS:
                 return self._json(404, {"error": f"model '{model}' not found"})
             arch = "gptoss" if model.startswith("gpt-oss") else "llama"
+            info = {"general.architecture": arch, f"{arch}.context_length": self.CONTEXT.get(model, 4096)}
+            if model in self.SHAPE:
+                params, layers, kv, heads, width = self.SHAPE[model]
+                info |= {"general.parameter_count": params, f"{arch}.block_count": layers,
+                         f"{arch}.attention.head_count_kv": kv, f"{arch}.attention.head_count": heads,
+                         f"{arch}.embedding_length": width}
             return self._json(200, {"modelfile": "", "parameters": "", "template": "{{ .Prompt }}",
-                                    "details": _details(), "modified_at": _now(),
-                                    "model_info": {"general.architecture": arch,
-                                                   f"{arch}.context_length": self.CONTEXT.get(model, 4096)}})
+                                    "details": _details(), "modified_at": _now(), "model_info": info})
         if self.path not in ("/api/chat", "/api/generate"):
             return self._json(404, {"error": "404 page not found"})
         if model not in self.MODELS:

@@ -1,6 +1,7 @@
 import pytest
 
 from engine.catalog import bundled_models, bundled_path, get_model, load_catalog
+from tests.fakeservers import FakeServer, OllamaHandler
 
 
 def test_catalog_has_the_use_case_models_with_facts_and_sources():
@@ -56,3 +57,34 @@ def test_a_cloud_plan_knows_llama3_70b_by_its_ollama_tag(tmp_path):
 
     p = cloud.plan(["standard"], ["ollama/llama3:70b"], hours=1.0)  # before: "not in the catalog"
     assert "A100-80GB (80 GB)" in p.summary() and p.estimated_cost > 0
+
+
+class OllamaWithYi(OllamaHandler):
+    """An Ollama host that has a model the catalog does not list (Yi 34B)."""
+    MODELS = OllamaHandler.MODELS | {"yi:34b"}
+
+
+def test_what_the_catalog_lacks_comes_from_the_ollama_host_that_serves_the_model(store):
+    from engine import RunConfig, Runner, cloud, load_scenario
+    from engine.recommend import Constraints, CostInputs, recommend
+
+    with pytest.raises(cloud.CloudError, match="ollama/yi:34b is not in the catalog"):  # no host to ask
+        cloud.plan(["standard"], ["ollama/yi:34b@http://127.0.0.1:9"], hours=1.0)
+    with FakeServer(OllamaWithYi) as srv:
+        p = cloud.plan(["standard"], [f"ollama/yi:34b@{srv.url}"], hours=1.0)
+        Runner(store).run(RunConfig(load_scenario("standard"), [f"ollama/yi:34b@{srv.url}"],
+                                    case_ids=["knowledge-en", "coding-en"], max_tokens=8))
+    (m,) = p.clusters[0].models
+    # /api/show: 34.39B parameters, 60 layers, 8 KV heads of 7168 / 56 = 128, a 4,096 context; /api/tags: 19.47 GB
+    assert (m.model.params_total_b, m.model.layers, m.model.kv_heads, m.model.head_dim, m.model.context_tokens,
+            m.model.weights_gb, m.model.quantization) == (34.39, 60, 8, 128, 4096, 19.47, "Q4_K_M")
+    assert m.model.license is None and f"/api/show of {srv.url}" in m.model.sources
+    kv_gb = 2 * 60 * 8 * 128 * 2 * 4096 / 1e9
+    assert 19.47 + kv_gb < m.need_gb < 19.47 + kv_gb + 2  # weights, KV cache at its context, overhead
+    assert p.clusters[0].gpu.memory_gb >= m.need_gb
+    # the run kept what Ollama said; the decision reads it: memory known, licence still unknown
+    spec = f"ollama/yi:34b@{srv.url}"
+    row = recommend(store, "standard", cost_inputs=CostInputs(gpu="L4")).cost.set_index("model_spec").loc[spec]
+    assert row.memory_need_gb == pytest.approx(m.need_gb, abs=0.5) and row.fits
+    d = recommend(store, "standard", constraints=Constraints(licences=["apache-2.0"]))
+    assert "licence unknown" in str(d.ranking.set_index("model_spec").loc[spec].reasons)

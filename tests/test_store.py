@@ -47,13 +47,15 @@ def test_schema_has_exact_columns(store):
         "winner_21", "raw_12", "raw_21", "created_at"]
     assert store.columns("sweeps") == [
         "sweep_id", "model_spec", "scenario_id", "status", "started_at", "finished_at", "config_json", "host_json",
-        "error"]  # 007_sweep_error
+        "error",  # 007_sweep_error
+        "max_rate_per_s", "max_concurrency"]  # 013_find_max
     assert store.columns("sweep_levels") == [
         "sweep_id", "concurrency", "requests", "ok_requests", "errors", "wall_s", "output_tok_per_s",
         "req_per_s", "ttft_ms_p50", "ttft_ms_p95", "ttft_ms_p99", "itl_ms_p50", "itl_ms_p95", "itl_ms_p99",
         "e2e_ms_p50", "e2e_ms_p95", "goodput_req_per_s", "slo_json",
         "rate_per_s", "saturated", "arrival_seed",  # 011_sweep_rates
-        "server_json"]  # 012_server_counters
+        "server_json",  # 012_server_counters
+        "meets_slo", "search_step", "is_max"]  # 013_find_max
     assert store.columns("sweep_requests") == [
         "sweep_id", "concurrency", "request_index", "ok", "error", "ttft_ms", "e2e_ms", "output_tokens",
         "tokens_source", "chunk_gaps_ms", "started_at", "rate_per_s", "request_id"]  # 011, 012

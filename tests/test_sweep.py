@@ -151,3 +151,89 @@ def test_a_bad_rate_exits_2_before_anything_runs(cli_env, tmp_path):
                           "--scenario", "standard", "--rate", "0,1", "--db", str(db)],
                          cwd=ROOT, env=cli_env, capture_output=True, text=True, timeout=60)
     assert res.returncode == 2 and "--rate: 0 must be above 0" in res.stderr and not db.exists()
+
+
+def _search(capacity: float, start: float, integer: bool, max_levels: int = 30):
+    """The levels a search measures against a server that meets the SLOs up to `capacity`."""
+    from engine.sweep import highest_met, next_probe
+
+    measured: dict[float, bool] = {}
+    while (x := next_probe(measured, start, integer, max_levels)) is not None:
+        assert x not in measured  # never measures a level twice
+        measured[x] = x <= capacity
+    return list(measured), highest_met(measured)
+
+
+def test_the_search_doubles_then_bisects_to_the_highest_level_meeting_the_slos():
+    from engine.sweep import MIN_RATE, RATE_RESOLUTION
+
+    assert _search(5.3, 1.0, False) == ([1, 2, 4, 8, 6, 5, 5.5], 5)
+    assert _search(6, 1, True) == ([1, 2, 4, 8, 6, 7], 6)  # concurrency: to the next integer
+    assert _search(7, 1, True) == ([1, 2, 4, 8, 6, 7], 7)
+    for capacity in (0.05, 0.3, 0.9, 3.7, 40, 900, 9000):  # from above, from below: within the resolution
+        levels, found = _search(capacity, 1.0, False)
+        assert found <= capacity and found * (1 + RATE_RESOLUTION) > capacity, (capacity, levels)
+    levels, found = _search(0.001, 1.0, False)  # nothing meets the SLOs: it halves down to the floor
+    assert found is None and min(levels) >= MIN_RATE and min(levels) / 2 < MIN_RATE
+    assert _search(1e9, 1.0, False, max_levels=3) == ([1, 2, 4], 4)  # at most max_levels levels
+
+
+class SerialOpenAI(OpenAIHandler):
+    """An OpenAI-compatible server with one slot: past its capacity a queue builds and TTFT climbs."""
+    import threading
+
+    lock = threading.Lock()
+
+    def do_POST(self):
+        with self.lock:
+            super().do_POST()
+
+
+def test_find_max_measures_its_search_marks_the_rate_found_and_the_cost_table_uses_it(store):
+    from engine import RunConfig, Runner
+    from engine.recommend import CostInputs, recommend
+    from engine.sweep import next_probe
+
+    sc = load_scenario("standard")
+    # one request at a time, each at least 0.2 s (10 chunks 20 ms apart, slept, however fast the machine):
+    # 8 requests arriving faster than 5/s queue, and at 64/s the last waits over a second
+    with FakeServer(SerialOpenAI, delay_s=0.02) as srv:
+        spec = f"openai/echo@{srv.url}/v1"
+        sid = run_sweep(store, SweepConfig(spec, sc, [], requests=8, max_tokens=10, rates=[2.0], seed=3,
+                                           slo={"ttft_ms": 1000.0}, find_max=True, max_levels=7))
+        Runner(store).run(RunConfig(sc, [spec], case_ids=["knowledge-en", "coding-en"], max_tokens=5))
+    levels = store.query("SELECT * FROM sweep_levels WHERE sweep_id = ? ORDER BY search_step", [sid])
+    measured: dict[float, bool] = {}
+    for level in levels.itertuples():  # each level is the one the search asked for, given what came before
+        assert level.rate_per_s == next_probe(measured, 2.0, False, 7)
+        measured[level.rate_per_s] = bool(level.meets_slo)
+    assert next_probe(measured, 2.0, False, 7) is None  # it stopped where it should
+    assert not all(measured.values())  # one slot cannot keep 8 requests within a second at every rate
+    found = levels[levels.is_max.fillna(False).astype(bool)]
+    assert len(found) == 1 and found.rate_per_s.iloc[0] == max(x for x, ok in measured.items() if ok)
+    best = float(found.rate_per_s.iloc[0])
+    assert store.query("SELECT max_rate_per_s FROM sweeps WHERE sweep_id = ?", [sid]).max_rate_per_s[0] == best
+    # the capacity holds on the machine the sweep ran on: as if that was an A10G
+    with store.connect() as con:
+        con.execute("UPDATE sweeps SET host_json = ? WHERE sweep_id = ?",
+                    ['{"gpus": [{"name": "NVIDIA A10G", "memory_total_mb": 23028}]}', sid])
+    row = recommend(store, "standard", cost_inputs=CostInputs(gpu="A10G")).cost.set_index("model_spec").loc[spec]
+    assert row.capacity_source == f"sweep max rate={best:g}" and row.capacity_req_per_s == best
+    assert f"{best:g} requests/s, the highest arrival rate" in row.notes and "ttft_ms ≤ 1000" in row.notes
+    on_l4 = recommend(store, "standard", cost_inputs=CostInputs(gpu="L4")).cost.set_index("model_spec").loc[spec]
+    assert on_l4.capacity_source == "estimated"  # not measured there
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--find-max", "--rate", "1"], "--find-max: needs SLOs to meet"),
+    (["--find-max", "--slo", "ttft_ms=800", "--rate", "1,2"], "--find-max: starts from one rate or level"),
+    (["--find-max", "--slo", "ttft_ms=800", "--rate", "1", "--concurrency", "2"],
+     "--find-max: searches rates or concurrency levels, not both"),
+    (["--find-max", "--slo", "ttft_ms=800", "--slo-share", "0.2"], "argument --slo-share: must be at least 0.5"),
+])
+def test_a_search_it_cannot_do_exits_2_before_anything_runs(cli_env, tmp_path, args, message):
+    db = tmp_path / "s.duckdb"
+    res = subprocess.run([sys.executable, "-m", "engine", "sweep", "--model", "openai/m@http://127.0.0.1:9/v1",
+                          "--scenario", "standard", "--db", str(db), *args],
+                         cwd=ROOT, env=cli_env, capture_output=True, text=True, timeout=60)
+    assert res.returncode == 2 and message in res.stderr and not db.exists(), res.stderr

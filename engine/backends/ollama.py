@@ -106,17 +106,23 @@ class OllamaBackend(Backend):
         return {}
 
     def host_facts(self) -> dict:
-        """Ollama's version, from its API."""
+        """Ollama's version, and what it says of the model (`model_facts`: where the catalog lacks a
+        figure, the decision reads it from here), from its API."""
         import httpx
 
         from . import http
 
+        facts: dict = {}
         try:
             with http.client(self.server_url(), timeout=5) as c:
                 r = c.get(f"{self.server_url()}/api/version")
-            return {"ollama_version": r.json().get("version")} if r.status_code == 200 else {}
+            if r.status_code == 200:
+                facts["ollama_version"] = r.json().get("version")
         except (httpx.HTTPError, ValueError):
-            return {}
+            pass
+        if model := model_facts(self.tag, self.host):
+            facts["model_facts"] = model
+        return facts
 
     def _request(self, messages: list[dict], params: GenParams) -> dict:
         options = {"num_predict": params.max_tokens, "temperature": params.temperature}
@@ -247,6 +253,61 @@ def installed_models(host: str | None = None, timeout_s: float = 5.0) -> list[st
         return sorted(m.model for m in client.list().models if m.model)
     except Exception as exc:
         raise _translate(exc, "*", host, timeout_s) from exc
+
+
+def model_facts(tag: str, host: str | None = None, timeout_s: float = 3.0) -> dict:
+    """What an Ollama host says of a model it has (`/api/show`, and its size from `/api/tags`), in the
+    catalog's fields: parameters, quantisation, context, layers, KV heads and head size, weights on
+    disk. {} where the host cannot be reached or has no such model (a note, never an error)."""
+    import httpx
+
+    from . import http, internal_host_problem
+
+    host = host or default_host()
+    url = (host if "://" in host else f"http://{host}").rstrip("/")
+    if internal_host_problem(host):
+        return {}
+    try:
+        with http.client(url, timeout=timeout_s) as c:
+            shown = c.post(f"{url}/api/show", json={"model": tag})
+            tags = c.get(f"{url}/api/tags")
+        if shown.status_code != 200:
+            return {}
+        show = shown.json()
+        listed = tags.json().get("models", []) if tags.status_code == 200 else []
+    except (httpx.HTTPError, ValueError):
+        return {}
+    return _facts(show if isinstance(show, dict) else {}, listed if isinstance(listed, list) else [], tag)
+
+
+def _facts(show: dict, listed: list, tag: str) -> dict:
+    info: dict = show["model_info"] if isinstance(show.get("model_info"), dict) else {}
+    details: dict = show["details"] if isinstance(show.get("details"), dict) else {}
+    arch = info.get("general.architecture")
+
+    def num(key: str) -> float | None:
+        v = info.get(f"{arch}.{key}") if arch else None
+        return float(v) if isinstance(v, (int, float)) and not isinstance(v, bool) and v > 0 else None
+
+    facts: dict = {"family": details["family"]} if isinstance(details.get("family"), str) else {}
+    count = info.get("general.parameter_count")
+    if isinstance(count, (int, float)) and not isinstance(count, bool) and count > 0:
+        facts["params_total_b"] = round(count / 1e9, 2)
+    if isinstance(details.get("quantization_level"), str):
+        facts["quantization"] = details["quantization_level"]
+    for field, key in (("context_tokens", "context_length"), ("layers", "block_count"),
+                       ("kv_heads", "attention.head_count_kv")):
+        if (v := num(key)) is not None:
+            facts[field] = int(v)
+    heads, width = num("attention.head_count"), num("embedding_length")
+    head_dim = num("attention.key_length") or (width / heads if heads and width else None)
+    if head_dim:
+        facts["head_dim"] = int(head_dim)
+    size = next((m.get("size") for m in listed if isinstance(m, dict) and tag in (m.get("model"), m.get("name"))),
+                None)
+    if isinstance(size, (int, float)) and not isinstance(size, bool) and size > 0:
+        facts["weights_gb"] = round(size / 1e9, 2)
+    return facts
 
 
 register_backend("ollama", OllamaBackend)
