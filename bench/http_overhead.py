@@ -35,7 +35,8 @@ MESSAGES = [{"role": "user", "content": "Say something."}]
 
 
 def _first_text(line: str) -> bool:
-    return line.startswith("data:") and '"content":"' in line and '"content":""' not in line
+    compact = line.replace('": "', '":"')
+    return line.startswith("data:") and '"content":"' in compact and '"content":""' not in compact
 
 
 async def raw_level(url: str, body: dict, c: int, n: int) -> tuple[list[float], list[float], int, float]:
