@@ -68,8 +68,9 @@ def check_search(slo: dict, concurrency: list[int] | None, rates: list[float] | 
         raise ValueError(f"{where}: needs SLOs to meet, e.g. --slo ttft_ms=800")
     if concurrency and rates:
         raise ValueError(f"{where}: searches rates or concurrency levels, not both: give --rate or --concurrency")
-    for start in (concurrency or [])[1:] + (rates or [])[1:]:
-        raise ValueError(f"{where}: starts from one rate or level, got more than one ({start} too)")
+    if len(concurrency or []) > 1 or len(rates or []) > 1:
+        raise ValueError(f"{where}: starts from one rate or level, got more than one "
+                         f"({','.join(f'{x:g}' for x in (concurrency or rates or []))})")
 
 
 def next_probe(measured: dict[float, bool], start: float, integer: bool, max_levels: int = 10) -> float | None:

@@ -166,36 +166,32 @@ def write_scenario(folder, scenario_id: str, n_cases: int, weights: dict, word: 
 
 
 @contextmanager
-def serve_gguf(model_path, alias: str, log_dir, *extra: str):
-    """llama-cpp-python's real OpenAI-compatible server on a free loopback port; yields its /v1 URL."""
+def serve_process(cmd: list[str], ready_url: str, name: str, log_dir):
+    """A server process started with `cmd` (its output to a log file: a pipe would fill and block it),
+    ready once `ready_url` answers 200 (fails with the log's end if it exits or takes over 120 s);
+    terminated afterwards."""
     import subprocess
     import time
 
     import httpx
 
-    port = free_port()
-    log = open(Path(log_dir) / "server.log", "w+")  # noqa: SIM115 (open while the server runs; a pipe would fill and block it)
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "llama_cpp.server", "--model", str(model_path), "--model_alias", alias,
-         "--host", "127.0.0.1", "--port", str(port), "--n_ctx", "2048",
-         # by default it drops a running stream when a new request arrives; queue them instead
-         "--interrupt_requests", "False", *extra],
-        cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, text=True)
-    url = f"http://127.0.0.1:{port}/v1"
+    log = open(Path(log_dir) / "server.log", "w+")  # noqa: SIM115 (open while the server runs)
+    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, text=True)
     try:
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline:
             if proc.poll() is not None:
                 log.seek(0)
-                pytest.fail("llama_cpp.server exited: " + log.read()[-2000:])
+                pytest.fail(f"{name} exited: " + log.read()[-2000:])
             try:
-                if httpx.get(f"{url}/models", timeout=1).status_code == 200:
+                if httpx.get(ready_url, timeout=1).status_code == 200:
                     break
             except httpx.HTTPError:
-                time.sleep(0.3)
+                pass
+            time.sleep(0.3)
         else:
-            pytest.fail("llama_cpp.server did not start in 120 s")
-        yield url
+            pytest.fail(f"{name} did not start in 120 s")
+        yield
     finally:
         proc.terminate()
         try:
@@ -203,3 +199,16 @@ def serve_gguf(model_path, alias: str, log_dir, *extra: str):
         except subprocess.TimeoutExpired:
             proc.kill()
         log.close()
+
+
+@contextmanager
+def serve_gguf(model_path, alias: str, log_dir, *extra: str):
+    """llama-cpp-python's real OpenAI-compatible server on a free loopback port; yields its /v1 URL."""
+    port = free_port()
+    url = f"http://127.0.0.1:{port}/v1"
+    cmd = [sys.executable, "-m", "llama_cpp.server", "--model", str(model_path), "--model_alias", alias,
+           "--host", "127.0.0.1", "--port", str(port), "--n_ctx", "2048",
+           # by default it drops a running stream when a new request arrives; queue them instead
+           "--interrupt_requests", "False", *extra]
+    with serve_process(cmd, f"{url}/models", "llama_cpp.server", log_dir):
+        yield url

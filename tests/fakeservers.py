@@ -427,3 +427,17 @@ if __name__ == "__main__":
     handler.MODELS = handler.MODELS | extra
     with FakeServer(handler, port=port) as srv:
         srv.thread.join()
+
+
+def one_at_a_time(handler):
+    """The handler as a server with one slot: requests wait their turn, so past its capacity a queue
+    builds and TTFT climbs."""
+    lock = threading.Lock()
+
+    class Serial(handler):
+        def do_POST(self):
+            with lock:
+                super().do_POST()
+
+    Serial.__name__ = f"Serial{handler.__name__}"
+    return Serial

@@ -8,14 +8,13 @@ import sys
 import threading
 import time
 
-import httpx
 import pytest
 
 from engine import RunConfig, Runner, load_scenario
 from engine.compare import engine_beside_client, server_beside_client
 from engine.servermetrics import scrape
 from engine.sweep import SweepConfig, run_sweep, sweep_levels
-from tests.conftest import ROOT, free_port, require
+from tests.conftest import ROOT, free_port, require, serve_process
 
 pytestmark = pytest.mark.slow  # a real server with a real model
 SLOTS = 2
@@ -31,35 +30,12 @@ def _binary() -> str:
 @pytest.fixture(scope="module")
 def llama_cpp_server(smollm2_path, tmp_path_factory):
     """`llama-server -m smollm2.gguf --parallel 2 --metrics` on a free loopback port; yields its /v1 URL."""
-    binary = _binary()
     port = free_port()
-    log = open(tmp_path_factory.mktemp("llama-server") / "server.log", "w+")  # noqa: SIM115 (held while it runs)
-    proc = subprocess.Popen([binary, "-m", str(smollm2_path), "--alias", "smollm2", "--host", "127.0.0.1",
-                             "--port", str(port), "--parallel", str(SLOTS), "-c", "8192", "--metrics",
-                             "-t", "2"], stdout=log, stderr=subprocess.STDOUT, text=True)
     url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
-            if proc.poll() is not None:
-                log.seek(0)
-                pytest.fail("llama-server exited: " + log.read()[-2000:])
-            try:
-                if httpx.get(f"{url}/health", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.3)
-        else:
-            pytest.fail("llama-server did not start in 120 s")
+    cmd = [_binary(), "-m", str(smollm2_path), "--alias", "smollm2", "--host", "127.0.0.1", "--port", str(port),
+           "--parallel", str(SLOTS), "-c", "8192", "--metrics", "-t", "2"]
+    with serve_process(cmd, f"{url}/health", "llama-server", tmp_path_factory.mktemp("llama-server")):
         yield f"{url}/v1"
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        log.close()
 
 
 def test_its_own_timings_are_the_engine_figures_cold_and_warm(llama_cpp_server, store):
@@ -115,14 +91,15 @@ def test_a_cancelled_stream_frees_its_slot(llama_cpp_server, store):
     and what had arrived is kept."""
     spec = f"openai/smollm2@{llama_cpp_server}"
     cancel = threading.Event()
-    timer = threading.Timer(2.0, cancel.set)
-    timer.start()
-    try:
-        run_id = Runner(store, cancel=cancel).run(RunConfig(load_scenario("standard"), [spec],
-                                                            case_ids=["writing-en"], max_tokens=2000,
-                                                            warmup=False))
-    finally:
-        timer.cancel()
+    seen = []
+
+    def on_chunk(_spec, _case, _text):  # cancel mid-answer, after its third chunk, however fast it streams
+        seen.append(_text)
+        if len(seen) == 3:
+            cancel.set()
+
+    run_id = Runner(store, on_chunk=on_chunk, cancel=cancel).run(
+        RunConfig(load_scenario("standard"), [spec], case_ids=["writing-en"], max_tokens=2000, warmup=False))
     g = store.generations(run_id).iloc[0]
     assert store.get_run(run_id)["status"] == "interrupted" and g.error == "cancelled" and g.output_text
     deadline = time.monotonic() + 10
@@ -132,18 +109,20 @@ def test_a_cancelled_stream_frees_its_slot(llama_cpp_server, store):
 
 
 def test_a_request_past_its_timeout_fails_with_the_reason_and_keeps_its_text(llama_cpp_server, store):
+    """The limit is set halfway between this answer's first token and its end, as measured once here
+    (temperature 0: the same answer again), so it falls inside the stream whatever the machine's speed."""
     spec = f"openai/smollm2@{llama_cpp_server}"
-    run_id = Runner(store).run(RunConfig(load_scenario("standard"), [spec], case_ids=["writing-en"],
-                                         max_tokens=2000, request_timeout_s=1.5, warmup=False))
-    g = store.generations(run_id).iloc[0]
-    assert not g.ok and "timeout: the answer took longer than 1.5 s" in g.error and g.output_text
+    config = RunConfig(load_scenario("standard"), [spec], case_ids=["writing-en"], max_tokens=2000, warmup=False)
+    whole = store.generations(Runner(store).run(config)).iloc[0]
+    assert whole.ok and whole.e2e_ms > whole.ttft_ms
+    limit = round((whole.ttft_ms + whole.e2e_ms) / 2000, 3)
+    config.request_timeout_s = limit
+    g = store.generations(Runner(store).run(config)).iloc[0]
+    assert not g.ok and f"timeout: the answer took longer than {limit:g} s" in g.error and g.output_text
 
 
 def _gauge(url: str, name: str) -> float | None:
-    text = httpx.get(url.removesuffix("/v1") + "/metrics", timeout=5).text
-    values = [float(line.split()[-1]) for line in text.splitlines() if line.startswith(name + " ")
-              or line.startswith(name + "{")]
-    return sum(values) if values else None
+    return scrape(url)["counters"].get(name)
 
 
 def test_metrics_read_through_the_scraper(llama_cpp_server):

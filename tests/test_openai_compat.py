@@ -8,7 +8,7 @@ import os
 import psutil
 import pytest
 
-from engine.backends import BackendError, resolve
+from engine.backends import BackendError, GenParams, resolve
 from engine.runner import RunConfig, Runner
 from engine.scenarios import load_scenario
 from engine.telemetry import model_pid
@@ -247,3 +247,36 @@ def test_llama_servers_own_timings_are_the_engine_figures():
                       "timings": {"predicted_n": 1, "predicted_ms": -5.0}}):
         p.feed(line)
     assert p.report().problem() == "engine_decode_ms is -5.0, not a duration"
+
+
+class ClosesFirst(OpenAIHandler):
+    """Closes the first request's connection without a word, as a server does with a kept-alive
+    connection it had already shut; answers the rest."""
+    closed: list = []
+
+    def do_POST(self):
+        if not self.closed:
+            self.closed.append(self.path)
+            self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            self.close_connection = True
+            return
+        super().do_POST()
+
+
+@pytest.mark.parametrize("path", ["sync", "async"])
+def test_a_request_the_server_closed_unanswered_is_sent_once_more(path):
+    import asyncio
+
+    ClosesFirst.closed = []
+    with FakeServer(ClosesFirst) as srv:
+        b = resolve(f"openai/echo@{srv.url}/v1")
+        messages = [{"role": "user", "content": "Say hello there"}]
+        if path == "sync":
+            text, _, report = collect(b, messages, max_tokens=3)
+        else:
+            async def run():
+                return [c async for c in b.astream(messages, GenParams(max_tokens=3))]
+            out = asyncio.run(run())
+            text, report = "".join(c for c in out if isinstance(c, str)), out[-1]
+        assert text and report.problem() is None and ClosesFirst.closed == ["/v1/chat/completions"]
+        assert len(srv.httpd.requests) == 1  # the second attempt is the one answered

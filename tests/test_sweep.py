@@ -8,7 +8,7 @@ from engine.backends import BackendError
 from engine.scenarios import load_scenario
 from engine.sweep import SweepConfig, parse_levels, parse_slo, run_sweep, sweep_levels
 from tests.conftest import ROOT
-from tests.fakeservers import FakeServer, OllamaHandler, OpenAIHandler
+from tests.fakeservers import FakeServer, OllamaHandler, OpenAIHandler, one_at_a_time
 from tests.test_openai_compat import llama_server  # noqa: F401  (module fixture)
 
 
@@ -109,15 +109,7 @@ def test_sweep_requests_are_unique_unless_warm(store):
     assert not any(w.startswith("[") for w in warm)
 
 
-class SerialOllama(OllamaHandler):
-    """A server that answers one request at a time: past its capacity a queue builds and TTFT climbs."""
-    import threading
-
-    lock = threading.Lock()
-
-    def do_POST(self):
-        with self.lock:
-            super().do_POST()
+SerialOllama = one_at_a_time(OllamaHandler)
 
 
 def test_open_loop_rates_are_seeded_recorded_and_a_saturated_level_is_marked(store):
@@ -178,15 +170,7 @@ def test_the_search_doubles_then_bisects_to_the_highest_level_meeting_the_slos()
     assert _search(1e9, 1.0, False, max_levels=3) == ([1, 2, 4], 4)  # at most max_levels levels
 
 
-class SerialOpenAI(OpenAIHandler):
-    """An OpenAI-compatible server with one slot: past its capacity a queue builds and TTFT climbs."""
-    import threading
-
-    lock = threading.Lock()
-
-    def do_POST(self):
-        with self.lock:
-            super().do_POST()
+SerialOpenAI = one_at_a_time(OpenAIHandler)
 
 
 def test_find_max_measures_its_search_marks_the_rate_found_and_the_cost_table_uses_it(store):

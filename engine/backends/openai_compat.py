@@ -133,16 +133,22 @@ class OpenAIBackend(Backend):
 
         url, body = self.request(messages, params)
         parser = StreamParser(self.name)
-        try:
-            with self.client().stream("POST", url, json=body) as r:
-                if r.status_code >= 400:
-                    r.read()
-                    raise self._status_error(r.status_code, r.text)
-                parser.request_id = r.headers.get("x-request-id")
-                for line in r.iter_lines():
-                    yield from parser.feed(line)
-        except httpx.HTTPError as exc:
-            raise self._error(exc) from exc
+        for attempt in (1, 2):
+            answered = False
+            try:
+                with self.client().stream("POST", url, json=body) as r:
+                    answered = True
+                    if r.status_code >= 400:
+                        r.read()
+                        raise self._status_error(r.status_code, r.text)
+                    parser.request_id = r.headers.get("x-request-id")
+                    for line in r.iter_lines():
+                        yield from parser.feed(line)
+                break
+            except httpx.HTTPError as exc:
+                if _unanswered(exc, answered) and attempt == 1:
+                    continue
+                raise self._error(exc) from exc
         yield parser.report()
 
     def async_client(self, max_connections: int):
@@ -163,16 +169,23 @@ class OpenAIBackend(Backend):
         own = client is None
         client = client or self.async_client(1)
         try:
-            async with client.stream("POST", url, json=body) as r:
-                if r.status_code >= 400:
-                    await r.aread()
-                    raise self._status_error(r.status_code, r.text)
-                parser.request_id = r.headers.get("x-request-id")
-                async for line in r.aiter_lines():
-                    for piece in parser.feed(line):
-                        yield piece
-        except httpx.HTTPError as exc:
-            raise self._error(exc) from exc
+            for attempt in (1, 2):
+                answered = False
+                try:
+                    async with client.stream("POST", url, json=body) as r:
+                        answered = True
+                        if r.status_code >= 400:
+                            await r.aread()
+                            raise self._status_error(r.status_code, r.text)
+                        parser.request_id = r.headers.get("x-request-id")
+                        async for line in r.aiter_lines():
+                            for piece in parser.feed(line):
+                                yield piece
+                    break
+                except httpx.HTTPError as exc:
+                    if _unanswered(exc, answered) and attempt == 1:
+                        continue
+                    raise self._error(exc) from exc
         finally:
             if own:
                 await client.aclose()
@@ -311,6 +324,15 @@ def _whole(value):
 
 def _shown(value) -> str:
     return f"{json.dumps(value, default=str)[:60]} ({type(value).__name__})"
+
+
+def _unanswered(exc: Exception, answered: bool) -> bool:
+    """A request the server closed before answering at all: a kept-alive connection it had already
+    shut (llama-server does so between requests). Sent once more, on a new connection, and the time
+    of both counts; a stream that broke after its answer began is not sent again."""
+    import httpx
+
+    return not answered and isinstance(exc, httpx.RemoteProtocolError)
 
 
 def _error_text(text: str) -> str:
