@@ -73,8 +73,10 @@ def _stop_workers(tmp_path: Path) -> None:
 @contextmanager
 def _page(viewport: dict | None = None):
     """A page in headless Chromium; a screenshot in tests/artifacts/failure.png if the test fails."""
-    from playwright.sync_api import sync_playwright
+    from playwright.sync_api import expect, sync_playwright
 
+    # a wait, not a timing: a page, a worker or a chart may take its time on a busy 2-core machine
+    expect.set_options(timeout=30_000)
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     with sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
