@@ -14,7 +14,7 @@ import pytest
 from engine.runner import RunConfig, Runner
 from engine.scenarios import load_scenario
 from engine.store import Store, StoreError
-from tests.conftest import ROOT
+from tests.conftest import ROOT, host_load
 from tests.fakeservers import FakeServer, OpenAIHandler, SilentServer
 from tests.test_cli import cli
 
@@ -367,15 +367,6 @@ def test_a_full_disk_is_a_clear_message_and_the_run_is_marked(cli_env, tmp_path)
         subprocess.run(["umount", str(mount)])
 
 
-def _host_load(monkeypatch, others_pct: float):
-    """The runner's load monitor fed with injected samples: other processes take others_pct of
-    the CPU, whatever this machine is doing."""
-    from engine import runner
-    from engine.hostinfo import LoadMonitor
-
-    monkeypatch.setattr(runner, "LoadMonitor", lambda: LoadMonitor(interval_s=0.01, probe=lambda: (others_pct, 1.5)))
-
-
 def test_busy_is_the_median_of_the_samples_beyond_the_threshold():
     from engine.hostinfo import BUSY_OTHERS_PCT, load_summary
 
@@ -392,7 +383,7 @@ def test_a_run_on_a_busy_host_is_flagged_on_compare_and_in_the_decision(store, m
 
     from engine.recommend import recommend
 
-    _host_load(monkeypatch, 74.0)
+    host_load(monkeypatch, 74.0)
     config = RunConfig(load_scenario("standard"), ["fake/slow", "fake/mirror"], case_ids=CASES, repeats=2)
     run_id = Runner(store).run(config)
     load = json.loads(store.get_run(run_id)["host_json"])["load"]
@@ -407,7 +398,7 @@ def test_a_run_on_a_busy_host_is_flagged_on_compare_and_in_the_decision(store, m
 def test_a_run_on_a_quiet_host_is_not_flagged(store, monkeypatch):
     from engine.recommend import recommend
 
-    _host_load(monkeypatch, 3.0)
+    host_load(monkeypatch, 3.0)
     run_id = Runner(store).run(RunConfig(load_scenario("standard"), ["fake/slow"], case_ids=CASES))
     load = json.loads(store.get_run(run_id)["host_json"])["load"]
     assert load["samples"] >= 1 and not load["busy"] and load["others_cpu_pct_median"] == 3.0
