@@ -364,91 +364,16 @@ def run_sweep(store: Store, config: SweepConfig, on_level=None, on_request=None,
     `on_request(level, done, total)` follows each request (done and total over the whole
     sweep); once `cancel` (a threading.Event) is set, no further request is sent and the
     sweep ends as interrupted, keeping the finished levels."""
-    import json
-
-    backend = resolve(config.model, timeout_s=config.request_timeout_s)
-    if not backend.streams_async:
-        raise BackendError(f"{config.model}: a load sweep needs an HTTP backend (ollama/ or openai/)")
-    prompts = [c.turn_inputs()[0][0] for c in config.scenario.cases]
-    d = config.scenario.defaults
-    params = GenParams(max_tokens=config.max_tokens or d.max_tokens, temperature=d.temperature, seed=d.seed,
-                       cache_prompt=config.cache_mode == "warm")
-    backend.load()  # a clear error now if the server or model is missing
-    server = backend.server_url() if backend.has_metrics else None
-    sweep_id = sweep_id or new_run_id()
-    # a search does not know its levels ahead: its total is what it has sent and the level it sends
-    total = 0 if config.find_max else \
-        sum(config.requests_for(c) for c in config.concurrency) + sum(config.requests_at(r) for r in config.rates)
-    done = 0
-    store.insert_rows("sweeps", [{
-        "sweep_id": sweep_id, "model_spec": config.model, "scenario_id": config.scenario.id,
-        "status": "running", "started_at": utcnow(),
-        "config_json": json.dumps({"concurrency": config.concurrency, "rates": config.rates,
-                                   "requests": config.requests,
-                                   "max_tokens": params.max_tokens, "slo": config.slo,
-                                   "level_timeout_s": config.level_timeout_s, "planned_requests": total or None,
-                                   "cache_mode": config.cache_mode, "warmup": config.warmup, "seed": config.seed,
-                                   "find_max": config.find_max, "slo_share": config.slo_share,
-                                   "max_levels": config.max_levels}),
-        "host_json": json.dumps(host_info())}])
+    sweep = _Sweep(store, config, sweep_id or new_run_id(), on_level, on_request, cancel)
     status, error = "failed", None
-    cold = config.cache_mode == "cold"
-
-    def measure(i: int, kind: str, x: float) -> dict | None:
-        """One level measured and stored; None when the sweep was cancelled during it."""
-        nonlocal total
-        n = config.requests_for(int(x)) if kind == "concurrency" else config.requests_at(x)
-        if config.find_max:
-            total = done + n
-
-        def count(_sample):
-            nonlocal done
-            done += 1
-            if on_request:
-                on_request(x, done, total)
-
-        if config.warmup:
-            asyncio.run(_warm(backend, prompts, params, config.warmup, cold))
-        before = scrape(server, backend.auth_headers()) if server else None
-        if kind == "concurrency":
-            samples, wall = asyncio.run(_level(backend, prompts, params, int(x), n, config.level_timeout_s, cancel,
-                                               count, cold))
-            extra: dict = {}
-            c, full = int(x), False
-        else:
-            seed = config.seed + i
-            samples, wall, full, c = asyncio.run(_open_level(
-                backend, prompts, params, x, n, config.level_timeout_s, seed, cancel, count, cold))
-            extra = {"rate_per_s": x, "saturated": full, "arrival_seed": seed}
-        if cancel is not None and cancel.is_set():
-            return None  # a level cut short is not a measurement: not stored
-        if before is not None and server:  # the server's own count of the level, where it has /metrics
-            extra["server_json"] = json.dumps(difference(before, scrape(server, backend.auth_headers())))
-        if config.slo:
-            extra["meets_slo"] = meets_slo(samples, config.slo, config.slo_share, full)
-        if config.find_max:
-            extra["search_step"] = i
-        level = {"sweep_id": sweep_id, **summarise(samples, wall, c, config.slo),
-                 "slo_json": json.dumps(config.slo), **extra}
-        store.insert_rows("sweep_requests", [
-            {"sweep_id": sweep_id, "concurrency": c, "request_index": n, "ok": s.ok, "error": s.error,
-             "ttft_ms": s.ttft_ms, "e2e_ms": s.e2e_ms, "output_tokens": s.output_tokens,
-             "tokens_source": s.tokens_source, "chunk_gaps_ms": s.gaps_ms, "started_at": s.started_at,
-             "rate_per_s": extra.get("rate_per_s"), "request_id": s.request_id}
-            for n, s in enumerate(samples)])
-        store.insert_rows("sweep_levels", [level])
-        if on_level:
-            on_level(level)
-        return level
-
     try:
         if config.find_max:
-            status = _search(store, config, sweep_id, measure)
+            status = _search(store, config, sweep.sweep_id, sweep.measure)
         else:
             levels = [("concurrency", c) for c in config.concurrency] + [("rate", r) for r in config.rates]
             status = "done"
             for i, (kind, x) in enumerate(levels):
-                if measure(i, kind, x) is None:
+                if sweep.measure(i, kind, x) is None:
                     status = "interrupted"
                     break
     except KeyboardInterrupt:
@@ -458,9 +383,99 @@ def run_sweep(store: Store, config: SweepConfig, on_level=None, on_request=None,
         error = f"{type(exc).__name__}: {exc}"
         raise
     finally:
-        store.finish_sweep(sweep_id, status, error)
-        backend.close()
-    return sweep_id
+        store.finish_sweep(sweep.sweep_id, status, error)
+        sweep.backend.close()
+    return sweep.sweep_id
+
+
+class _Sweep:
+    """One sweep under way: its backend and requests, its row in the store, its progress."""
+
+    def __init__(self, store: Store, config: SweepConfig, sweep_id: str, on_level, on_request, cancel):
+        import json
+
+        self.store, self.config, self.sweep_id = store, config, sweep_id
+        self.on_level, self.on_request, self.cancel = on_level, on_request, cancel
+        self.backend = resolve(config.model, timeout_s=config.request_timeout_s)
+        if not self.backend.streams_async:
+            raise BackendError(f"{config.model}: a load sweep needs an HTTP backend (ollama/ or openai/)")
+        self.prompts = [c.turn_inputs()[0][0] for c in config.scenario.cases]
+        d = config.scenario.defaults
+        self.params = GenParams(max_tokens=config.max_tokens or d.max_tokens, temperature=d.temperature,
+                                seed=d.seed, cache_prompt=config.cache_mode == "warm")
+        self.cold = config.cache_mode == "cold"
+        self.backend.load()  # a clear error now if the server or model is missing
+        self.server = self.backend.server_url() if self.backend.has_metrics else None
+        # a search does not know its levels ahead: its total is what it has sent and the level it sends
+        self.total = 0 if config.find_max else \
+            sum(config.requests_for(c) for c in config.concurrency) + sum(config.requests_at(r) for r in config.rates)
+        self.done = 0
+        store.insert_rows("sweeps", [{
+            "sweep_id": sweep_id, "model_spec": config.model, "scenario_id": config.scenario.id,
+            "status": "running", "started_at": utcnow(),
+            "config_json": json.dumps({"concurrency": config.concurrency, "rates": config.rates,
+                                       "requests": config.requests, "max_tokens": self.params.max_tokens,
+                                       "slo": config.slo, "level_timeout_s": config.level_timeout_s,
+                                       "planned_requests": self.total or None, "cache_mode": config.cache_mode,
+                                       "warmup": config.warmup, "seed": config.seed, "find_max": config.find_max,
+                                       "slo_share": config.slo_share, "max_levels": config.max_levels}),
+            "host_json": json.dumps(host_info())}])
+
+    def _scrape(self):
+        return scrape(self.server, self.backend.auth_headers()) if self.server else None
+
+    def measure(self, i: int, kind: str, x: float) -> dict | None:
+        """One level measured and stored; None when the sweep was cancelled during it."""
+        import json
+
+        config, cancel = self.config, self.cancel
+        n = config.requests_for(int(x)) if kind == "concurrency" else config.requests_at(x)
+        if config.find_max:
+            self.total = self.done + n
+
+        def count(_sample):
+            self.done += 1
+            if self.on_request:
+                self.on_request(x, self.done, self.total)
+
+        if config.warmup:
+            asyncio.run(_warm(self.backend, self.prompts, self.params, config.warmup, self.cold))
+        before = self._scrape()
+        if kind == "concurrency":
+            samples, wall = asyncio.run(_level(self.backend, self.prompts, self.params, int(x), n,
+                                               config.level_timeout_s, cancel, count, self.cold))
+            extra: dict = {}
+            c, full = int(x), False
+        else:
+            seed = config.seed + i
+            samples, wall, full, c = asyncio.run(_open_level(
+                self.backend, self.prompts, self.params, x, n, config.level_timeout_s, seed, cancel, count, self.cold))
+            extra = {"rate_per_s": x, "saturated": full, "arrival_seed": seed}
+        if cancel is not None and cancel.is_set():
+            return None  # a level cut short is not a measurement: not stored
+        if before is not None:  # the server's own count of the level, where it has /metrics
+            extra["server_json"] = json.dumps(difference(before, self._scrape()))
+        if config.slo:
+            extra["meets_slo"] = meets_slo(samples, config.slo, config.slo_share, full)
+        if config.find_max:
+            extra["search_step"] = i
+        return self._record(samples, wall, c, extra)
+
+    def _record(self, samples: list[_Sample], wall: float, c: int, extra: dict) -> dict:
+        import json
+
+        level = {"sweep_id": self.sweep_id, **summarise(samples, wall, c, self.config.slo),
+                 "slo_json": json.dumps(self.config.slo), **extra}
+        self.store.insert_rows("sweep_requests", [
+            {"sweep_id": self.sweep_id, "concurrency": c, "request_index": n, "ok": s.ok, "error": s.error,
+             "ttft_ms": s.ttft_ms, "e2e_ms": s.e2e_ms, "output_tokens": s.output_tokens,
+             "tokens_source": s.tokens_source, "chunk_gaps_ms": s.gaps_ms, "started_at": s.started_at,
+             "rate_per_s": extra.get("rate_per_s"), "request_id": s.request_id}
+            for n, s in enumerate(samples)])
+        self.store.insert_rows("sweep_levels", [level])
+        if self.on_level:
+            self.on_level(level)
+        return level
 
 
 def _search(store: Store, config: SweepConfig, sweep_id: str, measure) -> str:
