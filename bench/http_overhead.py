@@ -6,9 +6,10 @@ Side by side in one run, alternating rounds:
   harness: the OpenAI-compatible backend parses them and the sweep's clock times them
            (the async path the load sweep uses; the runner's sync path at concurrency 1).
 Prints, per round, median TTFT and end-to-end per request for each at concurrency 1 and 64, and
-streamed chunks per second through each at 1 and 64 concurrent streams of long answers. Goals:
-the harness adds under 1 ms to TTFT p50 at 64 streams, and keeps up with the chunk rate the bare
-client reads (harness over raw chunks/s near 1).
+streamed chunks per second through each at 1 and 64 concurrent streams of long answers (at 64: the
+harness in one process, and in the client processes a sweep uses at 64 streams). Goals: the harness
+adds under 1 ms to TTFT p50 at 64 streams, and keeps up with the chunk rate the bare client reads
+(harness over raw chunks/s near 1). The server runs in a process of its own.
 
     .venv/bin/python bench/http_overhead.py [--rounds 3]
 """
@@ -16,9 +17,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import multiprocessing
 import statistics
 import sys
 import time
+from contextlib import contextmanager
 from pathlib import Path
 from typing import cast
 
@@ -26,12 +29,45 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import httpx  # noqa: E402
 
+from engine import loadgen  # noqa: E402
 from engine.backends import EngineReport, GenParams, resolve  # noqa: E402
 from engine.backends.openai_compat import OpenAIBackend  # noqa: E402
-from engine.sweep import _one  # noqa: E402
+from engine.loadgen import one as _one  # noqa: E402
+from tests.conftest import free_port  # noqa: E402
 from tests.fakeservers import FakeServer, OpenAIHandler  # noqa: E402
 
 MESSAGES = [{"role": "user", "content": "Say something."}]
+
+
+def _serve(port: int, burst: int) -> None:
+    with FakeServer(OpenAIHandler, delay_s=0, burst=burst, port=port):
+        while True:
+            time.sleep(3600)
+
+
+@contextmanager
+def server_apart(burst: int = 0):
+    """The loopback server in a process of its own, so that it does not take the client's
+    interpreter lock (in one process, the server's threads and the client share one core's worth of
+    Python); yields its base URL."""
+    port = free_port()
+    proc = multiprocessing.get_context("spawn").Process(target=_serve, args=(port, burst), daemon=True)
+    proc.start()
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                httpx.get(f"{url}/v1/models", timeout=1)
+                break
+            except httpx.HTTPError:
+                if time.monotonic() > deadline or not proc.is_alive():
+                    raise SystemExit("the loopback server did not start") from None
+                time.sleep(0.1)
+        yield url
+    finally:
+        proc.terminate()
+        proc.join(5)
 
 
 def _first_text(line: str) -> bool:
@@ -81,6 +117,19 @@ async def harness_level(backend, params, c: int, n: int) -> tuple[list[float], l
         sum(len(s.gaps_ms) + 1 for s in samples), wall
 
 
+def clients_level(spec: str, params, c: int, n: int, clients: int) -> tuple[int, float]:
+    """(chunks read, wall s) of n requests, c at a time, sent by the sweep's client processes."""
+    pool = loadgen.Clients(spec, 60.0, clients)
+    try:
+        items = loadgen.level_requests([MESSAGES], n)
+        cs = [len(p) for p in loadgen.split(list(range(c)), clients)]
+        samples, t0, end, _, _ = pool.run("closed", loadgen.split(items, clients), params, cs, 60.0, False)
+    finally:
+        pool.close()
+    assert all(s.ok for s in samples), [s.error for s in samples if not s.ok][:3]
+    return sum(len(s.gaps_ms) + 1 for s in samples), end - t0
+
+
 def sync_harness(backend, params, n: int) -> list[float]:
     out = []
     for _ in range(n):
@@ -112,8 +161,8 @@ def main() -> None:
     keys = ("ttft_raw1", "ttft_har1", "ttft_raw64", "ttft_har64", "e2e_raw1", "e2e_har1", "e2e_raw64", "e2e_har64",
             "sraw1", "shar1")
     results: dict[str, list[float]] = {k: [] for k in keys}
-    with FakeServer(OpenAIHandler, delay_s=0) as srv:
-        backend = cast(OpenAIBackend, resolve(f"openai/echo@{srv.url}/v1"))
+    with server_apart() as server:
+        backend = cast(OpenAIBackend, resolve(f"openai/echo@{server}/v1"))
         params = GenParams(max_tokens=16)
         url, body = backend.request(MESSAGES, params)
         for r in range(args.rounds):
@@ -132,9 +181,11 @@ def main() -> None:
                   f"{results['e2e_har64'][-1]:.2f} ms; sync c=1 raw {results['sraw1'][-1]:.3f} ms runner path "
                   f"{results['shar1'][-1]:.3f} ms", flush=True)
         backend.close()
-    rates: dict[str, list[float]] = {k: [] for k in ("raw1", "har1", "raw64", "har64")}
-    with FakeServer(OpenAIHandler, delay_s=0, burst=1000) as srv:
-        backend = cast(OpenAIBackend, resolve(f"openai/echo@{srv.url}/v1"))
+    rates: dict[str, list[float]] = {k: [] for k in ("raw1", "har1", "raw64", "har64", "cli64")}
+    clients = loadgen.clients_for(64)  # what a sweep at 64 streams uses by default on this machine
+    with server_apart(burst=1000) as server:
+        spec = f"openai/echo@{server}/v1"
+        backend = cast(OpenAIBackend, resolve(spec))
         params = GenParams(max_tokens=1000)
         url, body = backend.request(MESSAGES, params)
         for _ in range(args.rounds):
@@ -143,9 +194,12 @@ def main() -> None:
                 rates[f"raw{c}"].append(chunks / wall)
                 _, _, chunks, wall = asyncio.run(harness_level(backend, params, c, n))
                 rates[f"har{c}"].append(chunks / wall)
+            chunks, wall = clients_level(spec, params, 64, 64, clients)
+            rates["cli64"].append(chunks / wall)
         backend.close()
         print(f"streamed chunks/s (1000-chunk answers): c=1 raw {med(rates['raw1']):.0f} harness "
-              f"{med(rates['har1']):.0f}; c=64 raw {med(rates['raw64']):.0f} harness {med(rates['har64']):.0f}")
+              f"{med(rates['har1']):.0f}; c=64 raw {med(rates['raw64']):.0f} harness in one process "
+              f"{med(rates['har64']):.0f}, in the sweep's {clients} client processes {med(rates['cli64']):.0f}")
 
     def added(key: str) -> float:
         return med(results[key.replace("*", "har")]) - med(results[key.replace("*", "raw")])
@@ -153,8 +207,9 @@ def main() -> None:
     print(f"added_ttft_ms_c1={added('ttft_*1'):.3f} added_ttft_ms_c64={added('ttft_*64'):.3f} "
           f"added_e2e_ms_c64={added('e2e_*64'):.3f} "
           f"added_ms_sync_c1={med(results['shar1']) - med(results['sraw1']):.3f} "
-          f"harness_over_raw_chunks_per_s_c64={med(rates['har64']) / med(rates['raw64']):.2f} "
-          f"harness_chunks_per_s_c64={med(rates['har64']):.0f} raw_chunks_per_s_c64={med(rates['raw64']):.0f}")
+          f"harness_over_raw_chunks_per_s_c64={med(rates['cli64']) / med(rates['raw64']):.2f} "
+          f"one_process_over_raw_c64={med(rates['har64']) / med(rates['raw64']):.2f} clients={clients} "
+          f"harness_chunks_per_s_c64={med(rates['cli64']):.0f} raw_chunks_per_s_c64={med(rates['raw64']):.0f}")
 
 
 if __name__ == "__main__":

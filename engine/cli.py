@@ -136,6 +136,9 @@ def _add_sweep(sub) -> None:
     sw.add_argument("--max-levels", type=_bounded(int, 2, 30), default=10, help="levels a search measures at most")
     sw.add_argument("--warmup", type=_bounded(int, 0, 1000), default=0, help="untimed requests before each level")
     sw.add_argument("--seed", type=_bounded(int, 0, 2**32 - 1), default=0, help="of the arrival times")
+    sw.add_argument("--clients", type=_bounded(int, 1, 64), default=None,
+                    help="processes that send a level's requests together (default: one per 32 streams in "
+                    "flight, at most one per CPU: one Python process cannot read many fast streams)")
     sw.add_argument("--requests", type=COUNT, help="requests per level (default 4 x concurrency, at least 8)")
     sw.add_argument("--max-tokens", type=TOKENS)
     sw.add_argument("--slo", help="for goodput, e.g. ttft_ms=500,e2e_ms=5000 (also itl_ms)")
@@ -416,7 +419,7 @@ def _cmd_sweep(args) -> int:
         config = SweepConfig(model=args.model, scenario=load_scenario(args.scenario), rates=rates,
                              warmup=args.warmup, seed=args.seed, concurrency=levels, requests=args.requests,
                              max_tokens=args.max_tokens, slo=slo, find_max=args.find_max,
-                             slo_share=args.slo_share, max_levels=args.max_levels,
+                             slo_share=args.slo_share, max_levels=args.max_levels, clients=args.clients,
                              level_timeout_s=args.level_timeout, request_timeout_s=args.timeout,
                              cache_mode=args.cache)
     if args.print_config:

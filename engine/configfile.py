@@ -67,6 +67,7 @@ class SweepConfigFile(_Strict):
     find_max: bool = False
     slo_share: float = Field(0.95, ge=0.5, le=1.0, allow_inf_nan=False)
     max_levels: int = Field(10, ge=2, le=30)
+    clients: int | None = Field(None, ge=1, le=64)
 
 
 def _field(loc: tuple) -> str:

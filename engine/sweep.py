@@ -8,19 +8,18 @@ per request beside them. These figures feed the cost per request.
 from __future__ import annotations
 
 import asyncio
-import itertools
 import math
-import time
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from .backends import BackendError, EngineReport, GenParams, resolve
+from . import loadgen
+from .backends import BackendError, GenParams, resolve
 from .hostinfo import host_info
+from .loadgen import Flight, Sample, closed_level, open_level
 from .scenarios import Scenario
 from .servermetrics import difference, scrape
 from .store import Store, new_run_id, utcnow
-from .timing import StreamTiming
 
 SLO_KEYS = ("ttft_ms", "e2e_ms", "itl_ms")
 SLO_SHARE = 0.95  # a level meets the SLOs when this share of the requests sent to it does
@@ -136,6 +135,8 @@ class SweepConfig:
     find_max: bool = False
     slo_share: float = SLO_SHARE  # a level meets the SLOs when this share of its requests does
     max_levels: int = 10  # levels the search measures at most
+    # processes that send a level's requests; None: one per 32 streams in flight, at most one per CPU
+    clients: int | None = None
 
     def requests_for(self, c: int) -> int:
         return self.requests or max(8, 4 * c)
@@ -149,7 +150,7 @@ class SweepConfig:
                 "max_tokens": self.max_tokens, "slo": self.slo, "level_timeout_s": self.level_timeout_s,
                 "request_timeout_s": self.request_timeout_s, "cache_mode": self.cache_mode, "rates": self.rates,
                 "warmup": self.warmup, "seed": self.seed, "find_max": self.find_max,
-                "slo_share": self.slo_share, "max_levels": self.max_levels}
+                "slo_share": self.slo_share, "max_levels": self.max_levels, "clients": self.clients}
 
     @classmethod
     def from_file(cls, path) -> SweepConfig:
@@ -173,158 +174,11 @@ class SweepConfig:
         return cls(scenario=scenario, **d)
 
 
-@dataclass
-class _Sample:
-    ok: bool = False
-    error: str | None = None
-    ttft_ms: float | None = None
-    e2e_ms: float | None = None
-    output_tokens: int | None = None
-    tokens_source: str | None = None
-    gaps_ms: list = field(default_factory=list)
-    started_at: object = None
-    request_id: str | None = None
-
-
-async def _one(backend, messages, params, client) -> _Sample:
-    s = _Sample(started_at=utcnow())
-    clock = time.perf_counter
-    t0 = clock()
-    timing = StreamTiming(t0)  # the runner's own timing loop
-    try:
-        async for item in backend.astream(messages, params, client=client):
-            if isinstance(item, EngineReport):
-                s.output_tokens = item.output_tokens if item.output_tokens is not None else timing.chunks
-                s.tokens_source = "engine" if item.tokens_from_engine else "stream"
-                s.request_id = item.extra.get("request_id")
-                s.ok = True
-                break
-            timing.chunk(item, clock())
-        else:
-            s.error = "stream ended without the engine's final report"
-    except asyncio.CancelledError:
-        s.error = "cancelled: the level's time limit was reached"
-    except Exception as exc:
-        s.error = f"{type(exc).__name__}: {exc}"
-    s.e2e_ms = (clock() - t0) * 1000
-    s.ttft_ms = timing.ttft_s * 1000 if timing.ttft_s is not None else None
-    s.gaps_ms = timing.gaps_ms
-    if not s.ok and s.output_tokens is None:
-        s.output_tokens = timing.chunks or None
-    return s
-
-
-def _cold(messages: list[dict]) -> list[dict]:
-    """The request with a unique marker at its very start (the runner's cold mode)."""
-    from .runner import cache_marker
-
-    return [{**messages[0], "content": f"{cache_marker()} {messages[0]['content']}"}, *messages[1:]]
-
-
-async def _level(backend, prompts, params, c: int, n: int, timeout_s: float,
-                 cancel=None, on_request=None, cold: bool = True) -> tuple[list[_Sample], float]:
-    sem = asyncio.Semaphore(c)
-    deadline = time.monotonic() + timeout_s
-
-    async with backend.async_client(c) as client:
-        async def bounded(messages):
-            async with sem:
-                if cancel is not None and cancel.is_set():
-                    sample = _Sample(error="not sent: cancelled", started_at=utcnow())
-                elif time.monotonic() > deadline:
-                    sample = _Sample(error="not sent: the level's time limit was reached", started_at=utcnow())
-                else:
-                    sample = await _one(backend, _cold(messages) if cold else messages, params, client)
-            if on_request:
-                on_request(sample)
-            return sample
-
-        t0 = time.perf_counter()
-        tasks = [asyncio.create_task(bounded(m)) for m in itertools.islice(itertools.cycle(prompts), n)]
-        _, pending = await asyncio.wait(tasks, timeout=timeout_s + 5)
-        for task in pending:
-            task.cancel()
-        await asyncio.gather(*pending, return_exceptions=True)
-        wall = time.perf_counter() - t0
-    samples = [t.result() if not t.cancelled() else _Sample(error="cancelled", started_at=utcnow()) for t in tasks]
-    return samples, wall
-
-
-SATURATION_TTFT = 2.0  # the latest TTFTs this many times the first ones: a queue is building
-SATURATION_IN_FLIGHT = 4  # and at least this many requests waiting or running
-
-
-def saturated(in_flight: int, ttft_ms: list[float]) -> bool:
-    """Arrivals outpace completions: TTFT rising through the level (the median of the last three
-    completed requests over that of the first three, by SATURATION_TTFT) while requests pile up. A
-    server that keeps up holds its TTFT steady, however many requests are in flight."""
-    if len(ttft_ms) < 6 or in_flight < SATURATION_IN_FLIGHT:
-        return False
-    return float(np.median(ttft_ms[-3:])) > SATURATION_TTFT * float(np.median(ttft_ms[:3]))
-
-
-async def _open_level(backend, prompts, params, rate: float, n: int, timeout_s: float, seed: int,
-                      cancel=None, on_request=None, cold: bool = True) -> tuple[list[_Sample], float, bool, int]:
-    """n requests arriving as a Poisson process at `rate` per second, whatever is in flight (open loop);
-    (samples, wall seconds, saturated, the most in flight). A saturated level stops sending."""
-    gaps = np.random.default_rng(seed).exponential(1 / rate, n)
-    arrivals = np.cumsum(gaps) - gaps[0]
-    deadline = time.monotonic() + timeout_s
-    state = {"in_flight": 0, "peak": 0}
-    ttft: list[float] = []
-    stop = None
-    async with backend.async_client(256) as client:
-        async def one(messages):
-            state["in_flight"] += 1
-            state["peak"] = max(state["peak"], state["in_flight"])
-            try:
-                sample = await _one(backend, _cold(messages) if cold else messages, params, client)
-            finally:
-                state["in_flight"] -= 1
-            if sample.ok and sample.ttft_ms is not None:
-                ttft.append(sample.ttft_ms)
-            if on_request:
-                on_request(sample)
-            return sample
-
-        t0 = time.perf_counter()
-        tasks = []
-        for at, messages in zip(arrivals, itertools.cycle(prompts)):
-            wait = t0 + float(at) - time.perf_counter()
-            if wait > 0:
-                await asyncio.sleep(wait)
-            if cancel is not None and cancel.is_set():
-                stop = "not sent: cancelled"
-            elif time.monotonic() > deadline:
-                stop = "not sent: the level's time limit was reached"
-            elif saturated(state["in_flight"], ttft):
-                stop = "not sent: the server was saturated at this rate"
-            if stop:
-                break
-            tasks.append(asyncio.create_task(one(messages)))
-        _, pending = await asyncio.wait(tasks, timeout=max(1.0, deadline - time.monotonic()) + 5) if tasks \
-            else (set(), set())
-        for task in pending:
-            task.cancel()
-        await asyncio.gather(*pending, return_exceptions=True)
-        wall = time.perf_counter() - t0
-    samples = [t.result() if not t.cancelled() else _Sample(error="cancelled", started_at=utcnow()) for t in tasks]
-    samples += [_Sample(error=stop or "not sent", started_at=utcnow()) for _ in range(n - len(tasks))]
-    return samples, wall, bool(stop and "saturated" in stop), state["peak"]
-
-
-async def _warm(backend, prompts, params, n: int, cold: bool = True) -> None:
-    """Untimed requests before a level (a server's first requests can be slow for reasons of its own)."""
-    async with backend.async_client(1) as client:
-        for messages in itertools.islice(itertools.cycle(prompts), n):
-            await _one(backend, _cold(messages) if cold else messages, params, client)
-
-
 def _pct(values, q):
     return float(np.percentile(values, q)) if len(values) else None
 
 
-def _meets(s: _Sample, slo: dict) -> bool:
+def _meets(s: Sample, slo: dict) -> bool:
     if not s.ok:
         return False
     if "ttft_ms" in slo and (s.ttft_ms is None or s.ttft_ms > slo["ttft_ms"]):
@@ -334,13 +188,13 @@ def _meets(s: _Sample, slo: dict) -> bool:
     return not ("itl_ms" in slo and s.gaps_ms and float(np.mean(s.gaps_ms)) > slo["itl_ms"])
 
 
-def meets_slo(samples: list[_Sample], slo: dict, share: float = SLO_SHARE, saturated: bool = False) -> bool:
+def meets_slo(samples: list[Sample], slo: dict, share: float = SLO_SHARE, saturated: bool = False) -> bool:
     """A level meets the SLOs when `share` of the requests sent to it (those not sent count against it)
     met every bound and it was not saturated."""
     return bool(samples) and not saturated and sum(_meets(s, slo) for s in samples) >= share * len(samples)
 
 
-def summarise(samples: list[_Sample], wall_s: float, c: int, slo: dict) -> dict:
+def summarise(samples: list[Sample], wall_s: float, c: int, slo: dict) -> dict:
     ok = [s for s in samples if s.ok]
     ttft = [s.ttft_ms for s in ok if s.ttft_ms is not None]
     gaps = [g for s in ok for g in s.gaps_ms]
@@ -384,6 +238,7 @@ def run_sweep(store: Store, config: SweepConfig, on_level=None, on_request=None,
         raise
     finally:
         store.finish_sweep(sweep.sweep_id, status, error)
+        sweep.close()
         sweep.backend.close()
     return sweep.sweep_id
 
@@ -410,6 +265,7 @@ class _Sweep:
         self.total = 0 if config.find_max else \
             sum(config.requests_for(c) for c in config.concurrency) + sum(config.requests_at(r) for r in config.rates)
         self.done = 0
+        self.clients: loadgen.Clients | None = None  # started when a level first needs more than one process
         store.insert_rows("sweeps", [{
             "sweep_id": sweep_id, "model_spec": config.model, "scenario_id": config.scenario.id,
             "status": "running", "started_at": utcnow(),
@@ -418,7 +274,8 @@ class _Sweep:
                                        "slo": config.slo, "level_timeout_s": config.level_timeout_s,
                                        "planned_requests": self.total or None, "cache_mode": config.cache_mode,
                                        "warmup": config.warmup, "seed": config.seed, "find_max": config.find_max,
-                                       "slo_share": config.slo_share, "max_levels": config.max_levels}),
+                                       "slo_share": config.slo_share, "max_levels": config.max_levels,
+                                       "clients": config.clients}),
             "host_json": json.dumps(host_info())}])
 
     def _scrape(self):
@@ -439,17 +296,17 @@ class _Sweep:
                 self.on_request(x, self.done, self.total)
 
         if config.warmup:
-            asyncio.run(_warm(self.backend, self.prompts, self.params, config.warmup, self.cold))
+            asyncio.run(loadgen.warm(self.backend, self.prompts, self.params, config.warmup, self.cold))
         before = self._scrape()
+        items = loadgen.level_requests(self.prompts, n)
         if kind == "concurrency":
-            samples, wall = asyncio.run(_level(self.backend, self.prompts, self.params, int(x), n,
-                                               config.level_timeout_s, cancel, count, self.cold))
+            c = int(x)
+            samples, wall, full, _ = self._send("closed", items, c, count)
             extra: dict = {}
-            c, full = int(x), False
         else:
             seed = config.seed + i
-            samples, wall, full, c = asyncio.run(_open_level(
-                self.backend, self.prompts, self.params, x, n, config.level_timeout_s, seed, cancel, count, self.cold))
+            schedule = list(zip(loadgen.arrivals(x, n, seed), items, strict=True))
+            samples, wall, full, c = self._send("open", schedule, x, count)
             extra = {"rate_per_s": x, "saturated": full, "arrival_seed": seed}
         if cancel is not None and cancel.is_set():
             return None  # a level cut short is not a measurement: not stored
@@ -461,7 +318,37 @@ class _Sweep:
             extra["search_step"] = i
         return self._record(samples, wall, c, extra)
 
-    def _record(self, samples: list[_Sample], wall: float, c: int, extra: dict) -> dict:
+    def _send(self, kind: str, items: list, x: float, count) -> tuple[list[Sample], float, bool, int]:
+        """A level's requests ("closed": at most x in flight; "open": a schedule of arrivals), from this
+        process or, where one process would not keep up, from several; (samples, wall s, saturated, the
+        most in flight)."""
+        config = self.config
+        n = self.config.clients or loadgen.clients_for(x)
+        n = max(1, min(n, len(items), int(x) if kind == "closed" else len(items)))
+        if n == 1:
+            if kind == "closed":
+                samples, t0, end = asyncio.run(closed_level(self.backend, items, self.params, int(x),
+                                                            config.level_timeout_s, None, self.cancel, count,
+                                                            self.cold))
+                return samples, end - t0, False, int(x)
+            flight = Flight()
+            samples, t0, end = asyncio.run(open_level(self.backend, items, self.params, config.level_timeout_s,
+                                                      None, self.cancel, count, self.cold, flight))
+            return samples, end - t0, flight.full, flight.peak
+        if self.clients is None or self.clients.n < n:
+            self.close()
+            self.clients = loadgen.Clients(config.model, config.request_timeout_s, n)
+        cs = [len(part) for part in loadgen.split(list(range(int(x))), n)] if kind == "closed" else [0] * n
+        samples, t0, end, full, peak = self.clients.run(kind, loadgen.split(items, n), self.params, cs,
+                                                        config.level_timeout_s, self.cold, self.cancel, count)
+        return samples, end - t0, full, (int(x) if kind == "closed" else peak)
+
+    def close(self) -> None:
+        if self.clients is not None:
+            self.clients.close()
+            self.clients = None
+
+    def _record(self, samples: list[Sample], wall: float, c: int, extra: dict) -> dict:
         import json
 
         level = {"sweep_id": self.sweep_id, **summarise(samples, wall, c, self.config.slo),

@@ -8,7 +8,7 @@ import os
 import psutil
 import pytest
 
-from engine.backends import BackendError, GenParams, resolve
+from engine.backends import BackendError, GenParams, Reasoning, resolve
 from engine.runner import RunConfig, Runner
 from engine.scenarios import load_scenario
 from engine.telemetry import model_pid
@@ -247,6 +247,56 @@ def test_llama_servers_own_timings_are_the_engine_figures():
                       "timings": {"predicted_n": 1, "predicted_ms": -5.0}}):
         p.feed(line)
     assert p.report().problem() == "engine_decode_ms is -5.0, not a duration"
+
+
+def _read(body: bytes, cut: int):
+    """(pieces, report) of a body read `cut` bytes at a time, as the backends read it."""
+    from engine.backends.openai_compat import StreamParser
+
+    p = StreamParser("openai/x")
+    pieces = [c for i in range(0, len(body), cut) for line in p.lines(body[i:i + cut]) for c in p.feed(line)]
+    pieces += [c for line in p.lines(b"", end=True) for c in p.feed(line)]
+    return pieces, p.report()
+
+
+def test_the_stream_is_read_whole_however_the_network_cuts_it():
+    # a character of three bytes cut between two reads, CRLF endings, a comment, an event field, a
+    # last line without its newline, an id, a role-only first chunk, reasoning, a usage chunk
+    events = [{"id": "chatcmpl-7", "object": "chat.completion.chunk", "choices": [{"index": 0, "delta": {"role":
+              "assistant", "content": ""}}]},
+              {"id": "chatcmpl-7", "choices": [{"index": 0, "delta": {"content": "温度"}, "finish_reason": None}]},
+              {"id": "chatcmpl-7", "choices": [{"index": 0, "delta": {"reasoning_content": "hm"}}]},
+              {"id": "chatcmpl-7", "choices": [{"index": 0, "delta": {"content": " ok"}, "finish_reason": "stop"}]},
+              {"id": "chatcmpl-7", "choices": [], "usage": {"prompt_tokens": 5, "completion_tokens": 3}}]
+    body = (": keep-alive\r\nevent: message\r\n" + "".join(f"data: {json.dumps(e, ensure_ascii=False)}\r\n\r\n"
+                                                          for e in events) + "data: [DONE]").encode()
+    whole = _read(body, len(body))
+    assert whole[0] == ["温度", Reasoning("hm"), " ok"]
+    assert (whole[1].output_tokens, whole[1].finish_reason, whole[1].extra) == (3, "stop", {"request_id": "chatcmpl-7"})
+    for cut in (1, 2, 3, 7, 64):
+        pieces, report = _read(body, cut)
+        assert pieces == whole[0] and report == whole[1], cut
+
+
+@pytest.mark.parametrize("event, message", [
+    ({"choices": [{"delta": {"content": 5}}]}, "delta.content is 5"),
+    ({"choices": "x"}, "choices is"),
+    ({"choices": [{"delta": {"content": "a"}}], "error": {"message": "overloaded"}}, "overloaded"),
+    ([1, 2], "unexpected event"),
+])
+def test_an_event_of_another_shape_is_read_in_full_and_refused_with_the_reason(event, message):
+    with pytest.raises(BackendError, match=message):
+        _read(f"data: {json.dumps(event)}\n\n".encode(), 5)
+
+
+def test_json_past_what_orjson_takes_is_read_as_pythons_json_reads_it():
+    from engine.backends.openai_compat import StreamParser
+
+    p = StreamParser("openai/x")  # an integer past 64 bits: the report's own check refuses it
+    for line in _sse({"choices": [{"delta": {"content": "x"}, "finish_reason": "stop"}],
+                      "usage": {"prompt_tokens": 2**70, "completion_tokens": 1}}):
+        p.feed(line)
+    assert "prompt_tokens" in (p.report().problem() or "")
 
 
 class ClosesFirst(OpenAIHandler):

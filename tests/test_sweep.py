@@ -120,14 +120,15 @@ def test_open_loop_rates_are_seeded_recorded_and_a_saturated_level_is_marked(sto
         calm = run_sweep(store, SweepConfig(f"ollama/llama3:8b-instruct@{srv.url}", sc, [], requests=12,
                                             max_tokens=5, rates=[4.0], warmup=1, seed=7))
     with FakeServer(SerialOllama, delay_s=0.02) as srv:  # one at a time, ~0.2 s each: 40/s cannot be kept up
-        busy = run_sweep(store, SweepConfig(f"ollama/llama3:8b-instruct@{srv.url}", sc, [], requests=60,
+        busy = run_sweep(store, SweepConfig(f"ollama/llama3:8b-instruct@{srv.url}", sc, [], requests=120,
                                             max_tokens=10, rates=[40.0], seed=7))
     c = sweep_levels(store, calm).iloc[0]
     assert c.rate_per_s == 4.0 and not c.saturated and c.ok_requests == 12 and c.arrival_seed == 7
     b = sweep_levels(store, busy).iloc[0]
-    assert b.saturated and b.ok_requests < 60 and b.concurrency > 3  # a queue had built when it stopped
+    # arrivals over 3 s, a queue built within the first 1.5: it stopped sending well before the end
+    assert b.saturated and b.ok_requests < 120 and b.concurrency > 3
     raw = store.query("SELECT error FROM sweep_requests WHERE sweep_id = ?", [busy])
-    assert raw.error.fillna("").str.contains("saturated at this rate").sum() == 60 - len(raw[raw.error.isna()]) \
+    assert raw.error.fillna("").str.contains("saturated at this rate").sum() == 120 - len(raw[raw.error.isna()]) \
         - raw.error.fillna("").str.contains("cancelled").sum()
     with pytest.raises(ValueError, match="--rate: 0 must be above 0"):
         parse_rates("0")
@@ -221,3 +222,69 @@ def test_a_search_it_cannot_do_exits_2_before_anything_runs(cli_env, tmp_path, a
                           "--scenario", "standard", "--db", str(db), *args],
                          cwd=ROOT, env=cli_env, capture_output=True, text=True, timeout=60)
     assert res.returncode == 2 and message in res.stderr and not db.exists(), res.stderr
+
+
+def test_a_level_sent_from_several_client_processes_reads_as_one(store):
+    """Closed and open levels from 2 client processes: every request once, the level's concurrency, its
+    progress counted in this process, the prompts as one process would send them, the server seeing
+    up to the level's concurrency at once."""
+    import threading
+
+    seen = []
+    with FakeServer(OpenAIHandler, delay_s=0.01) as srv:
+        spec = f"openai/echo@{srv.url}/v1"
+        sid = run_sweep(store, SweepConfig(spec, load_scenario("standard"), [4], requests=12, max_tokens=6,
+                                           rates=[20.0], clients=2), on_request=lambda *a: seen.append(a))
+        two = [b["messages"][0]["content"].split("] ", 1)[1] for _, b in srv.httpd.requests]
+        run_sweep(store, SweepConfig(spec, load_scenario("standard"), [4], requests=12, max_tokens=6,
+                                     rates=[20.0], clients=1))
+        one = [b["messages"][0]["content"].split("] ", 1)[1] for _, b in srv.httpd.requests][len(two):]
+    lv = sweep_levels(store, sid)
+    assert lv.concurrency.tolist()[0] == 4 and lv.requests.tolist() == [12, 12] and (lv.ok_requests == 12).all()
+    assert sorted(two) == sorted(one)  # the same requests, whichever process sent each
+    assert [d for _, d, _ in seen] == list(range(1, 25)) and {t for _, _, t in seen} == {24}
+    raw = store.query("SELECT started_at, ok, request_id FROM sweep_requests WHERE sweep_id = ? AND rate_per_s "
+                      "IS NULL ORDER BY request_index", [sid])
+    assert raw.ok.all() and raw.started_at.is_monotonic_increasing and raw.request_id.notna().all()
+    assert '"clients": 2' in store.query("SELECT config_json FROM sweeps WHERE sweep_id = ?", [sid]).config_json[0]
+    assert threading.active_count() < 20  # the client processes' readers are gone with the sweep
+
+
+def test_a_saturated_server_stops_every_client_process(store):
+    sc = load_scenario("standard")
+    with FakeServer(SerialOllama, delay_s=0.02) as srv:  # one at a time, ~0.2 s each: 40/s cannot be kept up
+        busy = run_sweep(store, SweepConfig(f"ollama/llama3:8b-instruct@{srv.url}", sc, [], requests=120,
+                                            max_tokens=10, rates=[40.0], seed=7, clients=2))
+    b = sweep_levels(store, busy).iloc[0]
+    raw = store.query("SELECT error FROM sweep_requests WHERE sweep_id = ?", [busy])
+    stopped = raw.error.fillna("").str.contains("saturated at this rate")
+    # the requests each process did not send are counted as not sent, in both processes' shares
+    assert b.saturated and b.concurrency > 3 and stopped.sum() > 20 and len(raw) == 120
+
+
+def test_a_sweep_cancelled_while_client_processes_send_stops_them(store):
+    import threading
+
+    cancel = threading.Event()
+
+    def progress(level, done, total):
+        if done == 3:
+            cancel.set()
+
+    with FakeServer(OpenAIHandler, delay_s=0.01) as srv:
+        sid = run_sweep(store, SweepConfig(f"openai/echo@{srv.url}/v1", load_scenario("standard"), [2, 4],
+                                           requests=40, max_tokens=20, clients=2), on_request=progress, cancel=cancel)
+        sent = len(srv.httpd.requests)
+    assert sweep_levels(store, sid).empty and sent < 40  # nothing stored, and the rest never sent
+    assert store.query("SELECT status FROM sweeps").status[0] == "interrupted"
+
+
+def test_clients_default_to_one_per_32_streams_and_a_bad_count_is_refused(cli_env, tmp_path):
+    from engine.loadgen import clients_for
+
+    assert [clients_for(s, cpus=8) for s in (1, 31, 32, 64, 100, 10_000)] == [1, 1, 1, 2, 3, 8]
+    assert clients_for(64, cpus=1) == 1
+    res = subprocess.run([sys.executable, "-m", "engine", "sweep", "--model", "openai/m@http://127.0.0.1:9/v1",
+                          "--scenario", "standard", "--clients", "0", "--db", str(tmp_path / "s.duckdb")],
+                         cwd=ROOT, env=cli_env, capture_output=True, text=True, timeout=60)
+    assert res.returncode == 2 and "--clients" in res.stderr and not (tmp_path / "s.duckdb").exists()
