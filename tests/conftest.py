@@ -71,11 +71,13 @@ def host_load(monkeypatch, others_pct: float) -> None:
 
 
 @pytest.fixture(autouse=True)
-def _quiet_host(monkeypatch):
+def _quiet_host(request, monkeypatch):
     """Runs made in the test process see a quiet host, so no verdict a test asserts depends on how
     busy this machine is (a busy CI machine rightly flags its runs, and their timings then leave the
-    verdict). Tests of the busy-host logic inject their own samples with host_load()."""
-    host_load(monkeypatch, 3.0)
+    verdict). Tests of the busy-host logic inject their own samples with host_load(); a test marked
+    `real_host_load` measures this machine's load as a run does."""
+    if not request.node.get_closest_marker("real_host_load"):
+        host_load(monkeypatch, 3.0)
 
 
 @pytest.fixture

@@ -8,6 +8,7 @@ from engine.scenarios import load_scenario
 
 
 @pytest.mark.slow
+@pytest.mark.real_host_load  # real runs, judged as a user's would be: on a busy host, without its timings
 def test_the_same_gguf_by_catalog_id_and_by_path_is_too_close_to_call(store, smollm2_path):
     by_id, by_path = "llamacpp/smollm2-135m", f"llamacpp/{smollm2_path}"
     # 64 tokens an answer, two repeats: with shorter answers or one repeat the relative timing noise of a
@@ -28,6 +29,7 @@ def test_the_same_gguf_by_catalog_id_and_by_path_is_too_close_to_call(store, smo
 
 
 @pytest.mark.slow
+@pytest.mark.real_host_load
 def test_a_model_better_on_every_weighted_criterion_ranks_first_with_probability_near_one(store):
     # The developer-assistant scenario weighs quality, latency and decode throughput. SmolLM2
     # (135M, instruct) writes working code and stops; Gemma 3 270M (base, twice the size)
