@@ -29,25 +29,25 @@ def test_the_same_gguf_by_catalog_id_and_by_path_is_too_close_to_call(store, smo
 
 
 @pytest.mark.slow
-@pytest.mark.real_host_load
 def test_a_model_better_on_every_weighted_criterion_ranks_first_with_probability_near_one(store):
-    # The developer-assistant scenario weighs quality, latency and decode throughput. SmolLM2
-    # (135M, instruct) writes working code and stops; Gemma 3 270M (base, twice the size)
-    # decodes more slowly and rambles to the token limit.
+    # SmolLM2 (135M) against Gemma 3 270M (twice the size), weighed on what the size decides on any CPU:
+    # decode speed on every case, memory and load time. (Which model's answers pass the dev-assistant
+    # checks is not a premise that holds on every CPU: greedy decoding takes other paths with other
+    # SIMD kernels, and on one machine SmolLM2 passed fix-average-en in every cold run, on another never.)
     good, bad = "llamacpp/smollm2-135m", "llamacpp/gemma3-270m"
-    # Six cases where SmolLM2 scores in every repeat (fix-average-en 1.0, brackets-zh 0.67, rle-zh
-    # 0.25, explain-aliasing-en 0.2 over three cold runs) and Gemma at most 0.5 once: the cold marker
-    # changes the prompt with each run, so a premise resting on one lucky case would not hold.
     cases = ["fix-average-en", "brackets-zh", "rle-zh", "explain-aliasing-en", "explain-en", "fix-palindrome-zh"]
     Runner(store).run(RunConfig(load_scenario("dev-assistant"), [good, bad], case_ids=cases,
                                 backend_options={"n_ctx": 2048}))
-    d = recommend(store, "dev-assistant")
-    assert set(d.weights) == {"quality", "latency", "throughput"}
+    weights = {"throughput": 0.6, "memory": 0.2, "load": 0.2}
+    d = recommend(store, "dev-assistant", weights=weights)
+    assert set(d.weights) == set(weights)
     values = d.criteria.set_index(["model_spec", "criterion"]).value
-    # the premise, measured: better on each weighted criterion
-    assert values[good, "quality"] > values[bad, "quality"]
-    assert values[good, "latency"] < values[bad, "latency"]
+    # the premise, measured: better on each weighted criterion, and on each case's decode speed
     assert values[good, "throughput"] > values[bad, "throughput"]
+    assert values[good, "memory"] < values[bad, "memory"] and values[good, "load"] < values[bad, "load"]
+    speed = store.query("SELECT case_id, model_spec, median(decode_tok_per_s) AS v FROM generations WHERE ok "
+                        "GROUP BY ALL").pivot(index="case_id", columns="model_spec", values="v")
+    assert (speed[good] > speed[bad]).all(), speed
     assert d.ranking.set_index("model_spec").p_first[good] > 0.95
     # six cases rank it first in nearly every resample, yet name no winner: fewer than MIN_CASES
     assert d.verdict == TOO_CLOSE and d.more_cases["note"].startswith("only 6 cases: a winner needs at least 10")
