@@ -9,7 +9,8 @@ Prints, per round, median TTFT and end-to-end per request for each at concurrenc
 streamed chunks per second through each at 1 and 64 concurrent streams of long answers (at 64: the
 harness in one process, and in the client processes a sweep uses at 64 streams). Goals: the harness
 adds under 1 ms to TTFT p50 at 64 streams, and keeps up with the chunk rate the bare client reads
-(harness over raw chunks/s near 1). The server runs in a process of its own.
+(harness over raw chunks/s near 1). The server (asyncio, each answer written whole at once, in the
+fake OpenAI-compatible server's words) runs in a process of its own.
 
     .venv/bin/python bench/http_overhead.py [--rounds 3]
 """
@@ -17,7 +18,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import multiprocessing
+import re
 import statistics
 import sys
 import time
@@ -34,24 +37,63 @@ from engine.backends import EngineReport, GenParams, resolve  # noqa: E402
 from engine.backends.openai_compat import OpenAIBackend  # noqa: E402
 from engine.loadgen import one as _one  # noqa: E402
 from tests.conftest import free_port  # noqa: E402
-from tests.fakeservers import FakeServer, OpenAIHandler  # noqa: E402
 
 MESSAGES = [{"role": "user", "content": "Say something."}]
 
 
-def _serve(port: int, burst: int) -> None:
-    with FakeServer(OpenAIHandler, delay_s=0, burst=burst, port=port):
-        while True:
-            time.sleep(3600)
+def _answer(n: int) -> bytes:
+    """The whole streamed answer of n tokens, as the fake OpenAI-compatible server words it (a role
+    chunk, n text chunks, a finish chunk, a usage chunk, [DONE]), each event an HTTP chunk of its own."""
+    base = {"id": "cmpl-1", "object": "chat.completion.chunk", "created": 0, "model": "echo"}
+
+    def choice(delta, finish=None):
+        return {**base, "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]}
+
+    events = [choice({"role": "assistant", "content": ""})] + [choice({"content": " tok"}) for _ in range(n)] + \
+        [choice({}, "length"), {**base, "choices": [], "usage": {"prompt_tokens": 3, "completion_tokens": n,
+                                                                  "total_tokens": n + 3}}]
+    body = b"".join(b"%x\r\n%s\r\n" % (len(d), d) for d in
+                    [f"data: {json.dumps(e)}\n\n".encode() for e in events] + [b"data: [DONE]\n\n"])
+    return b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n" + body + \
+        b"0\r\n\r\n"
+
+
+def _serve(port: int) -> None:
+    """A server that answers at once: asyncio, the answer for each max_tokens made once and written whole."""
+    answers: dict[int, bytes] = {}
+
+    async def handle(reader, writer):
+        try:
+            while True:
+                head = await reader.readuntil(b"\r\n\r\n")
+                m = re.search(rb"content-length:\s*(\d+)", head, re.I)
+                body = json.loads(await reader.readexactly(int(m.group(1)))) if m else {}
+                if head.startswith(b"GET"):
+                    writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 11\r\n\r\n"
+                                 b'{"data":[]}')
+                else:
+                    n = int(body.get("max_tokens") or 16)
+                    writer.write(answers.get(n) or answers.setdefault(n, _answer(n)))
+                await writer.drain()
+        except (asyncio.IncompleteReadError, ConnectionError):
+            pass
+        finally:
+            writer.close()
+
+    async def main():
+        server = await asyncio.start_server(handle, "127.0.0.1", port, backlog=512)
+        async with server:
+            await server.serve_forever()
+
+    asyncio.run(main())
 
 
 @contextmanager
-def server_apart(burst: int = 0):
-    """The loopback server in a process of its own, so that it does not take the client's
-    interpreter lock (in one process, the server's threads and the client share one core's worth of
-    Python); yields its base URL."""
+def server_apart():
+    """The loopback server in a process of its own, so that it does not take the client's interpreter
+    lock and answers at once, however many streams are open; yields its base URL."""
     port = free_port()
-    proc = multiprocessing.get_context("spawn").Process(target=_serve, args=(port, burst), daemon=True)
+    proc = multiprocessing.get_context("spawn").Process(target=_serve, args=(port,), daemon=True)
     proc.start()
     url = f"http://127.0.0.1:{port}"
     try:
@@ -117,8 +159,8 @@ async def harness_level(backend, params, c: int, n: int) -> tuple[list[float], l
         sum(len(s.gaps_ms) + 1 for s in samples), wall
 
 
-def clients_level(spec: str, params, c: int, n: int, clients: int) -> tuple[int, float]:
-    """(chunks read, wall s) of n requests, c at a time, sent by the sweep's client processes."""
+def clients_level(spec: str, params, c: int, n: int, clients: int) -> tuple[list[float], int, float]:
+    """(TTFT ms, chunks read, wall s) of n requests, c at a time, sent by the sweep's client processes."""
     pool = loadgen.Clients(spec, 60.0, clients)
     try:
         items = loadgen.level_requests([MESSAGES], n)
@@ -127,7 +169,7 @@ def clients_level(spec: str, params, c: int, n: int, clients: int) -> tuple[int,
     finally:
         pool.close()
     assert all(s.ok for s in samples), [s.error for s in samples if not s.ok][:3]
-    return sum(len(s.gaps_ms) + 1 for s in samples), end - t0
+    return [s.ttft_ms for s in samples], sum(len(s.gaps_ms) + 1 for s in samples), end - t0
 
 
 def sync_harness(backend, params, n: int) -> list[float]:
@@ -158,9 +200,10 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=3)
     args = ap.parse_args()
     med = statistics.median
-    keys = ("ttft_raw1", "ttft_har1", "ttft_raw64", "ttft_har64", "e2e_raw1", "e2e_har1", "e2e_raw64", "e2e_har64",
-            "sraw1", "shar1")
+    keys = ("ttft_raw1", "ttft_har1", "ttft_raw64", "ttft_har64", "ttft_cli64", "e2e_raw1", "e2e_har1", "e2e_raw64",
+            "e2e_har64", "sraw1", "shar1")
     results: dict[str, list[float]] = {k: [] for k in keys}
+    clients = loadgen.clients_for(64)  # what a sweep at 64 streams uses by default on this machine
     with server_apart() as server:
         backend = cast(OpenAIBackend, resolve(f"openai/echo@{server}/v1"))
         params = GenParams(max_tokens=16)
@@ -173,17 +216,18 @@ def main() -> None:
                 results[f"ttft_har{c}"].append(med(har_ttft))
                 results[f"e2e_raw{c}"].append(med(raw_e2e))
                 results[f"e2e_har{c}"].append(med(har_e2e))
+            results["ttft_cli64"].append(med(clients_level(f"openai/echo@{server}/v1", params, 64, 512, clients)[0]))
             results["sraw1"].append(med(sync_raw(url, body, 200)))
             results["shar1"].append(med(sync_harness(backend, params, 200)))
             print(f"round {r + 1}: TTFT p50 c=1 raw {results['ttft_raw1'][-1]:.3f} ms harness "
                   f"{results['ttft_har1'][-1]:.3f} ms; c=64 raw {results['ttft_raw64'][-1]:.2f} ms harness "
-                  f"{results['ttft_har64'][-1]:.2f} ms; e2e p50 c=64 raw {results['e2e_raw64'][-1]:.2f} ms harness "
+                  f"{results['ttft_har64'][-1]:.2f} ms (in {clients} client processes "
+                  f"{results['ttft_cli64'][-1]:.2f} ms); e2e p50 c=64 raw {results['e2e_raw64'][-1]:.2f} ms harness "
                   f"{results['e2e_har64'][-1]:.2f} ms; sync c=1 raw {results['sraw1'][-1]:.3f} ms runner path "
                   f"{results['shar1'][-1]:.3f} ms", flush=True)
         backend.close()
     rates: dict[str, list[float]] = {k: [] for k in ("raw1", "har1", "raw64", "har64", "cli64")}
-    clients = loadgen.clients_for(64)  # what a sweep at 64 streams uses by default on this machine
-    with server_apart(burst=1000) as server:
+    with server_apart() as server:
         spec = f"openai/echo@{server}/v1"
         backend = cast(OpenAIBackend, resolve(spec))
         params = GenParams(max_tokens=1000)
@@ -194,7 +238,7 @@ def main() -> None:
                 rates[f"raw{c}"].append(chunks / wall)
                 _, _, chunks, wall = asyncio.run(harness_level(backend, params, c, n))
                 rates[f"har{c}"].append(chunks / wall)
-            chunks, wall = clients_level(spec, params, 64, 64, clients)
+            _, chunks, wall = clients_level(spec, params, 64, 64, clients)
             rates["cli64"].append(chunks / wall)
         backend.close()
         print(f"streamed chunks/s (1000-chunk answers): c=1 raw {med(rates['raw1']):.0f} harness "
@@ -205,6 +249,7 @@ def main() -> None:
         return med(results[key.replace("*", "har")]) - med(results[key.replace("*", "raw")])
 
     print(f"added_ttft_ms_c1={added('ttft_*1'):.3f} added_ttft_ms_c64={added('ttft_*64'):.3f} "
+          f"added_ttft_ms_c64_clients={med(results['ttft_cli64']) - med(results['ttft_raw64']):.3f} "
           f"added_e2e_ms_c64={added('e2e_*64'):.3f} "
           f"added_ms_sync_c1={med(results['shar1']) - med(results['sraw1']):.3f} "
           f"harness_over_raw_chunks_per_s_c64={med(rates['cli64']) / med(rates['raw64']):.2f} "
