@@ -1,6 +1,7 @@
 """Backend registry: resolves `backend/model[@host]` specs, importing SDKs lazily."""
 from __future__ import annotations
 
+import functools
 import importlib
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -53,14 +54,22 @@ def is_served(spec: str) -> bool:
     return bool(getattr(backend_class(parse_spec(spec).backend), "served", False))
 
 
+@functools.cache
+def _entry_point_modules() -> tuple[str, ...]:
+    """The modules of the installed `modelpick.backends` entry points, read once a process (reading them
+    scans every installed package's metadata: about 17 ms here)."""
+    from importlib.metadata import entry_points
+
+    return tuple(ep.value.partition(":")[0] for ep in entry_points(group="modelpick.backends"))
+
+
 def load_plugins() -> None:
     """Import the backend modules of $MODELPICK_BACKENDS and the `modelpick.backends` entry points
     (each once); a module that cannot be imported is a BackendError naming it."""
     import os
-    from importlib.metadata import entry_points
 
     names = [m.strip() for m in os.environ.get(PLUGINS_ENV, "").split(",") if m.strip()]
-    names += [ep.value.partition(":")[0] for ep in entry_points(group="modelpick.backends")]
+    names += _entry_point_modules()
     for name in names:
         if name in _PLUGINS_LOADED:
             continue
