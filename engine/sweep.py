@@ -16,7 +16,7 @@ import numpy as np
 from . import loadgen
 from .backends import BackendError, GenParams, resolve
 from .hostinfo import host_info
-from .loadgen import Flight, Sample, closed_level, open_level
+from .loadgen import Flight, Sample, closed_level, open_level, saturated
 from .scenarios import Scenario
 from .servermetrics import difference, scrape
 from .store import Store, new_run_id, utcnow
@@ -307,6 +307,9 @@ class _Sweep:
             seed = config.seed + i
             schedule = list(zip(loadgen.arrivals(x, n, seed), items, strict=True))
             samples, wall, full, c = self._send("open", schedule, x, count)
+            # a level whose arrivals were all sent before six requests had finished could not stop early;
+            # its queue is judged afterwards, over the requests in the order they were sent
+            full = full or saturated(c, [s.ttft_ms for s in samples if s.ok and s.ttft_ms is not None])
             extra = {"rate_per_s": x, "saturated": full, "arrival_seed": seed}
         if cancel is not None and cancel.is_set():
             return None  # a level cut short is not a measurement: not stored

@@ -130,6 +130,12 @@ def test_open_loop_rates_are_seeded_recorded_and_a_saturated_level_is_marked(sto
     raw = store.query("SELECT error FROM sweep_requests WHERE sweep_id = ?", [busy])
     assert raw.error.fillna("").str.contains("saturated at this rate").sum() == 120 - len(raw[raw.error.isna()]) \
         - raw.error.fillna("").str.contains("cancelled").sum()
+    # a short level, every arrival sent before six requests had finished: judged afterwards, in sending order
+    with FakeServer(SerialOllama, delay_s=0.02) as srv:
+        short = run_sweep(store, SweepConfig(f"ollama/llama3:8b-instruct@{srv.url}", sc, [], requests=12,
+                                             max_tokens=10, rates=[40.0], seed=7))
+    s = sweep_levels(store, short).iloc[0]
+    assert s.saturated and s.ok_requests == 12
     with pytest.raises(ValueError, match="--rate: 0 must be above 0"):
         parse_rates("0")
     with pytest.raises(ValueError, match="--rate: 'fast' is not a number"):
