@@ -169,7 +169,7 @@ def clients_level(spec: str, params, c: int, n: int, clients: int) -> tuple[list
     finally:
         pool.close()
     assert all(s.ok for s in samples), [s.error for s in samples if not s.ok][:3]
-    return [s.ttft_ms for s in samples], sum(len(s.gaps_ms) + 1 for s in samples), end - t0
+    return [s.ttft_ms for s in samples if s.ttft_ms is not None], sum(len(s.gaps_ms) + 1 for s in samples), end - t0
 
 
 def sync_harness(backend, params, n: int) -> list[float]:
