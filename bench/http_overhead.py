@@ -163,9 +163,7 @@ def clients_level(spec: str, params, c: int, n: int, clients: int) -> tuple[list
     """(TTFT ms, chunks read, wall s) of n requests, c at a time, sent by the sweep's client processes."""
     pool = loadgen.Clients(spec, 60.0, clients)
     try:
-        items = loadgen.level_requests([MESSAGES], n)
-        cs = [len(p) for p in loadgen.split(list(range(c)), clients)]
-        samples, t0, end, _, _ = pool.run("closed", loadgen.split(items, clients), params, cs, 60.0, False)
+        samples, t0, end, _, _ = pool.run("closed", loadgen.level_requests([MESSAGES], n), params, c, 60.0, False)
     finally:
         pool.close()
     assert all(s.ok for s in samples), [s.error for s in samples if not s.ok][:3]

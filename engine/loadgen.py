@@ -328,11 +328,14 @@ class Clients:
         except (EOFError, OSError):
             raise BackendError(f"{spec}: a load client process died (out of memory, or killed)") from None
 
-    def run(self, kind: str, parts: list[list], params, cs: list[int], timeout_s: float, is_cold: bool,
-            cancel=None, on_request=None) -> tuple[list[Sample], float, float, bool, int]:
-        """Each part sent by one process ("closed": at most cs[k] of it in flight; "open": a schedule),
-        all starting together; (samples in the order they started, start, end (monotonic), saturated,
-        most in flight)."""
+    def run(self, kind: str, items: list, params, c: int, timeout_s: float, is_cold: bool,
+            cancel=None, on_request=None, processes: int | None = None) -> tuple[list[Sample], float, float, bool, int]:
+        """A level's requests shared among `processes` of them (default all): "closed", items with at
+        most c in flight in all, each process an equal share of both; "open", a schedule, every n-th
+        arrival to each. All start together; (samples in the order they started, start, end (monotonic), saturated, most
+        in flight)."""
+        parts = split(items, min(processes or self.n, self.n, len(items), c if kind == "closed" else len(items)))
+        cs = [len(s) for s in split(list(range(c)), len(parts))] if kind == "closed" else [0] * len(parts)
         self.cancel.clear()
         self.full.clear()
         self.now.value = self.peak.value = 0

@@ -341,9 +341,8 @@ class _Sweep:
         if self.clients is None or self.clients.n < n:
             self.close()
             self.clients = loadgen.Clients(config.model, config.request_timeout_s, n)
-        cs = [len(part) for part in loadgen.split(list(range(int(x))), n)] if kind == "closed" else [0] * n
-        samples, t0, end, full, peak = self.clients.run(kind, loadgen.split(items, n), self.params, cs,
-                                                        config.level_timeout_s, self.cold, self.cancel, count)
+        samples, t0, end, full, peak = self.clients.run(kind, items, self.params, int(x) if kind == "closed" else 0,
+                                                        config.level_timeout_s, self.cold, self.cancel, count, n)
         return samples, end - t0, full, (int(x) if kind == "closed" else peak)
 
     def close(self) -> None:
