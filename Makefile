@@ -12,7 +12,7 @@ HOST ?= 127.0.0.1
 SYSTEM_PACKAGES := bubblewrap fonts-wqy-zenhei
 TEST_PACKAGES := chromium poppler-utils
 
-.PHONY: install run test test-fast lint bench cloud llama-server
+.PHONY: install run test test-fast lint bench cloud llama-server test-packages test-parts
 
 # llama-cpp-python is built by scripts/install_engine.py before requirements.txt is read: a build for
 # this CPU, from source, kept in a wheel cache of its own and checked by a one-token generation.
@@ -54,10 +54,17 @@ run: install
 llama-server: $(STAMP)
 	@$(PY) scripts/build_llama_server.py > /dev/null
 
+test-packages:
+	@bash scripts/system_packages.sh $(TEST_PACKAGES)
+
+# What the tests need beyond the install, side by side: llama-server's build takes the cores while
+# SkyPilot and the system packages mostly download.
+test-parts: install
+	@$(MAKE) --no-print-directory -j3 cloud llama-server test-packages
+
 # What CI runs: the same installs first (system packages need root; otherwise the skipped tests are
 # listed at the end with the command that enables each), then the whole suite.
-test: install cloud llama-server
-	@bash scripts/system_packages.sh $(TEST_PACKAGES)
+test: test-parts
 	$(PY) -m pytest -q -rs --durations=10
 
 # The quick lane while editing: leaves out the tests marked slow (real models, servers, browser).

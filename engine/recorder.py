@@ -79,15 +79,21 @@ class Recorder:
         self._reserve: Path | None = None
         self._t_start = time.perf_counter()
         self._beat = threading.Event()
+        self._beating: threading.Thread | None = None
 
     def start(self) -> Recorder:
         """Keep the disk reserve and start the heartbeat."""
         self._keep_reserve()
-        threading.Thread(target=self._heartbeat, args=(self._beat,), daemon=True, name="heartbeat").start()
+        self._beating = threading.Thread(target=self._heartbeat, args=(self._beat,), daemon=True, name="heartbeat")
+        self._beating.start()
         return self
 
     def stop_heartbeat(self) -> None:
+        """Stop the heartbeat and wait for a beat in progress: a process that exits while a thread is
+        inside the database's native code is aborted by the interpreter's shutdown."""
         self._beat.set()
+        if self._beating is not None and self._beating is not threading.current_thread():
+            self._beating.join(timeout=2 * HEARTBEAT_S)
 
     def note(self, patch: dict, column: str = "config_json") -> None:
         """Merge facts into the run's configuration or host information (under the write lock)."""
@@ -120,7 +126,9 @@ class Recorder:
 
     def settle(self, status: str, error: str | None = None) -> None:
         """Write what the journal holds and the run's final status, waiting for the lock
-        with a visible message; a second signal leaves the journal for the next open."""
+        with a visible message; a second signal leaves the journal for the next open. A settled run
+        beats no more."""
+        self.stop_heartbeat()
         waited = 0.0
         while True:
             try:

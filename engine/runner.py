@@ -292,7 +292,6 @@ class Runner:
                         self.cancel.set()  # stop the other hosts too
                         raise
         except BaseException as exc:
-            rec.stop_heartbeat()
             status = "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed"
             rec.settle(status, f"{type(exc).__name__}: {exc}")
             raise

@@ -155,20 +155,21 @@ def make_run(store, scenario_id: str, figures: dict, *, load_ms=None, rss_mb=Non
     models = list(figures)
     run_id = store.create_run(scenario_id, {"models": models, "backend_options": {"n_ctx": n_ctx}},
                               host or {"gpus": []}, 0)
-    for m in models:
-        first = True
-        for case_id, repeats in figures[m].items():
-            for r, (score, ttft, e2e, decode) in enumerate(repeats):
-                store.add_generation({
-                    "run_id": run_id, "model_spec": m, "case_id": case_id, "category": category(case_id),
-                    "repeat": r, "turn": 0, "ok": True, "output_text": text(m, case_id),
-                    "load_ms": (load_ms or {}).get(m) if first else None, "ttft_ms": ttft, "e2e_ms": e2e,
-                    "decode_tok_per_s": decode, "output_tokens": 50, "rss_mb": (rss_mb or {}).get(m),
-                    "vram_mb": (vram_mb or {}).get(m), "started_at": datetime(2026, 1, 1)},
-                    [{"run_id": run_id, "model_spec": m, "case_id": case_id, "repeat": r, "turn": 0,
-                      "check_type": "contains", "passed": score >= 0.5, "score": score, "weight": 1.0,
-                      "detail": ""}])
-                first = False
+    with store.held():  # one connection for all its rows: opening the file costs about 30 ms
+        for m in models:
+            first = True
+            for case_id, repeats in figures[m].items():
+                for r, (score, ttft, e2e, decode) in enumerate(repeats):
+                    store.add_generation({
+                        "run_id": run_id, "model_spec": m, "case_id": case_id, "category": category(case_id),
+                        "repeat": r, "turn": 0, "ok": True, "output_text": text(m, case_id),
+                        "load_ms": (load_ms or {}).get(m) if first else None, "ttft_ms": ttft, "e2e_ms": e2e,
+                        "decode_tok_per_s": decode, "output_tokens": 50, "rss_mb": (rss_mb or {}).get(m),
+                        "vram_mb": (vram_mb or {}).get(m), "started_at": datetime(2026, 1, 1)},
+                        [{"run_id": run_id, "model_spec": m, "case_id": case_id, "repeat": r, "turn": 0,
+                          "check_type": "contains", "passed": score >= 0.5, "score": score, "weight": 1.0,
+                          "detail": ""}])
+                    first = False
     store.finish_run(run_id, "done")
     return run_id
 

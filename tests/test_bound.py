@@ -55,7 +55,9 @@ def test_a_real_run_reaches_a_share_of_the_bound_shown_in_the_decision_summary(s
                                 case_ids=["knowledge-en", "coding-en"], max_tokens=64))
     d = recommend(store, "standard", n_boot=50)
     (row,) = d.hardware.to_dict("records")
-    assert 0.05 < row["bound_share"] < 1.0  # below what the memory allows, and not absurdly low
+    # below what the memory allows on any machine; the floor catches a unit slip (a factor of 1000), not a
+    # slow machine: a quiet 2-core VM reached 0.31, the same VM shared with another test run 0.028
+    assert 0.001 < row["bound_share"] < 1.0
     assert row["bound_tok_per_s"] > row["decode_tok_per_s"]
     md = render(d, "md").decode()
     assert "llamacpp/smollm2-135m reaches" in md and "of what this machine allows" in md

@@ -112,7 +112,7 @@ def test_a_request_past_its_timeout_fails_with_the_reason_and_keeps_its_text(lla
     """The limit is set halfway between this answer's first token and its end, as measured once here
     (temperature 0: the same answer again), so it falls inside the stream whatever the machine's speed."""
     spec = f"openai/smollm2@{llama_cpp_server}"
-    config = RunConfig(load_scenario("standard"), [spec], case_ids=["writing-en"], max_tokens=2000, warmup=False)
+    config = RunConfig(load_scenario("standard"), [spec], case_ids=["writing-en"], max_tokens=256, warmup=False)
     whole = store.generations(Runner(store).run(config)).iloc[0]
     assert whole.ok and whole.e2e_ms > whole.ttft_ms
     limit = round((whole.ttft_ms + whole.e2e_ms) / 2000, 3)

@@ -352,6 +352,9 @@ def test_the_recorder_scores_and_writes_a_generation_without_a_backend(store, sm
                None, {"rss_mb": 10.0}, checks, question="hello world", prompt_parts=("hello world",))
     rec.record("m", greet, 1, 0, Timed(error="load failed: no file"), None, {}, checks)
     rec.settle("done")
+    # a settled run beats no more: no thread of it is left inside the database's native code when the
+    # process exits (the interpreter's shutdown aborts a process that has one)
+    assert not rec._beating.is_alive()
     g = store.generations(run_id).sort_values("repeat")
     assert list(g.ok) == [True, False] and g.iloc[0].ttft_ms == pytest.approx(100.0)
     assert g.iloc[0].output_tokens == 3 and g.iloc[0].stream_decode_tok_per_s == pytest.approx(2 / 0.2)
