@@ -12,7 +12,7 @@ from pathlib import Path
 
 import duckdb
 
-from .store import MIGRATIONS, Store, StoreError
+from .store import MIGRATIONS, Store, StoreError, release
 
 BY_RUN = ("generations", "check_results", "ratings", "judge_pairs")
 BY_SWEEP = ("sweep_levels", "sweep_requests")
@@ -23,6 +23,7 @@ def source_schema(path: str | Path) -> list[str]:
     path = Path(path)
     if not path.is_file():
         raise StoreError(f"{path}: no such file")
+    release(path)  # this process may still hold it open for writing
     try:
         con = duckdb.connect(str(path), read_only=True)
     except duckdb.Error as exc:

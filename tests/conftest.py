@@ -118,6 +118,29 @@ def collect(backend, messages, **params):
     return "".join(chunks), "".join(reasoning), reports[0]
 
 
+def hold_file(path, seconds: float):
+    """Another program that opens the DuckDB file (retrying while this process still has it open, as
+    a careful program does) and keeps it `seconds`; returns once it holds it. The process is returned."""
+    import subprocess
+
+    script = ("import duckdb, sys, time\n"
+              "end = time.monotonic() + 30\n"
+              "while True:\n"
+              "    try:\n"
+              "        c = duckdb.connect(sys.argv[1])\n"
+              "        break\n"
+              "    except duckdb.IOException:\n"
+              "        if time.monotonic() > end:\n"
+              "            raise\n"
+              "        time.sleep(0.02)\n"
+              "print('held', flush=True)\n"
+              "time.sleep(float(sys.argv[2]))\n"
+              "c.close()\n")
+    proc = subprocess.Popen([sys.executable, "-c", script, str(path), str(seconds)], stdout=subprocess.PIPE, text=True)
+    assert proc.stdout is not None and proc.stdout.readline().strip() == "held"
+    return proc
+
+
 def free_port() -> int:
     import socket
 

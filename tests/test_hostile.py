@@ -19,7 +19,7 @@ from engine.backends import http as policy
 from engine.redact import guard_streams, hold
 from engine.scenarios import ScenarioError, parse_scenario
 from engine.store import StoreBusy, StoreError
-from tests.conftest import ROOT, make_run
+from tests.conftest import ROOT, hold_file, make_run
 from tests.fakeservers import MALFORMED, FakeServer, OpenAIHandler
 from tests.test_cli import cli
 
@@ -374,15 +374,11 @@ def test_office_zip_bombs_are_refused_before_they_are_unpacked_and_leave_nothing
 
 
 def test_a_second_interrupt_stops_waiting_for_a_database_another_process_holds(tmp_path):
-    import subprocess
-    import sys
 
     path = tmp_path / "held.duckdb"
     store = Store(path)
-    holder = subprocess.Popen([sys.executable, "-c", f"import duckdb, time; c = duckdb.connect({str(path)!r}); "
-                               "print('held', flush=True); time.sleep(60)"], stdout=subprocess.PIPE, text=True)
+    holder = hold_file(path, 60)
     try:
-        assert holder.stdout.readline().strip() == "held"
         store.give_up = threading.Event()
         threading.Timer(0.5, store.give_up.set).start()
         t0 = time.monotonic()

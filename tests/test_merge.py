@@ -7,7 +7,7 @@ import pytest
 
 from engine import RunConfig, Runner, Store, load_scenario, ratings
 from engine.merge import merge
-from engine.store import StoreError
+from engine.store import StoreError, release
 from tests.test_cli import cli
 
 
@@ -77,6 +77,7 @@ def test_a_foreign_file_another_schema_and_itself_are_refused(tmp_path):
         merge(mine, text)
     older = tmp_path / "older.duckdb"
     Store(older)
+    release(older)  # edited below by another connection, as another program would
     with duckdb.connect(str(older)) as con:
         con.execute("DELETE FROM migrations WHERE name = '010_prompt_cache'")
     digest = _digest(older)
@@ -85,6 +86,7 @@ def test_a_foreign_file_another_schema_and_itself_are_refused(tmp_path):
     assert _digest(older) == digest
     newer = tmp_path / "newer.duckdb"
     Store(newer)
+    release(newer)
     with duckdb.connect(str(newer)) as con:
         con.execute("INSERT INTO migrations VALUES (99, '099_future', now())")
     with pytest.raises(StoreError, match="newer ModelPick"):

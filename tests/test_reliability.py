@@ -14,7 +14,7 @@ import pytest
 from engine.runner import RunConfig, Runner
 from engine.scenarios import load_scenario
 from engine.store import Store, StoreError
-from tests.conftest import ROOT, host_load
+from tests.conftest import ROOT, hold_file, host_load
 from tests.fakeservers import FakeServer, OpenAIHandler, SilentServer
 from tests.test_cli import cli
 
@@ -59,10 +59,7 @@ def test_a_reader_holding_the_database_loses_no_finished_generation(store, tmp_p
     def on_progress(p):
         nonlocal holder
         if p.done == 1 and holder is None:  # another program opens the file and keeps it 6 s
-            holder = subprocess.Popen([sys.executable, "-c", "import duckdb, sys, time; "
-                                       f"c = duckdb.connect({store.path!r}); print('held', flush=True); "
-                                       "time.sleep(6)"], stdout=subprocess.PIPE, text=True)
-            assert holder.stdout.readline().strip() == "held"
+            holder = hold_file(store.path, 6)
 
     config = RunConfig(load_scenario("standard"), ["fake/slow"], case_ids=CASES, repeats=2)
     run_id = Runner(store, on_progress=on_progress).run(config)

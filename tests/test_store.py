@@ -96,12 +96,10 @@ def test_run_lifecycle_and_status_constraint(store):
 
 
 def test_waits_for_another_process_holding_the_file(store):
+    from tests.conftest import hold_file
+
     # A second process holds the database for a moment (as a worker does mid-write).
-    holder = subprocess.Popen([sys.executable, "-c", (
-        "import duckdb, time, sys; con = duckdb.connect(sys.argv[1]); "
-        "print('held', flush=True); time.sleep(1.0); con.close()"), store.path],
-        stdout=subprocess.PIPE, text=True)
-    assert holder.stdout.readline().strip() == "held"
+    holder = hold_file(store.path, 1.0)
     t0 = time.monotonic()
     run_id = store.create_run("standard", {}, {}, 1)
     waited = time.monotonic() - t0
@@ -110,28 +108,37 @@ def test_waits_for_another_process_holding_the_file(store):
     assert waited > 0.2  # it did have to wait for the lock, and then succeeded
 
 
-def test_queries_in_a_held_block_share_one_connection_and_errors_still_name_the_file(store, monkeypatch):
+def test_a_burst_of_queries_opens_the_file_once_and_it_is_closed_once_idle(store, monkeypatch):
     import threading
 
     import pytest
 
-    from engine.store import StoreError
+    from engine import store as store_module
+    from engine.store import LINGER_S, StoreError, release
 
     opened = []
     real = duckdb.connect
     monkeypatch.setattr(duckdb, "connect", lambda *a, **k: opened.append(a) or real(*a, **k))
-    with store.held():
-        run_id = store.create_run("standard", {}, {}, 1)
+    release(store.path)
+    run_id = store.create_run("standard", {}, {}, 1)
+    for _ in range(20):
         assert store.get_run(run_id)["status"] == "running"
-        assert store.query("SELECT count(*) AS n FROM runs").n[0] == 1
-        with pytest.raises(StoreError, match=store.path):
-            store.query("SELECT * FROM no_such_table")
-        assert store.list_runs().run_id.tolist() == [run_id]  # the connection survives the error
-        assert len(opened) == 1
-        # another thread opens its own: the held connection is this thread's
-        other = threading.Thread(target=lambda: store.get_run(run_id))
-        other.start()
-        other.join()
-        assert len(opened) == 2
-    store.get_run(run_id)  # after the block, each query opens the file again
-    assert len(opened) == 3
+    with pytest.raises(StoreError, match=store.path):
+        store.query("SELECT * FROM no_such_table")
+    assert store.list_runs().run_id.tolist() == [run_id]  # the connection survives the error
+    other = threading.Thread(target=lambda: store.get_run(run_id))  # another thread: a cursor of its own
+    other.start()
+    other.join()
+    assert len(opened) == 1
+    deadline = time.monotonic() + 5
+    while store_module._OPEN and time.monotonic() < deadline:
+        time.sleep(LINGER_S / 2)
+    assert not store_module._OPEN  # closed once idle for LINGER_S: another process may take it
+    # another process opens it at once (a bare DuckDB connection, which does not wait for a lock)
+    out = subprocess.run([sys.executable, "-c", "import duckdb, sys; duckdb.connect(sys.argv[1]).close()",
+                          store.path], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    with store.held():
+        store.get_run(run_id)
+        store.list_runs()
+    assert len(opened) == 2  # opened again after it was closed, once for the block
