@@ -100,6 +100,9 @@ def file_fault(e: Env, name, make, args, message, rc_expected=2):
 
 def _hold(db: Path, seconds: float) -> subprocess.Popen:
     """Another process holding the database file for `seconds`, returned once it holds it."""
+    from engine.store import release
+
+    release(db)  # this process closes the file first: the bare connection below does not wait
     holder = subprocess.Popen([sys.executable, "-c", f"import duckdb, time; c = duckdb.connect({str(db)!r}); "
                                f"print('held', flush=True); time.sleep({seconds})"], stdout=subprocess.PIPE, text=True)
     assert holder.stdout is not None

@@ -354,8 +354,10 @@ def _schema_of(sql: str) -> list[tuple[str, str]]:
 # use, lent to each operation as a cursor of its own, and is then closed (freeing its lock): bursts of
 # queries open it once, and other processes (the dashboard while a worker writes) wait at most that
 # much longer than the operation itself. Each operation on a writable file ends with a checkpoint, so
-# the file on disk is whole between operations, as when each one closed it.
-LINGER_S = 0.1
+# the file on disk is whole between operations, as when each one closed it. Short, so the file is free
+# between the polls of a reader (the dashboard watching a run): at 0.1 s a reader polling every 0.05 s
+# kept a writing worker out for its whole lock timeout (tests/test_store.py).
+LINGER_S = 0.02
 
 
 class _Open:

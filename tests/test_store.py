@@ -142,3 +142,32 @@ def test_a_burst_of_queries_opens_the_file_once_and_it_is_closed_once_idle(store
         store.get_run(run_id)
         store.list_runs()
     assert len(opened) == 2  # opened again after it was closed, once for the block
+
+
+def test_a_process_polling_the_file_leaves_it_to_another_one(store):
+    """The dashboard polls a run's progress while a worker process writes it: a file kept open between
+    operations must still be free between the reader's polls, or the writer starves (it waits for its
+    lock timeout). Polled every 0.05 s here, another process gets the file within seconds."""
+    import threading
+
+    from tests.conftest import hold_file
+
+    run_id = store.create_run("standard", {}, {}, 1)
+    stop = threading.Event()
+
+    def poll():
+        while not stop.is_set():
+            store.get_run(run_id)
+            time.sleep(0.05)
+
+    poller = threading.Thread(target=poll)
+    poller.start()
+    try:
+        t0 = time.monotonic()
+        holder = hold_file(store.path, 0)  # retries a bare connection every 20 ms for up to 30 s
+        waited = time.monotonic() - t0
+        holder.wait(timeout=30)
+    finally:
+        stop.set()
+        poller.join()
+    assert holder.returncode == 0 and waited < 10, waited
