@@ -18,9 +18,11 @@ def test_the_same_gguf_by_catalog_id_and_by_path_is_too_close_to_call(store, smo
     d = recommend(store, "standard")
     p = d.ranking.set_index("model_spec").p_first
     assert d.verdict == TOO_CLOSE
-    # Neither comes near the threshold (0.9). Not exactly a coin toss either: the timings of two loads of
-    # one file differ a little, and consistently within a run (0.35/0.65 seen in one CI run).
-    assert 0.2 < p[by_id] < 0.8 and 0.2 < p[by_path] < 0.8
+    # Neither reaches the threshold (0.9). Not a coin toss either, and how far from one depends on the
+    # machine: on a quiet host the timings count, and two loads of one file differ a little and
+    # consistently within a run (0.35/0.65 and 0.16/0.84 seen on the same 2-core VM); on a busy one they
+    # leave the verdict and the equal quality gives 0.50/0.50.
+    assert p[by_id] < 0.9 and p[by_path] < 0.9
     # greedy decoding of one file: the same answers, so the same quality on every case
     q = d.criteria.set_index(["model_spec", "criterion"]).value
     assert q[by_id, "quality"] == q[by_path, "quality"]
