@@ -1,8 +1,9 @@
 """DuckDB store. The schema changes only through the ordered migrations below.
 
-Each operation opens its own short connection: a run executes in a worker process
-while the dashboard reads, and DuckDB lets only one process hold a file at a time,
-so a lock is held for milliseconds and retried when another process has it.
+Each operation takes its own short connection (a cursor of the file this process has open, the
+file closed LINGER_S after its last use): a run executes in a worker process while the dashboard
+reads, and DuckDB lets only one process hold a file at a time, so a lock is held for milliseconds
+and retried when another process has it.
 """
 from __future__ import annotations
 
