@@ -29,8 +29,26 @@ def progress_bar(status, kind: str, **extra) -> None:
 
 
 @st.fragment(run_every=1.0)
-def progress_panel(run_id: str) -> None:
-    status = worker.run_status(s, run_id)
+def ticking(job_id: str, status_of, panel) -> None:
+    status = status_of(s, job_id)
+    if status.finished:
+        st.rerun()  # the whole page again, without this fragment (see live)
+    panel(job_id, status)
+
+
+def live(job_id: str, status_of, panel) -> None:
+    """Draw `panel(job_id, status)`; while the job goes on, again every second in a fragment. Once it has
+    finished, the page draws it without the fragment, so the browser's one-second timer is gone before a
+    button of the finished panel switches page (a timer that fires after a switch reruns a fragment of the
+    page left behind, and the browser has been seen to clear the new page then)."""
+    status = status_of(s, job_id)
+    if status.finished:
+        panel(job_id, status)
+    else:
+        ticking(job_id, status_of, panel)
+
+
+def progress_panel(run_id: str, status) -> None:
     st.subheader(tr("run_active", run_id=run_id))
     if status.status == "starting":
         st.info(tr("run_starting"))
@@ -71,7 +89,7 @@ def progress_panel(run_id: str) -> None:
 
 
 if active:
-    progress_panel(active)
+    live(active, worker.run_status, progress_panel)
     st.divider()
 
 st.subheader(tr("run_new"))
@@ -153,9 +171,7 @@ if st.button(tr("run_start"), type="primary", disabled=bool(active and not worke
         st.rerun()
 
 
-@st.fragment(run_every=1.0)
-def sweep_panel(sweep_id: str) -> None:
-    status = worker.sweep_status(s, sweep_id)
+def sweep_panel(sweep_id: str, status) -> None:
     st.markdown(f"**{tr('sweep_active', id=sweep_id)}**")
     if status.status == "starting":
         st.info(tr("run_starting"))
@@ -185,7 +201,7 @@ st.subheader(tr("sweep_title"))
 st.caption(tr("sweep_help"))
 active_sweep = st.session_state.get("active_sweep")
 if active_sweep:
-    sweep_panel(active_sweep)
+    live(active_sweep, worker.sweep_status, sweep_panel)
 w1, w2, w2b = st.columns([2, 1, 1])
 sweep_model = w1.text_input(tr("sweep_model"), placeholder="openai/gpt-oss-20b@http://127.0.0.1:8000/v1",
                             key="sweep_model", help=tr("sweep_model_help"))

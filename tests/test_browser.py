@@ -105,6 +105,8 @@ def test_click_through(server):
     from playwright.sync_api import expect
 
     with _page({"width": 1400, "height": 1000}) as page:
+        sent = []  # what the browser sends the dashboard server: a rerun request is one message
+        page.on("websocket", lambda ws: ws.on("framesent", lambda payload: sent.append(payload)))
         page.goto(server)
         expect(page.get_by_text("No runs yet")).to_be_visible()
         page.screenshot(path=ARTIFACTS / "1-home.png", full_page=True)
@@ -123,6 +125,11 @@ def test_click_through(server):
         expect(page.get_by_test_id("stProgress")).to_be_visible()
         expect(page.get_by_text("Finished: 2 generations")).to_be_visible(timeout=120_000)
         page.screenshot(path=ARTIFACTS / "3-run-done.png", full_page=True)
+        # the finished run is drawn without a one-second timer: while a timer ticks, a switch of page can
+        # be followed by a rerun of the page left behind, which has cleared the new page
+        quiet_from = len(sent)
+        page.wait_for_timeout(2500)
+        assert sent[quiet_from:] == [], f"{len(sent) - quiet_from} messages sent by an idle finished page"
 
         page.locator("[data-testid=stButton] button").filter(has_text="Open the comparison").click()
         expect(page.get_by_role("heading", name="Metrics")).to_be_visible()
