@@ -26,6 +26,7 @@ sys.path.insert(0, str(ROOT))
 
 import duckdb  # noqa: E402
 
+from tests.conftest import hold_file  # noqa: E402  (another program holding the file, retrying until it has it)
 from tests.fakeservers import FakeServer, OllamaHandler, OpenAIHandler, SilentServer  # noqa: E402
 
 HANG_S = 15.0
@@ -98,18 +99,6 @@ def file_fault(e: Env, name, make, args, message, rc_expected=2):
             "rows_expected": 0, "rows_found": 0, "seconds": secs, "detail": err.strip().splitlines()[-1:]}
 
 
-def _hold(db: Path, seconds: float) -> subprocess.Popen:
-    """Another process holding the database file for `seconds`, returned once it holds it."""
-    from engine.store import release
-
-    release(db)  # this process closes the file first: the bare connection below does not wait
-    holder = subprocess.Popen([sys.executable, "-c", f"import duckdb, time; c = duckdb.connect({str(db)!r}); "
-                               f"print('held', flush=True); time.sleep({seconds})"], stdout=subprocess.PIPE, text=True)
-    assert holder.stdout is not None
-    holder.stdout.readline()
-    return holder
-
-
 def _stderr_of(proc: subprocess.Popen, timeout: float) -> str:
     """What a process wrote to stderr by the time it ended (killed after `timeout` s)."""
     try:
@@ -167,7 +156,7 @@ def busy_database(e: Env):
     deadline = time.monotonic() + 30
     while count(db) < 1 and time.monotonic() < deadline:
         time.sleep(0.05)
-    _hold(db, 40).wait()  # held for 40 s, longer than any wait for the lock
+    hold_file(db, 40).wait()  # held for 40 s, longer than any wait for the lock
     released = time.monotonic()
     err = _stderr_of(proc, 120)
     found = count(db)
@@ -626,7 +615,7 @@ def hang_cases(e: Env, oa_url: str) -> list[dict]:
     out += _bomb_cases(e)
     db = e.db()  # the database held by another process before the run starts; two Ctrl-C
     e.cli("run", "--scenario", "standard", "--model", "fake/echo", *CASE, "--db", db)
-    holder = _hold(db, 120)
+    holder = hold_file(db, 120)
     proc = subprocess.Popen([sys.executable, "-m", "engine", "run", "--scenario", "standard", "--model", "fake/echo",
                              *CASE, "--db", str(db)], cwd=ROOT, env=e.env, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)

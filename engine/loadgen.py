@@ -334,7 +334,8 @@ class Clients:
         most c in flight in all, each process an equal share of both; "open", a schedule, every n-th
         arrival to each. All start together; (samples in the order they started, start, end (monotonic), saturated, most
         in flight)."""
-        parts = split(items, min(processes or self.n, self.n, len(items), c if kind == "closed" else len(items)))
+        n = min(processes or self.n, self.n, len(items))
+        parts = split(items, min(n, c) if kind == "closed" else n)  # closed: no process without a client
         cs = [len(s) for s in split(list(range(c)), len(parts))] if kind == "closed" else [0] * len(parts)
         self.cancel.clear()
         self.full.clear()

@@ -368,6 +368,15 @@ class _Open:
         self.key, self.con, self.read_only, self.users, self.idle_since = key, con, read_only, 0, time.monotonic()
         self.broken = False  # DuckDB invalidated it (a fatal error such as a full disk): reopened once idle
 
+    def put_back(self) -> None:
+        """An operation is done with it: it is idle from now when no other one uses it, and closed at once
+        when DuckDB invalidated it."""
+        with _OPEN_LOCK:
+            self.users -= 1
+            self.idle_since = time.monotonic()
+            if self.users == 0 and (self.broken or LINGER_S <= 0):
+                self.close()
+
     def close(self) -> None:
         """Forget and close it (under _OPEN_LOCK, no operation using it)."""
         if _OPEN.get(self.key) is self:
@@ -468,7 +477,7 @@ class Store:
         try:
             con = entry.con.cursor()
         except BaseException:
-            self._done(entry)
+            entry.put_back()
             raise
         try:
             yield con
@@ -482,7 +491,7 @@ class Store:
             raise self._error(exc) from None
         finally:
             con.close()
-            self._done(entry)
+            entry.put_back()
 
     def _open(self, wait: float) -> _Open:
         """This file, open in this process in this store's mode (opened if need be; while another
@@ -523,14 +532,6 @@ class Store:
                                 f"(waited {wait:.0f} s): {busy}") from None
             time.sleep(delay)
             delay = min(delay * 2, 0.2)
-
-    @staticmethod
-    def _done(entry: _Open) -> None:
-        with _OPEN_LOCK:
-            entry.users -= 1
-            entry.idle_since = time.monotonic()
-            if entry.users == 0 and (entry.broken or LINGER_S <= 0):  # closed at once
-                entry.close()
 
     def _error(self, exc: duckdb.Error) -> StoreError:
         msg = _first_line(exc)
