@@ -130,6 +130,7 @@ def test_click_through(server):
         quiet_from = len(sent)
         page.wait_for_timeout(2500)
         assert sent[quiet_from:] == [], f"{len(sent) - quiet_from} messages sent by an idle finished page"
+        expect(page.get_by_role("button", name="Start", exact=True)).to_be_enabled()  # a next run, unasked
 
         page.locator("[data-testid=stButton] button").filter(has_text="Open the comparison").click()
         expect(page.get_by_role("heading", name="Metrics")).to_be_visible()
