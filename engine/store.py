@@ -354,7 +354,7 @@ def _schema_of(sql: str) -> list[tuple[str, str]]:
 # this process has open costs 0.04 ms. So a file stays open in the process for LINGER_S after its last
 # use, lent to each operation as a cursor of its own, and is then closed (freeing its lock): bursts of
 # queries open it once, and other processes (the dashboard while a worker writes) wait at most that
-# much longer than the operation itself. Each operation on a writable file ends with a checkpoint, so
+# much longer than the operation itself. Each operation that wrote ends with a checkpoint, so
 # the file on disk is whole between operations, as when each one closed it. Short, so the file is free
 # between the polls of a reader (the dashboard watching a run): at 0.1 s a reader polling every 0.05 s
 # kept a writing worker out for its whole lock timeout (tests/test_store.py).
@@ -481,9 +481,10 @@ class Store:
             raise
         try:
             yield con
-            if not self.read_only:
+            if not self.read_only and os.path.exists(self.path + ".wal"):
                 # what the operation wrote goes from the write-ahead log into the file now, as a close
-                # did (5 ms, not 30): a copy of the file is whole, and a full disk fails this operation
+                # did (5 ms, not 30): a copy of the file is whole, and a full disk fails this operation.
+                # An operation that only read left no log (a checkpoint empties it): nothing to do.
                 con.execute("CHECKPOINT")
         except duckdb.Error as exc:
             if isinstance(exc, duckdb.FatalException) or "invalidated" in str(exc):
