@@ -423,6 +423,20 @@ def _close_all() -> None:
         _close_idle(0.0)
 
 
+def _checkpoint(con: duckdb.DuckDBPyConnection) -> None:
+    """What an operation wrote goes from the write-ahead log into the file now, as a close did (5 ms, not
+    30): a copy of the file is whole, and a full disk fails this operation. An operation that only read
+    left no log (a checkpoint empties it) and does not come here. While another thread of this process
+    is inside a write transaction on the file, DuckDB refuses the checkpoint; that operation checkpoints
+    when it ends (the last writer to end always can), so the refusal is not this operation's failure:
+    what it wrote is committed."""
+    try:
+        con.execute("CHECKPOINT")
+    except duckdb.TransactionException as exc:
+        if "other write transactions" not in str(exc):
+            raise
+
+
 class Store:
     """A ModelPick results file. `read_only` opens it without a write lock and creates or
     changes nothing; otherwise the file is created when missing and migrated, but only
@@ -482,10 +496,7 @@ class Store:
         try:
             yield con
             if not self.read_only and os.path.exists(self.path + ".wal"):
-                # what the operation wrote goes from the write-ahead log into the file now, as a close
-                # did (5 ms, not 30): a copy of the file is whole, and a full disk fails this operation.
-                # An operation that only read left no log (a checkpoint empties it): nothing to do.
-                con.execute("CHECKPOINT")
+                _checkpoint(con)
         except duckdb.Error as exc:
             if isinstance(exc, duckdb.FatalException) or "invalidated" in str(exc):
                 entry.broken = True

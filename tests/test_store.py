@@ -1,6 +1,7 @@
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import duckdb
 
@@ -142,6 +143,39 @@ def test_a_burst_of_queries_opens_the_file_once_and_it_is_closed_once_idle(store
         store.get_run(run_id)
         store.list_runs()
     assert len(opened) == 2  # opened again after it was closed, once for the block
+
+
+def test_threads_writing_at_once_all_succeed_and_leave_the_file_checkpointed(store):
+    """A run writes its generations while its heartbeat thread writes the run's row: each operation
+    ends with a checkpoint, which DuckDB refuses while another thread's write transaction is open. No
+    write may fail for that (what it wrote is committed), and once they are all done the log is in the
+    file. (Two threads rewriting the same run's configuration at once conflict in DuckDB, "Conflict on
+    update": the recorder's notes take a lock.)"""
+    import threading
+    from datetime import datetime
+
+    run_id = store.create_run("standard", {}, {}, 1)
+    errors: list[str] = []
+
+    def write(n: int) -> None:
+        for i in range(150):
+            try:
+                if n == 0:
+                    store.heartbeat(run_id)
+                else:
+                    store.add_generation({"run_id": run_id, "model_spec": f"fake/m{n}", "case_id": "c", "repeat": i,
+                                          "turn": 0, "ok": True, "started_at": datetime(2026, 1, 1)}, [])
+            except Exception as exc:
+                errors.append(str(exc))
+
+    threads = [threading.Thread(target=write, args=(n,)) for n in range(3)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    assert errors == [], f"{len(errors)} of 450 writes failed, first: {errors[0]}"
+    assert len(store.generations(run_id)) == 300
+    assert not Path(store.path + ".wal").exists()  # the last writer to end checkpointed
 
 
 def test_a_process_polling_the_file_leaves_it_to_another_one(store):
