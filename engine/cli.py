@@ -648,6 +648,8 @@ def _cmd_recommend(args) -> int:
         contrib = ", ".join(f"{p.removeprefix('part_')} {getattr(r, p):.3f}" for p in parts)
         state = f"P(first) {r.p_first:.2f}" if r.eligible else f"excluded: {r.reasons}"
         print(f"  {r.model_spec}: score {r.score:.3f}  {state}  [{contrib}]")
+    for c, why in d.dropped_criteria.items():
+        print(f"  not weighed: {c} ({why})")
     for row in d.sensitivity.itertuples():
         sides = [f"below {row.flip_low:.0%} -> {row.winner_below}" if pd.notna(row.flip_low) else "",
                  f"above {row.flip_high:.0%} -> {row.winner_above}" if pd.notna(row.flip_high) else ""]

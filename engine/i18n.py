@@ -745,6 +745,8 @@ TEXT: dict[str, tuple[str, str]] = {
     # what the engine says about a decision (engine.i18n.Msg): caveats, why a model is out, cost notes
     "cav_dropped": ("criterion {criterion} left out of the score ({why}); the other weights were rescaled",
                     "指标“{criterion}”未计入得分（{why}）；其余权重已按比例调整"),
+    "cav_one_piece": ("no decode rate for {models}: the answers came in one piece",
+                      "{models} 没有生成速度：回答是一次性整段返回的"),
     "cav_not_measured_for": ("not measured for {models}", "{models} 未测得该项"),
     "cav_one_model": ("only one model was run: there is nothing to compare it with", "只运行了一个模型：没有可对比的对象"),
     "cav_binds": ("constraint {constraint} binds: without it {model} would lead",

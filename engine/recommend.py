@@ -234,11 +234,17 @@ def evidence_from_frames(gens: pd.DataFrame, checks: pd.DataFrame, scenario_id: 
         out = np.full((len(models), len(cases), n_repeats), np.nan)
         if frame.empty:
             return out
-        means = frame.groupby(["model_spec", "case_id", "repeat"])[column].mean().dropna()
+        # a column may be null on every row (a decode rate of answers that came in one piece): the
+        # groups then all drop and the index arrays below would be empty floats, not positions
+        means = pd.to_numeric(frame.groupby(["model_spec", "case_id", "repeat"])[column].mean(),
+                              errors="coerce").dropna()
+        if means.empty:
+            return out
         keys = means.index.to_frame(index=False)
-        keep = keys.model_spec.isin(mi) & keys.case_id.isin(ci)
-        keys, vals = keys[keep.to_numpy()], means.to_numpy(dtype=float)[keep.to_numpy()]
-        out[keys.model_spec.map(mi).to_numpy(), keys.case_id.map(ci).to_numpy(), keys["repeat"].to_numpy()] = vals
+        keep = (keys.model_spec.isin(mi) & keys.case_id.isin(ci)).to_numpy()
+        keys, vals = keys[keep], means.to_numpy(dtype=float)[keep]
+        out[keys.model_spec.map(mi).to_numpy(dtype=int), keys.case_id.map(ci).to_numpy(dtype=int),
+            keys["repeat"].to_numpy(dtype=int)] = vals
         return out
 
     in_context = gens[~gens["exceeds_context"].fillna(False).astype(bool)].assign(
@@ -897,6 +903,13 @@ def _plain_timings(t: dict) -> dict:
     return {k: t[k] for k in ("trusted", "problems", "left_out", "trusted_by_user", "note")}
 
 
+def _came_in_one_piece(gens: pd.DataFrame, model: str) -> bool:
+    """A model with answers but no decode rate: each answer came in one streamed piece (or one
+    token), so no rate between the first token and the last can be measured."""
+    ok = gens[(gens.model_spec == model) & gens.ok]
+    return len(ok) > 0 and ok.decode_tok_per_s.isna().all()
+
+
 def _criteria_in_use(g: _Gathered, point: dict, timings: dict) -> tuple[dict[str, float], dict[str, str], list[str]]:
     """The weighted criteria measured for every model (and not left out for untrusted timings), their
     weights normalised; the others left out, said among the caveats (which start here)."""
@@ -908,6 +921,8 @@ def _criteria_in_use(g: _Gathered, point: dict, timings: dict) -> tuple[dict[str
         missing = [m for i, m in enumerate(g.models) if not np.isfinite(point[c][i])]
         if c in timings["left_out"]:
             dropped[c] = Msg("cav_timing_untrusted", why=Joined(timings["problems"]))
+        elif missing and c == "throughput" and all(_came_in_one_piece(g.ev.gens, m) for m in missing):
+            dropped[c] = Msg("cav_one_piece", models=", ".join(missing))
         elif missing:
             dropped[c] = Msg("cav_not_measured_for", models=", ".join(missing))
         else:

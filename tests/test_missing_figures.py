@@ -1,0 +1,97 @@
+"""No figure that can be missing may break a verdict: runs with nulls in the nullable columns of
+`generations` go through summary, recommend and every report format."""
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import tempfile
+from datetime import datetime
+from pathlib import Path
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from engine import Store
+from engine.cli import main
+from tests.conftest import make_run
+
+# the nullable columns a decision reads, and a plausible value for each when present
+NULLABLE = {"category": "knowledge", "output_text": "an answer", "finish_reason": "stop", "load_ms": 900.0,
+            "ttft_ms": 120.0, "e2e_ms": 800.0, "prompt_tokens": 30, "output_tokens": 40,
+            "output_chars": 160, "prompt_tok_per_s": 300.0, "decode_tok_per_s": 25.0,
+            "stream_decode_tok_per_s": 24.0, "chars_per_s": 90.0, "engine_prompt_ms": 50.0,
+            "engine_decode_ms": 700.0, "tokens_source": "engine", "rss_mb": 400.0, "vram_mb": None,
+            "first_token_ms": 110.0, "engine_load_ms": 800.0, "engine_total_ms": 760.0}
+MODELS = ("fake/a", "fake/b")
+
+
+def _run(out: Path, null_columns: dict, n_cases: int) -> Path:
+    db = out / "x.duckdb"
+    store = Store(db)
+    run_id = store.create_run("standard", {"models": list(MODELS), "backend_options": {"n_ctx": 4096}},
+                              {"gpus": []}, 0)
+    for m in MODELS:
+        for i in range(n_cases):
+            row = {"run_id": run_id, "model_spec": m, "case_id": f"c{i:02d}", "repeat": 0, "turn": 0,
+                   "ok": True, "started_at": datetime(2026, 1, 1)}
+            for col, value in NULLABLE.items():
+                row[col] = None if col in null_columns.get(m, ()) else value
+            score = 0.4 + 0.1 * MODELS.index(m)
+            store.add_generation(row, [{"run_id": run_id, "model_spec": m, "case_id": f"c{i:02d}",
+                                        "repeat": 0, "turn": 0, "check_type": "contains",
+                                        "passed": score >= 0.5, "score": score, "weight": 1.0, "detail": ""}])
+    store.finish_run(run_id, "done")
+    return db
+
+
+def _cli(*args: str) -> tuple[int, str, str]:
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        rc = main(list(args))
+    return rc, out.getvalue(), err.getvalue()
+
+
+columns = st.sets(st.sampled_from(sorted(NULLABLE)))
+
+
+@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(null_a=columns, null_b=columns, n_cases=st.sampled_from([1, 3, 11]))
+def test_any_missing_figure_leaves_every_decision_surface_standing(null_a, null_b, n_cases):
+    with tempfile.TemporaryDirectory() as tmp:
+        db = _run(Path(tmp), {"fake/a": null_a, "fake/b": null_b}, n_cases)
+        for args in (["summary"], ["summary", "--json"], ["recommend", "--scenario", "standard"],
+                     ["recommend", "--scenario", "standard", "--json"]):
+            rc, out, err = _cli(*args, "--db", str(db))
+            assert rc == 0, (args, null_a, null_b, err)
+        decision = json.loads(_cli("recommend", "--scenario", "standard", "--json", "--db", str(db))[1])
+        assert decision["verdict"]
+        for fmt in ("md", "html", "json"):
+            target = Path(tmp) / f"memo.{fmt}"
+            rc, _, err = _cli("report", "--scenario", "standard", "--format", fmt, "--out", str(target),
+                              "--db", str(db))
+            assert rc == 0 and target.stat().st_size > 0, (fmt, null_a, null_b, err)
+
+
+def test_a_model_whose_answers_came_in_one_piece_is_decided_without_throughput_and_says_why(store):
+    figures = {m: {f"c{i:02d}": [(0.4 if m == "fake/a" else 0.7, 100.0, 500.0, None if m == "fake/a" else 20.0)]
+                   for i in range(12)} for m in MODELS}
+    make_run(store, "standard", figures)
+    rc, out, err = _cli("recommend", "--scenario", "standard", "--db", str(store.path))
+    assert rc == 0, err
+    assert "not weighed: throughput (no decode rate for fake/a: the answers came in one piece)" in out
+    d = json.loads(_cli("recommend", "--scenario", "standard", "--json", "--db", str(store.path))[1])
+    assert d["dropped_criteria"]["throughput"] == "no decode rate for fake/a: the answers came in one piece"
+    assert "throughput" not in d["weights"]
+    # one generation of one case and one repeat: the shape that made the index arrays empty
+    one = {m: {"c00": [(0.5, 100.0, 500.0, None)]} for m in MODELS}
+    make_run(store, "standard", one)
+    rc, out, err = _cli("recommend", "--scenario", "standard", "--db", str(store.path))
+    assert rc == 0 and "verdict:" in out, err
+
+
+def test_the_one_piece_reason_is_said_in_chinese():
+    from engine.i18n import Msg
+
+    msg = Msg("cav_one_piece", models="fake/a")
+    assert msg.say("zh") == "fake/a 没有生成速度：回答是一次性整段返回的"
