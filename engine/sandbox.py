@@ -1,7 +1,8 @@
 """Runs untrusted, model-written Python in a sandbox.
 
-bubblewrap (`bwrap`) gives a read-only root, a private /tmp, no network and new
-namespaces for everything; the child runs as an unprivileged user with limits on CPU
+bubblewrap (`bwrap`) gives a root that holds only the system's interpreter and libraries
+(/usr, read-only), a private /tmp, no network and new namespaces for everything: the
+checkout, the results file, secrets and homes are not there; the child runs as an unprivileged user with limits on CPU
 time, memory, file size and process count, an empty environment, a wall-clock time
 limit and capped output. Without bwrap the sandbox refuses to run, unless the user
 turns isolation off knowingly (MODELPICK_UNSANDBOXED=1), and then still applies the
@@ -112,6 +113,27 @@ def _limit_child(limits: Limits, drop_privileges: bool):
     return apply
 
 
+# What the interpreter needs to start and import its standard library; nothing else of the host's
+# file system is there (no checkout, results file, secrets, scenario folders or anyone's home).
+_SYSTEM_DIRS = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32")
+_SYSTEM_FILES = ("/etc/ld.so.cache", "/etc/localtime", "/etc/nsswitch.conf")
+
+
+def _system_binds() -> list[str]:
+    """bwrap arguments: /usr read-only, the merged-/usr links as links (real folders bound where a
+    system has no merged /usr), a few files of /etc, and an empty root around them."""
+    out: list[str] = []
+    for path in _SYSTEM_DIRS:
+        if os.path.islink(path):
+            out += ["--symlink", os.readlink(path), path]
+        elif os.path.isdir(path):
+            out += ["--ro-bind", path, path]
+    for path in _SYSTEM_FILES:
+        if os.path.isfile(path):
+            out += ["--ro-bind", path, path]
+    return out
+
+
 def run_python(code: str, files: dict[str, str] | None = None, limits: Limits = Limits()) -> SandboxResult:
     """Run `code` as main.py in a fresh temporary folder with `files` beside it."""
     mode = isolation()
@@ -129,9 +151,8 @@ def run_python(code: str, files: dict[str, str] | None = None, limits: Limits = 
             size = str(limits.scratch_mb * 2**20)
             # a sized tmpfs for /tmp and for the working folder, the given files bound into it read-only
             given = sum((["--ro-bind", str(work / name), f"/tmp/work/{name}"] for name in names), [])
-            cmd = ["bwrap", "--ro-bind", "/", "/", "--size", size, "--tmpfs", "/tmp", "--size", size, "--tmpfs",
+            cmd = ["bwrap", *_system_binds(), "--size", size, "--tmpfs", "/tmp", "--size", size, "--tmpfs",
                    "/tmp/work", *given, "--chdir", "/tmp/work", "--dev", "/dev", "--proc", "/proc",
-                   "--size", str(2**20), "--tmpfs", "/root", "--size", str(2**20), "--tmpfs", "/home",
                    "--unshare-all", "--die-with-parent", "--new-session", "--clearenv",
                    *sum((["--setenv", k, v] for k, v in env.items()), []), *py]
             cwd = None

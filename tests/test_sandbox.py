@@ -140,3 +140,24 @@ def test_a_sandbox_that_could_not_fork_is_started_again(monkeypatch):
     # an answer's own failure is not retried
     calls.clear()
     assert run_python("raise SystemExit(3)").returncode == 3 and len(calls) == 1
+
+
+def test_model_code_finds_neither_the_checkout_nor_the_results_file_nor_any_home(tmp_path, monkeypatch):
+    results = tmp_path / "results.duckdb"
+    results.write_text("not for model code")
+    code = ("import os, json\n"
+            f"paths = [{str(ROOT / 'README.md')!r}, {str(ROOT / '.streamlit' / 'config.toml')!r}, "
+            f"{str(results)!r}, {str(Path.home())!r}, '/work', '/etc/passwd']\n"
+            "print(json.dumps({'root': sorted(os.listdir('/')), "
+            "'seen': [p for p in paths if os.path.exists(p)]}))\n"
+            f"open({str(ROOT / 'README.md')!r}).read()\n")
+    res = run_python(code)
+    import json
+
+    report = json.loads(res.stdout.strip().splitlines()[0])
+    assert report["seen"] == [], report
+    top = ROOT.parts[1]  # the checkout's top folder (e.g. 'work' or 'home') is not in the sandbox's /
+    assert top not in report["root"] and "home" not in report["root"] and "root" not in report["root"]
+    assert "FileNotFoundError" in res.stderr
+    # the interpreter and its standard library still work there
+    assert run_python("import json, sqlite3, decimal; print(json.dumps([1]))").stdout.strip() == "[1]"
