@@ -12,6 +12,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
+import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -57,6 +58,28 @@ class Timed:
 
 
 RESERVE_BYTES = 1024 * 1024  # disk space set aside so a run that fills the disk can still say it failed
+
+
+# A token carries at least one byte of the text it decodes to, but for a few special ones (an end
+# of turn, a channel marker); and a stream coalesces few tokens into one chunk (a server under load
+# sends a handful at once, never dozens).
+_SPECIAL_TOKENS_SLACK = 8
+_TOKENS_PER_CHUNK_MAX = 64
+
+
+def implausible_token_count(output_tokens: int | None, text: str, n_chunks: int) -> str | None:
+    """Why a server's output-token count cannot be what it streamed, else None: more tokens than
+    bytes of text (answer and reasoning), or more than a plausible multiple of the chunks that came."""
+    if output_tokens is None:
+        return None
+    size = len(text.encode("utf-8"))
+    if output_tokens > size + _SPECIAL_TOKENS_SLACK:
+        return (f"the server reported {output_tokens:,} output tokens for {size:,} bytes of text: "
+                f"counted from the stream ({n_chunks} chunks) instead")
+    if output_tokens > _TOKENS_PER_CHUNK_MAX * n_chunks + _SPECIAL_TOKENS_SLACK:
+        return (f"the server reported {output_tokens:,} output tokens in {n_chunks} streamed chunks: "
+                "counted from the stream instead")
+    return None
 
 
 def _ratio(num, den_s):
@@ -180,6 +203,9 @@ class Recorder:
         r = t.report or EngineReport(tokens_from_engine=False)
         # Without the engine's count, one streamed chunk (answer or reasoning) is one token.
         n_chunks = len(t.gaps_ms) + 1 if t.first_token_s is not None else 0
+        doubt = implausible_token_count(r.output_tokens, t.text + (t.reasoning or ""), n_chunks)
+        if doubt:  # the server's word is not taken: the harness's own count is, and said why
+            r = dataclasses.replace(r, output_tokens=None, engine_decode_tokens=None, tokens_from_engine=False)
         out_tokens = r.output_tokens if r.output_tokens is not None else (n_chunks or None)
         # Stream decode rate: tokens after the first over the time after the first chunk.
         stream_window = (t.last_chunk_s - t.first_token_s) \
@@ -218,6 +244,7 @@ class Recorder:
             "cache_mode": cache[0], "cache_marker": cache[1],
             "cached_prompt_tokens": r.extra.get("cached_prompt_tokens"),
             "request_id": r.extra.get("request_id"),  # the server's id of the request, to find it in its logs
+            "tokens_note": doubt,
         }
         if row.get("peak_vram_mb") is None and memory.get("vram_mb"):
             row["peak_vram_mb"] = memory["vram_mb"]  # a server's own figure (Ollama's /api/ps size_vram)

@@ -238,6 +238,9 @@ MIGRATIONS: list[tuple[str, str]] = [
         ALTER TABLE sweeps ADD COLUMN max_rate_per_s DOUBLE;
         ALTER TABLE sweeps ADD COLUMN max_concurrency INTEGER;
     """),
+    ("014_token_count_doubts", """
+        ALTER TABLE generations ADD COLUMN tokens_note VARCHAR;
+    """),
 ]
 
 

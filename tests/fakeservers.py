@@ -196,7 +196,7 @@ MALFORMED = ("bad-content-number", "bad-reasoning-list", "bad-finish-list", "bad
 class OpenAIHandler(_Handler):
     MODELS = {"echo", "no-usage", "reasoner", "fault-500", "fault-error-mid", "fault-malformed",
               "fault-stall", "fault-no-final", "fault-drop", "fault-401-echo", "cacher", "parrot", "parrot-all-3",
-              "fault-500-echo", "fault-sse-echo", "says-key", "redirect", "a40",
+              "fault-500-echo", "fault-sse-echo", "says-key", "redirect", "a40", "inflated",
               *MALFORMED}
 
     def do_GET(self):
@@ -307,6 +307,8 @@ class OpenAIHandler(_Handler):
                      "completion_tokens": len(words) + (3 if model == "reasoner" else 0)}
             if model == "cacher":
                 usage["prompt_tokens_details"] = {"cached_tokens": cached}
+            if model == "inflated":  # a server whose word on tokens would buy the throughput score
+                usage["completion_tokens"] = 2147483646
             event({**base, "choices": [], "usage": usage})
         self._chunk(b"data: [DONE]\n\n")
         self._end_stream()

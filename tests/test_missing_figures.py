@@ -95,3 +95,21 @@ def test_the_one_piece_reason_is_said_in_chinese():
 
     msg = Msg("cav_one_piece", models="fake/a")
     assert msg.say("zh") == "fake/a 没有生成速度：回答是一次性整段返回的"
+
+
+def test_a_servers_inflated_token_count_is_not_taken_and_buys_no_throughput(store):
+    from engine import RunConfig, Runner, load_scenario
+    from tests.fakeservers import FakeServer, OpenAIHandler
+
+    with FakeServer(OpenAIHandler) as oa:
+        specs = [f"openai/inflated@{oa.url}/v1", f"openai/echo@{oa.url}/v1"]
+        run_id = Runner(store).run(RunConfig(load_scenario("standard"), specs, warmup=False))
+    gens = store.generations(run_id)
+    liar, honest = (gens[gens.model_spec == s] for s in specs)
+    assert (liar.tokens_source == "stream").all() and (honest.tokens_source == "engine").all()
+    assert liar.tokens_note.str.contains("2,147,483,646 output tokens for").all()
+    assert honest.tokens_note.isna().all()
+    # the harness's count: one token a streamed chunk, as many as the honest server's
+    assert (liar.output_tokens.to_numpy() == honest.output_tokens.to_numpy()).all()
+    # decode rates of the same order as the honest twin's (3.9e13 tok/s when the count was taken)
+    assert liar.decode_tok_per_s.median() < 5 * honest.decode_tok_per_s.median()

@@ -26,6 +26,8 @@ GENERATION_COLUMNS = [
     "cache_mode", "cache_marker", "cached_prompt_tokens",
     # 012_server_counters
     "request_id",
+    # 014_token_count_doubts
+    "tokens_note",
 ]
 
 
