@@ -804,7 +804,10 @@ def _owner_alive(pid: int, since) -> bool:
     import psutil
 
     try:
-        created = psutil.Process(pid).create_time()
+        proc = psutil.Process(pid)
+        created = proc.create_time()
+        if proc.status() == psutil.STATUS_ZOMBIE:  # killed, its parent has not reaped it yet: dead
+            return False
     except (psutil.NoSuchProcess, psutil.AccessDenied, ValueError):
         return False
     if since is None:

@@ -188,13 +188,14 @@ def _alive(pid: int | None, run_id: str) -> bool:
         return proc.poll() is None
     if not pid:
         return False
+    import psutil
+
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE  # a zombie is dead, not yet reaped
+    except psutil.NoSuchProcess:
         return False
-    except PermissionError:
+    except psutil.AccessDenied:
         return True
-    return True
 
 
 def _log_tail(db_path: str, run_id: str, lines: int = 5) -> str:

@@ -400,3 +400,28 @@ def test_a_run_on_a_quiet_host_is_not_flagged(store, monkeypatch):
     load = json.loads(store.get_run(run_id)["host_json"])["load"]
     assert load["samples"] >= 1 and not load["busy"] and load["others_cpu_pct_median"] == 3.0
     assert not any("timings are not trustworthy" in c for c in recommend(store, "standard").caveats)
+
+
+def test_a_killed_run_whose_process_is_a_zombie_is_dead_and_can_be_resumed(store):
+    import psutil
+
+    from engine import worker
+    from engine.store import stale_reason
+
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        run_id = store.create_run("standard", {"models": ["fake/echo"]}, {"gpus": []}, 0)
+        with store.connect() as con:
+            con.execute("UPDATE runs SET owner_pid = ? WHERE run_id = ?", [child.pid, run_id])
+        assert stale_reason(store.get_run(run_id)) is None  # alive: still running
+        os.kill(child.pid, signal.SIGKILL)
+        for _ in range(100):  # killed and not reaped: a zombie until wait() below
+            if psutil.Process(child.pid).status() == psutil.STATUS_ZOMBIE:
+                break
+            time.sleep(0.02)
+        assert psutil.Process(child.pid).status() == psutil.STATUS_ZOMBIE
+        assert stale_reason(store.get_run(run_id)) == f"the process that ran it (pid {child.pid}) is gone"
+        assert not worker._alive(child.pid, "not-started-here")
+    finally:
+        child.kill()
+        child.wait()
