@@ -674,11 +674,10 @@ def _cmd_report(args) -> int:
         sidecar = out.with_name(f"{out.stem}.reproducibility.json")
         files = {out: to_markdown(d, args.lang, sidecar=sidecar.name).encode("utf-8"),
                  sidecar: reproducibility_json(d).encode("utf-8")}
+    from .safefile import write_file
+
     for path, data in files.items():
-        try:
-            path.write_bytes(data)
-        except OSError as exc:
-            raise ValueError(f"--out {path}: cannot write: {exc.strerror}") from None
+        write_file(path, data, shown=f"--out {path}")
     print(f"{', '.join(map(str, files))}: {d.verdict}")
     return 0
 

@@ -300,12 +300,14 @@ def task_text(p: Plan, c: Cluster, path: str | Path | None = None) -> str:
 
 
 def write(p: Plan, out: str | Path) -> list[Path]:
+    from .safefile import write_file
+
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     paths = [out] if len(p.clusters) == 1 else [out.with_name(f"{out.stem}-{i + 1}{out.suffix}")
                                                for i in range(len(p.clusters))]
     for c, path in zip(p.clusters, paths):
-        path.write_text(task_text(p, c, path), encoding="utf-8")
+        write_file(path, task_text(p, c, path).encode("utf-8"), shown=f"--out {path}")
     p.files = paths
     return paths
 

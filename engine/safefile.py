@@ -100,3 +100,40 @@ def read_under(folder: str | Path, relative: str | Path, limit: int) -> bytes:
         return _read_fd(fd, str(Path(folder) / relative), limit)
     finally:
         os.close(fd)
+
+
+def write_file(path: Path | str, data: bytes, shown: str | None = None) -> None:
+    """Write `data` to the regular file `path` (made if missing). A FIFO, a device or a folder there
+    is refused by name rather than written to: writing to a FIFO no one reads blocks for ever."""
+    path = Path(path)
+    shown = shown or str(path)
+    try:
+        info = os.stat(path)
+    except FileNotFoundError:
+        info = None
+    except OSError as exc:
+        raise UnsafeFile(f"{shown}: cannot write: {exc.strerror}") from None
+    if info is not None and not stat.S_ISREG(info.st_mode):
+        raise UnsafeFile(f"{shown} is {_kind(info.st_mode)}; only a regular file is written")
+    try:  # O_NONBLOCK: a FIFO put there since the check is not waited on
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_NONBLOCK, 0o644)
+    except OSError as exc:
+        raise UnsafeFile(f"{shown}: cannot write: {exc.strerror}") from None
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise UnsafeFile(f"{shown} is {_kind(info.st_mode)}; only a regular file is written")
+        os.ftruncate(fd, 0)
+        os.set_blocking(fd, True)
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view):]
+    except OSError as exc:
+        raise UnsafeFile(f"{shown}: cannot write: {exc.strerror}") from None
+    finally:
+        os.close(fd)
+
+
+def _kind(mode: int) -> str:
+    return ("a folder" if stat.S_ISDIR(mode) else "a FIFO" if stat.S_ISFIFO(mode)
+            else "a device" if stat.S_ISCHR(mode) or stat.S_ISBLK(mode) else "not a regular file")

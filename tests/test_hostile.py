@@ -8,6 +8,7 @@ import socket
 import threading
 import time
 import zipfile
+from pathlib import Path
 from http.server import BaseHTTPRequestHandler, HTTPServer
 
 import duckdb
@@ -523,3 +524,23 @@ def test_wrong_guesses_in_new_sessions_share_one_count(monkeypatch):
     at.button[0].click().run()
     assert "try again in" in at.error[0].value and [t.label for t in at.text_input] == ["Password"]
     access._FAILURES.clear()
+
+
+def test_report_out_to_a_fifo_or_a_device_is_refused_at_once(tmp_path, store):
+    import subprocess
+    import sys
+
+    figures = {m: {f"c{i:02d}": [(0.5, 100.0, 500.0, 20.0)] for i in range(3)} for m in ("fake/a", "fake/b")}
+    make_run(store, "standard", figures)
+    fifo = tmp_path / "memo.md"
+    os.mkfifo(fifo)
+    for target, kind in ((fifo, "a FIFO"), (Path("/dev/null"), "a device")):
+        res = subprocess.run([sys.executable, "-m", "engine", "report", "--scenario", "standard", "--format", "html",
+                              "--out", str(target), "--db", str(store.path)], cwd=ROOT, capture_output=True,
+                             text=True, timeout=60)
+        assert res.returncode == 2 and f"--out {target} is {kind}; only a regular file is written" in res.stderr
+    good = tmp_path / "memo.html"
+    res = subprocess.run([sys.executable, "-m", "engine", "report", "--scenario", "standard", "--format", "html",
+                          "--out", str(good), "--db", str(store.path)], cwd=ROOT, capture_output=True, text=True,
+                         timeout=60)
+    assert res.returncode == 0 and good.read_bytes().startswith(b"<!")
