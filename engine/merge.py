@@ -12,7 +12,7 @@ from pathlib import Path
 
 import duckdb
 
-from .store import MIGRATIONS, Store, StoreError, release
+from .store import MIGRATIONS, Store, StoreError, connect, release
 
 BY_RUN = ("generations", "check_results", "ratings", "judge_pairs")
 BY_SWEEP = ("sweep_levels", "sweep_requests")
@@ -25,7 +25,7 @@ def source_schema(path: str | Path) -> list[str]:
         raise StoreError(f"{path}: no such file")
     release(path)  # this process may still hold it open for writing
     try:
-        con = duckdb.connect(str(path), read_only=True)
+        con = connect(path, read_only=True)
     except duckdb.Error as exc:
         raise StoreError(f"{path}: not a DuckDB file ModelPick can read ({str(exc).splitlines()[0]})") from None
     try:

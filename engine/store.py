@@ -263,6 +263,39 @@ def run_facts(run: dict) -> dict:
     return {**run, "config": decoded(run.get("config_json")), "host": decoded(run.get("host_json"))}
 
 
+# No connection reaches for the network: DuckDB would otherwise download and load an extension to
+# read a foreign file (sqlite_scanner for a SQLite file given as --db).
+NO_EXTENSIONS = {"autoinstall_known_extensions": False, "autoload_known_extensions": False}
+
+_FOREIGN_MAGIC = ((b"SQLite format 3\0", "a SQLite database"), (b"PAR1", "a Parquet file"),
+                  (b"PK\x03\x04", "a ZIP archive (an xlsx or docx?)"), (b"%PDF", "a PDF"))
+
+
+def connect(path: str | Path, read_only: bool = False):
+    """A DuckDB connection with extension auto-install and auto-load off; a file that exists and is
+    not a DuckDB file is refused, saying what it is, before DuckDB looks at it."""
+    path = str(path)
+    try:
+        with open(path, "rb") as f:
+            head = f.read(16)
+    except FileNotFoundError:
+        head = None
+    except OSError:
+        head = None  # DuckDB says why it cannot open it
+    if head:
+        kind = next((what for magic, what in _FOREIGN_MAGIC if head.startswith(magic)), None)
+        if kind is None and len(head) >= 12 and head[8:12] != b"DUCK":
+            kind = "not a DuckDB file"
+        if kind:
+            raise StoreError(f"{path} is {kind}, not a ModelPick results file; it was left unchanged")
+    con = duckdb.connect(path, read_only=read_only)
+    # set once open, not as the connection's configuration: another connection to the same file in
+    # this process (a notebook, a test) with the default configuration would otherwise be refused
+    for name, value in NO_EXTENSIONS.items():
+        con.execute(f"SET {name} = {str(value).lower()}")
+    return con
+
+
 def _describe_open_error(path: str, exc: BaseException) -> str:
     msg = _first_line(exc)
     low = msg.lower()
@@ -523,7 +556,7 @@ class Store:
                     entry = None
                 if entry is None:
                     try:
-                        entry = _Open(key, duckdb.connect(self.path, read_only=self.read_only), self.read_only)
+                        entry = _Open(key, connect(self.path, read_only=self.read_only), self.read_only)
                     except duckdb.Error as exc:
                         msg = str(exc)
                         if not ("lock" in msg.lower() and "conflicting" in msg.lower() or "Could not set lock" in msg):

@@ -544,3 +544,30 @@ def test_report_out_to_a_fifo_or_a_device_is_refused_at_once(tmp_path, store):
                           "--out", str(good), "--db", str(store.path)], cwd=ROOT, capture_output=True, text=True,
                          timeout=60)
     assert res.returncode == 0 and good.read_bytes().startswith(b"<!")
+
+
+def test_a_sqlite_file_given_as_db_is_refused_saying_what_it_is_and_nothing_is_downloaded(tmp_path, cli_env):
+    import hashlib
+    import sqlite3
+
+    db = tmp_path / "other.db"
+    with sqlite3.connect(db) as con:
+        con.execute("CREATE TABLE t (x INTEGER)")
+    before = hashlib.sha256(db.read_bytes()).hexdigest()
+    for args in (["summary"], ["recommend", "--scenario", "standard"],
+                 ["run", "--scenario", "standard", "--model", "fake/echo", "--case", "knowledge-en"]):
+        res = cli(*args, "--db", str(db), env=cli_env)
+        assert res.returncode == 2, (args, res.stderr)
+        assert f"{db} is a SQLite database, not a ModelPick results file" in res.stderr
+        assert "extension" not in res.stderr.lower() and "download" not in res.stderr.lower()
+    assert hashlib.sha256(db.read_bytes()).hexdigest() == before
+
+
+def test_every_connection_has_extension_auto_install_and_load_off(tmp_path):
+    from engine.store import connect
+
+    con = connect(tmp_path / "x.duckdb")
+    settings = dict(con.execute("SELECT name, value FROM duckdb_settings() WHERE name IN "
+                                "('autoinstall_known_extensions', 'autoload_known_extensions')").fetchall())
+    con.close()
+    assert settings == {"autoinstall_known_extensions": "false", "autoload_known_extensions": "false"}

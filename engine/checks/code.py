@@ -259,7 +259,8 @@ def sample_database(sql_file: Path) -> Path:
     with _DB_LOCK:
         if not target.exists():
             tmp = target.with_suffix(f".{secrets.token_hex(4)}.tmp")
-            with duckdb.connect(str(tmp)) as con:
+            with duckdb.connect(str(tmp), config={"autoinstall_known_extensions": False,
+                                              "autoload_known_extensions": False}) as con:
                 con.execute(script)
             tmp.replace(target)
     return target

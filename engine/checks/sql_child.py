@@ -29,7 +29,8 @@ def main() -> None:
     job = json.load(sys.stdin)
     try:
         con = duckdb.connect(job["db"], read_only=True, config={
-            "enable_external_access": False, "threads": "1", "memory_limit": job.get("memory", "256MB")})
+            "enable_external_access": False, "autoinstall_known_extensions": False,
+            "autoload_known_extensions": False, "threads": "1", "memory_limit": job.get("memory", "256MB")})
         rows = con.execute(job["sql"]).fetchmany(job["max_rows"] + 1)
     except (duckdb.Error, MemoryError) as exc:
         print(json.dumps({"error": str(exc).splitlines()[0][:300] if str(exc) else type(exc).__name__}))
