@@ -8,11 +8,11 @@ cell executor (engine.runner) hands it a timed generation, and it can be driven 
 """
 from __future__ import annotations
 
+import dataclasses
 import logging
 import threading
 import time
 from collections.abc import Callable
-import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
 

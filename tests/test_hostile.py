@@ -8,8 +8,8 @@ import socket
 import threading
 import time
 import zipfile
-from pathlib import Path
 from http.server import BaseHTTPRequestHandler, HTTPServer
+from pathlib import Path
 
 import duckdb
 import pytest
