@@ -20,8 +20,13 @@ QUESTION = [{"role": "user", "content": "Name three colours."}]
 
 
 def _engine_processes() -> list[psutil.Process]:
+    def cmdline(p: psutil.Process) -> list[str]:
+        try:
+            return p.cmdline()
+        except psutil.NoSuchProcess:  # ended (or a zombie an earlier test left unreaped): not an engine
+            return []
     return [p for p in psutil.Process().children(recursive=True)
-            if any("llamacpp_engine.py" in part for part in p.cmdline())]
+            if any("llamacpp_engine.py" in part for part in cmdline(p))]
 
 
 def test_the_model_runs_in_its_own_process_whose_memory_is_the_models():
