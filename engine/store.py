@@ -285,7 +285,8 @@ def connect(path: str | Path, read_only: bool = False):
     if head:
         kind = next((what for magic, what in _FOREIGN_MAGIC if head.startswith(magic)), None)
         if kind is None and len(head) >= 12 and head[8:12] != b"DUCK":
-            kind = "not a DuckDB file"
+            raise StoreError(f"{path} is not a readable DuckDB results file (no DuckDB header: not a DuckDB "
+                             "file, or corrupted); it was left unchanged")
         if kind:
             raise StoreError(f"{path} is {kind}, not a ModelPick results file; it was left unchanged")
     con = duckdb.connect(path, read_only=read_only)
