@@ -278,17 +278,14 @@ def connect(path: str | Path, read_only: bool = False):
     try:
         with open(path, "rb") as f:
             head = f.read(16)
-    except FileNotFoundError:
-        head = None
-    except OSError:
-        head = None  # DuckDB says why it cannot open it
-    if head:
-        kind = next((what for magic, what in _FOREIGN_MAGIC if head.startswith(magic)), None)
-        if kind is None and len(head) >= 12 and head[8:12] != b"DUCK":
-            raise StoreError(f"{path} is not a readable DuckDB results file (no DuckDB header: not a DuckDB "
-                             "file, or corrupted); it was left unchanged")
-        if kind:
-            raise StoreError(f"{path} is {kind}, not a ModelPick results file; it was left unchanged")
+    except OSError:  # missing (DuckDB makes it) or unreadable (DuckDB says why)
+        head = b""
+    kind = next((what for magic, what in _FOREIGN_MAGIC if head.startswith(magic)), None)
+    if kind:
+        raise StoreError(f"{path} is {kind}, not a ModelPick results file; it was left unchanged")
+    if len(head) >= 12 and head[8:12] != b"DUCK":
+        raise StoreError(f"{path} is not a readable DuckDB results file (no DuckDB header: not a DuckDB "
+                         "file, or corrupted); it was left unchanged")
     con = duckdb.connect(path, read_only=read_only)
     # set once open, not as the connection's configuration: another connection to the same file in
     # this process (a notebook, a test) with the default configuration would otherwise be refused
