@@ -55,6 +55,19 @@ class Timed:
     exceeds_context: bool = False
     started_at: object = field(default_factory=utcnow)
     telemetry: dict = field(default_factory=dict)  # peaks and means while it ran (engine.telemetry)
+    # streamed chunks (answer, reasoning, pieces of calls); None: one per gap plus one
+    chunks: int | None = None
+    # A case with tools: the calls (engine.tools.ToolCall) of all its steps, the steps as the conversation
+    # went, the time spent in tools, the environment's state at the end and how the tools reached the model.
+    tool_calls: list | None = None
+    steps: list | None = None
+    tool_ms: float | None = None
+    state: dict | None = None
+    tools_note: str | None = None
+    # the model's streaming time over several steps (each step's first to last chunk), for the decode rate
+    decode_window_s: float | None = None
+    tools: list = field(default_factory=list)
+    has_environment: bool = False
 
 
 RESERVE_BYTES = 1024 * 1024  # disk space set aside so a run that fills the disk can still say it failed
@@ -80,6 +93,12 @@ def implausible_token_count(output_tokens: int | None, text: str, n_chunks: int)
         return (f"the server reported {output_tokens:,} output tokens in {n_chunks} streamed chunks: "
                 "counted from the stream instead")
     return None
+
+
+def _json(value) -> str:
+    import json
+
+    return json.dumps(value, ensure_ascii=False, default=str)
 
 
 def _ratio(num, den_s):
@@ -202,15 +221,19 @@ class Recorder:
                marker: str | None = None) -> None:
         r = t.report or EngineReport(tokens_from_engine=False)
         # Without the engine's count, one streamed chunk (answer or reasoning) is one token.
-        n_chunks = len(t.gaps_ms) + 1 if t.first_token_s is not None else 0
-        doubt = implausible_token_count(r.output_tokens, t.text + (t.reasoning or ""), n_chunks)
+        n_chunks = t.chunks if t.chunks is not None else len(t.gaps_ms) + 1 if t.first_token_s is not None else 0
+        said = t.text + (t.reasoning or "") + "".join(c.name + c.arguments for c in t.tool_calls or [])
+        doubt = implausible_token_count(r.output_tokens, said, n_chunks)
         if doubt:  # the server's word is not taken: the harness's own count is, and said why
             r = dataclasses.replace(r, output_tokens=None, engine_decode_tokens=None, tokens_from_engine=False)
         out_tokens = r.output_tokens if r.output_tokens is not None else (n_chunks or None)
         # Stream decode rate: tokens after the first over the time after the first chunk.
         stream_window = (t.last_chunk_s - t.first_token_s) \
             if t.first_token_s is not None and t.last_chunk_s is not None else None
-        stream_rate = _ratio(out_tokens - 1, stream_window) if out_tokens and out_tokens > 1 else None
+        steps = len(t.steps) if t.steps else 1
+        if t.decode_window_s is not None:  # several steps: each one's first token is not decode time
+            stream_window = t.decode_window_s
+        stream_rate = _ratio(out_tokens - steps, stream_window) if out_tokens and out_tokens > steps else None
         engine_rate = _ratio(r.engine_decode_tokens if r.engine_decode_tokens is not None else out_tokens,
                              r.engine_decode_ms / 1000 if r.engine_decode_ms else None)
         prompt_rate = _ratio(r.prompt_tokens, r.engine_prompt_ms / 1000 if r.engine_prompt_ms
@@ -245,6 +268,11 @@ class Recorder:
             "cached_prompt_tokens": r.extra.get("cached_prompt_tokens"),
             "request_id": r.extra.get("request_id"),  # the server's id of the request, to find it in its logs
             "tokens_note": doubt,
+            "tool_calls_json": _json([c.as_row() for c in t.tool_calls])
+            if t.tool_calls is not None else None,
+            "tool_steps_json": _json(t.steps) if t.steps is not None else None,
+            "tool_steps": len(t.steps) if t.steps is not None else None,
+            "tool_ms": t.tool_ms, "tools_note": t.tools_note,
         }
         if row.get("peak_vram_mb") is None and memory.get("vram_mb"):
             row["peak_vram_mb"] = memory["vram_mb"]  # a server's own figure (Ollama's /api/ps size_vram)
@@ -257,7 +285,9 @@ class Recorder:
             else:
                 opts = {"ignore_case": c.ignore_case, "ttft_ms": row["ttft_ms"], "e2e_ms": row["e2e_ms"],
                         "base_dir": self.base_dir, "question": question, "judge": self.judge,
-                        "prompt_parts": prompt_parts, "marker": marker, "negate": c.negate}
+                        "prompt_parts": prompt_parts, "marker": marker, "negate": c.negate,
+                        "tool_calls": t.tool_calls or [], "tools": t.tools, "state": t.state,
+                        "has_environment": t.has_environment}
                 try:
                     res = run_check(c.type, t.text, c.value, opts)
                 except (CheckSkipped, SandboxUnavailable) as exc:
@@ -272,7 +302,7 @@ class Recorder:
             check_rows.append({"run_id": self.run_id, "model_spec": spec, "case_id": case.id,
                                "repeat": repeat, "turn": turn, "check_type": c.type,
                                "passed": passed, "score": score, "weight": c.weight, "detail": detail,
-                               "raw_verdict": raw})
+                               "raw_verdict": raw, "critical": c.critical})
         with self.lock:
             self.write(row, check_rows)
             self.done += 1

@@ -31,7 +31,9 @@ from .schedule import plan
 from .servermetrics import difference, scrape
 from .store import Store, stale_reason, utcnow
 from .telemetry import Sampler, model_pid
+from .environment import Environment
 from .timing import StreamTiming
+from .tools import CallAssembler, ToolCallDelta, assistant_message, call_ids, tool_message, tools_payload
 
 WARMUP_MAX_TOKENS = 8
 DOCUMENT_SHARE = 0.66  # of the context left after the answer and the question, what documents may take
@@ -148,10 +150,54 @@ def _exceeds(backend: Backend, messages: list[dict]) -> str | None:
     limit = backend.context_tokens
     if not limit:
         return None
-    need = estimate_tokens("".join(m["content"] for m in messages))
+    need = estimate_tokens("".join(m.get("content") or "" for m in messages))
     if need > limit * 1.1:
         return f"exceeds context: prompt of about {need} tokens, context {limit} tokens"
     return None
+
+
+def merge_steps(steps: list[Timed]) -> Timed:
+    """A turn of several model steps as one generation: the answer is the last step's, the first token the
+    first step's; durations, tokens and engine times add up over the steps (the time in tools is apart);
+    decode time is each step's first to last chunk, so the prompt of a later step is not counted as
+    decoding. The first failed step fails the turn."""
+    if len(steps) == 1:
+        return steps[0]
+    first, last = steps[0], steps[-1]
+    out = replace(last, started_at=first.started_at, ttft_s=first.ttft_s, first_token_s=first.first_token_s)
+    out.e2e_s = sum(t.e2e_s or 0.0 for t in steps)
+    out.gaps_ms = [g for t in steps for g in t.gaps_ms]
+    out.chunks = sum(t.chunks or 0 for t in steps)
+    out.reasoning = "".join(t.reasoning for t in steps)
+    out.error = next((t.error for t in steps if t.error), None)
+    out.exceeds_context = any(t.exceeds_context for t in steps)
+    windows = [t.last_chunk_s - t.first_token_s for t in steps
+               if t.first_token_s is not None and t.last_chunk_s is not None]
+    out.decode_window_s = sum(windows) if windows else None
+    reports = [t.report for t in steps if t.report is not None]
+    if reports:
+        def total(name: str):
+            values = [getattr(r, name) for r in reports]
+            return None if any(v is None for v in values) or len(reports) < len(steps) else sum(values)
+
+        out.report = EngineReport(prompt_tokens=total("prompt_tokens"), output_tokens=total("output_tokens"),
+                                  engine_prompt_ms=total("engine_prompt_ms"), engine_decode_ms=total("engine_decode_ms"),
+                                  engine_decode_tokens=total("engine_decode_tokens"),
+                                  finish_reason=reports[-1].finish_reason,
+                                  tokens_from_engine=all(r.tokens_from_engine for r in reports),
+                                  extra={**reports[0].extra, **{k: v for k, v in reports[-1].extra.items()
+                                                                if k == "request_id"}})
+    telemetry: dict = {}
+    for t in steps:
+        for k, v in t.telemetry.items():
+            if v is None:
+                continue
+            if k.startswith("peak_") or k == "telemetry_samples":
+                telemetry[k] = max(telemetry.get(k) or 0, v) if k.startswith("peak_") else (telemetry.get(k) or 0) + v
+            else:
+                telemetry.setdefault(k, v)
+    out.telemetry = {**first.telemetry, **telemetry}
+    return out
 
 
 class _Stop(Exception):
@@ -464,8 +510,6 @@ class Runner:
 
     def _run_case(self, config, spec, backend, case: Case, repeat: int, load_ms, memory) -> float | None:
         params = config.params(case, repeat)
-        history: list[dict] = []
-        failed_before = None
         limit = context_limit(spec, backend, config.backend_options.get("max_context"))
         # Cold mode without changing what is asked where the engine can: llama.cpp's engine process clears
         # its cache before every generation; vLLM takes a per-request cache_salt. Elsewhere a marker at the
@@ -476,12 +520,28 @@ class Runner:
         if switch == "cache_salt":
             params = replace(params, cache_salt=cache_marker(key).strip("[]"))
         noted = marker or (f"{switch}:{params.cache_salt}" if switch == "cache_salt" else None)
+        if case.offered:
+            params = replace(params, tools=tuple(tools_payload(case.offered)), tool_choice=case.tool_choice)
+        env = Environment(case.environment_code, case.state, {t.name for t in case.offered}) \
+            if case.environment_code is not None else None
+        try:
+            return self._turns(config, spec, backend, case, repeat, load_ms, memory, params, limit, marker,
+                               switch, noted, env)
+        finally:
+            if env is not None:
+                env.close()
+
+    def _turns(self, config, spec, backend, case: Case, repeat: int, load_ms, memory, params, limit, marker,
+               switch, noted, env) -> float | None:
+        history: list[dict] = []
+        failed_before = None
         for turn, (new_msgs, checks) in enumerate(case.turn_inputs(limit, self._passages(config, case))):
             if marker and turn == 0:
                 new_msgs = [{**new_msgs[0], "content": f"{marker} {new_msgs[0]['content']}"}, *new_msgs[1:]]
             history += new_msgs
-            # what the model was given (its own earlier answers too), which its answer is scored against
-            parts = tuple(m["content"] for m in history)
+            # what the model was given (its own earlier answers too), which its answer is scored against;
+            # not the tools' results, which a good answer relays
+            parts = tuple(m.get("content") or "" for m in history if m.get("role") != "tool")
             too_long = _exceeds(backend, history)
             if case.sized_by_context and not limit:
                 too_long = "exceeds context: the model's context limit is unknown, so the probe cannot be sized"
@@ -492,8 +552,11 @@ class Runner:
             else:
                 if config.cache_mode == "warm":  # the same prefix once, untimed: the timed one finds it cached
                     self._generate(backend, history, replace(params, max_tokens=1), spec, case.id, watch=False,
-                                   config=config)
-                timed = self._generate(backend, history, params, spec, case.id, watch=True, config=config)
+                                   config=config, tools=case.offered)
+                if case.offered:
+                    timed = self._act(config, spec, backend, case, history, params, env)
+                else:
+                    timed = self._generate(backend, history, params, spec, case.id, watch=True, config=config)
                 history.append({"role": "assistant", "content": timed.text})
                 if timed.error:
                     failed_before = turn + 1
@@ -644,8 +707,9 @@ class Runner:
         return pid
 
     def _generate(self, backend, messages, params, spec, case_id, watch: bool,
-                  config: RunConfig | None = None) -> Timed:
+                  config: RunConfig | None = None, tools: list | None = None) -> Timed:
         out = Timed(started_at=utcnow())
+        calls = CallAssembler(tools or [])
         parts: list[str] = []
         thinking: list[str] = []
         clock = time.perf_counter
@@ -660,6 +724,10 @@ class Runner:
                         raise BackendError(f"{spec}: malformed report from the server: {why}")
                     out.report = item
                     break
+                if isinstance(item, ToolCallDelta):
+                    calls.add(item)  # pieces with no text (an index alone) still carry an id
+                    timing.chunk(item, now)
+                    continue
                 if not isinstance(item.text if isinstance(item, Reasoning) else item, str):
                     raise BackendError(f"{spec}: malformed chunk from the server: {item!r:.80}")
                 if not timing.chunk(item, now):
@@ -682,10 +750,63 @@ class Runner:
         out.e2e_s = clock() - t0
         out.ttft_s, out.first_token_s, out.last_chunk_s = timing.ttft_s, timing.first_token_s, timing.last_chunk_s
         out.gaps_ms = timing.gaps_ms
+        out.chunks = timing.chunks
         sampler.__exit__(None, None, None)
         out.telemetry = sampler.data.row()
         out.text = "".join(parts)
         out.reasoning = "".join(thinking)
+        if tools:
+            out.tool_calls = calls.calls()
+            out.tools = list(tools)
+            out.tools_note = (out.report.extra.get("tools_note") if out.report else None)
+        return out
+
+    # -- a case with tools ------------------------------------------------------------
+    def _act(self, config: RunConfig, spec: str, backend, case: Case, history: list[dict], params: GenParams,
+             env: Environment | None, watch: bool = True) -> Timed:
+        """The model's turn in a case with tools: asked, its calls run in the environment and their results
+        sent back, until it answers without a call or `max_steps` is reached. Without an environment its
+        first answer is the turn (its calls are scored as they are, as BFCL scores them)."""
+        offered = case.offered
+        steps: list[Timed] = []
+        log_steps: list[dict] = []
+        all_calls: list = []
+        tool_ms = 0.0
+        ended = None
+        limit = case.max_steps or 8
+        for step in range(limit):
+            timed = self._generate(backend, history, params, spec, case.id, watch=watch, config=config, tools=offered)
+            steps.append(timed)
+            calls = call_ids(timed.tool_calls or [], f"{case.id}_{step}")
+            for c in calls:
+                c.step = step
+            entry = {"step": step, "text": timed.text, "calls": [c.as_row() for c in calls],
+                     "model_ms": timed.e2e_s * 1000 if timed.e2e_s is not None else None,
+                     "ttft_ms": timed.ttft_s * 1000 if timed.ttft_s is not None else None, "results": []}
+            if timed.error:
+                entry["error"] = timed.error
+            log_steps.append(entry)
+            all_calls += calls
+            if timed.error or not calls:
+                break
+            history.append(assistant_message(timed.text, calls))
+            if env is None:
+                break
+            for c in calls:
+                res = env.call(c.name, c.parsed, c.error)
+                tool_ms += res.tool_ms
+                entry["results"].append({"id": c.id, "name": c.name, "result": res.content, "error": res.error,
+                                         "tool_ms": res.tool_ms})
+                history.append(tool_message(c, res.content))
+        else:
+            ended = f"max_steps ({limit}) reached: the model was still calling tools"
+        out = merge_steps(steps)
+        out.tool_calls, out.steps, out.tools = all_calls, log_steps, list(offered)
+        out.tool_ms = tool_ms if env is not None else None
+        out.state = env.state if env is not None else None
+        out.has_environment = env is not None
+        notes = list(dict.fromkeys(n for n in [*(t.tools_note for t in steps), ended] if n))
+        out.tools_note = "; ".join(notes) or None
         return out
 
 

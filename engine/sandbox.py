@@ -11,6 +11,7 @@ limits, an empty environment and (where `unshare` allows) no network.
 from __future__ import annotations
 
 import os
+import queue
 import resource
 import shutil
 import signal
@@ -134,31 +135,44 @@ def _system_binds() -> list[str]:
     return out
 
 
+def _command(work: Path, names: list[str], limits: Limits, mode: str,
+             packages: tuple[str, ...] = ()) -> tuple[list[str], str | None, dict]:
+    """(command, working folder, environment) that runs main.py of `work` in the sandbox; `packages`: files
+    and folders of installed Python packages bound read-only into /tmp/packages (on the program's path)."""
+    if os.getuid() == 0:
+        os.chmod(work, 0o777)  # the unprivileged user may write its scratch files here
+    env = {"PATH": "/usr/bin:/bin", "HOME": "/tmp/work", "LANG": "C.UTF-8", "PYTHONIOENCODING": "utf-8"}
+    py = [_python(), "-I", "-X", "utf8", "main.py"]
+    if mode == "bwrap":
+        size = str(limits.scratch_mb * 2**20)
+        # a sized tmpfs for /tmp and for the working folder, the given files bound into it read-only
+        given = sum((["--ro-bind", str(work / name), f"/tmp/work/{name}"] for name in names), [])
+        given += sum((["--ro-bind", p, f"/tmp/packages/{Path(p).name}"] for p in packages), [])
+        cmd = ["bwrap", *_system_binds(), "--size", size, "--tmpfs", "/tmp", "--size", size, "--tmpfs",
+               "/tmp/work", *given, "--chdir", "/tmp/work", "--dev", "/dev", "--proc", "/proc",
+               "--unshare-all", "--die-with-parent", "--new-session", "--clearenv",
+               *sum((["--setenv", k, v] for k, v in env.items()), []), *py]
+        return cmd, None, env
+    net = ["unshare", "-n"] if shutil.which("unshare") and os.getuid() == 0 else []
+    if packages:  # unsandboxed (turned off knowingly): the packages where they are
+        (work / "packages.pth").write_text("\n".join(sorted({str(Path(p).parent) for p in packages})))
+    return [*net, *py], str(work), env
+
+
+def _write_files(work: Path, code: str, files: dict[str, str] | None) -> list[str]:
+    names = []
+    for name, text in {**(files or {}), "main.py": code}.items():
+        (work / name).write_text(text, encoding="utf-8")
+        names.append(name)
+    return names
+
+
 def run_python(code: str, files: dict[str, str] | None = None, limits: Limits = Limits()) -> SandboxResult:
     """Run `code` as main.py in a fresh temporary folder with `files` beside it."""
     mode = isolation()
     with tempfile.TemporaryDirectory(prefix="modelpick-sbx-") as tmp:
         work = Path(tmp)
-        names = []
-        for name, text in {**(files or {}), "main.py": code}.items():
-            (work / name).write_text(text, encoding="utf-8")
-            names.append(name)
-        if os.getuid() == 0:
-            os.chmod(work, 0o777)  # the unprivileged user may write its scratch files here
-        env = {"PATH": "/usr/bin:/bin", "HOME": "/tmp/work", "LANG": "C.UTF-8", "PYTHONIOENCODING": "utf-8"}
-        py = [_python(), "-I", "-X", "utf8", "main.py"]
-        if mode == "bwrap":
-            size = str(limits.scratch_mb * 2**20)
-            # a sized tmpfs for /tmp and for the working folder, the given files bound into it read-only
-            given = sum((["--ro-bind", str(work / name), f"/tmp/work/{name}"] for name in names), [])
-            cmd = ["bwrap", *_system_binds(), "--size", size, "--tmpfs", "/tmp", "--size", size, "--tmpfs",
-                   "/tmp/work", *given, "--chdir", "/tmp/work", "--dev", "/dev", "--proc", "/proc",
-                   "--unshare-all", "--die-with-parent", "--new-session", "--clearenv",
-                   *sum((["--setenv", k, v] for k, v in env.items()), []), *py]
-            cwd = None
-        else:
-            net = ["unshare", "-n"] if shutil.which("unshare") and os.getuid() == 0 else []
-            cmd, cwd = [*net, *py], str(work)
+        cmd, cwd, env = _command(work, _write_files(work, code, files), limits, mode)
         for attempt in range(_FORK_RETRIES):
             res = _execute(cmd, cwd, env, limits, mode)
             if not _could_not_start(res):
@@ -167,6 +181,104 @@ def run_python(code: str, files: dict[str, str] | None = None, limits: Limits = 
             # (a killed fork bomb) until the kernel has released them: wait a moment.
             time.sleep(0.25 * (attempt + 1))
         return res
+
+
+class Session:
+    """A sandboxed Python program that stays up and answers one JSON line for each line it is sent
+    (an environment's tools during a case): the same isolation and limits as run_python, but one start
+    for many calls. A call that does not answer within `wall_s` ends the program (`ask` says so), and the
+    next call starts it again."""
+
+    def __init__(self, code: str, files: dict[str, str] | None = None, limits: Limits = Limits(),
+                 packages: tuple[str, ...] = ()):
+        self.code, self.files, self.limits, self.packages = code, files or {}, limits, packages
+        self.mode = isolation()
+        self._tmp: tempfile.TemporaryDirectory | None = None
+        self._proc: subprocess.Popen | None = None
+        self._lines: queue.SimpleQueue = queue.SimpleQueue()
+        self.stderr = bytearray()
+
+    def start(self) -> None:
+        self._tmp = tempfile.TemporaryDirectory(prefix="modelpick-sbx-")
+        work = Path(self._tmp.name)
+        cmd, cwd, env = _command(work, _write_files(work, self.code, self.files), self.limits, self.mode,
+                                 self.packages)
+        self._proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                      stderr=subprocess.PIPE, start_new_session=True,
+                                      preexec_fn=_limit_child(self.limits, drop_privileges=True))
+        self._lines = queue.SimpleQueue()
+        self.stderr = bytearray()
+        threading.Thread(target=self._pump, args=(self._proc, self._lines), daemon=True).start()
+        threading.Thread(target=self._pump_err, args=(self._proc,), daemon=True).start()
+
+    def _pump(self, proc, lines) -> None:
+        limit = self.limits.output_bytes
+        stream = proc.stdout
+        while True:
+            line = stream.readline(limit + 1)
+            if not line:
+                break
+            if len(line) > limit and not line.endswith(b"\n"):
+                _kill(proc)
+                lines.put(("overflow", None))
+                break
+            lines.put(("line", line))
+        lines.put(("eof", None))
+
+    def _pump_err(self, proc) -> None:
+        while chunk := proc.stderr.read(4096):
+            room = self.limits.output_bytes - len(self.stderr)
+            if room > 0:
+                self.stderr += chunk[:room]
+
+    def ask(self, line: str, wall_s: float | None = None) -> tuple[str | None, str | None]:
+        """(the program's answer line, None), or (None, why there is none: a time limit, the program ended,
+        its output too long)."""
+        if self._proc is None or self._proc.poll() is not None:
+            self.close()
+            self.start()
+        proc = self._proc
+        assert proc is not None and proc.stdin is not None
+        try:
+            proc.stdin.write(line.encode("utf-8") + b"\n")
+            proc.stdin.flush()
+        except (BrokenPipeError, OSError):
+            pass  # the program ended: its end is read below
+        try:
+            kind, data = self._lines.get(timeout=wall_s or self.limits.wall_s)
+        except queue.Empty:
+            self.close()
+            return None, f"no answer within {wall_s or self.limits.wall_s:g} s (time limit)"
+        if kind == "line":
+            return data.decode("utf-8", "replace"), None
+        if kind == "overflow":
+            self.close()
+            return None, f"its answer is over {self.limits.output_bytes:,} bytes (output limit)"
+        proc.wait(timeout=5)
+        rc = proc.returncode
+        err = self.stderr.decode("utf-8", "replace").strip().splitlines()
+        self.close()
+        how = signal.Signals(-rc).name if rc is not None and rc < 0 else f"exit status {rc}"
+        return None, f"the environment ended ({how})" + (f": {err[-1][:200]}" if err else "")
+
+    def close(self) -> None:
+        if self._proc is not None:
+            if self._proc.poll() is None:
+                _kill(self._proc)
+            try:
+                self._proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                pass
+            for stream in (self._proc.stdin, self._proc.stdout, self._proc.stderr):
+                try:
+                    if stream:
+                        stream.close()
+                except OSError:
+                    pass
+            self._proc = None
+        if self._tmp is not None:
+            self._tmp.cleanup()
+            self._tmp = None
 
 
 _FORK_RETRIES = 5

@@ -5,6 +5,7 @@ Errors name the file, the case and the field, so a person can fix the file.
 from __future__ import annotations
 
 import itertools
+import json
 import os
 import re
 from pathlib import Path
@@ -25,6 +26,8 @@ MAX_CASES = 5000
 MAX_DOCUMENT_BYTES = 20 * 2**20  # a context document or filler file
 MAX_TOKENS_LIMIT = 1_000_000  # no engine generates more in one answer
 MAX_TEMPERATURE = 2.0  # the OpenAI API's range; llama.cpp and Ollama take the same
+DEFAULT_MAX_STEPS = 8  # model turns in a tool case before it is ended as unfinished
+MAX_STEPS_LIMIT = 64
 
 
 def _allowed_roots(base: Path) -> list[Path]:
@@ -111,6 +114,7 @@ class Check(_Strict):
     weight: float = Field(1.0, ge=0)
     ignore_case: bool = True
     negate: bool = False  # passes where the check fails (promptfoo's not-...); an echo still scores 0
+    critical: bool = False  # failing it scores the whole case 0 (a wrong refund, an invented price)
 
     @model_validator(mode="after")
     def _known_and_valid(self):
@@ -166,6 +170,15 @@ class Case(_Strict):
     max_tokens: int | None = Field(None, ge=1, le=MAX_TOKENS_LIMIT)
     # "completion" sends the prompt raw (no chat template), as /v1/completions does.
     mode: Literal["chat", "completion"] = "chat"
+    # Tools the model may call (replacing the scenario's), the environment's state this case starts from
+    # (replacing the scenario's), how many times the model is asked before the case ends (engine.tools).
+    tools: list[Any] | None = None
+    tool_choice: Literal["auto", "required", "none"] | None = None
+    state: dict[str, Any] | None = None
+    max_steps: int | None = Field(None, ge=1, le=MAX_STEPS_LIMIT)
+    # Filled in on load from tools and the scenario's environment; not written by users.
+    offered: list[Any] = Field(default_factory=list, exclude=True)
+    environment_code: str | None = Field(None, exclude=True)
     # Filled in on load from context_file and needle; not written by users.
     context: str | None = Field(None, exclude=True)
     filler: str | None = Field(None, exclude=True)
@@ -254,6 +267,12 @@ class Scenario(_Strict):
     description_zh: str | None = None
     weights: dict[str, float]
     defaults: Defaults = Defaults()
+    # Tools every case may call (a case's own `tools` replace them), the Python file in the scenario's
+    # folder whose functions answer them, and the state each case starts from (engine.environment).
+    tools: list[Any] | None = None
+    environment: str | None = None
+    state: dict[str, Any] | None = None
+    max_steps: int = Field(DEFAULT_MAX_STEPS, ge=1, le=MAX_STEPS_LIMIT)
     cases: list[Case] = Field(min_length=1)
     # Where it was loaded from; not part of the file.
     source_path: str | None = Field(None, exclude=True)
@@ -339,6 +358,7 @@ def parse_scenario(text: str, source: str, base_dir: Path | None = None) -> Scen
         lines = [_describe(dict(e), raw) for e in exc.errors()]
         raise ScenarioError(f"{source}: " + "; ".join(lines)) from None
     base = base_dir or scenarios_dir()
+    _load_tools(scenario, source, base)
     for case in scenario.cases:
         files = [case.context_file] if isinstance(case.context_file, str) else (case.context_file or [])
         parts = []
@@ -364,6 +384,64 @@ def parse_scenario(text: str, source: str, base_dir: Path | None = None) -> Scen
             case.context = "\n\n".join(parts)
     scenario.source_path = source
     return scenario
+
+
+def _load_tools(scenario: Scenario, source: str, base: Path) -> None:
+    """Each case's tools parsed (BFCL's types converted, names a server refuses mapped) and its environment
+    read and checked: a ScenarioError names the file, the case, the tool and the field."""
+    from .environment import environment_functions
+    from .tools import ToolSchemaError, parse_tools
+
+    shared = None
+    if scenario.tools is not None:
+        try:
+            shared = parse_tools(scenario.tools, "field tools")
+        except ToolSchemaError as exc:
+            raise ScenarioError(f"{source}: {exc}") from None
+    code = functions = None
+    if scenario.environment:
+        where = f"{source}: field environment"
+        if not scenario.environment.endswith(".py"):
+            raise ScenarioError(f"{where}: {scenario.environment!r} is not a Python file (.py)")
+        code = read_confined(base, scenario.environment, where)
+        try:
+            functions = environment_functions(code, str(base / scenario.environment))
+        except ValueError as exc:
+            raise ScenarioError(f"{where}: {exc}") from None
+    for case in scenario.cases:
+        at = f"{source}: case {case.id!r}"
+        if case.tools is not None:
+            try:
+                case.offered = parse_tools(case.tools, "field tools")
+            except ToolSchemaError as exc:
+                raise ScenarioError(f"{at}: {exc}") from None
+        else:
+            case.offered = list(shared or [])
+        kinds = {c.type for c in case.checks} | {c.type for t in case.turns or [] for c in t.checks}
+        if "tool_calls" in kinds and not case.offered:
+            raise ScenarioError(f"{at}: a tool_calls check, but the case offers no tools (give tools: in the "
+                                "case or the scenario)")
+        if case.mode == "completion" and case.offered:
+            raise ScenarioError(f"{at}: field mode: tools need a chat (mode: completion sends no tools)")
+        if case.state is not None and not scenario.environment:
+            raise ScenarioError(f"{at}: field state: a state needs the scenario's environment (field environment)")
+        if "final_state" in kinds and not scenario.environment:
+            raise ScenarioError(f"{at}: a final_state check needs the scenario's environment (field environment)")
+        if code is not None and case.offered:
+            missing = [t.name for t in case.offered if t.name not in functions]
+            if missing:
+                raise ScenarioError(f"{source}: field environment: {scenario.environment} has no function for "
+                                    f"the tool(s) {', '.join(missing)} (case {case.id!r}); define "
+                                    f"def {missing[0]}(state, ...) in it")
+            case.environment_code = code
+            if case.state is None:
+                case.state = scenario.state or {}
+            try:
+                json.dumps(case.state, allow_nan=False)
+            except (TypeError, ValueError) as exc:
+                raise ScenarioError(f"{at}: field state: not JSON data ({exc}); quote dates and times") from None
+        if case.max_steps is None:
+            case.max_steps = scenario.max_steps
 
 
 def decode_scenario(data: bytes, source: str) -> str:

@@ -13,8 +13,12 @@ def case_scores(gens: pd.DataFrame, checks: pd.DataFrame,
     if checks.empty:
         return pd.DataFrame(columns=["model_spec", "case_id", "repeat", "category", "lang", "score"])
     c = checks.assign(ws=checks.score * checks.weight)
-    per = c.groupby(["run_id", "model_spec", "case_id", "repeat"]).agg(ws=("ws", "sum"), w=("weight", "sum"))
-    per = per[per.w > 0].assign(score=lambda d: d.ws / d.w).reset_index()
+    # a critical check that failed (a refund the policy forbids, an invented price) scores the case 0
+    failed = ~c.passed.astype(bool) & (c.critical.fillna(False).astype(bool) if "critical" in c else False)
+    c = c.assign(veto=failed)
+    per = c.groupby(["run_id", "model_spec", "case_id", "repeat"]).agg(ws=("ws", "sum"), w=("weight", "sum"),
+                                                                       veto=("veto", "any"))
+    per = per[per.w > 0].assign(score=lambda d: (d.ws / d.w).where(~d.veto, 0.0)).reset_index()
     cats = gens.drop_duplicates(["run_id", "model_spec", "case_id"])[["run_id", "model_spec", "case_id", "category"]]
     per = per.merge(cats, on=["run_id", "model_spec", "case_id"], how="left")
     langs = cases_lang or {}

@@ -241,6 +241,14 @@ MIGRATIONS: list[tuple[str, str]] = [
     ("014_token_count_doubts", """
         ALTER TABLE generations ADD COLUMN tokens_note VARCHAR;
     """),
+    ("015_tool_calls", """
+        ALTER TABLE generations ADD COLUMN tool_calls_json VARCHAR;
+        ALTER TABLE generations ADD COLUMN tool_steps_json VARCHAR;
+        ALTER TABLE generations ADD COLUMN tool_steps INTEGER;
+        ALTER TABLE generations ADD COLUMN tool_ms DOUBLE;
+        ALTER TABLE generations ADD COLUMN tools_note VARCHAR;
+        ALTER TABLE check_results ADD COLUMN critical BOOLEAN;
+    """),
 ]
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from .backends import Reasoning
+from .tools import ToolCallDelta
 
 
 @dataclass
@@ -18,11 +19,17 @@ class StreamTiming:
     chunks: int = 0
 
     def chunk(self, item, now: float) -> bool:
-        """Account for one streamed item (answer text or Reasoning) that arrived at `now`;
-        False for an empty one, which is not a token."""
+        """Account for one streamed item (answer text, Reasoning or a piece of a tool call) that arrived at
+        `now`; False for an empty one, which is not a token. A tool call is the answer of its step: its
+        first piece is the first token a user of the product waits for."""
         if isinstance(item, Reasoning):
             if not item.text:
                 return False
+        elif isinstance(item, ToolCallDelta):
+            if not item.text:
+                return False
+            if self.ttft_s is None:
+                self.ttft_s = now - self.t0
         elif not item:
             return False
         elif self.ttft_s is None:

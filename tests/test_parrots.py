@@ -60,7 +60,8 @@ def test_every_shipped_case_fails_its_echo_and_its_padded_right_answer_but_passe
         sc = load_scenario(sid)
         answers = yaml.safe_load((ANSWERS / f"{sid}.yaml").read_text(encoding="utf-8"))
         base = Path(sc.source_path).parent
-        for case in sc.cases:
+        # cases with tools are judged by what the model did (tests/test_tool_cases.py runs an echo there)
+        for case in [c for c in sc.cases if not c.offered]:
             given: list[dict] = []
             for turn, (msgs, checks) in enumerate(case.turn_inputs(4096)):
                 given += msgs

@@ -28,6 +28,8 @@ GENERATION_COLUMNS = [
     "request_id",
     # 014_token_count_doubts
     "tokens_note",
+    # 015_tool_calls
+    "tool_calls_json", "tool_steps_json", "tool_steps", "tool_ms", "tools_note",
 ]
 
 
@@ -39,7 +41,7 @@ def test_schema_has_exact_columns(store):
     assert store.columns("generations") == GENERATION_COLUMNS
     assert store.columns("check_results") == [
         "run_id", "model_spec", "case_id", "repeat", "turn", "check_type", "passed", "score",
-        "weight", "detail", "raw_verdict"]
+        "weight", "detail", "raw_verdict", "critical"]
     assert store.columns("ratings") == [
         "run_id", "model_spec", "case_id", "repeat", "turn", "dimension", "stars", "rater", "created_at"]
     assert store.columns("ab_votes") == [

@@ -9,6 +9,8 @@ from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 
+from ..tools import ToolCallDelta
+
 # Each model runs in its own context length (its file's or its server's), capped at this
 # by default so a 128k-token model does not reserve a 128k KV cache unasked (--max-context).
 DEFAULT_MAX_CONTEXT = 32768
@@ -37,6 +39,10 @@ class GenParams:
     cache_prompt: bool = True
     # A per-request salt that keeps a server's prefix cache from matching (vLLM's `cache_salt`).
     cache_salt: str | None = None
+    # The tools the model may call, in OpenAI's form (engine.tools), and whether it must ("auto",
+    # "required", "none"); empty: a plain chat request.
+    tools: tuple = ()
+    tool_choice: str | None = None
 
 
 @dataclass(frozen=True)
@@ -83,7 +89,7 @@ class EngineReport:
 MAX_TOKEN_COUNT = 2**31 - 1  # the store's INTEGER; no context holds more
 
 
-Chunk = str | Reasoning | EngineReport
+Chunk = str | Reasoning | ToolCallDelta | EngineReport
 
 
 class Backend(ABC):
@@ -175,4 +181,5 @@ class Backend(ABC):
 
     @abstractmethod
     def stream(self, messages: list[dict], params: GenParams) -> Iterator[Chunk]:
-        """Yield answer text (str) and Reasoning chunks, then exactly one EngineReport last."""
+        """Yield answer text (str), Reasoning and ToolCallDelta chunks (pieces of the calls the model
+        made, when `params.tools` offered any), then exactly one EngineReport last."""

@@ -8,7 +8,9 @@ Behaviour comes from the model name:
   fake/slow         like echo, sleeping `delay_s` (option, default 0.05 s) per word
   fake/judge-first  a judge with pure position bias: always "WINNER: A", "SCORE: 5"
   fake/judge-keyword a fair judge: prefers the answer containing GOOD, in either position
-  fake/<name>       answers queued with `enqueue(name, ...)`, then echoes
+  fake/<name>       answers queued with `enqueue(name, ...)`, then echoes; a queued answer may be
+                    {"text": ..., "calls": [{"name": ..., "arguments": {...} or "raw text"}]}: the
+                    calls streamed as a server streams them (the name, then the arguments in pieces)
 """
 from __future__ import annotations
 
@@ -17,12 +19,13 @@ from collections import defaultdict, deque
 from collections.abc import Iterator
 
 from . import ModelSpec, register_backend
+from ..tools import ToolCallDelta
 from .base import Backend, BackendError, Chunk, EngineReport, GenParams
 
-_QUEUES: dict[str, deque[str]] = defaultdict(deque)
+_QUEUES: dict[str, deque] = defaultdict(deque)
 
 
-def enqueue(model: str, *answers: str) -> None:
+def enqueue(model: str, *answers) -> None:
     """Queue answers for `fake/<model>`, returned in order before it falls back to echo."""
     _QUEUES[model].extend(answers)
 
@@ -55,23 +58,37 @@ class FakeBackend(Backend):
             raise RuntimeError("fake/flaky: simulated runtime failure")
         last_user = next((m["content"] for m in reversed(messages) if m["role"] == "user"), "")
         queue = _QUEUES.get(self.model)
+        calls: list = []
         if queue:
             answer = queue.popleft()
+            if isinstance(answer, dict):
+                calls = answer.get("calls") or [] if params.tools else []
+                answer = answer.get("text") or ""
         elif self.model.startswith("judge-"):
             answer = _judge_answer(self.model, last_user)
         else:
             answer = f"Echo: {last_user}"
-        words = answer.split(" ")[: params.max_tokens]
+        words = [w for w in answer.split(" ")[: params.max_tokens] if w or not calls]
         for i, word in enumerate(words):
             if self.model == "error-mid" and i == 2:
                 raise RuntimeError("fake/error-mid: connection lost mid-stream (simulated)")
             if self.delay_s:
                 time.sleep(self.delay_s)
             yield word if i == 0 else " " + word
-        prompt_tokens = sum(len(m["content"].split()) for m in messages)
+        pieces = 0
+        for n, call in enumerate(calls):
+            import json
+
+            args = call.get("arguments", {})
+            text = args if isinstance(args, str) else json.dumps(args)
+            yield ToolCallDelta(n, f"fake_{self.calls}_{n}", call["name"], "")
+            for j in range(0, len(text), 4):  # the arguments in pieces, as servers stream them
+                yield ToolCallDelta(n, None, None, text[j:j + 4])
+                pieces += 1
+        prompt_tokens = sum(len((m.get("content") or "").split()) for m in messages)
         yield EngineReport(
-            prompt_tokens=prompt_tokens, output_tokens=len(words),
-            finish_reason="length" if len(words) == params.max_tokens else "stop",
+            prompt_tokens=prompt_tokens, output_tokens=len(words) + pieces,
+            finish_reason="tool_calls" if calls else "length" if len(words) == params.max_tokens else "stop",
             tokens_from_engine=False,
         )
 

@@ -5,11 +5,13 @@ are reported beside it. Load time is measured cold: the model is unloaded first.
 """
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
 
 from . import ModelSpec, register_backend
+from ..tools import ToolCallDelta
 from .base import DEFAULT_MAX_CONTEXT, Backend, BackendError, Chunk, EngineReport, GenParams, Reasoning
 
 _NS_PER_MS = 1e6
@@ -133,16 +135,20 @@ class OllamaBackend(Backend):
         if params.mode == "completion":
             return {"kind": "generate", "model": self.tag, "prompt": messages[-1]["content"], "raw": True,
                     "stream": True, "options": options, "keep_alive": self.keep_alive}
-        return {"kind": "chat", "model": self.tag, "messages": messages, "stream": True,
-                "options": options, "keep_alive": self.keep_alive}
+        req = {"kind": "chat", "model": self.tag, "messages": [_ollama_message(m) for m in messages],
+               "stream": True, "options": options, "keep_alive": self.keep_alive}
+        if params.tools:
+            req["tools"] = list(params.tools)
+        return req
 
     def stream(self, messages: list[dict], params: GenParams) -> Iterator[Chunk]:
         req = self._request(messages, params)
         call = getattr(self.client(), req.pop("kind"))
         final = None
+        seen = [0]  # calls so far: each gets its own index, whichever chunk carries it
         with self._errors():
             for part in call(**req):
-                yield from _pieces(part)
+                yield from _pieces(part, seen)
                 if part.done:
                     final = part
         yield _report(final, self.tag)
@@ -165,9 +171,10 @@ class OllamaBackend(Backend):
         own = client is None
         client = client or self.async_client(1)
         final = None
+        seen = [0]
         try:
             async for part in await getattr(client, kind)(**req):
-                for piece in _pieces(part):
+                for piece in _pieces(part, seen):
                     yield piece
                 if part.done:
                     final = part
@@ -179,7 +186,25 @@ class OllamaBackend(Backend):
         yield _report(final, self.tag)
 
 
-def _pieces(part) -> list[Chunk]:
+def _ollama_message(m: dict) -> dict:
+    """A message of the conversation as Ollama's /api/chat takes it: a call's arguments as an object,
+    a tool's answer with the tool's name (Ollama has no call ids)."""
+    if m.get("tool_calls"):
+        calls = []
+        for c in m["tool_calls"]:
+            fn = c.get("function", {})
+            try:
+                args = json.loads(fn.get("arguments") or "{}")
+            except ValueError:
+                args = {}
+            calls.append({"function": {"name": fn.get("name"), "arguments": args if isinstance(args, dict) else {}}})
+        return {"role": "assistant", "content": m.get("content") or "", "tool_calls": calls}
+    if m.get("role") == "tool":
+        return {"role": "tool", "content": m.get("content") or "", "tool_name": m.get("name")}
+    return m
+
+
+def _pieces(part, seen: list | None = None) -> list[Chunk]:
     out: list[Chunk] = []
     msg = getattr(part, "message", None)
     thinking = msg.thinking if msg is not None else getattr(part, "thinking", None)
@@ -188,6 +213,14 @@ def _pieces(part) -> list[Chunk]:
         out.append(Reasoning(thinking))
     if content:
         out.append(content)
+    for call in (getattr(msg, "tool_calls", None) or []) if msg is not None else []:
+        fn = call.function
+        args = fn.arguments
+        text = json.dumps(dict(args), ensure_ascii=False) if args is not None and not isinstance(args, str) else args
+        index = seen[0] if seen is not None else 0
+        if seen is not None:
+            seen[0] += 1
+        out.append(ToolCallDelta(index, None, fn.name, text or ""))
     return out
 
 

@@ -15,6 +15,7 @@ from urllib.parse import parse_qs, urlsplit, urlunsplit
 import orjson
 
 from ..redact import hold_env
+from ..tools import ToolCallDelta
 from . import ModelSpec, register_backend
 from .base import Backend, BackendError, Chunk, ContextOverflow, EngineReport, GenParams, Reasoning
 
@@ -128,6 +129,11 @@ class OpenAIBackend(Backend):
             body["prompt"] = messages[-1]["content"]
             return f"{self.base_url}/completions", body
         body["messages"] = messages
+        if params.tools:
+            body["tools"] = list(params.tools)
+            body["tool_choice"] = params.tool_choice or "auto"
+            if len(params.tools) > 1:
+                body["parallel_tool_calls"] = True  # several calls in one answer (llama-server needs it said)
         return f"{self.base_url}/chat/completions", body
 
     def stream(self, messages: list[dict], params: GenParams) -> Iterator[Chunk]:
@@ -308,9 +314,33 @@ class StreamParser:
                 out.append(Reasoning(thinking))
             if text:
                 out.append(text)
+            if delta.get("tool_calls"):
+                out.extend(self._calls(delta["tool_calls"]))
             if choice.get("finish_reason"):
                 self.finish_reason = self._text(choice["finish_reason"], "finish_reason")
         self.chunks += len(out)
+        return out
+
+    def _calls(self, pieces) -> list[ToolCallDelta]:
+        """delta.tool_calls: pieces of calls keyed by index (the first with id and name; the arguments'
+        text cut anywhere), as vLLM, llama-server and OpenAI stream them."""
+        if not isinstance(pieces, list):
+            raise BackendError(f"{self.name}: malformed stream: tool_calls is {_shown(pieces)}, not a list")
+        out = []
+        for n, piece in enumerate(pieces):
+            if not isinstance(piece, dict):
+                raise BackendError(f"{self.name}: malformed stream: a tool call is {_shown(piece)}, not an object")
+            index = piece.get("index", n)
+            if isinstance(index, bool) or not isinstance(index, int) or not 0 <= index < 1024:
+                raise BackendError(f"{self.name}: malformed stream: tool call index is {_shown(index)}")
+            fn = piece.get("function") or {}
+            if not isinstance(fn, dict):
+                raise BackendError(f"{self.name}: malformed stream: tool call function is {_shown(fn)}")
+            args = fn.get("arguments")
+            if args is not None and not isinstance(args, str):
+                args = json.dumps(args)  # an object where the API has text: kept as its JSON
+            out.append(ToolCallDelta(index, self._text(piece.get("id"), "tool_calls.id"),
+                                     self._text(fn.get("name"), "tool_calls.function.name"), args or ""))
         return out
 
     def _text(self, value, field: str) -> str | None:

@@ -402,4 +402,4 @@ def run_check(check_type: str, output: str, value: Any, opts: dict | None = None
 
 
 # Checks that execute code or call a judge live in their own modules and register here.
-from . import code, judge, reference  # noqa: E402,F401
+from . import code, judge, reference, toolcalls  # noqa: E402,F401
