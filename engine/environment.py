@@ -102,6 +102,14 @@ def _packages(code: str) -> tuple[str, ...]:
                 out += list(spec.submodule_search_locations)
             elif spec.origin:
                 out.append(spec.origin)
+        try:  # its metadata too: a package may read its own version
+            from importlib.metadata import PackageNotFoundError, distribution
+
+            path = getattr(distribution(name), "_path", None)
+            if path is not None:
+                out.append(str(path))
+        except PackageNotFoundError:
+            pass
     return tuple(out)
 
 

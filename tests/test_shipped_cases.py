@@ -70,5 +70,9 @@ def test_shipped_scenarios_are_deep_enough_to_decide_on():
     assert {"knowledge", "tone", "honesty", "escalation", "multi_turn"} <= cats["customer-service"]
     assert {"sql", "explanation", "testing", "bugfix", "library", "coding"} <= cats["dev-assistant"]
     executed = {"python_tests", "python_testgen", "sql_result", "python_output"}
-    for case in load_scenario("dev-assistant").cases:  # every one is scored by running code
+    acted = {"tool_calls", "final_state"}  # a case with tools: scored by the calls it made and what they did
+    for case in load_scenario("dev-assistant").cases:  # every one is scored by running code or by its actions
+        if case.offered:
+            assert acted & {c.type for _, checks in case.questions() for c in checks}, case.id
+            continue
         assert executed & {c.type for _, checks in case.questions() for c in checks}, case.id

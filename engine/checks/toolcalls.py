@@ -5,7 +5,8 @@ calls left behind.
 every required argument given, none it does not take; each value of the right type (an integer
 where a number is wanted passes) and among the allowed values, strings compared after BFCL's
 normalisation (case, spaces and `,./-_*^` ignored), lists element by element, nested objects key by
-key; `""` among the allowed values means the argument may be left out. Several expected calls are
+key; `""` among the allowed values means the argument may be left out, and a call written without
+`arguments` takes any (its name is checked, and that its arguments are a JSON object). Several expected calls are
 matched without order (`order: any`, BFCL's parallel categories) or in order (`order: exact`); with
 `allow_extra` other calls may come between them; an empty list of calls means that calling any tool
 fails (BFCL's irrelevance). The score is 1 or 0, as BFCL's.
@@ -69,6 +70,9 @@ def _calls_value(value: Any) -> dict:
         extra = set(c) - {"name", "arguments"}
         if extra:
             raise ValueError(f"calls[{i}]: unknown field(s) {', '.join(sorted(extra))}")
+        if c.get("arguments", None) is None:  # any arguments: only the name (and arguments that parse) is checked
+            out.append({"name": c["name"], "arguments": None})
+            continue
         args = c.get("arguments") or {}
         if not isinstance(args, dict):
             raise ValueError(f"calls[{i}] ({c['name']}): arguments must map each argument to its allowed values")
@@ -161,6 +165,8 @@ def call_problem(call, expected: dict, tools: list) -> str | None:
         if name not in args:
             return f"{call.name}: required argument {name} missing"
     allowed = expected["arguments"]
+    if allowed is None:
+        return None  # any arguments
     for name, value in args.items():
         if (tool is not None and name not in props) or name not in allowed:
             return f"{call.name}: unexpected argument {name}"
