@@ -68,7 +68,7 @@ class _Handler(BaseHTTPRequestHandler):
 
 
 class OllamaHandler(_Handler):
-    MODELS = {"llama3:8b-instruct", "gpt-oss:20b", "fault:500", "fault:error-mid", "fault:malformed",
+    MODELS = {"llama3:8b-instruct", "caller", "gpt-oss:20b", "fault:500", "fault:error-mid", "fault:malformed",
               "fault:stall", "fault:no-final"}
 
     def do_GET(self):
@@ -157,6 +157,19 @@ class OllamaHandler(_Handler):
                     obj["thinking"] = thinking
             line(obj)
 
+        if model == "caller" and body.get("tools"):  # a tool call as Ollama sends it: whole, arguments an object
+            step = self.server.tool_script.pop(0) if self.server.tool_script else {"text": "All done."}
+            message = {"role": "assistant", "content": step.get("text", "")}
+            if step.get("calls"):
+                message["tool_calls"] = [{"function": {"name": c["name"], "arguments": c["arguments"]}}
+                                         for c in step["calls"]]
+            line({"model": model, "created_at": _now(), "message": message, "done": False})
+            line({"model": model, "created_at": _now(), "message": {"role": "assistant", "content": ""},
+                  "done": True, "done_reason": "stop", "total_duration": 1_000_000, "load_duration": 0,
+                  "prompt_eval_count": 20, "prompt_eval_duration": 500_000, "eval_count": 12,
+                  "eval_duration": 400_000})
+            self._end_stream()
+            return
         if model == "gpt-oss:20b":
             for w in ["The", " user", " asks", " about", " Newton."]:
                 piece(thinking=w)
@@ -197,7 +210,7 @@ class OpenAIHandler(_Handler):
     MODELS = {"echo", "no-usage", "reasoner", "fault-500", "fault-error-mid", "fault-malformed",
               "fault-stall", "fault-no-final", "fault-drop", "fault-401-echo", "cacher", "parrot", "parrot-all-3",
               "fault-500-echo", "fault-sse-echo", "says-key", "redirect", "a40", "inflated",
-              *MALFORMED}
+              "caller", "no-tools", *MALFORMED}
 
     def do_GET(self):
         self.server.auth.append(self.headers.get("Authorization"))
@@ -233,6 +246,10 @@ class OpenAIHandler(_Handler):
             self.end_headers()
             return
         chat = self.path == "/v1/chat/completions"
+        if model == "no-tools" and body.get("tools"):  # a server started without tool support
+            return self._json(400, {"error": {"message": "tools param requires --jinja flag", "type": "invalid_request_error"}})
+        if model == "caller" and body.get("tools"):
+            return self._openai_calls(body)
         words = self._words(int(body.get("max_tokens") or 128))
         if model in ("parrot", "parrot-all-3"):  # a "model" that only repeats its prompt, whatever max_tokens says
             msgs = body.get("messages") or [{"role": "user", "content": str(body.get("prompt", ""))}]
@@ -314,6 +331,40 @@ class OpenAIHandler(_Handler):
         self._end_stream()
 
 
+    def _openai_calls(self, body) -> None:
+        """The next step of the server's tool script, streamed as vLLM and OpenAI stream calls: the first
+        piece of each call with its id and name, its arguments in pieces of 3 characters, `tool_calls` as
+        the finish reason, then the usage."""
+        step = self.server.tool_script.pop(0) if self.server.tool_script else {"text": "All done."}
+        self._start_stream("text/event-stream")
+
+        def event(obj):
+            self._chunk(f"data: {json.dumps(obj)}\n\n".encode())
+
+        base = {"id": "chatcmpl-7", "object": "chat.completion.chunk", "created": int(time.time()), "model": "caller"}
+        pieces = 0
+        if step.get("text"):
+            for w in re.findall(r"\S+\s*", step["text"]):
+                event({**base, "choices": [{"index": 0, "delta": {"content": w}, "finish_reason": None}]})
+                pieces += 1
+        for n, call in enumerate(step.get("calls", [])):
+            self.server.call_count += 1
+            first = {"index": n, "id": f"call_{self.server.call_count}", "type": "function",
+                     "function": {"name": call["name"], "arguments": ""}}
+            event({**base, "choices": [{"index": 0, "delta": {"role": "assistant", "content": None,
+                                                                "tool_calls": [first]}, "finish_reason": None}]})
+            args = call["arguments"] if isinstance(call["arguments"], str) else json.dumps(call["arguments"])
+            for i in range(0, len(args), 3):
+                event({**base, "choices": [{"index": 0, "delta": {"tool_calls": [
+                    {"index": n, "function": {"arguments": args[i:i + 3]}}]}, "finish_reason": None}]})
+                pieces += 1
+        finish = "tool_calls" if step.get("calls") else "stop"
+        event({**base, "choices": [{"index": 0, "delta": {}, "finish_reason": finish}]})
+        event({**base, "choices": [], "usage": {"prompt_tokens": 20, "completion_tokens": pieces,
+                                                 "total_tokens": 20 + pieces}})
+        self._chunk(b"data: [DONE]\n\n")
+        self._end_stream()
+
     def _malformed(self, model, base, event, choice):
         usage = {"prompt_tokens": 5, "completion_tokens": 2, "total_tokens": 7}
         if model == "bad-content-number":
@@ -357,6 +408,7 @@ class FakeServer:
         self.httpd.delay_s, self.httpd.load_s, self.httpd.burst = delay_s, load_s, burst
         self.httpd.loaded, self.httpd.requests, self.httpd.auth = set(), [], []
         self.httpd.prompt_cache = []
+        self.httpd.tool_script, self.httpd.call_count = [], 0  # the steps a "caller" model takes, in order
         self.httpd.stop_stall = threading.Event()
         self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
 

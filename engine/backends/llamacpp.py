@@ -24,6 +24,7 @@ from typing import IO
 import psutil
 
 from ..catalog import bundled_path, get_model, load_catalog
+from ..tools import ToolCallDelta
 from . import ModelSpec, register_backend
 from .base import (
     DEFAULT_MAX_CONTEXT,
@@ -92,6 +93,15 @@ def _default_threads() -> int:
     return psutil.cpu_count(logical=False) or os.cpu_count() or 1
 
 
+# How the tools of a request reach a model in this process (said in each tool generation's row).
+TOOLS_NOTES = {
+    "template": "llama.cpp: tools through the model's own chat template; calls read from its <tool_call> blocks",
+    "grammar": "llama.cpp: the model's chat template carries no tools, so they are described in the system "
+               "message and each answer is grammar-constrained to a message or a call whose arguments match "
+               "the tool's schema (as chatml-function-calling does)",
+}
+
+
 class EngineDied(BackendError):
     """The engine process died (of a signal, or exited); the message names the model and the signal."""
 
@@ -138,6 +148,7 @@ class LlamaCppBackend(Backend):
         self._lock = threading.Lock()
         self._loaded_opts: dict | None = None
         self._rss_mb: float | None = None
+        self.tools_note: str | None = None
         self.engine_n_ctx: int | None = None
         self._died: str | None = None  # why the engine process died: its later requests fail at once
 
@@ -258,6 +269,7 @@ class LlamaCppBackend(Backend):
         self._loaded_opts = opts
         self._rss_mb = msg[1]["rss_mb"]
         self.engine_n_ctx = msg[1]["n_ctx"]  # the context llama.cpp allocated
+        self.tools_note = TOOLS_NOTES[msg[1].get("tools_route", "grammar")]
 
     def host_facts(self) -> dict:
         """Whether this llama.cpp build offloads to a GPU, and its versions."""
@@ -324,8 +336,12 @@ class LlamaCppBackend(Backend):
                     kind = msg[0]
                     if kind == "chunk":
                         yield msg[1]
+                    elif kind == "call":
+                        yield ToolCallDelta(msg[1], None, msg[2], msg[3])
                     elif kind == "report":
                         report = EngineReport(**msg[1])
+                        if params.tools:
+                            report.extra["tools_note"] = self.tools_note
                     elif kind == "end":
                         done = True
                         if report is None:

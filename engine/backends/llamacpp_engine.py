@@ -10,6 +10,7 @@ only, not the engine package; the harness imports `stop_scan` from it as a modul
 Requests (tuples, pickled by multiprocessing's Connection), after the process has sent ("ready",):
   ("load", options) -> ("ok", {"rss_mb", "n_ctx"})
   ("stream", messages, params) -> ("chunk", text)..., ("report", counters), ("end",)
+      with params["tools"], pieces of calls come as ("call", index, name or None, arguments piece)
       a ("cancel",) sent meanwhile ends the generation early (the report and "end" still come)
   ("close",) -> ("ok", None), then the process exits
 Any request can instead get ("error", kind, message), kind "overflow" or "error".
@@ -65,6 +66,7 @@ class Engine:
         self.stops: list[str] = []
         self.name = ""
         self.n_ctx = 0
+        self.template_takes_tools = False
 
     def load(self, o: dict) -> dict:
         import llama_cpp
@@ -80,7 +82,8 @@ class Engine:
             raise RuntimeError(f"could not load {o['path']}: {exc}") from exc
         self.formatter = self._make_formatter(o.get("chat_template"), o.get("chat_format"))
         self.n_ctx = o["n_ctx"]
-        return {"rss_mb": (_rss_bytes() - rss_before) / 2**20, "n_ctx": self.llm.n_ctx()}
+        return {"rss_mb": (_rss_bytes() - rss_before) / 2**20, "n_ctx": self.llm.n_ctx(),
+                "tools_route": "template" if self.template_takes_tools else "grammar"}
 
     def _make_formatter(self, template, chat_format):
         """A Jinja formatter from the catalog's template or the GGUF's own; None to let
@@ -92,6 +95,7 @@ class Engine:
             template = llm.metadata.get("tokenizer.chat_template")
         if template is None:
             return None
+        self.template_takes_tools = "tools" in template  # the model's own template renders the tools
 
         def text(token: int) -> str:
             return llm.detokenize([token], special=True).decode("utf-8", "replace")
@@ -112,6 +116,14 @@ class Engine:
         llm = self.llm
         if llm is None:
             raise RuntimeError("the model is not loaded")
+        if p.get("tools") and p["mode"] == "chat" and p.get("tool_choice") != "none":
+            if self.formatter is None:
+                raise RuntimeError("tools need a chat template (this model runs a named chat_format)")
+            if self.template_takes_tools:
+                self._template_tools(messages, p)
+            else:
+                self._grammar_tools(messages, p)
+            return
         if p["mode"] == "completion":
             prompt = llm.tokenize(messages[-1]["content"].encode("utf-8"), add_bos=True, special=False)
             template_stops: list[str] = []
@@ -170,6 +182,208 @@ class Engine:
                          "engine_decode_ms": perf.t_eval_ms, "engine_decode_tokens": perf.n_eval,
                          "finish_reason": finish}))
 
+    # -- tools ------------------------------------------------------------------------
+    def _prompt(self, messages: list[dict], **extra) -> tuple[list[int], list[str]]:
+        formatted = self.formatter(messages=messages, **extra)
+        prompt = self.llm.tokenize(formatted.prompt.encode("utf-8"), add_bos=not formatted.added_special, special=True)
+        if len(prompt) >= self.n_ctx:
+            raise _Overflow(f"llamacpp/{self.name}: prompt of {len(prompt)} tokens exceeds the context of "
+                            f"{self.n_ctx} tokens")
+        return prompt, _as_list(formatted.stop)
+
+    def _begin(self, p: dict) -> None:
+        import llama_cpp
+
+        llm = self.llm
+        llm.reset()
+        llm._ctx.kv_cache_clear()
+        llama_cpp.llama_perf_context_reset(llm._ctx.ctx)
+        if p["seed"] is not None:
+            llm.set_seed(p["seed"])
+
+    def _run(self, tokens: list[int], p: dict, budget: int, grammar=None, stops=(), emit=None, done=None):
+        """Generate after `tokens` (the prompt and what was generated so far) until an end-of-generation
+        token, a stop string, `done(text)` or the budget; each safe piece of text goes to `emit`.
+        (new tokens, their text, why it ended)."""
+        import llama_cpp
+
+        llm = self.llm
+        vocab = llm._model.vocab
+        decoder = codecs.getincrementaldecoder("utf-8")(errors="ignore")
+        new: list[int] = []
+        text, emitted, finish = "", 0, "length"
+        stops = list(stops)
+        if budget <= 0:
+            return new, text, finish
+        temp = 0.0 if grammar is not None and p["temperature"] == 0 else p["temperature"]
+        for token in llm.generate(tokens, temp=temp, top_k=40, top_p=0.95, min_p=0.05, repeat_penalty=1.0,
+                                  grammar=grammar):
+            if llama_cpp.llama_vocab_is_eog(vocab, token):
+                finish = "stop"
+                break
+            new.append(token)
+            text += decoder.decode(llm.detokenize([token]))
+            cut, safe = stop_scan(text, emitted, stops)
+            if cut is not None:
+                text, safe, finish = text[:cut], cut, "stop"
+            if emit and safe > emitted:
+                emit(text[emitted:safe])
+                emitted = safe
+            if finish == "stop":
+                break
+            if done is not None and done(text):
+                finish = "done"
+                break
+            if len(new) >= budget:
+                break
+            if self._cancelled():
+                finish = "cancelled"
+                break
+        text += decoder.decode(b"", final=True)
+        if emit and len(text) > emitted and finish != "stop":
+            emit(text[emitted:])
+        return new, text, finish
+
+    def _grammar_tools(self, messages: list[dict], p: dict) -> None:
+        """Tools for a model whose template carries none: the tools described in the system message, and
+        every answer constrained by a grammar to begin `message:` (then free text) or `functions.<name>:`
+        (then arguments that match the tool's JSON Schema), as llama-cpp-python's chatml-function-calling
+        handler does, in this process's own token loop so the pieces stream and are timed."""
+        import json
+        import re
+
+        from llama_cpp.llama_grammar import JSON_GBNF, LlamaGrammar
+
+        tools = [t["function"] for t in p["tools"]]
+        names = [t["name"] for t in tools]
+        prompt, stops = self._prompt(_described(messages, tools))
+        self._begin(p)
+        send = self.conn.send
+        choice = " | ".join(json.dumps(f"functions.{n}:") for n in names)
+        required = p.get("tool_choice") == "required"
+        first = LlamaGrammar.from_string(f"root ::= {choice}" if required else f'root ::= "message:" | {choice}',
+                                         verbose=False)
+        after = LlamaGrammar.from_string(f'root ::= "\n" ({choice} | "done.")', verbose=False)
+        budget = min(p["max_tokens"], self.n_ctx - len(prompt))
+        tokens, out, finish = list(prompt), 0, "length"
+        head = re.compile(r"^\s*(message:|functions\.(.+):)$")
+        grammar, calls = first, 0
+        while True:
+            new, text, why = self._run(tokens, p, budget - out, grammar=grammar,
+                                       done=lambda t: head.match(t.strip()) is not None or t.strip() == "done.")
+            tokens += new
+            out += len(new)
+            said = text.strip()
+            if why in ("length", "cancelled") or out >= budget:
+                finish = why if why != "done" else "length"
+                break
+            if said.startswith("message:"):
+                started = []
+
+                def answer(piece: str) -> None:  # the message's text, without the blank after "message:"
+                    if not started:
+                        piece = piece.lstrip()
+                        if not piece:
+                            return
+                        started.append(True)
+                    send(("chunk", piece))
+                new, _, why = self._run(tokens, p, budget - out, stops=self.stops + stops + ["functions."],
+                                        emit=answer)
+                out += len(new)
+                finish = why if why in ("length", "cancelled") else "stop"
+                break
+            m = re.match(r"^functions\.(.+):$", said)
+            if not m or m.group(1) not in names or calls >= 8:
+                finish = "tool_calls" if calls else "stop"
+                break
+            name = m.group(1)
+            tool = tools[names.index(name)]
+            send(("call", calls, name, ""))
+            try:
+                schema = LlamaGrammar.from_json_schema(json.dumps(tool.get("parameters") or {"type": "object"}),
+                                                       verbose=False)
+            except Exception:  # a schema the converter cannot take: any JSON object
+                schema = LlamaGrammar.from_string(JSON_GBNF, verbose=False)
+            index = calls
+            new, _, why = self._run(tokens, p, budget - out, grammar=schema,
+                                    emit=lambda s, i=index: send(("call", i, None, s)), done=_whole_json)
+            tokens += new
+            out += len(new)
+            calls += 1
+            finish = "tool_calls"
+            if why in ("length", "cancelled"):
+                finish = why
+                break
+            grammar = after
+        self._report(prompt, out, finish)
+
+    def _template_tools(self, messages: list[dict], p: dict) -> None:
+        """Tools through the model's own chat template (it renders `tools`), and calls read from what it
+        writes in the Hermes form, <tool_call>{"name": ..., "arguments": {...}}</tool_call>: a call's name
+        is sent as soon as it is written, its arguments when the call is closed."""
+        import json
+        import re
+
+        prompt, stops = self._prompt(messages, tools=p["tools"], tool_choice=p.get("tool_choice") or "auto")
+        self._begin(p)
+        send = self.conn.send
+        budget = min(p["max_tokens"], self.n_ctx - len(prompt))
+        state = {"buffer": "", "named": 0, "sent": 0, "calls": 0, "text": True}
+        opener = "<tool_call>"
+
+        def emit(piece: str) -> None:
+            state["buffer"] += piece
+            buf = state["buffer"]
+            if state["text"]:
+                i = buf.find(opener)
+                if i < 0:
+                    keep = next((k for k in range(len(opener) - 1, 0, -1) if buf.endswith(opener[:k])), 0)
+                    if len(buf) - keep > 0:
+                        send(("chunk", buf[:len(buf) - keep]))
+                    state["buffer"] = buf[len(buf) - keep:]
+                    return
+                if i:
+                    send(("chunk", buf[:i]))
+                state["buffer"], state["text"] = buf[i:], False
+                buf = state["buffer"]
+            for block in re.finditer(r"<tool_call>(.*?)(</tool_call>|$)", buf, re.S):
+                n = state["calls"] + block.start() * 0
+                name = re.search(r'"name"\s*:\s*"([^"]+)"', block.group(1))
+                if name and state["named"] <= n:
+                    send(("call", n, name.group(1), ""))
+                    state["named"] = n + 1
+                if block.group(2):
+                    try:
+                        body = json.loads(block.group(1))
+                    except ValueError:
+                        body = {"arguments": block.group(1).strip()}
+                    args = body.get("arguments", body.get("parameters", {})) if isinstance(body, dict) else body
+                    if state["named"] <= n:
+                        send(("call", n, None, ""))
+                        state["named"] = n + 1
+                    send(("call", n, None, args if isinstance(args, str) else json.dumps(args, ensure_ascii=False)))
+                    state["calls"] += 1
+                    state["buffer"] = buf[block.end():]
+                    state["text"] = True
+                    if state["buffer"]:
+                        rest, state["buffer"] = state["buffer"], ""
+                        emit(rest)
+                    return
+                break
+
+        new, _, why = self._run(list(prompt), p, budget, stops=self.stops + stops, emit=emit)
+        if state["buffer"] and state["text"]:
+            send(("chunk", state["buffer"]))
+        self._report(prompt, len(new), "tool_calls" if state["calls"] and why == "stop" else why)
+
+    def _report(self, prompt: list[int], n_out: int, finish: str) -> None:
+        import llama_cpp
+
+        perf = llama_cpp.llama_perf_context(self.llm._ctx.ctx)
+        self.conn.send(("report", {"prompt_tokens": len(prompt), "output_tokens": n_out,
+                                   "engine_prompt_ms": perf.t_p_eval_ms, "engine_decode_ms": perf.t_eval_ms,
+                                   "engine_decode_tokens": perf.n_eval, "finish_reason": finish}))
+
     def _library_chat(self, messages: list[dict], p: dict) -> None:
         """A named chat_format without a template: llama-cpp-python formats the chat."""
         import llama_cpp
@@ -226,6 +440,57 @@ class Engine:
                 conn.send(("error", "overflow", str(exc)))
             except Exception as exc:
                 conn.send(("error", "error", f"{type(exc).__name__}: {exc}"))
+
+
+def _whole_json(text: str) -> bool:
+    """Whether text is one complete JSON value (a call's arguments have ended)."""
+    import json
+
+    t = text.strip()
+    if not t.endswith(("}", "]")):
+        return False
+    try:
+        json.loads(t)
+    except ValueError:
+        return False
+    return True
+
+
+def _described(messages: list[dict], tools: list[dict]) -> list[dict]:
+    """The conversation for a template without tools: the functions described in the system message, the
+    model's earlier calls written as it wrote them, and each tool's answer as a user message."""
+    import json
+
+    lines = ["You can call these functions:"]
+    for t in tools:
+        lines.append(f"functions.{t['name']}: {t.get('description') or ''}\n"
+                     f"arguments (JSON Schema): {json.dumps(t.get('parameters') or {}, ensure_ascii=False)}")
+    lines.append("To call a function, answer `functions.<name>:` followed by its arguments as a JSON object "
+                 "(several calls one per line). To answer the user, begin with `message:`.")
+    guide = "\n".join(lines)
+    out: list[dict] = []
+    for m in messages:
+        if m.get("role") == "assistant" and m.get("tool_calls"):
+            calls = "\n".join(f"functions.{c['function']['name']}:{c['function']['arguments']}" for c in m["tool_calls"])
+            out.append({"role": "assistant", "content": calls})
+        elif m.get("role") == "tool":
+            out.append({"role": "user", "content": f"Result of functions.{m.get('name')}: {m.get('content')}"})
+        elif m.get("role") == "assistant":
+            out.append({"role": "assistant", "content": f"message: {m.get('content') or ''}"})
+        else:
+            out.append({"role": m["role"], "content": m.get("content") or ""})
+    if out and out[0]["role"] == "system":
+        out[0] = {"role": "system", "content": out[0]["content"] + "\n\n" + guide}
+    else:
+        out.insert(0, {"role": "system", "content": guide})
+    # templates that want user and assistant to alternate: consecutive user messages joined
+    merged: list[dict] = []
+    for m in out:
+        if merged and m["role"] == "user" and merged[-1]["role"] == "user":
+            merged[-1] = {"role": "user", "content": merged[-1]["content"] + "\n\n" + m["content"]}
+        else:
+            merged.append(m)
+    return merged
 
 
 def main() -> None:
