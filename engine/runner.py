@@ -22,6 +22,7 @@ import psutil
 from .backends import Backend, BackendError, ContextOverflow, EngineReport, GenParams, Reasoning, parse_spec, resolve
 from .backends.base import DEFAULT_MAX_CONTEXT
 from .cjk import estimate_tokens
+from .environment import Environment
 from .hostinfo import LoadMonitor, host_info
 from .judging import make_judge
 from .recorder import Progress, Recorder, Timed
@@ -31,7 +32,6 @@ from .schedule import plan
 from .servermetrics import difference, scrape
 from .store import Store, stale_reason, utcnow
 from .telemetry import Sampler, model_pid
-from .environment import Environment
 from .timing import StreamTiming
 from .tools import CallAssembler, ToolCallDelta, assistant_message, call_ids, tool_message, tools_payload
 
@@ -181,7 +181,8 @@ def merge_steps(steps: list[Timed]) -> Timed:
             return None if any(v is None for v in values) or len(reports) < len(steps) else sum(values)
 
         out.report = EngineReport(prompt_tokens=total("prompt_tokens"), output_tokens=total("output_tokens"),
-                                  engine_prompt_ms=total("engine_prompt_ms"), engine_decode_ms=total("engine_decode_ms"),
+                                  engine_prompt_ms=total("engine_prompt_ms"),
+                                  engine_decode_ms=total("engine_decode_ms"),
                                   engine_decode_tokens=total("engine_decode_tokens"),
                                   finish_reason=reports[-1].finish_reason,
                                   tokens_from_engine=all(r.tokens_from_engine for r in reports),
@@ -780,7 +781,7 @@ class Runner:
             calls = call_ids(timed.tool_calls or [], f"{case.id}_{step}")
             for c in calls:
                 c.step = step
-            entry = {"step": step, "text": timed.text, "calls": [c.as_row() for c in calls],
+            entry: dict[str, Any] = {"step": step, "text": timed.text, "calls": [c.as_row() for c in calls],
                      "model_ms": timed.e2e_s * 1000 if timed.e2e_s is not None else None,
                      "ttft_ms": timed.ttft_s * 1000 if timed.ttft_s is not None else None, "results": []}
             if timed.error:

@@ -398,7 +398,8 @@ def _load_tools(scenario: Scenario, source: str, base: Path) -> None:
             shared = parse_tools(scenario.tools, "field tools")
         except ToolSchemaError as exc:
             raise ScenarioError(f"{source}: {exc}") from None
-    code = functions = None
+    code: str | None = None
+    functions: set[str] = set()
     if scenario.environment:
         where = f"{source}: field environment"
         if not scenario.environment.endswith(".py"):

@@ -100,7 +100,8 @@ def parse_tools(raw: Any, where: str = "tools") -> list[Tool]:
             jsonschema.Draft202012Validator.check_schema(params)
         except jsonschema.SchemaError as exc:
             path = ".".join(str(p) for p in exc.path) or "(top)"
-            raise ToolSchemaError(f"{at}: field parameters is not JSON Schema: at {path}: {exc.message[:160]}") from None
+            raise ToolSchemaError(f"{at}: field parameters is not JSON Schema: at {path}: "
+                                  f"{exc.message[:160]}") from None
         required = params.get("required", [])
         props = params.get("properties", {})
         missing = [r for r in required if r not in props]

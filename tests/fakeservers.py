@@ -158,8 +158,8 @@ class OllamaHandler(_Handler):
             line(obj)
 
         if model == "caller" and body.get("tools"):  # a tool call as Ollama sends it: whole, arguments an object
-            step = self.server.tool_script.pop(0) if self.server.tool_script else {"text": "All done."}
-            message = {"role": "assistant", "content": step.get("text", "")}
+            step: dict = self.server.tool_script.pop(0) if self.server.tool_script else {"text": "All done."}
+            message: dict = {"role": "assistant", "content": step.get("text", "")}
             if step.get("calls"):
                 message["tool_calls"] = [{"function": {"name": c["name"], "arguments": c["arguments"]}}
                                          for c in step["calls"]]
@@ -395,6 +395,8 @@ class _Server(ThreadingHTTPServer):
     burst: int
     loaded: set
     requests: list
+    tool_script: list
+    call_count: int
     auth: list
     prompt_cache: list
     stop_stall: threading.Event

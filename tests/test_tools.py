@@ -3,7 +3,6 @@ on the environment's final state (BFCL's and τ-bench's semantics), the multi-st
 input and hostile environments get."""
 import json
 import os
-import textwrap
 
 import pytest
 
@@ -448,3 +447,25 @@ def test_smollm2_in_process_calls_a_tool_of_a_shipped_case_and_the_call_is_store
     assert row.ttft_ms > 0 and row.output_tokens > 0 and row.tool_steps >= 1
     assert set(c.check_type) == {"final_state", "tool_calls", "contains_any"}
     assert c.detail.str.len().gt(0).all()
+
+
+def test_calls_written_through_a_model_s_own_template_are_read_from_its_tool_call_blocks():
+    """llama.cpp with a template that renders tools (Hermes form): text before a block is the answer,
+    each <tool_call> block a call, its name sent as soon as it is written, whatever piece cuts it."""
+    from engine.backends.llamacpp_engine import _HermesCalls
+
+    written = ('Let me check.<tool_call>\n{"name": "lookup", "arguments": {"order_id": "A1"}}\n</tool_call>'
+               '<tool_call>{"name": "refund", "arguments": {"order_id": "A1"}}</tool_call> Done <tool')
+    for size in (1, 3, 7, len(written)):
+        sent: list = []
+        reader = _HermesCalls(sent.append)
+        for i in range(0, len(written), size):
+            reader.feed(written[i:i + size])
+        reader.end()
+        text = "".join(m[1] for m in sent if m[0] == "chunk")
+        calls = [m for m in sent if m[0] == "call"]
+        assert text == "Let me check. Done <tool", size
+        assert [(m[1], m[2]) for m in calls if m[2]] == [(0, "lookup"), (1, "refund")]
+        assert [json.loads(m[3]) for m in calls if m[3]] == [{"order_id": "A1"}, {"order_id": "A1"}]
+        # the name goes before the arguments are complete
+        assert sent.index(next(m for m in calls if m[2] == "lookup")) < sent.index(next(m for m in calls if m[3]))

@@ -18,8 +18,8 @@ import time
 from collections import defaultdict, deque
 from collections.abc import Iterator
 
-from . import ModelSpec, register_backend
 from ..tools import ToolCallDelta
+from . import ModelSpec, register_backend
 from .base import Backend, BackendError, Chunk, EngineReport, GenParams
 
 _QUEUES: dict[str, deque] = defaultdict(deque)

@@ -278,9 +278,9 @@ class Engine:
                 finish = why if why != "done" else "length"
                 break
             if said.startswith("message:"):
-                started = []
+                started: list[bool] = []
 
-                def answer(piece: str) -> None:  # the message's text, without the blank after "message:"
+                def answer(piece: str, started=started) -> None:  # the text, without the blank after "message:"
                     if not started:
                         piece = piece.lstrip()
                         if not piece:
@@ -321,60 +321,13 @@ class Engine:
         """Tools through the model's own chat template (it renders `tools`), and calls read from what it
         writes in the Hermes form, <tool_call>{"name": ..., "arguments": {...}}</tool_call>: a call's name
         is sent as soon as it is written, its arguments when the call is closed."""
-        import json
-        import re
-
         prompt, stops = self._prompt(messages, tools=p["tools"], tool_choice=p.get("tool_choice") or "auto")
         self._begin(p)
-        send = self.conn.send
+        reader = _HermesCalls(self.conn.send)
         budget = min(p["max_tokens"], self.n_ctx - len(prompt))
-        state = {"buffer": "", "named": 0, "sent": 0, "calls": 0, "text": True}
-        opener = "<tool_call>"
-
-        def emit(piece: str) -> None:
-            state["buffer"] += piece
-            buf = state["buffer"]
-            if state["text"]:
-                i = buf.find(opener)
-                if i < 0:
-                    keep = next((k for k in range(len(opener) - 1, 0, -1) if buf.endswith(opener[:k])), 0)
-                    if len(buf) - keep > 0:
-                        send(("chunk", buf[:len(buf) - keep]))
-                    state["buffer"] = buf[len(buf) - keep:]
-                    return
-                if i:
-                    send(("chunk", buf[:i]))
-                state["buffer"], state["text"] = buf[i:], False
-                buf = state["buffer"]
-            for block in re.finditer(r"<tool_call>(.*?)(</tool_call>|$)", buf, re.S):
-                n = state["calls"] + block.start() * 0
-                name = re.search(r'"name"\s*:\s*"([^"]+)"', block.group(1))
-                if name and state["named"] <= n:
-                    send(("call", n, name.group(1), ""))
-                    state["named"] = n + 1
-                if block.group(2):
-                    try:
-                        body = json.loads(block.group(1))
-                    except ValueError:
-                        body = {"arguments": block.group(1).strip()}
-                    args = body.get("arguments", body.get("parameters", {})) if isinstance(body, dict) else body
-                    if state["named"] <= n:
-                        send(("call", n, None, ""))
-                        state["named"] = n + 1
-                    send(("call", n, None, args if isinstance(args, str) else json.dumps(args, ensure_ascii=False)))
-                    state["calls"] += 1
-                    state["buffer"] = buf[block.end():]
-                    state["text"] = True
-                    if state["buffer"]:
-                        rest, state["buffer"] = state["buffer"], ""
-                        emit(rest)
-                    return
-                break
-
-        new, _, why = self._run(list(prompt), p, budget, stops=self.stops + stops, emit=emit)
-        if state["buffer"] and state["text"]:
-            send(("chunk", state["buffer"]))
-        self._report(prompt, len(new), "tool_calls" if state["calls"] and why == "stop" else why)
+        new, _, why = self._run(list(prompt), p, budget, stops=self.stops + stops, emit=reader.feed)
+        reader.end()
+        self._report(prompt, len(new), "tool_calls" if reader.calls and why == "stop" else why)
 
     def _report(self, prompt: list[int], n_out: int, finish: str) -> None:
         import llama_cpp
@@ -442,6 +395,67 @@ class Engine:
                 conn.send(("error", "error", f"{type(exc).__name__}: {exc}"))
 
 
+class _HermesCalls:
+    """Text as a model writes it through its own template: plain text sent on as chunks, <tool_call> blocks
+    read as calls (the name sent once written, the arguments once the block is closed)."""
+
+    OPEN, CLOSE = "<tool_call>", "</tool_call>"
+
+    def __init__(self, send):
+        self.send = send
+        self.buffer = ""
+        self.calls = 0
+        self.named = False  # the open block's name was sent
+        self.inside = False
+
+    def feed(self, piece: str) -> None:
+        import json
+        import re
+
+        self.buffer += piece
+        while self.buffer:
+            if not self.inside:
+                i = self.buffer.find(self.OPEN)
+                if i < 0:  # hold back what could be the start of a block
+                    keep = next((k for k in range(len(self.OPEN) - 1, 0, -1) if self.buffer.endswith(self.OPEN[:k])), 0)
+                    if len(self.buffer) > keep:
+                        self.send(("chunk", self.buffer[:len(self.buffer) - keep]))
+                    self.buffer = self.buffer[len(self.buffer) - keep:]
+                    return
+                if i:
+                    self.send(("chunk", self.buffer[:i]))
+                self.buffer, self.inside, self.named = self.buffer[i + len(self.OPEN):], True, False
+            name = re.search(r'"name"\s*:\s*"([^"]+)"', self.buffer)
+            if name and not self.named:
+                self.send(("call", self.calls, name.group(1), ""))
+                self.named = True
+            j = self.buffer.find(self.CLOSE)
+            if j < 0:
+                return
+            body_text, self.buffer = self.buffer[:j], self.buffer[j + len(self.CLOSE):]
+            try:
+                body = json.loads(body_text)
+            except ValueError:
+                body = {"arguments": body_text.strip()}
+            args = body.get("arguments", body.get("parameters", {})) if isinstance(body, dict) else body
+            if not self.named:
+                self.send(("call", self.calls, None, ""))
+            text = args if isinstance(args, str) else json.dumps(args, ensure_ascii=False)
+            self.send(("call", self.calls, None, text))
+            self.calls += 1
+            self.inside = False
+
+    def end(self) -> None:
+        if self.buffer and not self.inside:
+            self.send(("chunk", self.buffer))
+        elif self.inside:  # a block the model never closed: what it wrote is the call's arguments
+            if not self.named:
+                self.send(("call", self.calls, None, ""))
+            self.send(("call", self.calls, None, self.buffer))
+            self.calls += 1
+        self.buffer = ""
+
+
 def _whole_json(text: str) -> bool:
     """Whether text is one complete JSON value (a call's arguments have ended)."""
     import json
@@ -471,7 +485,8 @@ def _described(messages: list[dict], tools: list[dict]) -> list[dict]:
     out: list[dict] = []
     for m in messages:
         if m.get("role") == "assistant" and m.get("tool_calls"):
-            calls = "\n".join(f"functions.{c['function']['name']}:{c['function']['arguments']}" for c in m["tool_calls"])
+            calls = "\n".join(f"functions.{c['function']['name']}:{c['function']['arguments']}"
+                              for c in m["tool_calls"])
             out.append({"role": "assistant", "content": calls})
         elif m.get("role") == "tool":
             out.append({"role": "user", "content": f"Result of functions.{m.get('name')}: {m.get('content')}"})

@@ -10,8 +10,8 @@ import os
 from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
 
-from . import ModelSpec, register_backend
 from ..tools import ToolCallDelta
+from . import ModelSpec, register_backend
 from .base import DEFAULT_MAX_CONTEXT, Backend, BackendError, Chunk, EngineReport, GenParams, Reasoning
 
 _NS_PER_MS = 1e6

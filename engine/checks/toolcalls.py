@@ -70,7 +70,7 @@ def _calls_value(value: Any) -> dict:
         extra = set(c) - {"name", "arguments"}
         if extra:
             raise ValueError(f"calls[{i}]: unknown field(s) {', '.join(sorted(extra))}")
-        if c.get("arguments", None) is None:  # any arguments: only the name (and arguments that parse) is checked
+        if c.get("arguments") is None:  # any arguments: only the name (and arguments that parse) is checked
             out.append({"name": c["name"], "arguments": None})
             continue
         args = c.get("arguments") or {}
