@@ -220,6 +220,9 @@ def _add_decision(sub) -> None:
         rc.add_argument("--trust-timings", action="store_true",
                         help="weigh the timings even when a run was busy or the models ran on different machines "
                              "(by default they are left out of the verdict then; the summary says so at the top)")
+        rc.add_argument("--pass-k", type=_bounded(int, 1, 1000), default=None, metavar="K",
+                        help="k of the consistency criterion's pass^k, the chance that all k tries of a case succeed "
+                             "(default: the repeats run)")
         rc.add_argument("--keep-judge", action="store_true",
                         help="keep the judge's scores in the verdict even where its agreement with your raters' "
                              "blind votes is no better than chance")
@@ -627,7 +630,7 @@ def _decision(args):
     return recommend(store, args.scenario, run_id=args.run, weights=parse_weights(args.weights),
                      constraints=constraints, cost_inputs=cost, p_threshold=args.p_threshold,
                      tie_margin=args.tie_margin, n_boot=args.boot, cache_mode=args.cache,
-                     trust_timings=args.trust_timings, keep_judge=args.keep_judge)
+                     trust_timings=args.trust_timings, keep_judge=args.keep_judge, pass_k=args.pass_k)
 
 
 def _cmd_recommend(args) -> int:

@@ -55,10 +55,51 @@ def answers(gens: pd.DataFrame, checks: pd.DataFrame) -> list[dict]:
                 "exceeds_context": bool(pd.notna(g.get("exceeds_context")) and g.get("exceeds_context")),
                 "text": g.output_text or "", "ttft_ms": g.ttft_ms, "e2e_ms": g.e2e_ms,
                 "checks": mine[["check_type", "passed", "score", "detail"]].to_dict("records"),
+                "steps": _steps(g.get("tool_steps_json")), "tool_ms": g.get("tool_ms"),
             })
         out.append({"case_id": case_id, "turn": int(turn), "category": rows.category.iloc[0],
                      "models": per_model})
     return out
+
+
+def _steps(raw) -> list[dict] | None:
+    """A tool case's conversation as stored (tool_steps_json), None for a case without tools."""
+    if not isinstance(raw, str) or not raw:
+        return None
+    try:
+        steps = json.loads(raw)
+    except ValueError:
+        return None
+    return steps if isinstance(steps, list) else None
+
+
+def tool_use(gens: pd.DataFrame, checks: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, int]]:
+    """Per model, over its generations on cases with tools: cases, calls made, calls whose arguments could
+    not be read, model steps per answer, time in tools, and pass^1..pass^n (the chance that 1..n tries of a
+    case all succeed, n the repeats run). And the models none of whose answers carried a call (their
+    server or chat template may not pass tools), with how many tool cases that is."""
+    from .criteria import pass_curve
+    from .scoring import case_scores
+
+    if "tool_calls_json" not in gens.columns:
+        return pd.DataFrame(), {}
+    tooled = gens[gens.tool_calls_json.notna()]
+    if tooled.empty:
+        return pd.DataFrame(), {}
+    scores = case_scores(tooled, checks[checks.case_id.isin(tooled.case_id.unique())])
+    rows, silent = [], {}
+    for m, g in tooled.groupby("model_spec"):
+        calls = [c for raw in g.tool_calls_json for c in (json.loads(raw) or [])]
+        row = {"model_spec": m, "tool_cases": int(g.case_id.nunique()), "calls": len(calls),
+               "unreadable_calls": sum(1 for c in calls if c.get("error")),
+               "steps_mean": float(g.tool_steps.mean()) if g.tool_steps.notna().any() else None,
+               "tool_ms_p50": float(g.tool_ms.median()) if g.tool_ms.notna().any() else None}
+        for k, v in pass_curve(scores, m).items():
+            row[f"pass^{k}"] = v
+        rows.append(row)
+        if not calls and g.ok.any():
+            silent[m] = int(g[g.ok].case_id.nunique())
+    return pd.DataFrame(rows), silent
 
 
 TELEMETRY = ("peak_rss_mb", "peak_ram_used_mb", "mean_cpu_pct", "peak_vram_mb", "mean_gpu_util_pct",

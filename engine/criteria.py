@@ -60,6 +60,7 @@ class Frames:
     usable: Any
     preference: np.ndarray
     matrix: Callable[[Any, str], np.ndarray]
+    pass_k: int | None = None  # k of the consistency criterion's pass^k; None: the repeats run
 
 
 # Timings are summarised by the median over cases: on a shared or noisy machine a few stalled
@@ -159,6 +160,46 @@ def _ecosystem(g, m: str) -> float | None:
            "blind A/B votes of your raters per case (a tie counts half)", per_case=True)
 def _preference(f: Frames) -> np.ndarray:
     return f.preference
+
+
+def pass_hat_k(n: int, c: int, k: int) -> float:
+    """τ-bench's pass^k: with n tries of a task and c successes, the chance that k tries drawn from them
+    all succeed, C(c, k) / C(n, k); NaN where fewer than k tries were run."""
+    from math import comb
+
+    if k < 1 or n < k:
+        return float("nan")
+    return comb(c, k) / comb(n, k)
+
+
+@criterion("consistency", "higher", "pass^k 0-1",
+           "chance that all k tries of a case succeed (every check passed), τ-bench's pass^k; k = the repeats run",
+           per_case=True)
+def _consistency(f: Frames) -> np.ndarray:
+    import pandas as pd
+
+    s = f.scores
+    if s.empty:
+        return f.matrix(s.assign(pass_k=pd.Series(dtype=float), repeat=pd.Series(dtype=int)), "pass_k")
+    tries = s.assign(won=s.score >= 1 - 1e-9).groupby(["model_spec", "case_id"]).agg(n=("won", "size"),
+                                                                                     c=("won", "sum"))
+    k = f.pass_k  # None: the repeats run (each model and case's own count); `--pass-k` sets it
+    per = tries.reset_index()
+    # one repeat is no evidence of consistency: the criterion needs repeats rather than showing pass^1
+    per["pass_k"] = [pass_hat_k(int(n), int(c), k or int(n)) if n >= 2 else float("nan")
+                     for n, c in zip(per.n, per.c)]
+    return f.matrix(per.assign(repeat=0), "pass_k")
+
+
+def pass_curve(scores, model: str) -> dict[int, float]:
+    """pass^1 .. pass^n of a model, averaged over its cases (n: the fewest repeats among them)."""
+    s = scores[scores.model_spec == model]
+    if s.empty:
+        return {}
+    tries = s.assign(won=s.score >= 1 - 1e-9).groupby("case_id").agg(n=("won", "size"), c=("won", "sum"))
+    top = int(tries.n.min())
+    return {k: float(np.mean([pass_hat_k(int(n), int(c), k) for n, c in zip(tries.n, tries.c)]))
+            for k in range(1, top + 1)}
 
 
 CRITERIA = tuple(REGISTRY)

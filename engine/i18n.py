@@ -244,6 +244,21 @@ TEXT: dict[str, tuple[str, str]] = {
     "cmp_charts": ("Distributions", "分布图"),
     "cmp_answers": ("Answers side by side", "回答并排对比"),
     "cmp_generation_failed": ("Generation failed", "生成失败"),
+    "cmp_tools": ("Tools", "工具调用"),
+    "cmp_tools_help": ("Per model, on the cases with tools: the calls it made, calls whose arguments could not be "
+                       "read, model steps per answer, time in the sandboxed tools (median ms), and pass^k: the "
+                       "chance that k tries of a case all succeed (every check passed), averaged over cases.",
+                       "每个模型在带工具的用例上：发出的调用数、参数无法解析的调用数、每个回答的模型步数、在沙箱工具中花费的时间"
+                       "（中位数，毫秒），以及 pass^k：同一用例 k 次尝试全部成功的概率（所有检查通过），按用例平均。"),
+    "cmp_tools_silent": ("No answer of {model} carried a tool call on its {n} tool cases: its server or chat "
+                         "template may not pass tools (llama-server answers in prose when the template carries none), "
+                         "so its tool scores say nothing about what the model can do.",
+                         "{model} 在 {n} 个工具用例上的回答都没有发出任何工具调用：它的服务器或对话模板可能没有传递工具"
+                         "（模板不含工具时 llama-server 只会用文字回答），因此它的工具得分不能说明模型本身的能力。"),
+    "cmp_step": ("Step {n}", "第 {n} 步"),
+    "cmp_call": ("calls {name}", "调用 {name}"),
+    "cmp_result": ("result", "结果"),
+    "cmp_tool_time": ("{ms} ms in tools", "工具用时 {ms} 毫秒"),
     "cmp_answer_timing": ("first token {ttft} ms · total {e2e} ms", "首字 {ttft} 毫秒 · 总计 {e2e} 毫秒"),
     "metric": ("Metric", "指标"),
     "better": ("Better", "更优方向"),
@@ -383,6 +398,7 @@ TEXT: dict[str, tuple[str, str]] = {
     "crit_context": ("Context length", "上下文长度"),
     "crit_ecosystem": ("Ecosystem", "生态"),
     "crit_preference": ("Human preference", "人工偏好"),
+    "crit_consistency": ("Consistency (pass^k)", "一致性（pass^k）"),
     "rep_votes": ("Human preference: {n} blind A/B votes on {cases} cases by {raters}.",
                   "人工偏好：{raters} 在 {cases} 个用例上投出 {n} 张盲评票。"),
     "rep_votes_none": ("Human preference: no blind A/B votes between these models yet (Rate page).",
@@ -680,6 +696,8 @@ TEXT: dict[str, tuple[str, str]] = {
     "equals": ("equals", "完全一致"),
     "starts_with": ("starts with", "开头为"),
     "is_json": ("is JSON", "是 JSON"),
+    "tool_calls": ("tool calls", "工具调用"),
+    "final_state": ("final state", "最终状态"),
     "levenshtein": ("edit distance", "编辑距离"),
     "regex": ("matches a pattern", "匹配正则"),
     "max_sentences": ("at most N sentences", "最多 N 句"),
@@ -745,6 +763,10 @@ TEXT: dict[str, tuple[str, str]] = {
     # what the engine says about a decision (engine.i18n.Msg): caveats, why a model is out, cost notes
     "cav_dropped": ("criterion {criterion} left out of the score ({why}); the other weights were rescaled",
                     "指标“{criterion}”未计入得分（{why}）；其余权重已按比例调整"),
+    "cav_needs_repeats": ("consistency needs repeats: pass^k is the chance that all k tries of a case succeed, "
+                          "and each case ran once (run with --repeats 2 or more)",
+                          "一致性需要重复运行：pass^k 是同一用例 k 次尝试全部成功的概率，而每个用例只运行了一次"
+                          "（用 --repeats 2 或更多重新运行）"),
     "cav_one_piece": ("no decode rate for {models}: the answers came in one piece",
                       "{models} 没有生成速度：回答是一次性整段返回的"),
     "cav_not_measured_for": ("not measured for {models}", "{models} 未测得该项"),

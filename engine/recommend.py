@@ -147,6 +147,7 @@ class Evidence:
     per_repeat: dict[str, np.ndarray] = field(default_factory=dict)
     # the pairwise verdicts of judges on these runs (engine.judging), to measure them against the votes
     judge_pairs: pd.DataFrame = field(default_factory=pd.DataFrame)
+    pass_k: int | None = None  # k of the consistency criterion (None: the repeats run)
 
     def index(self, model: str) -> int:
         return self.models.index(model)
@@ -212,7 +213,7 @@ def preference_matrix(votes: pd.DataFrame, models: list[str], cases: list[str]) 
 
 def evidence_from_frames(gens: pd.DataFrame, checks: pd.DataFrame, scenario_id: str,
                          runs: list[dict] | None = None, langs: dict | None = None,
-                         votes: pd.DataFrame | None = None) -> Evidence:
+                         votes: pd.DataFrame | None = None, pass_k: int | None = None) -> Evidence:
     """Per model and case: the mean over repeats and turns of each per-case criterion."""
     langs = _case_langs(scenario_id) if langs is None else langs
     models = sorted(gens.model_spec.unique())
@@ -250,19 +251,19 @@ def evidence_from_frames(gens: pd.DataFrame, checks: pd.DataFrame, scenario_id: 
     in_context = gens[~gens["exceeds_context"].fillna(False).astype(bool)].assign(
         ok_share=lambda g: g.ok.astype(float))
     preference, used = preference_matrix(votes if votes is not None else pd.DataFrame(), models, cases)
-    frames = Frames(scores, usable, preference, matrix)
+    frames = Frames(scores, usable, preference, matrix, pass_k)
     per_case = {c: CRITERION_REGISTRY[c].value(frames) for c in PER_CASE}
-    repeat_frames = Frames(scores, usable, preference[:, :, None], by_repeat)
+    repeat_frames = Frames(scores, usable, preference[:, :, None], by_repeat, pass_k)
     per_repeat = {c: CRITERION_REGISTRY[c].value(repeat_frames) for c in PER_CASE}
     per_case["ok"] = matrix(in_context, "ok_share")
     meta = gens.drop_duplicates("case_id")[["case_id", "category"]].set_index("case_id").reindex(cases)
     meta["lang"] = [langs.get(c) or _lang_from_id(c) for c in cases]
     return Evidence(scenario_id, models, cases, per_case, matrix(usable, "output_tokens"),
-                    meta.reset_index(), gens, checks, runs or [], used, per_repeat)
+                    meta.reset_index(), gens, checks, runs or [], used, per_repeat, pass_k=pass_k)
 
 
 def load_evidence(store: Store, scenario_id: str | None = None, run_id: str | None = None,
-                  cache_mode: str = "cold") -> Evidence:
+                  cache_mode: str = "cold", pass_k: int | None = None) -> Evidence:
     if run_id:
         run = store.get_run(run_id)
         if run is None:
@@ -288,7 +289,7 @@ def load_evidence(store: Store, scenario_id: str | None = None, run_id: str | No
     runs = [run for r in sorted(gens.run_id.unique()) if (run := store.get_run(r)) is not None]
     from .ratings import votes
 
-    ev = evidence_from_frames(gens, checks, scenario_id, runs, votes=votes(store, scenario_id))
+    ev = evidence_from_frames(gens, checks, scenario_id, runs, votes=votes(store, scenario_id), pass_k=pass_k)
     ev.judge_pairs = store.query("SELECT * FROM judge_pairs WHERE list_contains(?::VARCHAR[], run_id)",
                                  [sorted(gens.run_id.unique())])
     return ev
@@ -628,14 +629,16 @@ def decide(store: Store | None, scenario_id: str | None = None, *, run_id: str |
            constraints: Constraints | None = None, cost_inputs: CostInputs | None = None,
            p_threshold: float = 0.9, tie_margin: float = 0.02, n_boot: int = N_BOOT,
            seed: int = 0, cache_mode: str = "cold", trust_timings: bool = False,
-           keep_judge: bool = False) -> Decision:
+           keep_judge: bool = False, pass_k: int | None = None) -> Decision:
     """The decision (see `recommend`), in its steps: gather (all reading), whether the judge can be
     trusted, the criteria matrix, the constraints, whether the timings can decide, the criteria in
     use, score and bootstrap, the verdict, the explanation."""
     constraints = constraints or Constraints()
     cost_inputs = cost_inputs or CostInputs()
     _validate(constraints, cost_inputs, p_threshold, tie_margin)
-    g = _gather(store, scenario_id, run_id, evidence, weights, cost_inputs, cache_mode)
+    if pass_k is not None and (isinstance(pass_k, bool) or not isinstance(pass_k, int) or pass_k < 1):
+        raise RecommendError(f"pass_k: {pass_k!r} is not a whole number of tries (1 or more)")
+    g = _gather(store, scenario_id, run_id, evidence, weights, cost_inputs, cache_mode, pass_k)
     judge = _judge_trust(g, keep_judge)  # first: a judge left out changes the evidence the criteria read
     point = _criteria_matrix(g)
     out = _apply_constraints(g, point, constraints, cost_inputs)
@@ -695,11 +698,15 @@ class _Gathered:
 
 
 def _gather(store: Store | None, scenario_id: str | None, run_id: str | None, evidence: Evidence | None,
-            weights: dict[str, float] | None, cost_inputs: CostInputs, cache_mode: str) -> _Gathered:
+            weights: dict[str, float] | None, cost_inputs: CostInputs, cache_mode: str,
+            pass_k: int | None = None) -> _Gathered:
     if evidence is None:
         if store is None:
             raise RecommendError("no results database to decide from")
-        evidence = load_evidence(store, scenario_id, run_id, cache_mode)
+        evidence = load_evidence(store, scenario_id, run_id, cache_mode, pass_k)
+    elif pass_k is not None and pass_k != evidence.pass_k:
+        evidence = evidence_from_frames(evidence.gens, evidence.checks, evidence.scenario_id, evidence.runs,
+                                        votes=evidence.votes, pass_k=pass_k)
     ev = evidence
     weights = check_weights(dict(weights if weights is not None else scenario_weights(ev.scenario_id)))
     book = costmod.price_book(store, cost_inputs.cny_per_usd)
@@ -856,7 +863,7 @@ def _judge_trust(g: _Gathered, keep_judge: bool) -> dict:
     if out["left_out"]:
         kept = ev.checks[ev.checks.check_type != "llm_judge"]
         pairs = ev.judge_pairs
-        g.ev = evidence_from_frames(ev.gens, kept, ev.scenario_id, ev.runs, langs, ev.votes)
+        g.ev = evidence_from_frames(ev.gens, kept, ev.scenario_id, ev.runs, langs, ev.votes, ev.pass_k)
         g.ev.judge_pairs = pairs
         out["warnings"].append(Msg("judge_left_out", judges=Joined(out["left_out"], ", ")))
     return out
@@ -910,6 +917,11 @@ def _came_in_one_piece(gens: pd.DataFrame, model: str) -> bool:
     return len(ok) > 0 and ok.decode_tok_per_s.isna().all()
 
 
+def _one_repeat(gens: pd.DataFrame) -> bool:
+    """Whether every case ran once per model (no repeats to measure consistency on)."""
+    return gens.empty or int(gens.groupby(["model_spec", "case_id"])["repeat"].nunique().max()) < 2
+
+
 def _criteria_in_use(g: _Gathered, point: dict, timings: dict) -> tuple[dict[str, float], dict[str, str], list[str]]:
     """The weighted criteria measured for every model (and not left out for untrusted timings), their
     weights normalised; the others left out, said among the caveats (which start here)."""
@@ -921,6 +933,8 @@ def _criteria_in_use(g: _Gathered, point: dict, timings: dict) -> tuple[dict[str
         missing = [m for i, m in enumerate(g.models) if not np.isfinite(point[c][i])]
         if c in timings["left_out"]:
             dropped[c] = Msg("cav_timing_untrusted", why=Joined(timings["problems"]))
+        elif missing and c == "consistency" and _one_repeat(g.ev.gens):
+            dropped[c] = Msg("cav_needs_repeats")
         elif missing and c == "throughput" and all(_came_in_one_piece(g.ev.gens, m) for m in missing):
             dropped[c] = Msg("cav_one_piece", models=", ".join(missing))
         elif missing:

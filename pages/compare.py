@@ -80,6 +80,14 @@ if st.button(tr("home_open_recommend")):
     st.session_state.rec_scenario = scenario_id
     st.switch_page("pages/recommend.py")
 
+tools, silent = compare.tool_use(gens, checks)
+if not tools.empty:
+    st.subheader(tr("cmp_tools"))
+    st.caption(tr("cmp_tools_help"))
+    for m, n in silent.items():
+        st.warning(tr("cmp_tools_silent", model=Markdown(spec(m)), n=n))
+    table(tools.round(3))
+
 if not result["categories"].empty:
     st.subheader(tr("cmp_quality"))
     st.altair_chart(charts.category_score_chart(result["categories"], lang()), width="stretch")
@@ -183,7 +191,19 @@ for item in compare.answers(gens, checks):
             elif not ans["ok"]:
                 col.error(tr("cmp_generation_failed"))
                 col.text(ans["error"] or "")
+            for step in ans["steps"] or []:  # a tool case: the conversation, calls and results as plain text
+                if len(ans["steps"]) > 1 or step["calls"]:
+                    col.caption(tr("cmp_step", n=step["step"] + 1))
+                if step.get("text") and step is not ans["steps"][-1]:
+                    col.text(step["text"])
+                for call in step["calls"]:
+                    col.code(f"{call['name']}({call['arguments']})" + (f"\n# {call['error']}" if call["error"] else ""),
+                             language=None)
+                for res in step["results"]:
+                    col.text(f"→ {res['name']}: {res['result'][:600]}")
             col.text(ans["text"] or "–")  # model output: plain text, never HTML
+            if ans["steps"] and ans["tool_ms"] == ans["tool_ms"] and ans["tool_ms"] is not None:
+                col.caption(tr("cmp_tool_time", ms=fmt(ans["tool_ms"], 0)))
             col.caption(tr("cmp_answer_timing", ttft=fmt(ans["ttft_ms"], 0), e2e=fmt(ans["e2e_ms"], 0)))
             if ans["checks"]:
                 col.dataframe([{tr("check"): tr(c["check_type"]), tr("passed"): "✅" if c["passed"] else "❌",

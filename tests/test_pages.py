@@ -655,3 +655,25 @@ def test_a_price_saved_on_the_recommend_page_is_used_at_once(tmp_path):
     assert not at.exception and "Price saved." in [e.value for e in at.success]
     costs = next(d.value for d in at.dataframe if "Price per hour (USD)" in d.value.columns)
     assert float(costs["Price per hour (USD)"].iloc[0]) == pytest.approx(before / 10, rel=0.01)  # no reload needed
+
+
+@pytest.mark.skipif(__import__("shutil").which("bwrap") is None and not __import__("os").environ.get("CI"),
+                    reason="environments run in the sandbox: `sudo apt-get install bubblewrap` enables this")
+def test_compare_shows_a_tool_case_as_its_conversation_and_names_a_model_that_never_called():
+    from engine.backends import fake
+
+    fake.clear()
+    fake.enqueue("agent", {"calls": [{"name": "lookup_order", "arguments": {"order_id": "A1001"}}]},
+                 {"calls": [{"name": "refund_order", "arguments": {"order_id": "A1001"}}]},
+                 {"text": "<b>Refunded</b> 399 CNY."})
+    Runner(Store()).run(RunConfig(load_scenario("customer-service"), ["fake/agent", "fake/echo"],
+                                  case_ids=["act-refund-en"], warmup=False, repeats=1))
+    at = app("pages/compare.py")
+    shown = texts(at)
+    assert "Tools" in [s.value for s in at.subheader]
+    assert "No answer of `fake/echo` carried a tool call on its 1 tool cases" in shown
+    codes = [c.value for c in at.code]
+    assert 'lookup_order({"order_id": "A1001"})' in codes and 'refund_order({"order_id": "A1001"})' in codes
+    assert any(t.value.startswith("→ lookup_order: {") and "running shoes" in t.value for t in at.text)
+    assert any(t.value == "<b>Refunded</b> 399 CNY." for t in at.text)  # as text, never HTML
+    assert not any("<b>" in m.value for m in at.markdown)
