@@ -84,3 +84,5 @@ lint: $(LINT_STAMP)
 
 bench: install
 	$(PY) bench/overhead.py
+	$(PY) bench/tool_loop.py
+	$(PY) bench/bfcl_agreement.py

@@ -256,10 +256,14 @@ def _parser() -> argparse.ArgumentParser:
     mg.add_argument("other", help="the other results file (.duckdb); it is only read")
     mg.add_argument("--db", default=None)
 
-    pk = sub.add_parser("pack", help="install a public case pack as a scenario (humaneval)")
-    pk.add_argument("name", choices=["humaneval"])
+    pk = sub.add_parser("pack", help="install a public case pack as a scenario (humaneval, bfcl)")
+    pk.add_argument("name", choices=["humaneval", "bfcl"])
     pk.add_argument("--scenario", help="the scenario id (default: the pack's name)")
-    pk.add_argument("--limit", type=COUNT, help="only the first N tasks")
+    pk.add_argument("--limit", type=COUNT, help="only the first N tasks (of each category, for bfcl)")
+    pk.add_argument("--category", action="append", metavar="NAME",
+                    help="bfcl: a category to take (repeatable; default simple_python, multiple, parallel, "
+                         "parallel_multiple, irrelevance; also live_simple, live_multiple, live_parallel, "
+                         "live_parallel_multiple, live_irrelevance, live_relevance)")
     pk.add_argument("--overwrite", action="store_true")
 
     j = sub.add_parser("judge", help="pairwise judging of two models' answers in a run")
@@ -546,8 +550,12 @@ def _cmd_merge(args) -> int:
 def _cmd_pack(args) -> int:
     from .packs import install_pack
 
-    sc = install_pack(args.name, args.scenario, args.limit, overwrite=args.overwrite)
+    sc, skipped = install_pack(args.name, args.scenario, args.limit, overwrite=args.overwrite,
+                               categories=args.category)
     print(f"saved scenario {sc.id!r} with {len(sc.cases)} cases to {sc.source_path}")
+    if skipped:
+        print(f"left out {len(skipped)} entries: " + "; ".join(skipped[:5]) + (" ..." if len(skipped) > 5 else ""),
+              file=sys.stderr)
     print(f"run it: python -m engine run --scenario {sc.id} --model ...")
     return 0
 

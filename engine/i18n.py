@@ -698,6 +698,8 @@ TEXT: dict[str, tuple[str, str]] = {
     "is_json": ("is JSON", "是 JSON"),
     "tool_calls": ("tool calls", "工具调用"),
     "final_state": ("final state", "最终状态"),
+    "valid_tool_calls": ("valid tool calls", "有效的工具调用"),
+    "tool_call_f1": ("tool-call F1", "工具调用 F1"),
     "levenshtein": ("edit distance", "编辑距离"),
     "regex": ("matches a pattern", "匹配正则"),
     "max_sentences": ("at most N sentences", "最多 N 句"),

@@ -38,6 +38,7 @@ ASSERTIONS = {
     "contains-json": ("json_schema", False), "llm-rubric": ("llm_judge", False),
     "model-graded-closedqa": ("llm_judge", False), "factuality": ("llm_judge", False),
     "levenshtein": ("levenshtein", False), "latency": ("latency", False),
+    "is-valid-openai-tools-call": ("valid_tool_calls", False), "tool-call-f1": ("tool_call_f1", False),
 }
 WHY_NOT = {
     "javascript": "runs JavaScript code of the suite's",
@@ -70,6 +71,7 @@ class Suite:
     cases: list[dict]
     unmapped: list[Unmapped] = field(default_factory=list)
     providers: list[str] = field(default_factory=list)  # as --model specs
+    tools: list | None = None  # the providers' config.tools: the scenario's tools
     skipped_providers: list[str] = field(default_factory=list)
     description: str = ""
 
@@ -253,6 +255,12 @@ def _check(a: dict, variables: dict, where: str) -> dict | str:
         if a.get("threshold") is None:
             return "latency needs a threshold (ms)"
         check["value"] = {"e2e_ms": float(a["threshold"])}
+    elif check_type == "valid_tool_calls":
+        check["value"] = None
+    elif check_type == "tool_call_f1":
+        check["value"] = {"names": value if isinstance(value, list) else
+                          [v.strip() for v in str(value).split(",") if v.strip()],
+                          "threshold": float(a.get("threshold", 1.0))}
     elif check_type in ("is_json", "json_schema"):
         schema = value if isinstance(value, dict) else (yaml.safe_load(value) if isinstance(value, str) and value
                                                         else {})
@@ -359,7 +367,29 @@ def read_suite(path: str | Path, strict: bool = False) -> Suite:
         spec = provider_spec(p)
         (suite.providers if spec else suite.skipped_providers).append(
             spec or str(p.get("id") if isinstance(p, dict) else p))
+    suite.tools = _provider_tools(raw.get("providers") or [], base, config)
     return suite
+
+
+def _provider_tools(providers: list, base: Path, config: str) -> list | None:
+    """The tools the suite's providers offer (`config.tools`, inline or a `file://` JSON or YAML file), as
+    the scenario's tools: the first provider's; a provider that offers others is an error, named."""
+    found: list | None = None
+    for p in providers:
+        cfg = p.get("config") if isinstance(p, dict) else None
+        tools = cfg.get("tools") if isinstance(cfg, dict) else None
+        if tools is None:
+            continue
+        where = f"{config}: provider {p.get('id')}: config.tools"
+        if isinstance(tools, str) and tools.startswith("file://"):
+            tools = yamlsafe.load(_inside(base, tools, where).read_text(encoding="utf-8"), where)
+        if not isinstance(tools, list):
+            raise SuiteError(f"{where}: a list of functions, not {type(tools).__name__}")
+        if found is not None and tools != found:
+            raise SuiteError(f"{where}: differs from an earlier provider's tools; a scenario offers one set of "
+                             "tools to every model (import the suite once per set)")
+        found = tools
+    return found
 
 
 def scenario_yaml(path: str | Path, scenario_id: str | None = None, title: str | None = None,
@@ -377,7 +407,7 @@ def scenario_yaml(path: str | Path, scenario_id: str | None = None, title: str |
         lines.append("Assertions without a ModelPick check: " + "; ".join(map(str, suite.unmapped)) + ".")
     doc = {"id": sid, "name": title or suite.description or sid, "description": " ".join(lines),
            "weights": DEFAULT_WEIGHTS, "defaults": {"max_tokens": 512, "temperature": 0.0, "seed": 42},
-           "cases": suite.cases}
+           **({"tools": suite.tools} if suite.tools else {}), "cases": suite.cases}
     return yaml.safe_dump(doc, allow_unicode=True, sort_keys=False), suite
 
 

@@ -158,7 +158,8 @@ def _exceeds(backend: Backend, messages: list[dict]) -> str | None:
 
 def merge_steps(steps: list[Timed]) -> Timed:
     """A turn of several model steps as one generation: the answer is the last step's, the first token the
-    first step's; durations, tokens and engine times add up over the steps (the time in tools is apart);
+    first step's; durations, tokens and engine times add up over the steps (the time in tools is apart;
+    telemetry is sampled over the whole turn by the caller);
     decode time is each step's first to last chunk, so the prompt of a later step is not counted as
     decoding. The first failed step fails the turn."""
     if len(steps) == 1:
@@ -188,16 +189,6 @@ def merge_steps(steps: list[Timed]) -> Timed:
                                   tokens_from_engine=all(r.tokens_from_engine for r in reports),
                                   extra={**reports[0].extra, **{k: v for k, v in reports[-1].extra.items()
                                                                 if k == "request_id"}})
-    telemetry: dict = {}
-    for t in steps:
-        for k, v in t.telemetry.items():
-            if v is None:
-                continue
-            if k.startswith("peak_") or k == "telemetry_samples":
-                telemetry[k] = max(telemetry.get(k) or 0, v) if k.startswith("peak_") else (telemetry.get(k) or 0) + v
-            else:
-                telemetry.setdefault(k, v)
-    out.telemetry = {**first.telemetry, **telemetry}
     return out
 
 
@@ -708,13 +699,14 @@ class Runner:
         return pid
 
     def _generate(self, backend, messages, params, spec, case_id, watch: bool,
-                  config: RunConfig | None = None, tools: list | None = None) -> Timed:
+                  config: RunConfig | None = None, tools: list | None = None, sample: bool = True) -> Timed:
         out = Timed(started_at=utcnow())
         calls = CallAssembler(tools or [])
         parts: list[str] = []
         thinking: list[str] = []
         clock = time.perf_counter
-        sampler = Sampler(self._model_pid(spec, backend)).__enter__()
+        # telemetry over the generation; a tool case's steps are sampled over the whole turn instead
+        sampler = Sampler(self._model_pid(spec, backend)).__enter__() if sample else None
         t0 = clock()
         timing = StreamTiming(t0)
         try:
@@ -752,8 +744,9 @@ class Runner:
         out.ttft_s, out.first_token_s, out.last_chunk_s = timing.ttft_s, timing.first_token_s, timing.last_chunk_s
         out.gaps_ms = timing.gaps_ms
         out.chunks = timing.chunks
-        sampler.__exit__(None, None, None)
-        out.telemetry = sampler.data.row()
+        if sampler is not None:
+            sampler.__exit__(None, None, None)
+            out.telemetry = sampler.data.row()
         out.text = "".join(parts)
         out.reasoning = "".join(thinking)
         if tools:
@@ -775,8 +768,10 @@ class Runner:
         tool_ms = 0.0
         ended = None
         limit = case.max_steps or 8
+        sampler = Sampler(self._model_pid(spec, backend)).__enter__()
         for step in range(limit):
-            timed = self._generate(backend, history, params, spec, case.id, watch=watch, config=config, tools=offered)
+            timed = self._generate(backend, history, params, spec, case.id, watch=watch, config=config, tools=offered,
+                                   sample=False)
             steps.append(timed)
             calls = call_ids(timed.tool_calls or [], f"{case.id}_{step}")
             for c in calls:
@@ -801,7 +796,9 @@ class Runner:
                 history.append(tool_message(c, res.content))
         else:
             ended = f"max_steps ({limit}) reached: the model was still calling tools"
+        sampler.__exit__(None, None, None)
         out = merge_steps(steps)
+        out.telemetry = sampler.data.row()
         out.tool_calls, out.steps, out.tools = all_calls, log_steps, list(offered)
         out.tool_ms = tool_ms if env is not None else None
         out.state = env.state if env is not None else None

@@ -419,8 +419,9 @@ def _load_tools(scenario: Scenario, source: str, base: Path) -> None:
         else:
             case.offered = list(shared or [])
         kinds = {c.type for c in case.checks} | {c.type for t in case.turns or [] for c in t.checks}
-        if "tool_calls" in kinds and not case.offered:
-            raise ScenarioError(f"{at}: a tool_calls check, but the case offers no tools (give tools: in the "
+        needs = sorted(kinds & {"tool_calls", "valid_tool_calls", "tool_call_f1"})
+        if needs and not case.offered:
+            raise ScenarioError(f"{at}: a {needs[0]} check, but the case offers no tools (give tools: in the "
                                 "case or the scenario)")
         if case.mode == "completion" and case.offered:
             raise ScenarioError(f"{at}: field mode: tools need a chat (mode: completion sends no tools)")

@@ -154,7 +154,7 @@ def test_the_humaneval_pack_installs_and_its_tests_judge_answers():
 
     tasks = humaneval_tasks()
     assert len(tasks) == 164
-    sc = install_pack("humaneval", limit=3)
+    sc, _ = install_pack("humaneval", limit=3)
     assert sc.id == "humaneval" and len(sc.cases) == 3 and sc.cases[0].id == "humaneval-0"
     for task, case in zip(tasks, sc.cases):
         check = case.checks[0]

@@ -215,3 +215,50 @@ def test_an_uploaded_suite_is_its_files_side_by_side(tmp_path, monkeypatch):
     assert len(sc.cases) == 9 and len(suite.unmapped) == 2 and sc.id == "translation-bot"  # its description
     with pytest.raises(SuiteError, match="give one promptfoo config"):
         import_promptfoo_upload([("tests.csv", b"q\nx\n")])
+
+
+def test_a_suite_with_tools_and_tool_assertions_scores_the_calls(tmp_path, store):
+    """promptfoo's tools in a provider's config become the scenario's tools; is-valid-openai-tools-call and
+    tool-call-f1 become the checks that read the calls, scored on what a model called."""
+    from engine.backends import fake
+    from engine.promptfoo import import_suite
+    from engine.runner import RunConfig, Runner
+
+    (tmp_path / "tools.json").write_text(json.dumps([
+        {"type": "function", "function": {"name": "get_weather", "description": "Weather in a city",
+                                          "parameters": {"type": "object", "properties": {"city": {"type": "string"}},
+                                                         "required": ["city"]}}},
+        {"type": "function", "function": {"name": "get_time", "parameters": {"type": "object", "properties": {}}}}]))
+    (tmp_path / "promptfooconfig.yaml").write_text(textwrap.dedent("""\
+        prompts: ["{{question}}"]
+        providers:
+          - id: openai:chat:gpt-4o-mini
+            config: {tools: file://tools.json, tool_choice: auto}
+        tests:
+          - description: weather
+            vars: {question: What is the weather in Paris?}
+            assert:
+              - type: is-valid-openai-tools-call
+              - type: tool-call-f1
+                value: [get_weather]
+          - description: both
+            vars: {question: Weather and time in Paris?}
+            assert:
+              - type: tool-call-f1
+                value: get_weather, get_time
+                threshold: 0.6
+        """))
+    sc, suite = import_suite(tmp_path / "promptfooconfig.yaml", scenario_id="pf-tools")
+    assert not suite.unmapped and [t.name for t in sc.cases[0].offered] == ["get_weather", "get_time"]
+    assert [c.type for c in sc.cases[0].checks] == ["valid_tool_calls", "tool_call_f1"]
+    fake.enqueue("a", {"calls": [{"name": "get_weather", "arguments": {"city": "Paris"}}]},
+                 {"calls": [{"name": "get_weather", "arguments": {"town": "Paris"}}]})
+    run_id = Runner(store).run(RunConfig(sc, ["fake/a"], warmup=False))
+    checks = store.query("SELECT case_id, check_type, passed, score, detail FROM check_results WHERE run_id = ? "
+                         "ORDER BY case_id, check_type", [run_id])
+    got = {(r.case_id.split("-")[-1], r.check_type): (r.passed, round(r.score, 2)) for r in checks.itertuples()}
+    assert got[("weather", "valid_tool_calls")] == (True, 1.0)
+    assert got[("weather", "tool_call_f1")] == (True, 1.0)
+    assert got[("both", "tool_call_f1")] == (True, 0.67)  # one of two tools called: F1 2/3, over 0.6
+    bad = next(r for r in checks.itertuples() if r.check_type == "tool_call_f1" and "both" in r.case_id)
+    assert "called: get_weather; expected: get_time, get_weather" in bad.detail

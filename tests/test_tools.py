@@ -469,3 +469,15 @@ def test_calls_written_through_a_model_s_own_template_are_read_from_its_tool_cal
         assert [json.loads(m[3]) for m in calls if m[3]] == [{"order_id": "A1"}, {"order_id": "A1"}]
         # the name goes before the arguments are complete
         assert sent.index(next(m for m in calls if m[2] == "lookup")) < sent.index(next(m for m in calls if m[3]))
+
+
+def test_valid_tool_calls_validates_arguments_against_the_schema_and_f1_counts_tool_names():
+    tools = _tools()
+    ok = run_check("valid_tool_calls", "", None, {"tool_calls": [_call("weather_get", {"city": "Oslo"})], "tools": tools})
+    assert ok.passed
+    res = run_check("valid_tool_calls", "", None, {"tool_calls": [_call("weather_get", {"city": 5})], "tools": tools})
+    assert not res.passed and "do not match its schema" in res.detail and "5 is not of type 'string'" in res.detail
+    assert not run_check("valid_tool_calls", "", None, {"tool_calls": [], "tools": tools}).passed
+    f1 = run_check("tool_call_f1", "", {"names": ["weather.get", "other"], "threshold": 0.5},
+                   {"tool_calls": [_call("weather_get", {"city": "Oslo"})], "tools": tools})
+    assert f1.passed and f1.score == pytest.approx(2 / 3)

@@ -58,8 +58,10 @@ def _calls_value(value: Any) -> dict:
     if not isinstance(allow_extra, bool):
         raise ValueError("allow_extra must be true or false")
     calls = value["calls"]
+    if calls == "any":  # BFCL's relevance: a call to any offered tool is right, none is wrong
+        return {"calls": "any", "order": order, "allow_extra": True}
     if not isinstance(calls, list):
-        raise ValueError("calls must be a list")
+        raise ValueError("calls must be a list (or any: a call to any offered tool)")
     out = []
     for i, c in enumerate(calls):
         if isinstance(c, dict) and len(c) == 1 and "name" not in c:  # BFCL: {function: {arg: [values]}}
@@ -193,6 +195,13 @@ def _tool_calls(output: str, value: dict, opts: dict) -> CheckResult:
         stray = next(c for c in calls if c.name not in offered)
         return CheckResult(False, 0.0, f"called {stray.name}, which was not offered "
                                        f"(offered: {', '.join(sorted(offered))})")
+    if expected == "any":
+        if not calls:
+            return CheckResult(False, 0.0, "no tool called; a call was expected")
+        bad = next((c for c in calls if c.error), None)
+        if bad:
+            return CheckResult(False, 0.0, f"{bad.name}: {bad.error}")
+        return CheckResult(True, 1.0, f"called {', '.join(map(_shown_call, calls))}")
     if not expected:
         if calls:
             return CheckResult(False, 0.0, f"no tool should be called; called {', '.join(map(_shown_call, calls))}")
@@ -272,3 +281,60 @@ def _final_state(output: str, value: Any, opts: dict) -> CheckResult:
     if why:
         return CheckResult(False, 0.0, why)
     return CheckResult(True, 1.0, "the final state holds what is expected")
+
+
+def _no_value(value: Any) -> None:
+    if value not in (None, {}, [], ""):
+        raise ValueError("takes no value (the tools offered are the schema)")
+    return None
+
+
+@check("valid_tool_calls", _no_value, reads="answer")
+def _valid_tool_calls(output: str, value: Any, opts: dict) -> CheckResult:
+    """promptfoo's is-valid-openai-tools-call: at least one call, each to an offered tool, its arguments an
+    object that the tool's JSON Schema validates."""
+    import jsonschema
+
+    calls = list(opts.get("tool_calls") or [])
+    tools = {t.name: t for t in opts.get("tools") or []}
+    if not calls:
+        return CheckResult(False, 0.0, "no tool called")
+    for c in calls:
+        if c.name not in tools:
+            return CheckResult(False, 0.0, f"called {c.name}, which was not offered")
+        if c.error:
+            return CheckResult(False, 0.0, f"{c.name}: {c.error}")
+        errors = list(jsonschema.Draft202012Validator(tools[c.name].parameters).iter_errors(c.parsed or {}))
+        if errors:
+            return CheckResult(False, 0.0, f"{c.name}: arguments do not match its schema: {errors[0].message[:120]}")
+    return CheckResult(True, 1.0, f"{len(calls)} valid call(s): {', '.join(map(_shown_call, calls))}")
+
+
+def _f1_value(value: Any) -> dict:
+    if isinstance(value, str):
+        value = {"names": [v.strip() for v in value.split(",") if v.strip()]}
+    elif isinstance(value, list):
+        value = {"names": value}
+    if not isinstance(value, dict) or not isinstance(value.get("names"), list) or \
+            not all(isinstance(n, str) and n for n in value["names"]):
+        raise ValueError("value must be the expected tool names (a list, or text separated by commas), "
+                         "or {names: [...], threshold: 0..1}")
+    threshold = value.get("threshold", 1.0)
+    if isinstance(threshold, bool) or not isinstance(threshold, int | float) or not 0 <= threshold <= 1:
+        raise ValueError("threshold must be a number from 0 to 1")
+    return {"names": list(value["names"]), "threshold": float(threshold)}
+
+
+@check("tool_call_f1", _f1_value, reads="answer")
+def _tool_call_f1(output: str, value: dict, opts: dict) -> CheckResult:
+    """promptfoo's tool-call-f1: F1 of the set of tools called against the set expected (names only); the
+    score is the F1, passed at the threshold (1.0 unless given)."""
+    called = {c.name for c in opts.get("tool_calls") or []}
+    expected = set(value["names"])
+    hit = len(called & expected)
+    precision = hit / len(called) if called else 0.0
+    recall = hit / len(expected) if expected else 0.0
+    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+    return CheckResult(f1 >= value["threshold"] - 1e-9, f1,
+                       f"F1 {f1:.2f} (called: {', '.join(sorted(called)) or 'none'}; expected: "
+                       f"{', '.join(sorted(expected))})")
