@@ -87,7 +87,7 @@ def tool_use(gens: pd.DataFrame, checks: pd.DataFrame) -> tuple[pd.DataFrame, di
     if tooled.empty:
         return pd.DataFrame(), {}
     scores = case_scores(tooled, checks[checks.case_id.isin(tooled.case_id.unique())])
-    rows, silent = [], {}
+    rows = []
     for m, g in tooled.groupby("model_spec"):
         calls = [c for raw in g.tool_calls_json for c in (json.loads(raw) or [])]
         row = {"model_spec": m, "tool_cases": int(g.case_id.nunique()), "calls": len(calls),
@@ -97,9 +97,9 @@ def tool_use(gens: pd.DataFrame, checks: pd.DataFrame) -> tuple[pd.DataFrame, di
         for k, v in pass_curve(scores, m).items():
             row[f"pass^{k}"] = v
         rows.append(row)
-        if not calls and g.ok.any():
-            silent[m] = int(g[g.ok].case_id.nunique())
-    return pd.DataFrame(rows), silent
+    from .recommend import never_called
+
+    return pd.DataFrame(rows), never_called(gens)
 
 
 TELEMETRY = ("peak_rss_mb", "peak_ram_used_mb", "mean_cpu_pct", "peak_vram_mb", "mean_gpu_util_pct",

@@ -765,6 +765,10 @@ TEXT: dict[str, tuple[str, str]] = {
     # what the engine says about a decision (engine.i18n.Msg): caveats, why a model is out, cost notes
     "cav_dropped": ("criterion {criterion} left out of the score ({why}); the other weights were rescaled",
                     "指标“{criterion}”未计入得分（{why}）；其余权重已按比例调整"),
+    "cav_tools_silent": ("no answer of {model} carried a tool call on its {n} tool cases: its server or chat "
+                         "template may not pass tools, so its scores there say nothing of what the model can do",
+                         "{model} 在 {n} 个工具用例上的回答都没有发出工具调用：它的服务器或对话模板可能没有传递工具，"
+                         "因此这些用例的得分不能说明模型本身的能力"),
     "cav_needs_repeats": ("consistency needs repeats: pass^k is the chance that all k tries of a case succeed, "
                           "and each case ran once (run with --repeats 2 or more)",
                           "一致性需要重复运行：pass^k 是同一用例 k 次尝试全部成功的概率，而每个用例只运行了一次"

@@ -1311,6 +1311,19 @@ def _fmt_cell(r) -> str:
     return f"{num(r.value, d)} ({num(r.ci_low, d)}-{num(r.ci_high, d)})"
 
 
+def never_called(gens: pd.DataFrame) -> dict[str, int]:
+    """The models none of whose answers on cases with tools carried a call, with how many such cases they
+    answered: their server or template may not pass tools, so their tool scores say nothing of the model."""
+    if "tool_calls_json" not in gens.columns:
+        return {}
+    tooled = gens[gens.tool_calls_json.notna() & gens.ok]
+    out = {}
+    for model, g in tooled.groupby("model_spec"):
+        if all(raw in ("[]", "") for raw in g.tool_calls_json):
+            out[str(model)] = int(g.case_id.nunique())
+    return out
+
+
 def _caveats(ev: Evidence, cost_rows: dict, memory_kind: dict, configs: list[dict]) -> list[tuple[str, str]]:
     """(kind, text): "timing" where it bears on the verdict's timing criteria, "verdict" where it bears
     on the verdict whatever the weights, "" for a note on the figures."""
@@ -1335,6 +1348,8 @@ def _caveats(ev: Evidence, cost_rows: dict, memory_kind: dict, configs: list[dic
         out.append(("", Msg("cav_over_context", n=len(over))))
     if ev.checks.empty:
         out.append(("verdict", Msg("cav_no_checks")))
+    for model, n in never_called(ev.gens).items():
+        out.append(("verdict", Msg("cav_tools_silent", model=model, n=n)))
     if len(ev.cases) < 20:
         out.append(("verdict", Msg("cav_few_cases", n=len(ev.cases))))
     retrieved = sorted({cid for c in configs for cid, r in (c["config"].get("retrieval") or {}).items()

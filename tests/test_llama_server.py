@@ -128,3 +128,25 @@ def _gauge(url: str, name: str) -> float | None:
 def test_metrics_read_through_the_scraper(llama_cpp_server):
     got = scrape(llama_cpp_server)
     assert "error" not in got and "llamacpp:prompt_tokens_total" in got["counters"]
+
+
+def test_tools_sent_to_a_server_whose_template_drops_them_are_said_to_have_reached_no_call(llama_cpp_server, store):
+    """llama-server with SmolLM2's own template takes `tools` without an error and answers in prose: the
+    rows keep that no call came, the tool checks score it, and the decision says beside that model that its
+    server or template may not pass tools."""
+    from engine.compare import tool_use
+    from engine.recommend import recommend
+
+    spec = f"openai/smollm2@{llama_cpp_server}"
+    run_id = Runner(store).run(RunConfig(load_scenario("customer-service"), [spec, "fake/echo"],
+                                         case_ids=["act-refund-en", "act-none-en"], max_tokens=32, warmup=False))
+    g = store.generations(run_id)
+    mine = g[g.model_spec == spec]
+    assert mine.ok.all(), mine.error.tolist()
+    assert (mine.tool_calls_json == "[]").all() and mine.output_text.str.len().gt(0).all()
+    requests = mine.request_id.notna().all()
+    assert requests
+    _, silent = tool_use(g, store.query("SELECT * FROM check_results WHERE run_id = ?", [run_id]))
+    assert silent.get(spec) == 2
+    d = recommend(store, "customer-service", run_id=run_id, weights={"quality": 1.0})
+    assert any(f"no answer of {spec} carried a tool call on its 2 tool cases" in str(c) for c in d.caveats)
