@@ -788,6 +788,14 @@ TEXT: dict[str, tuple[str, str]] = {
     "cav_cost_unknown": ("cost unknown for {models}: {why}", "{models} 的成本未知：{why}"),
     "cav_model_note": ("{model}: {note}", "{model}：{note}"),
     "cav_no_capacity": ("no capacity figure", "没有容量数据"),
+    "cav_all_missing": ("every generation of {models} is missing: the server or the network failed them "
+                        "(resume the run once it answers)",
+                        "{models} 的所有生成都缺失：服务器或网络使它们失败（服务恢复后用 resume 继续运行）"),
+    "cav_missing": ("generations missing because the server or the network failed them (a 429 or 5xx, a refused "
+                    "or broken connection), not scored and not counted against the model; `resume` runs them "
+                    "again: {per_model}",
+                    "因服务器或网络故障（429 或 5xx、连接被拒绝或中断）而缺失的生成，不评分、不计入模型的得分；"
+                    "`resume` 会重新运行它们：{per_model}"),
     "cav_failed": ("{n} of {total} generations failed and score 0 on their checks",
                    "{total} 次生成中有 {n} 次失败，其检查项计 0 分"),
     "cav_over_context": ("{n} prompts exceeded a model's context and are not scored",

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .backends import BackendError, EngineReport, resolve
+from .backends import BackendError, EngineReport, Retried, resolve
 from .store import utcnow
 from .timing import StreamTiming
 
@@ -58,6 +58,8 @@ async def one(backend, messages, params, client) -> Sample:
     timing = StreamTiming(t0)  # the runner's own timing loop
     try:
         async for item in backend.astream(messages, params, client=client):
+            if isinstance(item, Retried):  # under load a rate limit's wait is what a user waits: kept in the clock
+                continue
             if isinstance(item, EngineReport):
                 s.output_tokens = item.output_tokens if item.output_tokens is not None else timing.chunks
                 s.tokens_source = "engine" if item.tokens_from_engine else "stream"

@@ -917,6 +917,12 @@ def _came_in_one_piece(gens: pd.DataFrame, model: str) -> bool:
     return len(ok) > 0 and ok.decode_tok_per_s.isna().all()
 
 
+def _all_missing(gens: pd.DataFrame, model: str) -> bool:
+    """Whether every generation of a model failed for the server's or the network's sake."""
+    mine = gens[gens.model_spec == model]
+    return "failed_by" in gens.columns and not mine.empty and bool(mine.failed_by.eq("server").all())
+
+
 def _one_repeat(gens: pd.DataFrame) -> bool:
     """Whether every case ran once per model (no repeats to measure consistency on)."""
     return gens.empty or int(gens.groupby(["model_spec", "case_id"])["repeat"].nunique().max()) < 2
@@ -935,6 +941,8 @@ def _criteria_in_use(g: _Gathered, point: dict, timings: dict) -> tuple[dict[str
             dropped[c] = Msg("cav_timing_untrusted", why=Joined(timings["problems"]))
         elif missing and c == "consistency" and _one_repeat(g.ev.gens):
             dropped[c] = Msg("cav_needs_repeats")
+        elif missing and all(_all_missing(g.ev.gens, m) for m in missing):
+            dropped[c] = Msg("cav_all_missing", models=", ".join(missing))
         elif missing and c == "throughput" and all(_came_in_one_piece(g.ev.gens, m) for m in missing):
             dropped[c] = Msg("cav_one_piece", models=", ".join(missing))
         elif missing:
@@ -1341,8 +1349,15 @@ def _caveats(ev: Evidence, cost_rows: dict, memory_kind: dict, configs: list[dic
             [Msg("cav_model_note", model=m, note=cost_rows[m].as_dict()["notes"] or Msg("cav_no_capacity"))
              for m in unknown]))))
     failed = ev.gens[~ev.gens.ok & ~ev.gens["exceeds_context"].fillna(False).astype(bool)]
-    if not failed.empty:
-        out.append(("verdict", Msg("cav_failed", n=len(failed), total=len(ev.gens))))
+    by_server = failed["failed_by"].eq("server") if "failed_by" in failed.columns else \
+        pd.Series(False, index=failed.index)
+    if (~by_server).any():
+        out.append(("verdict", Msg("cav_failed", n=int((~by_server).sum()), total=len(ev.gens))))
+    if by_server.any():
+        missing = failed[by_server].groupby("model_spec").size()
+        planned = ev.gens.groupby("model_spec").size()
+        out.append(("verdict", Msg("cav_missing", per_model=", ".join(
+            f"{m}: {int(n)} of {int(planned[m])}" for m, n in missing.items()))))
     over = ev.gens[ev.gens["exceeds_context"].fillna(False).astype(bool)]
     if not over.empty:
         out.append(("", Msg("cav_over_context", n=len(over))))

@@ -68,6 +68,11 @@ class Timed:
     decode_window_s: float | None = None
     tools: list = field(default_factory=list)
     has_environment: bool = False
+    # "server" where the server or the network failed (a 429 or 5xx, a refused or broken connection): the
+    # generation is missing rather than wrong; and the requests a 429 or 503 had sent again, with the wait
+    failed_by: str | None = None
+    retries: int = 0
+    retry_wait_s: float = 0.0
 
 
 RESERVE_BYTES = 1024 * 1024  # disk space set aside so a run that fills the disk can still say it failed
@@ -273,12 +278,15 @@ class Recorder:
             "tool_steps_json": _json(t.steps) if t.steps is not None else None,
             "tool_steps": len(t.steps) if t.steps is not None else None,
             "tool_ms": t.tool_ms, "tools_note": t.tools_note,
+            "failed_by": t.failed_by, "retries": t.retries or None,
+            "retry_wait_ms": t.retry_wait_s * 1000 if t.retries else None,
         }
         if row.get("peak_vram_mb") is None and memory.get("vram_mb"):
             row["peak_vram_mb"] = memory["vram_mb"]  # a server's own figure (Ollama's /api/ps size_vram)
         check_rows = []
-        # A prompt beyond the model's context is not a wrong answer: its checks are not scored.
-        for c in checks if not t.exceeds_context else []:
+        # A prompt beyond the model's context is not a wrong answer, nor is a generation the server failed:
+        # their checks are not scored (the case is missing for that model; resume runs the second again).
+        for c in checks if not t.exceeds_context and t.failed_by is None else []:
             raw = None
             if t.error:
                 passed, score, detail = False, 0.0, "generation failed"

@@ -19,7 +19,18 @@ from typing import Any
 
 import psutil
 
-from .backends import Backend, BackendError, ContextOverflow, EngineReport, GenParams, Reasoning, parse_spec, resolve
+from .backends import (
+    Backend,
+    BackendError,
+    ContextOverflow,
+    EngineReport,
+    GenParams,
+    Reasoning,
+    Retried,
+    ServerFailure,
+    parse_spec,
+    resolve,
+)
 from .backends.base import DEFAULT_MAX_CONTEXT
 from .cjk import estimate_tokens
 from .environment import Environment
@@ -170,7 +181,11 @@ def merge_steps(steps: list[Timed]) -> Timed:
     out.gaps_ms = [g for t in steps for g in t.gaps_ms]
     out.chunks = sum(t.chunks or 0 for t in steps)
     out.reasoning = "".join(t.reasoning for t in steps)
-    out.error = next((t.error for t in steps if t.error), None)
+    failing = next((t for t in steps if t.error), None)
+    out.error = failing.error if failing else None
+    out.failed_by = failing.failed_by if failing else None
+    out.retries = sum(t.retries for t in steps)
+    out.retry_wait_s = sum(t.retry_wait_s for t in steps)
     out.exceeds_context = any(t.exceeds_context for t in steps)
     windows = [t.last_chunk_s - t.first_token_s for t in steps
                if t.first_token_s is not None and t.last_chunk_s is not None]
@@ -274,7 +289,7 @@ class Runner:
                              f"{run.get('owner_host')}); cancel it first")
         config = RunConfig.from_dict(json.loads(run["config_json"]))
         cases = config.cases()
-        gens = self.store.query("SELECT model_spec, case_id, repeat, turn, error, load_ms FROM generations "
+        gens = self.store.query("SELECT model_spec, case_id, repeat, turn, error, load_ms, failed_by FROM generations "
                                 "WHERE run_id = ?", [run_id])
         turns = {c.id: len(c.turn_inputs()) for c in cases}
         todo: dict[str, set] = {}
@@ -283,7 +298,9 @@ class Runner:
             for case in cases:
                 for repeat in range(config.repeats):
                     rows = gens[(gens.model_spec == spec) & (gens.case_id == case.id) & (gens.repeat == repeat)]
-                    cancelled = rows.error.fillna("").str.startswith("cancelled").any()
+                    # cancelled, or failed by the server or the network (not the model's doing): run again
+                    cancelled = rows.error.fillna("").str.startswith("cancelled").any() or \
+                        (rows.failed_by == "server").any()
                     if len(rows) < turns[case.id] or cancelled:
                         todo.setdefault(spec, set()).add((case.id, repeat))
                         if len(rows):
@@ -435,7 +452,8 @@ class Runner:
                 self._fail_cells(spec, cells, "cancelled")
             else:
                 log.warning("%s could not be loaded: %s", spec, exc)
-                self._fail_cells(spec, cells, f"load failed: {exc}")
+                self._fail_cells(spec, cells, f"load failed: {exc}",
+                                 "server" if isinstance(exc, ServerFailure) else None)
             return None
         load_ms = (time.perf_counter() - t0) * 1000 if backend.load_is_model_load and first else None
         self._note_engine(spec, backend)
@@ -447,7 +465,7 @@ class Runner:
                 if warm.error != "cancelled":
                     log.warning("%s failed its warm-up, its cases are not run: %s", spec, warm.error)
                 self._fail_cells(spec, cells, "cancelled" if warm.error == "cancelled"
-                                 else f"warm-up failed: {warm.error}")
+                                 else f"warm-up failed: {warm.error}", warm.failed_by)
                 return None
         try:
             memory = self._in_thread(backend.memory_mb, 30.0, f"memory of {spec}")
@@ -492,10 +510,11 @@ class Runner:
                 self._note_server(spec, backends[spec])
                 backends[spec].close()
 
-    def _fail_cells(self, spec, cells, error: str) -> None:
+    def _fail_cells(self, spec, cells, error: str, failed_by: str | None = None) -> None:
         for case, repeat in cells:
             for turn, (_, checks) in enumerate(case.turn_inputs()):
-                self._run.rec.record(spec, case, repeat, turn, Timed(error=error), None, {}, checks)
+                self._run.rec.record(spec, case, repeat, turn, Timed(error=error, failed_by=failed_by), None, {},
+                                     checks)
 
     def _run_cell(self, config, spec, backend, case, repeat, state: dict) -> None:
         state["load_ms"] = self._run_case(config, spec, backend, case, repeat, state["load_ms"], state["memory"])
@@ -527,6 +546,7 @@ class Runner:
                switch, noted, env) -> float | None:
         history: list[dict] = []
         failed_before = None
+        failed_by = None
         for turn, (new_msgs, checks) in enumerate(case.turn_inputs(limit, self._passages(config, case))):
             if marker and turn == 0:
                 new_msgs = [{**new_msgs[0], "content": f"{marker} {new_msgs[0]['content']}"}, *new_msgs[1:]]
@@ -538,7 +558,7 @@ class Runner:
             if case.sized_by_context and not limit:
                 too_long = "exceeds context: the model's context limit is unknown, so the probe cannot be sized"
             if failed_before:
-                timed = Timed(error=f"not run: turn {failed_before} failed")
+                timed = Timed(error=f"not run: turn {failed_before} failed", failed_by=failed_by)
             elif too_long:
                 timed = Timed(error=too_long, exceeds_context=True)
             else:
@@ -551,7 +571,7 @@ class Runner:
                     timed = self._generate(backend, history, params, spec, case.id, watch=True, config=config)
                 history.append({"role": "assistant", "content": timed.text})
                 if timed.error:
-                    failed_before = turn + 1
+                    failed_before, failed_by = turn + 1, timed.failed_by
             self._run.rec.record(spec, case, repeat, turn, timed, load_ms, memory, checks,
                          backend.engine_load_ms if load_ms is not None else None,
                          question=new_msgs[-1]["content"], context_tokens=limit,
@@ -665,6 +685,10 @@ class Runner:
                     return
                 if isinstance(item, _Failure):
                     raise item.exc
+                if isinstance(item, Retried):  # the server's wait is in no limit: the clock starts again
+                    t0 = t
+                    yield item, t
+                    continue
                 got_first = got_first or not isinstance(item, EngineReport)
                 yield item, t
         finally:
@@ -675,6 +699,10 @@ class Runner:
         got_first = False
         for item in backend.stream(messages, params):
             now = time.perf_counter()
+            if isinstance(item, Retried):
+                t0 = now
+                yield item, now
+                continue
             self._check_limits(now - t0, got_first, config)
             got_first = got_first or not isinstance(item, EngineReport)
             yield item, now
@@ -711,6 +739,12 @@ class Runner:
         timing = StreamTiming(t0)
         try:
             for item, now in self._stream(backend, messages, params, t0, config):
+                if isinstance(item, Retried):  # nothing came yet: every timing starts from the request that answered
+                    out.retries += 1
+                    out.retry_wait_s += item.wait_s
+                    t0 = now
+                    timing = StreamTiming(t0)
+                    continue
                 if isinstance(item, EngineReport):
                     why = item.problem()
                     if why:  # a malformed answer fails this generation; the run goes on
@@ -738,6 +772,8 @@ class Runner:
             out.error = str(exc)
         except ContextOverflow as exc:
             out.error, out.exceeds_context = f"exceeds context: {exc}", True
+        except ServerFailure as exc:  # the server's or the network's failure: missing, not a wrong answer
+            out.error, out.failed_by = f"{type(exc).__name__}: {exc}", "server"
         except Exception as exc:
             out.error = f"{type(exc).__name__}: {exc}"
         out.e2e_s = clock() - t0

@@ -249,6 +249,11 @@ MIGRATIONS: list[tuple[str, str]] = [
         ALTER TABLE generations ADD COLUMN tools_note VARCHAR;
         ALTER TABLE check_results ADD COLUMN critical BOOLEAN;
     """),
+    ("016_server_failures", """
+        ALTER TABLE generations ADD COLUMN failed_by VARCHAR;
+        ALTER TABLE generations ADD COLUMN retries INTEGER;
+        ALTER TABLE generations ADD COLUMN retry_wait_ms DOUBLE;
+    """),
 ]
 
 

@@ -210,7 +210,7 @@ class OpenAIHandler(_Handler):
     MODELS = {"echo", "no-usage", "reasoner", "fault-500", "fault-error-mid", "fault-malformed",
               "fault-stall", "fault-no-final", "fault-drop", "fault-401-echo", "cacher", "parrot", "parrot-all-3",
               "fault-500-echo", "fault-sse-echo", "says-key", "redirect", "a40", "inflated",
-              "caller", "no-tools", *MALFORMED}
+              "caller", "no-tools", "limited-2nd", "limited-long", "limited-always", "busy-503", *MALFORMED}
 
     def do_GET(self):
         self.server.auth.append(self.headers.get("Authorization"))
@@ -233,6 +233,13 @@ class OpenAIHandler(_Handler):
                                               "type": "NotFoundError", "code": 404}})
         if model == "fault-500":
             return self._json(500, {"error": {"message": "CUDA out of memory", "type": "InternalServerError"}})
+        if model in ("limited-2nd", "limited-long", "limited-always", "busy-503"):  # a rate limit as servers send it
+            self.server.counts[model] = n = self.server.counts.get(model, 0) + 1
+            limited = {"limited-2nd": n % 2 == 0, "limited-long": n <= self.server.limit_first,
+                       "limited-always": True, "busy-503": n % 3 == 1}[model]
+            if limited:
+                after = {"limited-long": "120", "busy-503": "0.05"}.get(model, "0.2")
+                return self._rate_limited(429 if model != "busy-503" else 503, after)
         if model == "fault-401-echo":  # a careless proxy that echoes the request's credentials
             return self._json(401, {"error": {"message": "invalid credentials: Authorization: "
                                               + str(self.headers.get("Authorization")), "type": "auth_error"}})
@@ -331,6 +338,16 @@ class OpenAIHandler(_Handler):
         self._end_stream()
 
 
+    def _rate_limited(self, status: int, after: str) -> None:
+        data = json.dumps({"error": {"message": "Rate limit reached for requests", "type": "requests",
+                                     "code": "rate_limit_exceeded"}}).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Retry-After", after)
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
     def _openai_calls(self, body) -> None:
         """The next step of the server's tool script, streamed as vLLM and OpenAI stream calls: the first
         piece of each call with its id and name, its arguments in pieces of 3 characters, `tool_calls` as
@@ -397,6 +414,8 @@ class _Server(ThreadingHTTPServer):
     requests: list
     tool_script: list
     call_count: int
+    counts: dict
+    limit_first: int
     auth: list
     prompt_cache: list
     stop_stall: threading.Event
@@ -411,6 +430,7 @@ class FakeServer:
         self.httpd.loaded, self.httpd.requests, self.httpd.auth = set(), [], []
         self.httpd.prompt_cache = []
         self.httpd.tool_script, self.httpd.call_count = [], 0  # the steps a "caller" model takes, in order
+        self.httpd.counts, self.httpd.limit_first = {}, 10**9  # requests per limited model; limited-long's first N
         self.httpd.stop_stall = threading.Event()
         self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
 

@@ -30,6 +30,8 @@ GENERATION_COLUMNS = [
     "tokens_note",
     # 015_tool_calls
     "tool_calls_json", "tool_steps_json", "tool_steps", "tool_ms", "tools_note",
+    # 016_server_failures
+    "failed_by", "retries", "retry_wait_ms",
 ]
 
 

@@ -6,7 +6,17 @@ import importlib
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from .base import Backend, BackendError, Chunk, ContextOverflow, EngineReport, GenParams, Reasoning
+from .base import (
+    Backend,
+    BackendError,
+    Chunk,
+    ContextOverflow,
+    EngineReport,
+    GenParams,
+    Reasoning,
+    Retried,
+    ServerFailure,
+)
 
 # Built-in backends are imported only when a spec names them.
 _BUILTIN = {
@@ -152,5 +162,6 @@ def resolve(spec: str, **options) -> Backend:
 
 __all__ = [
     "Backend", "BackendError", "ContextOverflow", "Chunk", "EngineReport", "GenParams", "ModelSpec", "Reasoning",
+    "Retried", "ServerFailure",
     "parse_spec", "register_backend", "resolve", "known_backends", "backend_class", "is_served", "load_plugins",
 ]

@@ -22,6 +22,11 @@ class BackendError(Exception):
     """A model could not be resolved, loaded or run; the message names the model."""
 
 
+class ServerFailure(BackendError):
+    """The server or the network failed, not the model (a 429 or 5xx, a refused or broken connection): the
+    generation is missing, not a wrong answer, and `resume` runs it again."""
+
+
 class ContextOverflow(BackendError):
     """The prompt does not fit the model's context: reported as such, not as a wrong answer."""
 
@@ -89,7 +94,16 @@ class EngineReport:
 MAX_TOKEN_COUNT = 2**31 - 1  # the store's INTEGER; no context holds more
 
 
-Chunk = str | Reasoning | ToolCallDelta | EngineReport
+@dataclass(frozen=True)
+class Retried:
+    """The server asked to wait (429 or 503 with Retry-After) and the request was sent again after `wait_s`:
+    the harness restarts its clock (the wait is in no timing) and records the retry."""
+
+    status: int
+    wait_s: float
+
+
+Chunk = str | Reasoning | ToolCallDelta | Retried | EngineReport
 
 
 class Backend(ABC):

@@ -12,7 +12,7 @@ from contextlib import contextmanager
 
 from ..tools import ToolCallDelta
 from . import ModelSpec, register_backend
-from .base import DEFAULT_MAX_CONTEXT, Backend, BackendError, Chunk, EngineReport, GenParams, Reasoning
+from .base import DEFAULT_MAX_CONTEXT, Backend, BackendError, Chunk, EngineReport, GenParams, Reasoning, ServerFailure
 
 _NS_PER_MS = 1e6
 
@@ -252,13 +252,17 @@ def _translate(exc: Exception, tag: str, host: str, timeout_s: float) -> Excepti
         if exc.status_code == 404:
             return BackendError(f"ollama/{tag}: model not found on {host} (ollama pull {tag}): {exc.error}")
         status = f"HTTP {exc.status_code}" if exc.status_code and exc.status_code > 0 else "error in stream"
-        return BackendError(f"ollama/{tag}: {status} from {host}: {exc.error}")
+        kind = ServerFailure if exc.status_code and (exc.status_code == 429 or exc.status_code >= 500) \
+            else BackendError
+        return kind(f"ollama/{tag}: {status} from {host}: {exc.error}")
     from .http import Refused
 
     if isinstance(exc, Refused):
         return BackendError(f"ollama/{tag}: refused: {exc}")
     if isinstance(exc, (ConnectionError, httpx.ConnectError)):
-        return BackendError(f"ollama/{tag}: cannot connect to {host} (connection refused or host down)")
+        return ServerFailure(f"ollama/{tag}: cannot connect to {host} (connection refused or host down)")
+    if isinstance(exc, httpx.RemoteProtocolError):
+        return ServerFailure(f"ollama/{tag}: the connection to {host} broke mid-stream: {exc}")
     if isinstance(exc, httpx.TimeoutException):
         return BackendError(f"ollama/{tag}: {host} sent nothing for {timeout_s:g} s (timeout)")
     if isinstance(exc, json.JSONDecodeError):

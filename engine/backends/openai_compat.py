@@ -17,9 +17,44 @@ import orjson
 from ..redact import hold_env
 from ..tools import ToolCallDelta
 from . import ModelSpec, register_backend
-from .base import Backend, BackendError, Chunk, ContextOverflow, EngineReport, GenParams, Reasoning
+from .base import (
+    Backend,
+    BackendError,
+    Chunk,
+    ContextOverflow,
+    EngineReport,
+    GenParams,
+    Reasoning,
+    Retried,
+    ServerFailure,
+)
 
 DEFAULT_KEY_ENV = "OPENAI_API_KEY"
+# A 429 or 503 is sent again after the server's Retry-After (1 s where it gives none), at most this many
+# times and never after a wait beyond MAX_RETRY_WAIT_S: past either the cell fails, the rate limit named.
+MAX_RETRIES = 5
+MAX_RETRY_WAIT_S = 60.0
+RETRIED = (429, 503)
+
+
+def retry_after_s(value: str | None) -> float | None:
+    """Seconds a Retry-After header asks for (a number, or an HTTP date); None where it says nothing usable."""
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        seconds = float(value)
+    except ValueError:
+        from email.utils import parsedate_to_datetime
+
+        try:
+            when = parsedate_to_datetime(value)
+        except (TypeError, ValueError):
+            return None
+        import datetime as _dt
+
+        seconds = (when - _dt.datetime.now(when.tzinfo or _dt.UTC)).total_seconds()
+    return max(0.0, seconds) if seconds == seconds else None
 
 
 def split_base_url(url: str) -> tuple[str, str]:
@@ -137,30 +172,58 @@ class OpenAIBackend(Backend):
         return f"{self.base_url}/chat/completions", body
 
     def stream(self, messages: list[dict], params: GenParams) -> Iterator[Chunk]:
+        import time
+
         import httpx
 
         url, body = self.request(messages, params)
         parser = StreamParser(self.name)
-        for attempt in (1, 2):
+        reconnected = retries = 0
+        while True:
             answered = False
+            wait = None
             try:
                 with self.client().stream("POST", url, json=body) as r:
                     answered = True
                     if r.status_code >= 400:
                         r.read()
-                        raise self._status_error(r.status_code, r.text)
-                    parser.request_id = r.headers.get("x-request-id")
-                    for data in r.iter_bytes():
-                        for line in parser.lines(data):
+                        wait = self._retry_wait(r, retries)
+                        if wait is None:
+                            raise self._status_error(r.status_code, r.text)
+                    else:
+                        parser.request_id = r.headers.get("x-request-id")
+                        for data in r.iter_bytes():
+                            for line in parser.lines(data):
+                                yield from parser.feed(line)
+                        for line in parser.lines(b"", end=True):
                             yield from parser.feed(line)
-                    for line in parser.lines(b"", end=True):
-                        yield from parser.feed(line)
-                break
+                if wait is None:
+                    break
+                retries += 1
+                time.sleep(wait)
+                yield Retried(r.status_code, wait)
             except httpx.HTTPError as exc:
-                if _unanswered(exc, answered) and attempt == 1:
+                if _unanswered(exc, answered) and not reconnected:
+                    reconnected += 1
                     continue
                 raise self._error(exc) from exc
         yield parser.report()
+
+    def _retry_wait(self, r, retries: int) -> float | None:
+        """How long to wait before sending a 429 or 503 again; None for another status; ServerFailure where
+        the server asks for too long a wait or has refused too many times."""
+        if r.status_code not in RETRIED:
+            return None
+        wait = retry_after_s(r.headers.get("retry-after"))
+        wait = 1.0 if wait is None else wait
+        said = _error_text(r.text)
+        if wait > MAX_RETRY_WAIT_S:
+            raise ServerFailure(f"{self.name}: the server rate-limited it: HTTP {r.status_code}, Retry-After "
+                                f"{wait:g} s is over the {MAX_RETRY_WAIT_S:g} s ModelPick waits: {said}")
+        if retries >= MAX_RETRIES:
+            raise ServerFailure(f"{self.name}: the server rate-limited it: HTTP {r.status_code} {retries + 1} times "
+                                f"(retried {MAX_RETRIES} times, honouring Retry-After): {said}")
+        return wait
 
     def async_client(self, max_connections: int):
         """One client for many concurrent requests (the load sweep)."""
@@ -179,26 +242,38 @@ class OpenAIBackend(Backend):
         parser = StreamParser(self.name)
         own = client is None
         client = client or self.async_client(1)
+        import asyncio
+
         try:
-            for attempt in (1, 2):
+            reconnected = retries = 0
+            while True:
                 answered = False
+                wait = None
                 try:
                     async with client.stream("POST", url, json=body) as r:
                         answered = True
                         if r.status_code >= 400:
                             await r.aread()
-                            raise self._status_error(r.status_code, r.text)
-                        parser.request_id = r.headers.get("x-request-id")
-                        async for data in r.aiter_bytes():
-                            for line in parser.lines(data):
+                            wait = self._retry_wait(r, retries)
+                            if wait is None:
+                                raise self._status_error(r.status_code, r.text)
+                        else:
+                            parser.request_id = r.headers.get("x-request-id")
+                            async for data in r.aiter_bytes():
+                                for line in parser.lines(data):
+                                    for piece in parser.feed(line):
+                                        yield piece
+                            for line in parser.lines(b"", end=True):
                                 for piece in parser.feed(line):
                                     yield piece
-                        for line in parser.lines(b"", end=True):
-                            for piece in parser.feed(line):
-                                yield piece
-                    break
+                    if wait is None:
+                        break
+                    retries += 1
+                    await asyncio.sleep(wait)
+                    yield Retried(r.status_code, wait)
                 except httpx.HTTPError as exc:
-                    if _unanswered(exc, answered) and attempt == 1:
+                    if _unanswered(exc, answered) and not reconnected:
+                        reconnected += 1
                         continue
                     raise self._error(exc) from exc
         finally:
@@ -211,7 +286,8 @@ class OpenAIBackend(Backend):
         if status == 400 and "context" in message.lower():
             return ContextOverflow(f"{self.name}: {message}")
         what = "model not found" if status == 404 else f"HTTP {status}"
-        return BackendError(f"{self.name}: {what}: {message}")
+        kind = ServerFailure if status == 429 or status >= 500 else BackendError
+        return kind(f"{self.name}: {what}: {message}")
 
     def _error(self, exc: Exception) -> BackendError:
         import httpx
@@ -221,11 +297,11 @@ class OpenAIBackend(Backend):
         if isinstance(exc, Refused):
             return BackendError(f"{self.name}: refused: {exc}")
         if isinstance(exc, httpx.ConnectError):
-            return BackendError(f"{self.name}: cannot connect (connection refused or host down)")
+            return ServerFailure(f"{self.name}: cannot connect (connection refused or host down)")
         if isinstance(exc, httpx.TimeoutException):
             return BackendError(f"{self.name}: the server sent nothing for {self.timeout_s:g} s (timeout)")
         if isinstance(exc, httpx.RemoteProtocolError):
-            return BackendError(f"{self.name}: the connection broke mid-stream: {exc}")
+            return ServerFailure(f"{self.name}: the connection broke mid-stream: {exc}")
         return BackendError(f"{self.name}: {type(exc).__name__}: {exc}")
 
 
