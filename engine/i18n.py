@@ -244,6 +244,7 @@ TEXT: dict[str, tuple[str, str]] = {
     "cmp_charts": ("Distributions", "分布图"),
     "cmp_answers": ("Answers side by side", "回答并排对比"),
     "cmp_generation_failed": ("Generation failed", "生成失败"),
+    "cmp_run_starting": ("starting (no answer yet)", "正在开始（尚无回答）"),
     "cmp_tools": ("Tools", "工具调用"),
     "cmp_tools_help": ("Per model, on the cases with tools: the calls it made, calls whose arguments could not be "
                        "read, model steps per answer, time in the sandboxed tools (median ms), and pass^k: the "

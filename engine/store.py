@@ -824,7 +824,8 @@ class Store:
         return self.query(
             "SELECT r.run_id, r.scenario_id, r.status, r.started_at, r.finished_at, "
             "r.planned_generations, count(g.run_id) AS generations_done, "
-            "list(DISTINCT g.model_spec ORDER BY g.model_spec) AS models "
+            "coalesce(list(DISTINCT g.model_spec ORDER BY g.model_spec) FILTER (WHERE g.model_spec IS NOT NULL), "
+            "[]::VARCHAR[]) AS models "
             "FROM (SELECT * FROM runs ORDER BY started_at DESC LIMIT ?) r LEFT JOIN generations g USING (run_id) "
             "GROUP BY ALL ORDER BY r.started_at DESC", [limit])
 

@@ -46,7 +46,8 @@ if mode == "run":
     run_ids = runs.run_id.tolist()
     wanted = st.session_state.get("compare_run")
     labels = {r.run_id: f"{r.run_id} · {r.scenario_id} · {tr(r.status)} · "
-              f"{', '.join(r.models) if r.models is not None else ''}" for r in runs.itertuples()}
+              f"{', '.join(str(m) for m in (r.models if r.models is not None else []) if m) or tr('cmp_run_starting')}"
+              for r in runs.itertuples()}
     run_id = st.selectbox(tr("cmp_run"), run_ids, index=run_ids.index(wanted) if wanted in run_ids else 0,
                           format_func=lambda r: labels.get(r, str(r)), placeholder=tr("choose_option"))
     scenario_id = runs.set_index("run_id").scenario_id[run_id]

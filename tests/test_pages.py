@@ -677,3 +677,17 @@ def test_compare_shows_a_tool_case_as_its_conversation_and_names_a_model_that_ne
     assert any(t.value.startswith("→ lookup_order: {") and "running shoes" in t.value for t in at.text)
     assert any(t.value == "<b>Refunded</b> 399 CNY." for t in at.text)  # as text, never HTML
     assert not any("<b>" in m.value for m in at.markdown)
+
+
+def test_compare_lists_a_run_with_no_answer_yet_as_starting():
+    """A run another process has just created (no generation written yet) is listed, not a TypeError."""
+    from engine.store import Store as _Store
+
+    seed_run(cases=["knowledge-en"])
+    s = _Store()
+    starting = s.create_run("standard", {"models": ["fake/echo"]}, {"gpus": []}, 1)
+    runs = s.list_runs()
+    assert runs.set_index("run_id").models[starting].tolist() == []
+    at = app("pages/compare.py")
+    box = at.selectbox[0]
+    assert any("starting (no answer yet)" in str(o) for o in box.options), box.options
