@@ -571,3 +571,20 @@ def test_every_connection_has_extension_auto_install_and_load_off(tmp_path):
                                 "('autoinstall_known_extensions', 'autoload_known_extensions')").fetchall())
     con.close()
     assert settings == {"autoinstall_known_extensions": "false", "autoload_known_extensions": "false"}
+
+
+@pytest.mark.parametrize("spec", ["fake/echo\nfake/other", "fake/echo\x1b[31m", "fake/ec\u200eho"])
+def test_a_model_spec_with_a_control_character_is_refused_and_nothing_stored(spec, cli_env, tmp_path):
+    db = tmp_path / "r.duckdb"
+    out = cli("run", "--scenario", "standard", "--model", spec, "--db", str(db), env=cli_env)
+    assert out.returncode == 2 and "contains a control character (U+" in out.stderr
+    assert not db.exists() or Store(str(db), read_only=True).list_runs().empty
+
+
+@pytest.mark.parametrize("spec", ["openai/m@user:s3cret-pw@gpu:8000", "openai/m@http://user:s3cret-pw@127.0.0.1:1/v1",
+                                  "ollama/llama3@bob:s3cret-pw@host:11434"])
+def test_credentials_in_a_model_url_are_never_printed_back_not_even_in_the_suggestion(spec, cli_env, tmp_path):
+    out = cli("run", "--scenario", "standard", "--model", spec, "--db", str(tmp_path / "r.duckdb"), env=cli_env)
+    assert out.returncode == 2
+    assert "s3cret-pw" not in out.stderr + out.stdout and "***" in out.stderr
+    assert "api_key_env" in out.stderr

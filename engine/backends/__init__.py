@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import functools
 import importlib
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -96,34 +97,56 @@ def known_backends() -> list[str]:
     return sorted(set(_BUILTIN) | set(_FACTORIES))
 
 
+_USERINFO = re.compile(r"(?:(?<=//)|(?<=@))([^@/:\s]+):([^@/\s]+)@")
+
+
+def mask_userinfo(text: str) -> str:
+    """Text with the password of any `user:password@` in a URL or after a model's '@' masked."""
+    return _USERINFO.sub(r"\1:***@", text)
+
+
 def parse_spec(spec: str) -> ModelSpec:
+    import unicodedata
+
+    bad = next((ch for ch in spec if unicodedata.category(ch)[0] == "C"), None)
+    if bad is not None:
+        raise BackendError(f"model spec {mask_userinfo(spec)!r} contains a control character "
+                           f"(U+{ord(bad):04X}); a model spec is one line of printable text")
     backend, sep, rest = spec.partition("/")
     if not sep or not backend or not rest:
         raise BackendError(
-            f"model spec {spec!r} is not of the form backend/model "
+            f"model spec {mask_userinfo(spec)!r} is not of the form backend/model "
             f"(backends: {', '.join(known_backends())})"
         )
     model, host = rest, None
-    # A host follows the last '@' when it looks like a URL (model names may contain '@' rarely).
-    if "@" in rest:
-        head, _, tail = rest.rpartition("@")
-        if tail.startswith(("http://", "https://")):
-            model, host = head, tail
+    # The host is the URL after the first '@http://' or '@https://' (model names may contain '@' rarely).
+    found = re.search(r"@(?=https?://)", rest)
+    if found:
+        model, host = rest[:found.start()], rest[found.end():]
+        from urllib.parse import urlsplit
+
+        if urlsplit(host).password is not None or urlsplit(host).username is not None:
+            raise BackendError(f"{backend}/{model}@{mask_userinfo(host)}: credentials in the server URL would be "
+                               "stored with every result; remove them and give the key in an environment variable "
+                               "named by ?api_key_env=NAME after the URL")
     return ModelSpec(backend=backend, model=model, host=host)
 
 
 def bad_host_hint(spec: ModelSpec, default_port: int, path: str = "") -> str | None:
     """For `backend/model@something` whose host is not a URL: why, and a spec that works."""
-    import re
-
     if "@" not in spec.model:
         return None
     model, _, bad = spec.model.rpartition("@")
+    credentials = "@" in model and ":" in model.split("@", 1)[1]  # model@user:password@host: never said back
+    if credentials:
+        model = model.split("@", 1)[0]
     fixed = f"{spec.backend}/{model}@http://localhost:{default_port}{path}"
-    hint = (f"{spec.backend}/{spec.model}: {bad!r} is not a server URL (it must start with http:// or https://); "
-            f"give the server as a URL, e.g. {fixed}")
+    hint = (f"{mask_userinfo(f'{spec.backend}/{spec.model}')}: {bad!r} is not a server URL (it must start with "
+            f"http:// or https://); give the server as a URL, e.g. {fixed}")
     if re.fullmatch(r"[A-Za-z0-9.-]+:\d{2,5}", bad):  # host:port without the scheme
         hint += f" (for that host: {spec.backend}/{model}@http://{bad}{path})"
+    if credentials:
+        hint += "; credentials never go in the spec (give the key with ?api_key_env=NAME)"
     return hint
 
 
