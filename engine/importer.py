@@ -124,9 +124,17 @@ def _excel_rows(name: str, data: bytes) -> list[tuple[int, dict]]:
     check_zip(name, data, SheetError, "an Excel workbook")
     try:
         sheet = load_workbook(io.BytesIO(data), read_only=True, data_only=True).worksheets[0]
+        # the same cells as written: a formula whose value the file does not hold is said as such
+        written = load_workbook(io.BytesIO(data), read_only=True, data_only=False).worksheets[0]
     except Exception as exc:  # openpyxl raises many kinds for a file that is not a workbook
         raise SheetError(f"{name}: not an Excel workbook ({type(exc).__name__})") from None
-    it = sheet.iter_rows(values_only=True)
+    formulas = written.iter_rows(values_only=True)
+
+    def cells(values: tuple) -> tuple:
+        as_written = next(formulas, ()) or ()
+        return tuple(Formula(f) if v is None and isinstance(f, str) and f.startswith("=") else v
+                     for v, f in zip(values, (*as_written, *[None] * max(0, len(values) - len(as_written)))))
+    it = (cells(values) for values in sheet.iter_rows(values_only=True))
     header = next(it, None)
     if not header or not any(header):
         raise SheetError(f"{name}: no header row (the first row names the columns, e.g. prompt)")
@@ -144,7 +152,14 @@ def _excel_rows(name: str, data: bytes) -> list[tuple[int, dict]]:
     return rows
 
 
+class Formula(str):
+    """A cell that holds a formula and no saved value (a workbook written by a program that does not
+    compute formulas)."""
+
+
 def _cell(value: Any) -> str:
+    if isinstance(value, Formula):
+        return ""
     if value is None or (isinstance(value, float) and value != value):
         return ""
     if isinstance(value, float) and value.is_integer():
@@ -197,6 +212,11 @@ def _expected(text: str) -> dict:
 def case_from_row(row: dict[str, Any], index: int) -> dict:
     """A case (as scenario YAML data) from the `index`-th row (its id when the sheet gives
     none: case-1, case-2, ...); ValueError naming the column."""
+    formula = next(((c, v) for c, v in row.items() if isinstance(v, Formula)), None)
+    if formula:
+        raise ValueError(f"column {formula[0]!r}: a formula ({formula[1][:60]}) with no value saved in the file; "
+                         "open the workbook in Excel or LibreOffice and save it (which stores the values), or "
+                         "paste the values instead")
     unknown = [c for c in row if c not in KNOWN and not EXPECTED.match(c)]
     if unknown:
         raise ValueError(f"column {unknown[0]!r}: unknown (known: {', '.join(KNOWN)}, "

@@ -181,3 +181,20 @@ def test_the_pack_and_docs_commands(cli_env, tmp_path):
     assert res.returncode == 2 and "nowhere: not a folder" in res.stderr
     res = cli("pack", "humaneval", "--limit", "5", env=cli_env)
     assert res.returncode == 0 and "saved scenario 'humaneval' with 5 cases" in res.stdout, res.stderr
+
+
+def test_a_formula_cell_without_a_saved_value_is_said_to_be_a_formula(tmp_path):
+    from openpyxl import Workbook
+
+    from engine.importer import SheetError, import_file
+
+    wb = Workbook()
+    ws = wb.active
+    ws.append(["id", "prompt", "expected"])
+    ws.append(["a", '=CONCAT("What is ","2+2?")', "4"])  # openpyxl saves the formula, not its value
+    ws.append(["b", "Capital of France?", "Paris"])
+    wb.save(tmp_path / "f.xlsx")
+    with pytest.raises(SheetError) as err:
+        import_file(tmp_path / "f.xlsx")
+    assert "row 2: column 'prompt': a formula (=CONCAT(" in str(err.value) and "save it" in str(err.value)
+    assert "empty" not in str(err.value)
