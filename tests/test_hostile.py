@@ -5,6 +5,7 @@ import io
 import os
 import re
 import socket
+import struct
 import threading
 import time
 import zipfile
@@ -588,3 +589,23 @@ def test_credentials_in_a_model_url_are_never_printed_back_not_even_in_the_sugge
     assert out.returncode == 2
     assert "s3cret-pw" not in out.stderr + out.stdout and "***" in out.stderr
     assert "api_key_env" in out.stderr
+
+
+@pytest.mark.parametrize("what, body", [
+    ("a string", struct.pack("<QQ", 0, 1) + struct.pack("<Q", 4) + b"name" + struct.pack("<I", 8)
+     + struct.pack("<Q", 2**60)),
+    ("a key", struct.pack("<QQ", 0, 1) + struct.pack("<Q", 2**60)),
+    ("a key/value count", struct.pack("<QQ", 0, 2**62)),
+    ("an array", struct.pack("<QQ", 0, 1) + struct.pack("<Q", 4) + b"list" + struct.pack("<IIQ", 9, 4, 2**59)),
+])
+def test_a_gguf_header_that_claims_more_than_the_file_holds_is_named(what, body, tmp_path):
+    """A header claiming a string of 2^60 bytes used to fail with an empty reason (a MemoryError)."""
+    from engine.backends.gguf_meta import GGUFError, trained_context
+
+    bad = tmp_path / "huge.gguf"
+    bad.write_bytes(b"GGUF" + struct.pack("<I", 3) + body + b"\0" * 32)
+    with pytest.raises(GGUFError) as err:
+        trained_context(bad)
+    assert f"malformed header: {what} of " in str(err.value) and "past the end of the file" in str(err.value)
+    with pytest.raises(BackendError, match=f"could not read .*huge.gguf: malformed header: {what}"):
+        resolve(f"llamacpp/{bad}").trained_context()

@@ -22,17 +22,31 @@ def _read(f, fmt: str):
     return struct.unpack(fmt, data)[0]
 
 
+def _length(f, what: str, unit: int = 1) -> int:
+    """A length or count from the header, checked against what is left of the file (a header that claims
+    a string of 2^60 bytes is malformed, not a reason to allocate them)."""
+    n = _read(f, "<Q")
+    here = f.tell()
+    end = f.seek(0, 2)
+    f.seek(here)
+    if n * unit > end - here:
+        raise GGUFError(f"malformed header: {what} of {n:,} {'bytes' if unit == 1 else 'items'} at offset "
+                        f"{here - 8:,}, past the end of the file ({end:,} bytes)")
+    return n
+
+
 def _value(f, kind: int, keep: bool):
     if kind in _SCALARS:
         return _read(f, _SCALARS[kind])
     if kind == _STRING:
-        n = _read(f, "<Q")
+        n = _length(f, "a string")
         if not keep:
             f.seek(n, 1)
             return None
         return f.read(n).decode("utf-8", errors="replace")
     if kind == _ARRAY:
-        item, count = _read(f, "<I"), _read(f, "<Q")
+        item = _read(f, "<I")
+        count = _length(f, "an array", struct.calcsize(_SCALARS[item]) if item in _SCALARS else 1)
         if item in _SCALARS and not keep:
             f.seek(struct.calcsize(_SCALARS[item]) * count, 1)
             return None
@@ -51,8 +65,8 @@ def metadata(path: str | Path, keep=lambda key: True) -> dict:
         if version < 2:
             raise GGUFError(f"{path}: GGUF version {version} is too old")
         _read(f, "<Q")  # tensor count
-        for _ in range(_read(f, "<Q")):
-            key = f.read(_read(f, "<Q")).decode("utf-8", errors="replace")
+        for _ in range(_length(f, "a key/value count", 9)):  # each pair takes 9 bytes at least
+            key = f.read(_length(f, "a key")).decode("utf-8", errors="replace")
             wanted = keep(key)
             value = _value(f, _read(f, "<I"), wanted)
             if wanted:
