@@ -463,7 +463,8 @@ def scenario_title(scenario_id: str, lang: str = "en") -> str:
     """A scenario's name in `lang`, read without loading its documents; the id if unreadable."""
     path = _scenario_file(scenario_id)
     try:
-        data = yamlsafe.load(read_regular(path, MAX_SCENARIO_BYTES).decode("utf-8-sig"), str(path)) if path else None
+        data = yamlsafe.load(read_under(path.parent, path.name, MAX_SCENARIO_BYTES).decode("utf-8-sig"),
+                             str(path)) if path else None
     except (UnsafeFile, UnicodeDecodeError, yamlsafe.YamlError):
         data = None
     if not isinstance(data, dict):
@@ -475,16 +476,22 @@ def scenario_title(scenario_id: str, lang: str = "en") -> str:
 def load_scenario(id_or_path: str | Path) -> Scenario:
     """Load a scenario by id (a file in scenarios/) or by path to a YAML file."""
     path = Path(id_or_path)
+    by_id = False
     if not (path.suffix in (".yaml", ".yml") or path.is_file()):
         found = _scenario_file(str(id_or_path))
         if found is None:
             known = ", ".join(s for s in list_scenario_ids()) or "none"
             raise ScenarioError(f"unknown scenario {str(id_or_path)!r} (known: {known})")
-        path = found
+        path, by_id = found, True
     try:
-        data = read_regular(path, MAX_SCENARIO_BYTES + 1)  # a FIFO is refused, not waited on
+        if by_id:  # a file of the scenarios folders: a regular file there, never a link to elsewhere
+            data = read_under(path.parent, path.name, MAX_SCENARIO_BYTES + 1)
+        else:  # a path the user named (a link they made is theirs to follow)
+            data = read_regular(path, MAX_SCENARIO_BYTES + 1)  # a FIFO is refused, not waited on
     except UnsafeFile as exc:
-        raise ScenarioError(str(exc)) from None
+        shown = str(exc) if not by_id or "symbolic link" in str(exc) else \
+            f"{exc} (a scenario in {path.parent} must be a regular file there)"
+        raise ScenarioError(shown) from None
     return parse_scenario(decode_scenario(data, str(path)), str(path), base_dir=path.parent)
 
 

@@ -609,3 +609,24 @@ def test_a_gguf_header_that_claims_more_than_the_file_holds_is_named(what, body,
     assert f"malformed header: {what} of " in str(err.value) and "past the end of the file" in str(err.value)
     with pytest.raises(BackendError, match=f"could not read .*huge.gguf: malformed header: {what}"):
         resolve(f"llamacpp/{bad}").trained_context()
+
+
+def test_a_link_in_the_user_scenarios_folder_is_not_followed_and_a_broken_file_does_not_hide_the_others(
+        cli_env, tmp_path):
+    mine, outside = tmp_path / "mine", tmp_path / "outside"
+    mine.mkdir()
+    outside.mkdir()
+    (outside / "secret.yaml").write_text((ROOT / "scenarios" / "standard.yaml").read_text(encoding="utf-8")
+                                         .replace("id: standard", "id: secret", 1), encoding="utf-8")
+    (mine / "secret.yaml").symlink_to(outside / "secret.yaml")
+    lines = ['a: &a ["x","x","x","x","x","x","x","x","x","x"]']
+    for i in range(1, 12):
+        lines.append(f"l{i}: &l{i} [" + ",".join([f"*{'a' if i == 1 else f'l{i - 1}'}"] * 10) + "]")
+    (mine / "bomb.yaml").write_text("\n".join(lines) + "\nid: bomb\n", encoding="utf-8")
+    env = {**cli_env, "MODELPICK_USER_SCENARIOS_DIR": str(mine)}
+    out = cli("list", "scenarios", env=env)
+    assert "customer-service\t" in out.stdout and "standard\t" in out.stdout  # the others are listed
+    assert "secret\t" not in out.stdout and "secret.yaml is a symbolic link" in out.stderr
+    assert "bomb.yaml" in out.stderr and "aliases expand this document" in out.stderr
+    run = cli("run", "--scenario", "secret", "--model", "fake/echo", "--db", str(tmp_path / "r.duckdb"), env=env)
+    assert run.returncode == 2 and "symbolic link" in run.stderr
