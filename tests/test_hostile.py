@@ -630,3 +630,31 @@ def test_a_link_in_the_user_scenarios_folder_is_not_followed_and_a_broken_file_d
     assert "bomb.yaml" in out.stderr and "aliases expand this document" in out.stderr
     run = cli("run", "--scenario", "secret", "--model", "fake/echo", "--db", str(tmp_path / "r.duckdb"), env=env)
     assert run.returncode == 2 and "symbolic link" in run.stderr
+
+
+@pytest.mark.parametrize("after_s", [0.2, 0.6, 1.5])
+def test_two_ctrl_c_at_any_moment_end_the_command_line_without_a_traceback(after_s, cli_env, tmp_path):
+    """While Python is still importing the command line, or while it waits for a database another
+    process holds: two Ctrl-C half a second apart end it with a line, never a traceback."""
+    import signal
+    import subprocess
+    import sys
+
+    db = tmp_path / "held.duckdb"
+    cli("run", "--scenario", "standard", "--model", "fake/echo", "--case", "knowledge-en", "--db", str(db),
+        env=cli_env)
+    holder = hold_file(db, 60)
+    try:
+        proc = subprocess.Popen([sys.executable, "-m", "engine", "run", "--scenario", "standard", "--model",
+                                 "fake/echo", "--case", "knowledge-en", "--db", str(db)], cwd=ROOT, env=cli_env,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        time.sleep(after_s)
+        proc.send_signal(signal.SIGINT)
+        time.sleep(0.5)
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=30)
+    finally:
+        holder.kill()
+    assert "Traceback" not in err, err
+    # -2: the signal came before Python took SIGINT over (it ends the interpreter silently)
+    assert proc.returncode == -2 or (proc.returncode in (2, 130) and "interrupted" in err), (proc.returncode, err)
