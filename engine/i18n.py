@@ -789,6 +789,9 @@ TEXT: dict[str, tuple[str, str]] = {
     "cav_cost_unknown": ("cost unknown for {models}: {why}", "{models} 的成本未知：{why}"),
     "cav_model_note": ("{model}: {note}", "{model}：{note}"),
     "cav_no_capacity": ("no capacity figure", "没有容量数据"),
+    "cav_beyond_bound": ("decode rates past what the machine's memory bandwidth allows ({models}): the "
+                         "server's figures cannot be right, so throughput is not ranked on",
+                         "解码速率超出了机器内存带宽所允许的上限（{models}）：服务器给出的数字不可能正确，因此不按吞吐排名"),
     "cav_all_missing": ("every generation of {models} is missing: the server or the network failed them "
                         "(resume the run once it answers)",
                         "{models} 的所有生成都缺失：服务器或网络使它们失败（服务恢复后用 resume 继续运行）"),

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .backends import BackendError, EngineReport, Retried, resolve
+from .recorder import implausible_token_count
 from .store import utcnow
 from .timing import StreamTiming
 
@@ -56,16 +57,28 @@ async def one(backend, messages, params, client) -> Sample:
     clock = time.perf_counter
     t0 = clock()
     timing = StreamTiming(t0)  # the runner's own timing loop
+    said = 0  # bytes of text that arrived, to hold a server's token count against
     try:
         async for item in backend.astream(messages, params, client=client):
             if isinstance(item, Retried):  # under load a rate limit's wait is what a user waits: kept in the clock
                 continue
             if isinstance(item, EngineReport):
+                doubt = implausible_token_count(item.output_tokens, said, timing.chunks) \
+                    if item.tokens_from_engine else None
+                if doubt:  # as in a run: the server's word is not taken, the stream's count is
+                    s.output_tokens, s.tokens_source = timing.chunks, "stream"
+                    s.ok = True
+                    s.request_id = item.extra.get("request_id")
+                    break
                 s.output_tokens = item.output_tokens if item.output_tokens is not None else timing.chunks
                 s.tokens_source = "engine" if item.tokens_from_engine else "stream"
                 s.request_id = item.extra.get("request_id")
                 s.ok = True
                 break
+            if isinstance(item, str):
+                said += len(item.encode("utf-8"))
+            elif hasattr(item, "text"):
+                said += len(item.text.encode("utf-8"))
             timing.chunk(item, clock())
         else:
             s.error = "stream ended without the engine's final report"

@@ -917,6 +917,21 @@ def _came_in_one_piece(gens: pd.DataFrame, model: str) -> bool:
     return len(ok) > 0 and ok.decode_tok_per_s.isna().all()
 
 
+# A decode rate this far past the machine's bandwidth bound cannot have been measured: its server's
+# figures are wrong (tokens miscounted, a clock that skipped), and throughput is not ranked on.
+BEYOND_BOUND = 1.5
+
+
+def _beyond_bound(g: _Gathered) -> str:
+    """The models whose median decode rate is past the hardware bound, each with both figures; "" where none."""
+    hw = g.hardware
+    if hw is None or hw.empty or "bound_share" not in hw:
+        return ""
+    over = hw[hw.bound_share > BEYOND_BOUND]
+    return "; ".join(f"{r.model_spec}: {r.decode_tok_per_s:,.0f} tok/s against a bound of {r.bound_tok_per_s:,.0f}"
+                     for r in over.itertuples())
+
+
 def _all_missing(gens: pd.DataFrame, model: str) -> bool:
     """Whether every generation of a model failed for the server's or the network's sake."""
     mine = gens[gens.model_spec == model]
@@ -941,6 +956,8 @@ def _criteria_in_use(g: _Gathered, point: dict, timings: dict) -> tuple[dict[str
             dropped[c] = Msg("cav_timing_untrusted", why=Joined(timings["problems"]))
         elif missing and c == "consistency" and _one_repeat(g.ev.gens):
             dropped[c] = Msg("cav_needs_repeats")
+        elif c == "throughput" and _beyond_bound(g):
+            dropped[c] = Msg("cav_beyond_bound", models=_beyond_bound(g))
         elif missing and all(_all_missing(g.ev.gens, m) for m in missing):
             dropped[c] = Msg("cav_all_missing", models=", ".join(missing))
         elif missing and c == "throughput" and all(_came_in_one_piece(g.ev.gens, m) for m in missing):

@@ -85,12 +85,13 @@ _SPECIAL_TOKENS_SLACK = 8
 _TOKENS_PER_CHUNK_MAX = 64
 
 
-def implausible_token_count(output_tokens: int | None, text: str, n_chunks: int) -> str | None:
+def implausible_token_count(output_tokens: int | None, text: str | int, n_chunks: int) -> str | None:
     """Why a server's output-token count cannot be what it streamed, else None: more tokens than
-    bytes of text (answer and reasoning), or more than a plausible multiple of the chunks that came."""
+    bytes of text (answer and reasoning; `text` may be its size in bytes), or more than a plausible
+    multiple of the chunks that came."""
     if output_tokens is None:
         return None
-    size = len(text.encode("utf-8"))
+    size = text if isinstance(text, int) else len(text.encode("utf-8"))
     if output_tokens > size + _SPECIAL_TOKENS_SLACK:
         return (f"the server reported {output_tokens:,} output tokens for {size:,} bytes of text: "
                 f"counted from the stream ({n_chunks} chunks) instead")

@@ -113,3 +113,23 @@ def test_a_servers_inflated_token_count_is_not_taken_and_buys_no_throughput(stor
     assert (liar.output_tokens.to_numpy() == honest.output_tokens.to_numpy()).all()
     # decode rates of the same order as the honest twin's (3.9e13 tok/s when the count was taken)
     assert liar.decode_tok_per_s.median() < 5 * honest.decode_tok_per_s.median()
+
+
+def test_a_decode_rate_past_the_hardware_bound_is_flagged_and_never_ranked_on(store, monkeypatch):
+    """A server whose figures put a model past what the machine's memory bandwidth allows (here 10^6 tok/s
+    for SmolLM2 on a 20 GB/s machine, bound about 240 tok/s) gets no throughput score: the criterion is left
+    out, naming the model and both figures, and the ranking is decided on the others."""
+    from engine import bound
+    from engine.recommend import recommend
+    from tests.conftest import make_run
+
+    monkeypatch.setattr(bound, "run_bandwidth", lambda host, config, spec: bound.Bandwidth(20.0, "fixed"))
+    fast, honest = "llamacpp/smollm2-135m", "llamacpp/gemma3-270m"
+    figures = {fast: {f"c{i:02d}": [(0.5, 100.0, 900.0, 1e6)] for i in range(12)},
+               honest: {f"c{i:02d}": [(0.5, 100.0, 900.0, 40.0)] for i in range(12)}}
+    make_run(store, "standard", figures)
+    d = recommend(store, "standard", weights={"quality": 0.5, "throughput": 0.5}, trust_timings=True)
+    assert "throughput" in d.dropped_criteria and "throughput" not in d.weights
+    why = str(d.dropped_criteria["throughput"])
+    assert "past what the machine's memory bandwidth allows" in why and f"{fast}: 1,000,000 tok/s" in why
+    assert honest not in why

@@ -294,3 +294,16 @@ def test_clients_default_to_one_per_32_streams_and_a_bad_count_is_refused(cli_en
                           "--scenario", "standard", "--clients", "0", "--db", str(tmp_path / "s.duckdb")],
                          cwd=ROOT, env=cli_env, capture_output=True, text=True, timeout=60)
     assert res.returncode == 2 and "--clients" in res.stderr and not (tmp_path / "s.duckdb").exists()
+
+
+def test_a_server_s_inflated_token_count_is_not_taken_in_a_sweep_either(store):
+    """As in a run: a usage of 2,147,483,646 tokens for a few chunks is not used; the stream's count is."""
+    with FakeServer(OpenAIHandler, delay_s=0.0) as srv:
+        sc = load_scenario("standard")
+        liar = run_sweep(store, SweepConfig(f"openai/inflated@{srv.url}/v1", sc, [2], requests=4, max_tokens=10))
+        honest = run_sweep(store, SweepConfig(f"openai/echo@{srv.url}/v1", sc, [2], requests=4, max_tokens=10))
+    rows = {sid: store.query("SELECT * FROM sweep_requests WHERE sweep_id = ?", [sid]) for sid in (liar, honest)}
+    assert (rows[liar].output_tokens == rows[honest].output_tokens).all() and (rows[liar].output_tokens < 20).all()
+    assert (rows[liar].tokens_source == "stream").all() and (rows[honest].tokens_source == "engine").all()
+    lv = sweep_levels(store, liar)
+    assert lv.output_tok_per_s.iloc[0] < 10 * sweep_levels(store, honest).output_tok_per_s.iloc[0]
