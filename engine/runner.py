@@ -458,7 +458,15 @@ class Runner:
         load_ms = (time.perf_counter() - t0) * 1000 if backend.load_is_model_load and first else None
         self._note_engine(spec, backend)
         if config.warmup:
-            msgs, _ = cells[0][0].turn_inputs()[0]
+            # the first case's first turn as the timed requests send it: the passages retrieval chose (never a
+            # whole document past the context), a needle sized to this model's context
+            case = cells[0][0]
+            limit = context_limit(spec, backend, config.backend_options.get("max_context"))
+            try:
+                msgs, _ = case.turn_inputs(limit, self._passages(config, case))[0]
+            except Exception as exc:  # retrieval failed: the case says so when it runs; warm up on its question
+                log.warning("%s: warm-up without the case's passages: %s", spec, exc)
+                msgs = [{"role": "user", "content": case.questions()[0][0]}]
             warm = self._generate(backend, msgs, GenParams(WARMUP_MAX_TOKENS, 0.0, 0), spec, "", watch=False,
                                   config=config)
             if warm.error and not warm.exceeds_context:

@@ -156,3 +156,20 @@ def test_the_index_scores_as_rank_bm25_does():
     theirs = BM25Okapi(docs)
     for q in ("taxi limit per trip", "周末加班", "section 7 printers kitchen", "nothing-like-this"):
         assert list(ours.scores(retrieval.tokens(q))) == pytest.approx(list(theirs.get_scores(retrieval.tokens(q))))
+
+
+def test_the_warm_up_sends_the_retrieved_passages_as_the_timed_requests_do(store, tmp_path):
+    """With documents past the context, the warm-up used to send the first case raw: the whole document.
+    It sends what the timed requests send (the passages retrieval chose), never more."""
+    from engine import RunConfig, Runner, load_scenario
+    from tests.fakeservers import FakeServer, OpenAIHandler
+
+    sc = load_scenario(str(write_kb(tmp_path)))
+    whole = len(sc.cases[0].context)
+    with FakeServer(OpenAIHandler, delay_s=0.0) as server:
+        Runner(store).run(RunConfig(sc, [f"openai/echo@{server.url}/v1"], backend_options={"max_context": 1024}))
+        sent = [b for p, b in server.httpd.requests if p == "/v1/chat/completions"]
+    sizes = [sum(len(m["content"]) for m in b["messages"]) for b in sent]
+    warm, timed = sizes[0], sizes[1:]
+    assert sent[0]["max_tokens"] == 8 and len(timed) == 3  # the warm-up, then the three cases
+    assert warm < whole / 3 and all(s < whole / 3 for s in timed), (warm, timed, whole)
