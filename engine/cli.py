@@ -661,6 +661,8 @@ def _cmd_recommend(args) -> int:
         print(f"  {r.model_spec}: score {r.score:.3f}  {state}  [{contrib}]")
     for c, why in d.dropped_criteria.items():
         print(f"  not weighed: {c} ({why})")
+    for w in d.warnings:
+        print(f"  warning: {w}")
     for row in d.sensitivity.itertuples():
         sides = [f"below {row.flip_low:.0%} -> {row.winner_below}" if pd.notna(row.flip_low) else "",
                  f"above {row.flip_high:.0%} -> {row.winner_above}" if pd.notna(row.flip_high) else ""]

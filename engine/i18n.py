@@ -789,6 +789,11 @@ TEXT: dict[str, tuple[str, str]] = {
     "cav_cost_unknown": ("cost unknown for {models}: {why}", "{models} 的成本未知：{why}"),
     "cav_model_note": ("{model}: {note}", "{model}：{note}"),
     "cav_no_capacity": ("no capacity figure", "没有容量数据"),
+    "warn_timing_limit_not_applied": ("timing limit not applied: the {what} limit was left out because the "
+                                      "timings are untrusted on this host ({why}); every model stays eligible on it "
+                                      "(rerun on a quiet machine, or trust the timings anyway)",
+                                      "未应用时间限制：{what}限制被忽略，因为本机的计时不可信（{why}）；所有模型在这一项上都保持合格"
+                                      "（请在空闲的机器上重新运行，或选择仍然信任计时）"),
     "cav_beyond_bound": ("decode rates past what the machine's memory bandwidth allows ({models}): the "
                          "server's figures cannot be right, so throughput is not ranked on",
                          "解码速率超出了机器内存带宽所允许的上限（{models}）：服务器给出的数字不可能正确，因此不按吞吐排名"),

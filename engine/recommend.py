@@ -641,8 +641,10 @@ def decide(store: Store | None, scenario_id: str | None = None, *, run_id: str |
     g = _gather(store, scenario_id, run_id, evidence, weights, cost_inputs, cache_mode, pass_k)
     judge = _judge_trust(g, keep_judge)  # first: a judge left out changes the evidence the criteria read
     point = _criteria_matrix(g)
-    out = _apply_constraints(g, point, constraints, cost_inputs)
     timings = _timing_trust(g, trust_timings)
+    # a limit on a timing the host could not measure must not decide who is eligible: not applied, said
+    untrusted = timings["problems"] and not trust_timings
+    out = _apply_constraints(g, point, constraints, cost_inputs, timings_untrusted=bool(untrusted))
     wnorm, dropped, caveats = _criteria_in_use(g, point, timings)
     scored = _score(g, point, wnorm, out.eligible, n_boot, seed, tie_margin)
     verdict, margin, more_cases = _verdict(g, scored, out.eligible, p_threshold, tie_margin, caveats)
@@ -657,7 +659,9 @@ def decide(store: Store | None, scenario_id: str | None = None, *, run_id: str |
         cost=pd.DataFrame([g.cost_rows[m].as_dict() for m in g.models]), caveats=caveats,
         reproducibility=_reproducibility(g.ev, g.configs, g.entries), n_cases=len(g.ev.cases), n_boot=n_boot,
         evidence=g.ev, hardware=g.hardware, cold_warm=g.cold_warm, cache_mode=cache_mode,
-        warnings=judge["warnings"] + explained["warnings"], timings=_plain_timings(timings),
+        warnings=[Msg("warn_timing_limit_not_applied", what=w, why=Joined(timings["problems"]))
+                  for w in out.not_applied] + judge["warnings"] + explained["warnings"],
+        timings=_plain_timings(timings),
         judge={k: v for k, v in judge.items() if k != "warnings"})
 
 
@@ -774,9 +778,11 @@ class _Excluded:
     reasons: dict[str, list]  # per model, why it is out (empty: eligible)
     by_constraint: dict[str, list[str]]  # per constraint, the models it excludes
     eligible: list[int]
+    not_applied: list = field(default_factory=list)  # timing limits left out: the timings are untrusted
 
 
-def _apply_constraints(g: _Gathered, point: dict, constraints: Constraints, cost_inputs: CostInputs) -> _Excluded:
+def _apply_constraints(g: _Gathered, point: dict, constraints: Constraints, cost_inputs: CostInputs,
+                       timings_untrusted: bool = False) -> _Excluded:
     models, ev = g.models, g.ev
     reasons: dict[str, list] = {m: [] for m in models}
     by_constraint: dict[str, list[str]] = {}
@@ -802,6 +808,8 @@ def _apply_constraints(g: _Gathered, point: dict, constraints: Constraints, cost
             exclude(m, "gpu", Msg("why_no_fit", gpu=cost_inputs.gpu, need=f"{_need_gb(row):.1f}"))
         for key, col, label in (("ttft_p95_ms", "ttft_ms", "what_ttft"), ("e2e_p95_ms", "e2e_ms", "what_latency")):
             limit = getattr(constraints, key)
+            if limit is not None and timings_untrusted:
+                continue  # not applied: the warning beside the verdict says so
             if limit is not None:
                 p95 = _p95(ev, m, col)
                 if p95 is None:
@@ -823,7 +831,9 @@ def _apply_constraints(g: _Gathered, point: dict, constraints: Constraints, cost
         needs = ", ".join(f"{m} needs {_need_gb(g.cost_rows[m]):.1f} GB" for m in models)
         raise RecommendError(f"gpu: no model fits {cost_inputs.gpu} "
                              f"({g.book.gpu(cost_inputs.gpu).memory_gb:g} GB): {needs}")
-    return _Excluded(reasons, by_constraint, [i for i, m in enumerate(models) if not reasons[m]])
+    skipped = [Msg(f"what_{'ttft' if k == 'ttft_p95_ms' else 'latency'}") for k in ("ttft_p95_ms", "e2e_p95_ms")
+               if timings_untrusted and getattr(constraints, k) is not None]
+    return _Excluded(reasons, by_constraint, [i for i, m in enumerate(models) if not reasons[m]], skipped)
 
 
 def _agreement_said(judge: str, a: dict) -> Msg:

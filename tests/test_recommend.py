@@ -304,3 +304,32 @@ def test_human_votes_are_a_criterion_with_an_interval_weighed_only_when_asked(st
     assert plain.human_votes() == {"votes": 30, "cases": 30, "raters": ["ana", "bo"]}
     assert "30 blind A/B votes on 30 cases by ana, bo" in report.render(chosen, "md").decode()
     assert "人工偏好" in report.render(chosen, "md", "zh").decode()
+
+
+def test_a_timing_limit_on_a_busy_host_is_not_applied_and_says_so_on_every_surface(store, cli_env):
+    """A TTFT limit on timings refused as busy used to exclude a model on those numbers with no word. Now
+    the model stays eligible and the verdict carries the warning: the decision, --json warnings and
+    ranking[].eligible, the CLI text, and the memo, in English and 中文."""
+    from engine import Store, report
+    from engine.recommend import Constraints
+    from tests.test_cli import cli
+
+    busy = {"gpus": [], "load": {"busy": True, "others_cpu_pct_median": 74.0}}
+    cli_store = Store(cli_env["MODELPICK_DB"])
+    for s in (store, cli_store):
+        # b is better on quality and its (busy) first tokens are slow: a 500 ms limit would exclude it
+        make_run(s, "standard", {"a": figures(0.5, 100, 400, 80), "b": figures(0.6, 900, 3000, 20)}, host=busy)
+    d = recommend(store, "standard", constraints=Constraints(ttft_p95_ms=500))
+    assert d.ranking.set_index("model_spec").eligible.to_dict() == {"a": True, "b": True}
+    assert d.verdict == "b"
+    assert any("timing limit not applied" in str(w) and "untrusted on this host" in str(w) for w in d.warnings)
+    # trusted anyway: the limit applies and excludes b
+    t = recommend(store, "standard", constraints=Constraints(ttft_p95_ms=500), trust_timings=True)
+    assert t.ranking.set_index("model_spec").eligible.to_dict() == {"a": True, "b": False}
+    js = json.loads(cli("recommend", "--scenario", "standard", "--ttft-sla-ms", "500", "--json", env=cli_env).stdout)
+    assert {r["model_spec"]: r["eligible"] for r in js["ranking"]} == {"a": True, "b": True}
+    assert any("timing limit not applied" in w for w in js["warnings"]) and "reasons" in js["ranking"][0]
+    text = cli("recommend", "--scenario", "standard", "--ttft-sla-ms", "500", env=cli_env).stdout
+    assert "warning: timing limit not applied" in text
+    assert "timing limit not applied" in report.render(d, "md").decode()
+    assert "未应用时间限制" in report.render(d, "md", "zh").decode()
