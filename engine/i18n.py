@@ -789,6 +789,7 @@ TEXT: dict[str, tuple[str, str]] = {
     "cav_cost_unknown": ("cost unknown for {models}: {why}", "{models} 的成本未知：{why}"),
     "cav_model_note": ("{model}: {note}", "{model}：{note}"),
     "cav_no_capacity": ("no capacity figure", "没有容量数据"),
+    "rep_not_weighed": ("not weighed: {criterion} ({why})", "未计入：{criterion}（{why}）"),
     "warn_timing_limit_not_applied": ("timing limit not applied: the {what} limit was left out because the "
                                       "timings are untrusted on this host ({why}); every model stays eligible on it "
                                       "(rerun on a quiet machine, or trust the timings anyway)",

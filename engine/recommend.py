@@ -1487,6 +1487,7 @@ def verdicts(store: Store, n_boot: int = N_BOOT) -> pd.DataFrame:
         top = d.ranking.iloc[0]
         rows.append({"scenario_id": sid, "verdict": d.verdict, "leader": top.model_spec,
                      "p_first": float(top.p_first), "score": float(top.score), "models": len(d.models),
-                     "cases": d.n_cases, "warnings": list(d.warnings)})
+                     "cases": d.n_cases, "warnings": list(d.warnings),
+                     "dropped": [(c, why) for c, why in d.dropped_criteria.items()]})
     return pd.DataFrame(rows, columns=["scenario_id", "verdict", "leader", "p_first", "score", "models", "cases",
-                                       "warnings"])
+                                       "warnings", "dropped"])

@@ -178,7 +178,11 @@ def change_lines(d: Decision, L) -> list[str]:
 
 
 def risk_lines(d: Decision, L) -> list[str]:
-    return [say(w, L.lang) for w in d.warnings] or [L("rep_no_risks")]
+    """What bears on the verdict, on page one: each weighted criterion that did not decide and why, then the
+    warnings."""
+    dropped = [L("rep_not_weighed", criterion=L(f"crit_{c}"), why=say(why, L.lang))
+               for c, why in d.dropped_criteria.items()]
+    return dropped + [say(w, L.lang) for w in d.warnings] or [L("rep_no_risks")]
 
 
 def _lead_cost(r: dict, L) -> tuple[list[dict], list[str], list[str]]:

@@ -47,6 +47,8 @@ else:
         card.caption(text(scenario_label()(row.scenario_id)))
         card.markdown(f"#### {shown}")
         card.caption(f"{tr('rec_p_first')} {fmt(row.p_first, pct=True)}: {spec(row.leader)}")
+        for c, why in row.dropped:  # the weighted criteria that did not decide, and why
+            card.caption(tr("rep_not_weighed", criterion=tr(f"crit_{c}"), why=text(say(why, lang()))))
         for w in row.warnings:  # what bears on the verdict, beside it
             card.caption(f"⚠ {text(say(w, lang()))}")
     if st.button(tr("home_open_recommend")):

@@ -691,3 +691,15 @@ def test_compare_lists_a_run_with_no_answer_yet_as_starting():
     at = app("pages/compare.py")
     box = at.selectbox[0]
     assert any("starting (no answer yet)" in str(o) for o in box.options), box.options
+
+
+def test_home_cards_name_the_criteria_that_did_not_decide():
+    """A busy run's timings do not decide: Home's card says which weighted criteria were left out and why."""
+    from tests.conftest import make_run
+
+    busy = {"gpus": [], "load": {"busy": True, "others_cpu_pct_median": 74.0}}
+    cases = [c.id for c in load_scenario("standard").cases]
+    make_run(Store(), "standard", {m: {c: [(q, 100.0, 900.0, 30.0)] for c in cases}
+                                   for m, q in (("fake/a", 0.9), ("fake/b", 0.2))}, host=busy)
+    shown = texts(app())
+    assert "not weighed: Time to first token (the timings cannot decide" in shown
