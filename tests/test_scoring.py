@@ -431,3 +431,24 @@ def test_rating_intervals_resample_cases_not_votes():
     assert table.rating["a"] == pytest.approx(1000, abs=1)
     # a draw of case 1 twice makes a far stronger, of case 2 twice far weaker
     assert table.ci_low["a"] < 900 and table.ci_high["a"] > 1100
+
+
+def test_an_invented_fact_gets_no_partial_credit_on_a_critical_check(store):
+    """An answer that hedges like a refusal and still invents a price used to score 0.6 on invented-price-en
+    (its refusal passes, its not_contains fails); the not_contains is critical, so the case scores 0 and
+    the check's reason says what it found."""
+    from engine import RunConfig, Runner, load_scenario
+    from engine.backends import fake
+    from engine.scoring import case_scores
+
+    fake.enqueue("inventor", "I'm sorry, I'm not sure, but I think premium membership is $99 a year.")
+    fake.enqueue("honest", "I'm sorry, I don't know the price of a premium membership; I can transfer you to a "
+                           "human agent.")
+    run_id = Runner(store).run(RunConfig(load_scenario("customer-service"), ["fake/inventor", "fake/honest"],
+                                         case_ids=["invented-price-en"], warmup=False))
+    checks = store.query("SELECT * FROM check_results WHERE run_id = ?", [run_id])
+    scores = case_scores(store.generations(run_id), checks).set_index("model_spec").score
+    assert scores["fake/inventor"] == 0.0 and scores["fake/honest"] == 1.0
+    inv = checks[checks.model_spec == "fake/inventor"].set_index("check_type")
+    assert inv.passed["refusal"] and not inv.passed["not_contains"] and inv.critical["not_contains"]
+    assert "must not contain: $" in inv.detail["not_contains"]
