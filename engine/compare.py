@@ -94,8 +94,10 @@ def tool_use(gens: pd.DataFrame, checks: pd.DataFrame) -> tuple[pd.DataFrame, di
                "unreadable_calls": sum(1 for c in calls if c.get("error")),
                "steps_mean": float(g.tool_steps.mean()) if g.tool_steps.notna().any() else None,
                "tool_ms_p50": float(g.tool_ms.median()) if g.tool_ms.notna().any() else None}
-        for k, v in pass_curve(scores, m).items():
-            row[f"pass^{k}"] = v
+        curve = pass_curve(scores, m)
+        if len(curve) >= 2:  # one try per case says nothing of consistency: no pass^1 shown as if it did
+            for k, v in curve.items():
+                row[f"pass^{k}"] = v
         rows.append(row)
     from .recommend import never_called
 

@@ -88,6 +88,8 @@ if not tools.empty:
     for m, n in silent.items():
         st.warning(tr("cmp_tools_silent", model=Markdown(spec(m)), n=n))
     table(tools.round(3))
+    if not any(c.startswith("pass^") for c in tools.columns):
+        st.caption(tr("cav_needs_repeats"))
 
 if not result["categories"].empty:
     st.subheader(tr("cmp_quality"))

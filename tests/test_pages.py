@@ -677,6 +677,7 @@ def test_compare_shows_a_tool_case_as_its_conversation_and_names_a_model_that_ne
     assert any(t.value.startswith("→ lookup_order: {") and "running shoes" in t.value for t in at.text)
     assert any(t.value == "<b>Refunded</b> 399 CNY." for t in at.text)  # as text, never HTML
     assert not any("<b>" in m.value for m in at.markdown)
+    assert "consistency needs repeats" in shown  # one repeat: no pass^k shown as if it measured consistency
 
 
 def test_compare_lists_a_run_with_no_answer_yet_as_starting():
