@@ -1416,14 +1416,27 @@ def _caveats(ev: Evidence, cost_rows: dict, memory_kind: dict, configs: list[dic
     return out
 
 
+def _scenario_defaults(scenario_id: str) -> dict:
+    """The scenario's generation defaults (temperature, seed), where its file can still be read."""
+    try:
+        return load_scenario(scenario_id).defaults.model_dump()
+    except ScenarioError:
+        return {}
+
+
 def _reproducibility(ev: Evidence, configs: list[dict], entries: dict) -> dict:
     from .catalog import model_identity
 
     params = {}
+    defaults = _scenario_defaults(ev.scenario_id)
     for c in configs:
         cfg = c["config"]
         params[c["run_id"]] = {k: cfg.get(k) for k in ("repeats", "max_tokens", "temperature", "seed",
                                                          "backend_options", "warmup", "judge", "schedule")}
+        # what the run used where it set nothing: the scenario's defaults (a case's own max_tokens aside)
+        for k in ("temperature", "seed"):
+            if params[c["run_id"]][k] is None and k in defaults:
+                params[c["run_id"]][k] = defaults[k]
     return {
         "runs": [{"run_id": c["run_id"], "started_at": c["started_at"], "status": c["status"],
                   "models": c["config"].get("models"), "scenario_source": c["config"].get("scenario_source")}
