@@ -463,6 +463,12 @@ def _cmd_sweep(args) -> int:
         live.update(force=True)
     if config.find_max and not cancel.is_set():
         print(_found_max(Store(args.db or default_db_path()), sweep_id, config), file=sys.stderr, flush=True)
+    from .sweep import saturated_from, sweep_levels
+
+    slower = saturated_from(sweep_levels(Store(args.db or default_db_path(), read_only=True), sweep_id))
+    if slower:
+        print(f"note: at c={slower[0]} the output rate fell below c={slower[1]}'s: the host was saturated, so the "
+              "curve from there is this machine's limit, not the server's scaling", file=sys.stderr, flush=True)
     print(sweep_id, flush=True)
     return 130 if cancel.is_set() else 0
 

@@ -244,6 +244,11 @@ TEXT: dict[str, tuple[str, str]] = {
     "cmp_charts": ("Distributions", "分布图"),
     "cmp_answers": ("Answers side by side", "回答并排对比"),
     "cmp_generation_failed": ("Generation failed", "生成失败"),
+    "cmp_sweep_saturated": ("At c={c} the output rate fell below c={lower}'s: the host was saturated (the client "
+                            "and the server share its cores), so the curve from there is this machine's limit, not "
+                            "the server's scaling; sweep from a client on another machine to measure the server.",
+                            "在 c={c} 时输出速率低于 c={lower}：主机已饱和（客户端与服务器共用 CPU 核心），从这里开始的曲线"
+                            "反映的是这台机器的极限，而不是服务器的扩展能力；请从另一台机器上的客户端压测服务器。"),
     "cmp_run_starting": ("starting (no answer yet)", "正在开始（尚无回答）"),
     "cmp_tools": ("Tools", "工具调用"),
     "cmp_tools_help": ("Per model, on the cases with tools: the calls it made, calls whose arguments could not be "

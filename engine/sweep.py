@@ -392,5 +392,23 @@ def sweeps(store: Store):
     return store.query("SELECT * FROM sweeps ORDER BY started_at DESC")
 
 
+SLOWER_SHARE = 0.95  # a level below 95% of a lower concurrency's output rate: more streams made it slower
+
+
+def saturated_from(levels) -> tuple[int, int] | None:
+    """(the concurrency, the lower one it fell below) where the output rate fell as concurrency rose: the host
+    (client and server together) was saturated there, so the curve past it is the machine's, not the
+    server's scaling; None where the rate rose or held."""
+    rows = levels[levels.rate_per_s.isna()] if "rate_per_s" in levels else levels
+    rows = rows.dropna(subset=["output_tok_per_s"]).sort_values("concurrency")
+    best = None
+    for r in rows.itertuples():
+        if best is not None and r.output_tok_per_s < SLOWER_SHARE * best[1]:
+            return int(r.concurrency), int(best[0])
+        if best is None or r.output_tok_per_s > best[1]:
+            best = (r.concurrency, r.output_tok_per_s)
+    return None
+
+
 def sweep_levels(store: Store, sweep_id: str):
     return store.query("SELECT * FROM sweep_levels WHERE sweep_id = ? ORDER BY concurrency", [sweep_id])

@@ -26,6 +26,9 @@ def sweep_section() -> None:
                                 placeholder=tr("choose_option"))
     levels = sweep.sweep_levels(s, sweep_id)
     if not levels.empty:
+        slower = sweep.saturated_from(levels)
+        if slower:
+            st.warning(tr("cmp_sweep_saturated", c=slower[0], lower=slower[1]))
         st.altair_chart(charts.sweep_chart(levels, lang()), width="stretch")
         table(levels.drop(columns=["sweep_id", "slo_json"]))
         st.download_button(tr("cmp_download_metrics"), csv(levels), "sweep.csv", "text/csv", key="sweep-csv")

@@ -307,3 +307,16 @@ def test_a_server_s_inflated_token_count_is_not_taken_in_a_sweep_either(store):
     assert (rows[liar].tokens_source == "stream").all() and (rows[honest].tokens_source == "engine").all()
     lv = sweep_levels(store, liar)
     assert lv.output_tok_per_s.iloc[0] < 10 * sweep_levels(store, honest).output_tok_per_s.iloc[0]
+
+
+def test_a_level_slower_than_a_lower_concurrency_is_said_to_be_the_host_saturating():
+    import pandas as pd
+
+    from engine.sweep import saturated_from
+
+    levels = pd.DataFrame({"concurrency": [1, 2, 4], "rate_per_s": [None, None, None],
+                           "output_tok_per_s": [60.0, 48.0, 70.0]})
+    assert saturated_from(levels) == (2, 1)  # a llama-server sweep on a loaded machine: c=2 below c=1
+    rising = levels.assign(output_tok_per_s=[60.0, 110.0, 180.0])
+    assert saturated_from(rising) is None
+    assert saturated_from(levels.assign(output_tok_per_s=[60.0, 58.0, 59.0])) is None  # within 5%: noise
