@@ -407,6 +407,9 @@ TEXT: dict[str, tuple[str, str]] = {
     "crit_consistency": ("Consistency (pass^k)", "一致性（pass^k）"),
     "rep_votes": ("Human preference: {n} blind A/B votes on {cases} cases by {raters}.",
                   "人工偏好：{raters} 在 {cases} 个用例上投出 {n} 张盲评票。"),
+    "rep_votes_not_weighted": ("Not weighted: preference has weight 0 in this decision, so the votes did not "
+                               "count toward the verdict.",
+                               "未计入：本次决策中人工偏好的权重为 0，这些投票没有计入结论。"),
     "rep_votes_none": ("Human preference: no blind A/B votes between these models yet (Rate page).",
                        "人工偏好：这些模型之间尚无盲评投票（评分页面）。"),
     "rec_too_close": ("Too close to call: no model ranks first often enough under these weights.",

@@ -33,9 +33,15 @@ def star_summary(store: Store, run_id: str | None = None, scenario_id: str | Non
     (all ratings of one case, its repeats, turns and raters, move together)."""
     where, params = ("WHERE r.run_id = ?", [run_id]) if run_id else (
         ("WHERE u.scenario_id = ?", [scenario_id]) if scenario_id else ("", []))
-    rows = store.query(f"""SELECT r.model_spec, r.dimension, r.case_id, avg(r.stars) AS case_stars,
+    # one rating per rater, answer and dimension: the latest (a re-rating replaces the earlier star; every
+    # row stays in the table as the record of what was said when)
+    rows = store.query(f"""WITH latest AS (
+                               SELECT * FROM ratings QUALIFY row_number() OVER (
+                                   PARTITION BY run_id, model_spec, case_id, repeat, turn, dimension, rater
+                                   ORDER BY created_at DESC) = 1)
+                           SELECT r.model_spec, r.dimension, r.case_id, avg(r.stars) AS case_stars,
                                   count(*) AS n, list(DISTINCT r.rater) AS raters
-                           FROM ratings r JOIN runs u USING (run_id) {where}
+                           FROM latest r JOIN runs u USING (run_id) {where}
                            GROUP BY ALL ORDER BY ALL""", params)
     cols = ["model_spec", "dimension", "stars_mean", "ci_low", "ci_high", "cases", "ratings", "raters"]
     if rows.empty:
@@ -45,17 +51,22 @@ def star_summary(store: Store, run_id: str | None = None, scenario_id: str | Non
     for (model, dim), g in rows.groupby(["model_spec", "dimension"], sort=True):
         per_case = g.case_stars.to_numpy(dtype=float)
         means = per_case[rng.integers(0, len(per_case), size=(n_boot, len(per_case)))].mean(axis=1)
+        spread = len(per_case) > 1  # one case has no interval over cases (not a zero-width one)
         out.append({"model_spec": model, "dimension": dim, "stars_mean": float(per_case.mean()),
-                    "ci_low": float(np.percentile(means, 2.5)), "ci_high": float(np.percentile(means, 97.5)),
+                    "ci_low": float(np.percentile(means, 2.5)) if spread else None,
+                    "ci_high": float(np.percentile(means, 97.5)) if spread else None,
                     "cases": len(per_case), "ratings": int(g.n.sum()),
                     "raters": len({r for raters in g.raters for r in raters})})
     return pd.DataFrame(out, columns=cols)
 
 
-def stars_text(mean: float, low: float, high: float) -> str:
-    """★★★★☆ 3.8 (3.2–4.4): the mean rounded to whole stars, the figure and its interval."""
+def stars_text(mean: float, low: float | None, high: float | None) -> str:
+    """★★★★☆ 3.8 (3.2–4.4): the mean rounded to whole stars, the figure and its interval (none for one case)."""
     full = int(round(mean))
-    return f"{'★' * full}{'☆' * (5 - full)} {mean:.1f} ({low:.1f}–{high:.1f})"
+    shown = f"{'★' * full}{'☆' * (5 - full)} {mean:.1f}"
+    if low is None or high is None or low != low or high != high:
+        return shown
+    return f"{shown} ({low:.1f}–{high:.1f})"
 
 
 def next_pair(store: Store, scenario_id: str, rng: random.Random | None = None,

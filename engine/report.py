@@ -312,7 +312,10 @@ def votes_line(r: dict, L) -> str:
     hv = r["human_votes"]
     if not hv["votes"]:
         return L("rep_votes_none")
-    return L("rep_votes", n=hv["votes"], cases=hv["cases"], raters=", ".join(hv["raters"]) or "–")
+    line = L("rep_votes", n=hv["votes"], cases=hv["cases"], raters=", ".join(hv["raters"]) or "–")
+    if not (r.get("weights") or {}).get("preference"):  # the votes are there, but did not count
+        line += " " + L("rep_votes_not_weighted")
+    return line
 
 
 def hardware_lines(hardware: list[dict], L, lang: str | None = None) -> list[str]:

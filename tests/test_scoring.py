@@ -315,7 +315,7 @@ def test_stars_are_stored_with_the_rater_and_validated(store):
     add_stars(store, run_id, "fake/echo", "knowledge-en", 0, 0, "fluency", 4, "Mei")
     add_stars(store, run_id, "fake/echo", "knowledge-en", 0, 0, "fluency", 2, "Tom")
     s = star_summary(store, run_id).iloc[0]
-    assert s.stars_mean == 3 and s.raters == 2 and s.cases == 1 and s.ci_low == s.ci_high == 3
+    assert s.stars_mean == 3 and s.raters == 2 and s.cases == 1 and s.ci_low is None and s.ci_high is None
     for bad in [dict(stars=6), dict(dimension="vibes"), dict(rater=" ")]:
         kwargs = {"dimension": "fluency", "stars": 3, "rater": "Mei", **bad}
         with pytest.raises(ValueError):
@@ -452,3 +452,31 @@ def test_an_invented_fact_gets_no_partial_credit_on_a_critical_check(store):
     inv = checks[checks.model_spec == "fake/inventor"].set_index("check_type")
     assert inv.passed["refusal"] and not inv.passed["not_contains"] and inv.critical["not_contains"]
     assert "must not contain: $" in inv.detail["not_contains"]
+
+
+def test_a_re_rating_replaces_the_rater_s_earlier_star_and_one_case_has_no_interval(store):
+    from engine.ratings import stars_text
+
+    run_id = Runner(store).run(RunConfig(load_scenario("standard"), ["fake/echo"], case_ids=["knowledge-en"]))
+    add_stars(store, run_id, "fake/echo", "knowledge-en", 0, 0, "overall", 2, "Mei")
+    add_stars(store, run_id, "fake/echo", "knowledge-en", 0, 0, "overall", 4, "Mei")  # she changes her mind
+    add_stars(store, run_id, "fake/echo", "knowledge-en", 0, 0, "overall", 5, "Li")
+    s = star_summary(store, run_id=run_id).iloc[0]
+    assert s.stars_mean == 4.5 and s.ratings == 2 and s.raters == 2  # Mei's 4 and Li's 5, not 2, 4 and 5
+    assert s.ci_low is None and s.ci_high is None  # one case: no interval, not "4.5 (4.5–4.5)"
+    assert stars_text(s.stars_mean, s.ci_low, s.ci_high) == "★★★★☆ 4.5"
+    assert len(store.query("SELECT * FROM ratings")) == 3  # the record of what was said stays
+
+
+def test_votes_at_weight_zero_are_said_not_to_count(store):
+    from engine import report
+    from engine.recommend import recommend
+
+    run_id = Runner(store).run(RunConfig(load_scenario("standard"), ["fake/echo", "fake/mirror"]))
+    pair = next_pair(store, "standard", rng=__import__("random").Random(1))
+    add_vote(store, pair, "left", "Mei")
+    md = report.render(recommend(store, "standard", run_id=run_id, weights={"quality": 1.0}), "md").decode()
+    assert "1 blind A/B votes" in md and "Not weighted: preference has weight 0" in md
+    weighted = report.render(recommend(store, "standard", run_id=run_id,
+                                       weights={"quality": 1.0, "preference": 1.0}), "md").decode()
+    assert "Not weighted" not in weighted
