@@ -957,6 +957,7 @@ TEXT: dict[str, tuple[str, str]] = {
     "rep_r_libraries": ("Libraries", "库版本"),
     "rep_r_model": ("Model", "模型"),
     "too_few_cases": ("too few cases (< {n})", "用例太少（< {n}）"),
+    "did_not_decide": ("—, did not decide: {why}", "—，未参与决定：{why}"),
     "capsrc_sweep": ("load sweep", "负载扫描"),
     "capsrc_sweep_max": ("highest level meeting the SLOs (load sweep)", "满足 SLO 的最高负载（负载扫描）"),
     "note_capacity_max_rate": ("capacity: {rate} requests/s, the highest arrival rate at which {share} of "

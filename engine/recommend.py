@@ -649,6 +649,7 @@ def decide(store: Store | None, scenario_id: str | None = None, *, run_id: str |
     scored = _score(g, point, wnorm, out.eligible, n_boot, seed, tie_margin)
     verdict, margin, more_cases = _verdict(g, scored, out.eligible, p_threshold, tie_margin, caveats)
     explained = _explain(g, point, wnorm, scored, out, caveats, n_boot, seed)
+    _mark_undecided(explained["table"], timings)
     return Decision(
         scenario_id=g.scenario_id, models=g.models, weights=wnorm, weights_requested=g.weights,
         dropped_criteria=dropped, constraints=constraints, cost_inputs=cost_inputs,
@@ -663,6 +664,21 @@ def decide(store: Store | None, scenario_id: str | None = None, *, run_id: str |
                   for w in out.not_applied] + judge["warnings"] + explained["warnings"],
         timings=_plain_timings(timings),
         judge={k: v for k, v in judge.items() if k != "warnings"})
+
+
+# the decision table's timing rows and the criterion each stands for
+_TIMING_ROWS = {"ttft_ms": "ttft", "e2e_ms": "latency", "decode_tok_per_s": "throughput", "load_s": "load"}
+
+
+def _mark_undecided(table: pd.DataFrame, timings: dict) -> None:
+    """The timing rows of the decision table say they did not decide where the timings were left out: no
+    winner is named from figures the verdict did not trust."""
+    if table.empty or not timings["problems"] or timings["trusted_by_user"]:
+        return
+    why = Msg("did_not_decide", why=Msg("cav_timing_untrusted", why=Joined(timings["problems"])))
+    rows = table.row.isin(list(_TIMING_ROWS))
+    table["winner"] = table["winner"].astype(object)
+    table.loc[rows, "winner"] = pd.Series([why] * int(rows.sum()), index=table.index[rows], dtype=object)
 
 
 def _validate(constraints: Constraints, cost_inputs: CostInputs, p_threshold: float, tie_margin: float) -> None:
@@ -1276,14 +1292,18 @@ def decision_table(ev: Evidence, load: dict | None = None, memory: dict | None =
         else:
             name = "quality" if kind == "stars" else src
             x, x3 = ev.per_case[name], ev.per_repeat.get(name)
+            few = False
             if kind == "stars":
                 column, value = src
                 mask = (ev.case_meta[column] == value).to_numpy()
                 if not mask.any():
                     continue
                 x, x3 = x[:, mask], x3[:, mask] if x3 is not None else None
+                few = int(mask.sum()) < MIN_CASES
             res = compare_per_case(x, ev.models, better, n_boot, seed,
                                    stat="median" if kind == "case" and src in STAT else "mean", x3=x3)
+            if few:  # as the category table says: too few cases to name a winner
+                res["winner"] = Msg("did_not_decide", why=Msg("too_few_cases", n=MIN_CASES))
         if all(v is None for v in res["values"].values()):
             continue
         for m in ev.models:
@@ -1305,7 +1325,8 @@ def decision_table(ev: Evidence, load: dict | None = None, memory: dict | None =
         for m in ev.models:
             if res["n"].get(m):
                 low, high = res["ci"][m]
-                winner = res["winner"] if int(mask.sum()) >= MIN_CASES else Msg("too_few_cases", n=MIN_CASES)
+                winner = res["winner"] if int(mask.sum()) >= MIN_CASES else \
+                    Msg("did_not_decide", why=Msg("too_few_cases", n=MIN_CASES))
                 cats.append({"category": cat, "model_spec": m, "score": res["values"][m], "ci_low": low,
                              "ci_high": high, "n": res["n"][m], "winner": winner})
     return (pd.DataFrame(rows, columns=["row", "kind", "better", "model_spec", "value", "ci_low", "ci_high", "n",

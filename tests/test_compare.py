@@ -49,7 +49,7 @@ def test_repeats_are_one_case_in_the_interval():
     rows = [("a", "knowledge-0", r, 1.0, 100 + r, True) for r in range(10)]
     rows += [("b", "knowledge-0", r, 0.0, 100 + r, True) for r in range(10)]
     table = compare.metrics(*frames(rows), "standard")["table"].set_index(["row", "model_spec"])
-    assert table.n["knowledge", "a"] == 1 and table.winner["knowledge", "a"] == "tie"
+    assert table.n["knowledge", "a"] == 1 and str(table.winner["knowledge", "a"]).startswith("—, did not decide: too few")
 
 
 def test_scenario_view_takes_the_latest_run_of_each_model(store):
@@ -136,3 +136,29 @@ def test_the_engines_own_figures_stand_beside_ours():
     assert list(t.index) == ["a"]  # b's engine says nothing of its own
     assert t.loc["a", "engine_decode_tok_per_s"] == 50.0 and t.loc["a", "decode_ratio"] == pytest.approx(46 / 50)
     assert t.loc["a", "ttft_ms"] == 110.0 and t.loc["a", "engine_prompt_ms"] == 85.0
+
+
+def test_rows_that_did_not_decide_say_so_in_every_table_and_both_languages(store):
+    """A category of fewer than 10 cases names no winner in the metrics table (as the category table says),
+    and the timing rows of a busy run's decision table say they did not decide, in English and 中文."""
+    from engine import compare, report
+    from engine.i18n import say
+    from engine.recommend import recommend
+    from tests.conftest import make_run
+
+    busy = {"gpus": [], "load": {"busy": True, "others_cpu_pct_median": 74.0}}
+    cases = [f"c{i:02d}" for i in range(14)]
+    run = make_run(store, "standard", {"fake/a": {c: [(0.9, 100.0, 500.0, 60.0)] for c in cases},
+                                       "fake/b": {c: [(0.1, 900.0, 5000.0, 10.0)] for c in cases}},
+                   host=busy, category=lambda c: "coding" if c < "c03" else "knowledge")
+    g = store.generations(run)
+    checks = store.query("SELECT * FROM check_results WHERE run_id = ?", [run])
+    wide = compare.metrics(g, checks, "standard")["wide"].set_index("row")
+    assert str(wide.winner["coding"]).startswith("—, did not decide: too few cases")  # 3 coding cases
+    assert wide.winner["knowledge"] == "fake/a"  # 11 knowledge cases: enough to name one
+    d = recommend(store, "standard")
+    t = d.table.drop_duplicates("row").set_index("row").winner
+    assert "did not decide" in say(t["ttft_ms"], "en") and "未参与决定" in say(t["ttft_ms"], "zh")
+    md = report.render(d, "md").decode()
+    assert "| —, did not decide: the timings cannot decide" in md
+    assert "—，未参与决定" in report.render(d, "md", "zh").decode()

@@ -219,7 +219,7 @@ def test_fewer_cases_than_the_minimum_name_no_winner_and_say_why(store):
     assert d.ranking.iloc[0].model_spec == "a" and d.ranking.iloc[0].p_first > 0.95  # dominant, yet:
     assert d.verdict == TOO_CLOSE
     assert d.more_cases["note"] == f"only 5 cases: a winner needs at least {MIN_CASES}, whatever the resamples say"
-    assert set(d.categories.winner) == {f"too few cases (< {MIN_CASES})"}  # 3 and 2 cases
+    assert set(d.categories.winner) == {f"—, did not decide: too few cases (< {MIN_CASES})"}  # 3 and 2 cases
     assert any(w.startswith("only 5 cases") for w in d.warnings)
 
 
