@@ -107,10 +107,10 @@ def run_bandwidth(host: dict, config: dict, spec: str) -> Bandwidth | None:
     from .backends import BackendError, is_served, parse_spec
     from .cost import gpu_matches, price_book
 
-    parsed = parse_spec(spec)
     try:
+        parsed = parse_spec(spec)
         served = is_served(spec)
-    except BackendError:  # a backend this machine does not have: where it ran is not known
+    except BackendError:  # a backend this machine does not have, or a spec stored before it was refused
         return None
     if not served:  # in a process of the run's (llama.cpp): on the CPU unless layers were offloaded
         offload = (config.get("backend_options") or {}).get("n_gpu_layers", 0)

@@ -60,7 +60,7 @@ def test_gpu_memory_comes_from_api_ps(ollama_server):
 
 
 def test_installed_models_for_the_run_page(ollama_server):
-    assert installed_models(ollama_server.url) == ["gpt-oss:20b", "llama3:8b-instruct"]
+    assert installed_models(ollama_server.url) == ["caller", "gpt-oss:20b", "llama3:8b-instruct"]
     with pytest.raises(BackendError, match="cannot connect"):
         installed_models("http://127.0.0.1:9")
 
