@@ -415,6 +415,8 @@ TEXT: dict[str, tuple[str, str]] = {
     "rec_too_close": ("Too close to call: no model ranks first often enough under these weights.",
                       "难分高下：在当前权重下没有模型足够稳定地排名第一。"),
     "rec_no_eligible": ("No model meets the constraints.", "没有模型满足约束条件。"),
+    "rec_too_close_leader": ("Ahead for now: {model}, first in {p} of resamples (a verdict needs {need}).",
+                             "暂时领先：{model}，在 {p} 的重抽样中排第一（给出结论需要 {need}）。"),
     "rec_verdict_winner": ("Recommended: {model} (ranks first in {p} of resamples; score margin {margin}).",
                            "推荐：{model}（重抽样中 {p} 排名第一；得分领先 {margin}）。"),
     "rec_ranking": ("Ranking", "排名"),

@@ -35,6 +35,10 @@ def verdict_text(d: Decision, lang: str, name=str) -> str:
     mixed host, or weighed at the user's request); `name` formats the winner (a code span on the dashboard)."""
     if d.verdict == TOO_CLOSE:
         text = t("rec_too_close", lang)
+        if not d.ranking.empty:  # the model ahead is named with how often it ranked first, below the bar
+            top = d.ranking.iloc[0]
+            text += ("" if lang == "zh" else " ") + t("rec_too_close_leader", lang, model=name(top.model_spec),
+                                                      p=f"{top.p_first:.0%}", need=f"{d.p_threshold:.0%}")
     elif d.verdict == NO_ELIGIBLE:
         text = t("rec_no_eligible", lang)
     else:
@@ -464,7 +468,7 @@ Arial,sans-serif;margin:2em;color:#222;font-size:13px}
 h1{font-size:22px}h2{font-size:17px;border-bottom:1px solid #ccc;margin-top:1.6em}h3{font-size:14px;margin:.9em 0 .3em}
 table{border-collapse:collapse;margin:.6em 0;font-size:12px}td,th{border:1px solid #ccc;padding:3px 6px;
 text-align:left;vertical-align:top}th{background:#f3f3f3}.verdict{font-size:18px;font-weight:bold;
-padding:.6em;background:#eef6ee;border:1px solid #9c9}pre{white-space:pre-wrap;background:#f8f8f8;
+padding:.6em;background:#eef6ee;border:1px solid #9c9}.verdict.open{background:#f6f3e8;border-color:#c9b98a}pre{white-space:pre-wrap;background:#f8f8f8;
 padding:.5em;border:1px solid #ddd}.lead ul{margin:.2em 0;padding-left:1.3em}.about{color:#444}
 svg{max-width:100%;height:auto}details summary{cursor:pointer;font-weight:bold}
 @page{size:A4;margin:1.4cm}@media print{body{margin:0}.lead{break-after:page}}"""
@@ -482,12 +486,13 @@ def to_html(d: Decision, lang: str = "en", generated_at: str | None = None, *, f
     ul = lambda lines: "<ul>" + "".join(f"<li>{esc(x)}</li>" for x in lines) + "</ul>"  # noqa: E731
     sc = r["scenario"]
     title = esc(L("rep_title", scenario=sc["name"]))
+    klass = "verdict open" if d.verdict in (TOO_CLOSE, NO_ELIGIBLE) else "verdict"  # green only for a winner
     out = [f"<!DOCTYPE html><html lang='{lang}'><head><meta charset='utf-8'>",
            f"<title>{title}</title><style>{_CSS}</style></head><body><section class='lead'><h1>{title}</h1>",
            f"<p><em>{esc(L('rep_generated', when=r['generated_at']))}</em></p>",
            f"<p class='about'><strong>{esc(_scenario_line(r, L))}</strong>"
            + (f"<br>{esc(sc['description'])}" if sc["description"] else "") + "</p>",
-           f"<h2>{esc(L('rep_verdict'))}</h2><div class='verdict'>{esc(r['verdict_text'])}</div>",
+           f"<h2>{esc(L('rep_verdict'))}</h2><div class='{klass}'>{esc(r['verdict_text'])}</div>",
            f"<p>{esc(votes_line(r, L))}</p>",
            f"<h3>{esc(L('rep_why'))}</h3>", ul(why_lines(d, L) or [L("rep_why_single")]),
            f"<h3>{esc(L('rep_cost_lead'))}</h3>", tables["lead_cost"],

@@ -6,7 +6,7 @@ import subprocess
 
 import pytest
 
-from engine import report
+from engine import load_scenario, report
 from engine.recommend import recommend
 from tests.conftest import make_run, require
 from tests.test_cli import cli
@@ -225,3 +225,16 @@ def test_chinese_memo_says_the_engines_caveats_in_chinese(store):
     zh = report.to_markdown(d, "zh")
     assert "质量分" in zh and "低于最低要求 0.8" in zh  # why b is out, in words
     assert "quality 0." not in zh and "estimated:" not in zh and "cost for " not in zh
+
+
+def test_a_too_close_verdict_is_not_shown_in_the_winner_s_green_and_names_who_is_ahead(store):
+    from engine.recommend import TOO_CLOSE, recommend
+    from tests.conftest import make_run
+
+    cases = [c.id for c in load_scenario("standard").cases]
+    make_run(store, "standard", {m: {c: [(0.5, 100.0, 900.0, 30.0)] for c in cases} for m in ("fake/a", "fake/b")})
+    d = recommend(store, "standard", weights={"quality": 1.0})
+    assert d.verdict == TOO_CLOSE
+    html = report.render(d, "html").decode()
+    assert "<div class='verdict open'>" in html and "Ahead for now:" in html and "a verdict needs 90%" in html
+    assert "暂时领先" in report.render(d, "html", "zh").decode()
