@@ -468,7 +468,8 @@ Arial,sans-serif;margin:2em;color:#222;font-size:13px}
 h1{font-size:22px}h2{font-size:17px;border-bottom:1px solid #ccc;margin-top:1.6em}h3{font-size:14px;margin:.9em 0 .3em}
 table{border-collapse:collapse;margin:.6em 0;font-size:12px}td,th{border:1px solid #ccc;padding:3px 6px;
 text-align:left;vertical-align:top}th{background:#f3f3f3}.verdict{font-size:18px;font-weight:bold;
-padding:.6em;background:#eef6ee;border:1px solid #9c9}.verdict.open{background:#f6f3e8;border-color:#c9b98a}pre{white-space:pre-wrap;background:#f8f8f8;
+padding:.6em;background:#eef6ee;border:1px solid #9c9}.verdict.open{background:#f6f3e8;border-color:#c9b98a}
+pre{white-space:pre-wrap;background:#f8f8f8;
 padding:.5em;border:1px solid #ddd}.lead ul{margin:.2em 0;padding-left:1.3em}.about{color:#444}
 svg{max-width:100%;height:auto}details summary{cursor:pointer;font-weight:bold}
 @page{size:A4;margin:1.4cm}@media print{body{margin:0}.lead{break-after:page}}"""
