@@ -255,7 +255,7 @@ TEXT: dict[str, tuple[str, str]] = {
                        "read, model steps per answer, time in the sandboxed tools (median ms), and pass^k: the "
                        "chance that k tries of a case all succeed (every check passed), averaged over cases.",
                        "每个模型在带工具的用例上：发出的调用数、参数无法解析的调用数、每个回答的模型步数、在沙箱工具中花费的时间"
-                       "（中位数，毫秒），以及 pass^k：同一用例 k 次尝试全部成功的概率（所有检查通过），按用例平均。"),
+                       "（中位数，毫秒），以及 k 次全对率：同一用例 k 次尝试全部成功的概率（所有检查通过），按用例平均。"),
     "cmp_tools_silent": ("No answer of {model} carried a tool call on its {n} tool cases: its server or chat "
                          "template may not pass tools (llama-server answers in prose when the template carries none), "
                          "so its tool scores say nothing about what the model can do.",
@@ -404,7 +404,7 @@ TEXT: dict[str, tuple[str, str]] = {
     "crit_context": ("Context length", "上下文长度"),
     "crit_ecosystem": ("Ecosystem", "生态"),
     "crit_preference": ("Human preference", "人工偏好"),
-    "crit_consistency": ("Consistency (pass^k)", "一致性（pass^k）"),
+    "crit_consistency": ("Consistency (pass^k)", "一致性（k 次全部成功的概率）"),
     "rep_votes": ("Human preference: {n} blind A/B votes on {cases} cases by {raters}.",
                   "人工偏好：{raters} 在 {cases} 个用例上投出 {n} 张盲评票。"),
     "rep_votes_not_weighted": ("Not weighted: preference has weight 0 in this decision, so the votes did not "
@@ -782,7 +782,7 @@ TEXT: dict[str, tuple[str, str]] = {
                          "因此这些用例的得分不能说明模型本身的能力"),
     "cav_needs_repeats": ("consistency needs repeats: pass^k is the chance that all k tries of a case succeed, "
                           "and each case ran once (run with --repeats 2 or more)",
-                          "一致性需要重复运行：pass^k 是同一用例 k 次尝试全部成功的概率，而每个用例只运行了一次"
+                          "一致性需要重复运行：k 次全对率是同一用例 k 次尝试全部成功的概率，而每个用例只运行了一次"
                           "（用 --repeats 2 或更多重新运行）"),
     "cav_one_piece": ("no decode rate for {models}: the answers came in one piece",
                       "{models} 没有生成速度：回答是一次性整段返回的"),

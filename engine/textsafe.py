@@ -27,6 +27,23 @@ def markdown_text(value) -> Markdown:
     return Markdown(_MD_LINE_START.sub(_escape_marker, escaped))
 
 
+_URLISH = re.compile(r"\S*://\S*")
+
+
+def prose_text(value) -> Markdown:
+    """Text that is not ours, as `markdown_text`, with every token holding a URL (a served model's spec)
+    set in a code span, so no renderer turns it into a link."""
+    text = str(value)
+    parts, last = [], 0
+    for m in _URLISH.finditer(text):
+        parts += [markdown_text(text[last:m.start()]), code_span(m.group().rstrip(".,;)）"))]
+        tail = m.group()[len(m.group().rstrip(".,;)）")):]
+        parts.append(markdown_text(tail))
+        last = m.end()
+    parts.append(markdown_text(text[last:]))
+    return Markdown("".join(parts))
+
+
 def _escape_marker(m: re.Match) -> str:
     marker = m.group(2)
     digits = len(marker) - len(marker.lstrip("0123456789"))  # "12." is escaped as "12\."

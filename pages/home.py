@@ -2,6 +2,7 @@ import streamlit as st
 
 from engine import bundled_models, compare, recommend, worker
 from engine.i18n import say
+from engine.textsafe import prose_text
 from pages._shared import entry_guard, fmt, lang, scenario_label, spec, store, table, text, tr
 
 entry_guard()
@@ -48,9 +49,9 @@ else:
         card.markdown(f"#### {shown}")
         card.caption(f"{tr('rec_p_first')} {fmt(row.p_first, pct=True)}: {spec(row.leader)}")
         for c, why in row.dropped:  # the weighted criteria that did not decide, and why
-            card.caption(tr("rep_not_weighed", criterion=tr(f"crit_{c}"), why=text(say(why, lang()))))
+            card.caption(tr("rep_not_weighed", criterion=tr(f"crit_{c}"), why=prose_text(say(why, lang()))))
         for w in row.warnings:  # what bears on the verdict, beside it
-            card.caption(f"⚠ {text(say(w, lang()))}")
+            card.caption(f"⚠ {prose_text(say(w, lang()))}")
     if st.button(tr("home_open_recommend")):
         st.switch_page("pages/recommend.py")
 

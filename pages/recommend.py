@@ -6,6 +6,7 @@ import streamlit as st
 from engine import catalog, charts, compare, cost, recommend, report
 from engine.i18n import say
 from engine.scenarios import CRITERIA
+from engine.textsafe import prose_text
 from pages._shared import entry_guard, labeller, lang, scenario_label, spec, store, summary_table, table, text, tr
 
 entry_guard()
@@ -83,7 +84,7 @@ with right:
     if decision.more_cases.get("note"):
         st.caption(text(say(decision.more_cases["note"], here)))
     for w in decision.warnings:  # what bears on the verdict stands beside it, not only among the caveats
-        st.warning(text(say(w, here)))
+        st.warning(prose_text(say(w, here)))
     for b in decision.binding:
         if b["binds"]:
             st.info(tr("rec_binding", c=tr(f"constraint_{b['constraint']}"), m=spec(b["unconstrained_leader"])))

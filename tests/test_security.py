@@ -146,3 +146,10 @@ def test_error_text_from_a_server_is_capped_and_redacted(store, monkeypatch):
                           "started_at": __import__("datetime").datetime(2026, 1, 1)}, [])
     error = store.generations(run_id).error[0]
     assert "k-0123456789" not in error and len(error) < MAX_ERROR_CHARS + 100 and error.endswith("characters cut]")
+
+
+def test_prose_with_a_served_model_spec_sets_the_url_in_a_code_span():
+    from engine.textsafe import prose_text
+
+    out = prose_text("not measured for openai/m@http://127.0.0.1:9/v1, [x](y)")
+    assert "`openai/m@http://127.0.0.1:9/v1`" in out and "\\[x\\](y)" in out
