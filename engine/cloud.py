@@ -46,6 +46,20 @@ class CloudError(ValueError):
     """A plan, launch or fetch that cannot go ahead; the message says why and what to do."""
 
 
+STALE_PRICE_DAYS = 30  # a price seen longer ago than this is said to be old: check it before booking
+
+
+def price_age_days(seen_on: str, today=None) -> int | None:
+    """Days since a price was seen (its `seen_on`, YYYY-MM-DD); None where the date is not readable."""
+    import datetime as _dt
+
+    try:
+        seen = _dt.date.fromisoformat(str(seen_on)[:10])
+    except ValueError:
+        return None
+    return ((today or _dt.date.today()) - seen).days
+
+
 @dataclass
 class SessionModel:
     spec: str  # how the model is reached on the box (loopback)
@@ -93,6 +107,9 @@ class Plan:
             price = t("cloud_sum_price", lang, price=f"{offer.price_per_hour:g}", currency=offer.currency,
                       provider=offer.provider, tier=offer.tier, source=offer.source, seen=offer.seen_on) \
                 if offer else t("cloud_sum_no_price", lang)
+            age = price_age_days(offer.seen_on) if offer else None
+            if age is not None and age > STALE_PRICE_DAYS:
+                price += ("" if lang == "zh" else " ") + t("cloud_sum_price_old", lang, days=age)
             lines.append(t("cloud_sum_cluster", lang, name=c.name, gpu=c.gpu.id, gb=f"{c.gpu.memory_gb:g}",
                            disk=c.disk_gb, models=", ".join(m.spec for m in c.models), price=price))
         cost = t("cloud_sum_cost_unknown", lang) if self.estimated_cost is None else \

@@ -982,6 +982,8 @@ TEXT: dict[str, tuple[str, str]] = {
     "unit_ways": ("ways to serve", "种部署方式"),
     "unit_votes": ("of votes won", "胜票占比"),
     # the cloud session's summary (engine.cloud.Session.summary)
+    "cloud_sum_price_old": ("(this price is {days} days old: check it before booking)",
+                            "（该价格已有 {days} 天：预订前请核实）"),
     "cloud_sum_price": ("{price} {currency}/h at {provider} ({tier}; source {source}, seen {seen})",
                         "{price} {currency}/小时，{provider}（{tier}；来源 {source}，查询于 {seen}）"),
     "cloud_sum_no_price": ("no price in the table", "价格表中没有价格"),

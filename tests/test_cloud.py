@@ -173,3 +173,16 @@ def test_launch_with_skypilot_but_no_cloud_names_sky_check(tmp_path):
     finally:
         subprocess.run([os.path.join(os.path.dirname(sys.executable), "sky"), "api", "stop"], capture_output=True,
                        timeout=120)  # the API server sky check started
+
+
+def test_a_price_seen_more_than_30_days_ago_is_said_to_be_old():
+    import datetime as dt
+
+    from engine.cloud import price_age_days
+
+    assert price_age_days("2026-01-21", dt.date(2026, 12, 7)) == 320
+    assert price_age_days("not a date") is None
+    from engine.i18n import t
+
+    assert "320 days old: check it before booking" in t("cloud_sum_price_old", "en", days=320)
+    assert "320 天" in t("cloud_sum_price_old", "zh", days=320)
