@@ -781,9 +781,9 @@ TEXT: dict[str, tuple[str, str]] = {
                          "{model} 在 {n} 个工具用例上的回答都没有发出工具调用：它的服务器或对话模板可能没有传递工具，"
                          "因此这些用例的得分不能说明模型本身的能力"),
     "cav_needs_repeats": ("consistency needs repeats: pass^k is the chance that all k tries of a case succeed, "
-                          "and each case ran once (run with --repeats 2 or more)",
+                          "and each case ran once (run each case two or more times)",
                           "一致性需要重复运行：k 次全对率是同一用例 k 次尝试全部成功的概率，而每个用例只运行了一次"
-                          "（用 --repeats 2 或更多重新运行）"),
+                          "（请让每个用例运行两次或更多次）"),
     "cav_one_piece": ("no decode rate for {models}: the answers came in one piece",
                       "{models} 没有生成速度：回答是一次性整段返回的"),
     "cav_not_measured_for": ("not measured for {models}", "{models} 未测得该项"),
@@ -863,6 +863,10 @@ TEXT: dict[str, tuple[str, str]] = {
                         "--trust-timings on the command line).",
                         "仅依据{used}作出结论：{criteria}未计入，因为这些计时不足以作判断（{why}）。"
                         "请在空闲的机器上重新测试，或仍然采用这些计时（选型建议页的“采用这些计时”，命令行的 --trust-timings）。"),
+    "timing_left_out_board": ("Decided on {used} only: {criteria} left out, because the timings cannot decide "
+                              "({why}). Timings measured on a quiet machine would let them count.",
+                              "仅依据{used}作出结论：{criteria}未计入，因为这些计时不足以作判断（{why}）。"
+                              "在空闲的机器上测得的计时才能计入。"),
     "timing_trusted_by_user": ("Timings weighed at your request, although {why}.",
                                "应你的要求计入了计时，尽管{why}。"),
     "cav_timing_untrusted": ("the timings cannot decide: {why}", "计时不足以作判断：{why}"),

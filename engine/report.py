@@ -13,7 +13,7 @@ import subprocess
 from datetime import UTC, datetime
 from pathlib import Path
 
-from .i18n import TEXT, label, say, t
+from .i18n import TEXT, Msg, label, say, t
 from .recommend import NO_ELIGIBLE, TOO_CLOSE, Decision, table_wide
 from .scenarios import ScenarioError, load_scenario
 from .textsafe import fence, markdown_text
@@ -30,9 +30,10 @@ def _now() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
 
 
-def verdict_text(d: Decision, lang: str, name=str) -> str:
+def verdict_text(d: Decision, lang: str, name=str, for_board: bool = False) -> str:
     """The verdict in a sentence, and beside it whether the timings took part (left out for a busy or
-    mixed host, or weighed at the user's request); `name` formats the winner (a code span on the dashboard)."""
+    mixed host, or weighed at the user's request); `name` formats the winner (a code span on the dashboard).
+    `for_board`: the memo's page one, which says what to do without naming the software's controls."""
     if d.verdict == TOO_CLOSE:
         text = t("rec_too_close", lang)
         if not d.ranking.empty:  # the model ahead is named with how often it ranked first, below the bar
@@ -46,6 +47,8 @@ def verdict_text(d: Decision, lang: str, name=str) -> str:
         text = t("rec_verdict_winner", lang, model=name(d.verdict), p=f"{top.p_first:.0%}",
                  margin=f"{d.margin:.3f}" if d.margin is not None else "–")
     note = (d.timings or {}).get("note")
+    if for_board and isinstance(note, Msg) and note.key == "timing_left_out":
+        note = Msg("timing_left_out_board", **note.params)
     return f"{text}{'' if lang == 'zh' else ' '}{say(note, lang)}" if note else text
 
 
@@ -91,7 +94,7 @@ def build(d: Decision, lang: str = "en", generated_at: str | None = None) -> dic
         raise ReportError(f"lang: {lang!r} is not en or zh")
     body = d.as_dict()
     body["examples"] = examples(d)
-    body["verdict_text"] = verdict_text(d, lang)
+    body["verdict_text"] = verdict_text(d, lang, for_board=True)
     body["generated_at"] = generated_at or _now()
     body["lang"] = lang
     body["scenario"] = scenario_facts(d, lang)

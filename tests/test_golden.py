@@ -47,3 +47,14 @@ def test_the_saved_database_gives_the_same_summary(saved, name, lang):
         if os.environ.get("MODELPICK_WRITE_GOLDEN") == "1":
             path.write_text(got, encoding="utf-8")
         assert got == path.read_text(encoding="utf-8"), f"{path.name} differs (see the module's docstring)"
+
+
+@pytest.mark.parametrize("name", list(OPTIONS))
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_page_one_of_the_memo_carries_no_software_instructions(name, lang):
+    """Page one is for the board: no command-line flags, commands or file names before the evidence."""
+    import re
+
+    md = (GOLDEN / f"{name}-{lang}.md").read_text(encoding="utf-8")
+    lead = md[:md.find("\n# ", 10)]
+    assert "## " in lead and not re.findall(r"(?<![\w-])--[a-z][\w-]*|python -m|\.duckdb|\.yaml", lead)
