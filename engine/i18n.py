@@ -407,6 +407,11 @@ TEXT: dict[str, tuple[str, str]] = {
     "crit_consistency": ("Consistency (pass^k)", "一致性（k 次全部成功的概率）"),
     "rep_votes": ("Human preference: {n} blind A/B votes on {cases} cases by {raters}.",
                   "人工偏好：{raters} 在 {cases} 个用例上投出 {n} 张盲评票。"),
+    "rep_stars": ("Stars ({dimension}): {model} {stars} over {cases} cases by {raters} raters.",
+                  "星级（{dimension}）：{model} {stars}，{cases} 个用例，{raters} 位评分人。"),
+    "rep_stars_not_weighted": ("Not weighted: stars are shown beside the verdict and do not enter the score; "
+                               "preference (the blind votes) has weight 0 here.",
+                               "未计入：星级只在结论旁展示，不计入得分；本次人工偏好（盲评投票）的权重为 0。"),
     "rep_votes_not_weighted": ("Not weighted: preference has weight 0 in this decision, so the votes did not "
                                "count toward the verdict.",
                                "未计入：本次决策中人工偏好的权重为 0，这些投票没有计入结论。"),

@@ -468,6 +468,8 @@ class Decision:
     timings: dict = field(default_factory=dict)
     # the judges whose checks are in the evidence, against the votes: {"agreement", "scoring", "left_out", "kept"}
     judge: dict = field(default_factory=dict)
+    # the raters' stars per model and dimension (engine.ratings.star_summary: the latest per rater)
+    stars: pd.DataFrame = field(default_factory=pd.DataFrame)
 
     def human_votes(self) -> dict:
         """The blind A/B votes behind the preference criterion: how many, on how many cases, by whom."""
@@ -498,7 +500,8 @@ class Decision:
             "binding_constraints": self.binding, "decision_table": frame(self.table),
             "categories": frame(self.categories), "cost": frame(self.cost),
             "caveats": self.caveats, "warnings": self.warnings, "reproducibility": self.reproducibility,
-            "human_votes": self.human_votes(), "timings": self.timings, "judge": _plain(self.judge),
+            "human_votes": self.human_votes(), "stars": frame(self.stars), "timings": self.timings,
+            "judge": _plain(self.judge),
         }
 
 
@@ -663,7 +666,17 @@ def decide(store: Store | None, scenario_id: str | None = None, *, run_id: str |
         warnings=[Msg("warn_timing_limit_not_applied", what=w, why=Joined(timings["problems"]))
                   for w in out.not_applied] + judge["warnings"] + explained["warnings"],
         timings=_plain_timings(timings),
-        judge={k: v for k, v in judge.items() if k != "warnings"})
+        judge={k: v for k, v in judge.items() if k != "warnings"}, stars=_stars(store, g))
+
+
+def _stars(store: Store | None, g: _Gathered) -> pd.DataFrame:
+    """The raters' stars on the decided models (the latest star of each rater), for the page and the memo."""
+    from .ratings import star_summary
+
+    if store is None:
+        return pd.DataFrame()
+    s = star_summary(store, scenario_id=g.scenario_id)
+    return s[s.model_spec.isin(g.models)].reset_index(drop=True)
 
 
 # the decision table's timing rows and the criterion each stands for

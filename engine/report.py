@@ -325,6 +325,20 @@ def votes_line(r: dict, L) -> str:
     return line
 
 
+def stars_lines(r: dict, L) -> list[str]:
+    """The raters' stars per model and dimension (the latest of each rater), said not to count where
+    preference has no weight (stars never enter the score; the blind votes do, through preference)."""
+    from .ratings import stars_text
+
+    weighted = bool((r.get("weights") or {}).get("preference"))
+    out = [L("rep_stars", model=s["model_spec"], dimension=L(s["dimension"]),
+             stars=stars_text(s["stars_mean"], s.get("ci_low"), s.get("ci_high")), cases=s["cases"],
+             raters=s["raters"]) for s in r.get("stars") or []]
+    if out and not weighted:
+        out.append(L("rep_stars_not_weighted"))
+    return out
+
+
 def hardware_lines(hardware: list[dict], L, lang: str | None = None) -> list[str]:
     """"this model reaches 62% of what this machine allows", per model, with the figures."""
     lang = lang or str(getattr(L, "lang", "en"))
@@ -386,7 +400,7 @@ def to_markdown(d: Decision, lang: str = "en", generated_at: str | None = None, 
     if sc["description"]:
         parts += [_md_escape(sc["description"]), ""]
     parts += [f"## {L('rep_verdict')}", "", f"**{_md_escape(r['verdict_text'])}**", "",
-              _md_escape(votes_line(r, L)), "",
+              _md_escape(votes_line(r, L)), "", *[_md_escape(x) + "  " for x in stars_lines(r, L)], "",
               f"### {L('rep_why')}", "", *bullets(why_lines(d, L) or [L("rep_why_single")]),
               f"### {L('rep_cost_lead')}", "", tables["lead_cost"], "",
               f"### {L('rep_risks')}", "", *bullets(risk_lines(d, L)),
@@ -497,7 +511,7 @@ def to_html(d: Decision, lang: str = "en", generated_at: str | None = None, *, f
            f"<p class='about'><strong>{esc(_scenario_line(r, L))}</strong>"
            + (f"<br>{esc(sc['description'])}" if sc["description"] else "") + "</p>",
            f"<h2>{esc(L('rep_verdict'))}</h2><div class='{klass}'>{esc(r['verdict_text'])}</div>",
-           f"<p>{esc(votes_line(r, L))}</p>",
+           f"<p>{esc(votes_line(r, L))}</p>", *[f"<p>{esc(x)}</p>" for x in stars_lines(r, L)],
            f"<h3>{esc(L('rep_why'))}</h3>", ul(why_lines(d, L) or [L("rep_why_single")]),
            f"<h3>{esc(L('rep_cost_lead'))}</h3>", tables["lead_cost"],
            f"<h3>{esc(L('rep_risks'))}</h3>", ul(risk_lines(d, L)),

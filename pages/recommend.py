@@ -85,6 +85,8 @@ with right:
         st.caption(text(say(decision.more_cases["note"], here)))
     for w in decision.warnings:  # what bears on the verdict stands beside it, not only among the caveats
         st.warning(prose_text(say(w, here)))
+    for line in report.stars_lines(body, report._Lang(here)):  # the raters' stars, beside the verdict
+        st.caption(text(line))
     for b in decision.binding:
         if b["binds"]:
             st.info(tr("rec_binding", c=tr(f"constraint_{b['constraint']}"), m=spec(b["unconstrained_leader"])))

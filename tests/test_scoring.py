@@ -480,3 +480,22 @@ def test_votes_at_weight_zero_are_said_not_to_count(store):
     weighted = report.render(recommend(store, "standard", run_id=run_id,
                                        weights={"quality": 1.0, "preference": 1.0}), "md").decode()
     assert "Not weighted" not in weighted
+
+
+def test_stars_reach_the_memo_and_the_recommend_page_and_say_when_they_do_not_count(store):
+    from engine import report
+    from engine.recommend import recommend
+
+    run_id = Runner(store).run(RunConfig(load_scenario("standard"), ["fake/echo", "fake/mirror"]))
+    add_stars(store, run_id, "fake/echo", "knowledge-en", 0, 0, "overall", 4, "Mei")
+    add_stars(store, run_id, "fake/echo", "coding-zh", 0, 0, "overall", 2, "Mei")
+    d = recommend(store, "standard", run_id=run_id, weights={"quality": 1.0})
+    md = report.render(d, "md").decode()
+    assert "Stars (overall): fake/echo ★★★☆☆ 3.0" in md and "over 2 cases by 1 raters" in md
+    assert "Not weighted: stars are shown beside the verdict" in md
+    for seed in range(6):  # blind votes, so that preference can carry its weight
+        add_vote(store, next_pair(store, "standard", rng=__import__("random").Random(seed)), "left", "Mei")
+    weighted = report.render(recommend(store, "standard", run_id=run_id,
+                                       weights={"quality": 1.0, "preference": 1.0}), "md").decode()
+    assert "Stars (overall): fake/echo" in weighted and "Not weighted: stars" not in weighted
+    assert "星级（总体）：fake/echo" in report.render(d, "md", "zh").decode()
