@@ -127,9 +127,6 @@ def variants(answer: list[dict], functions: list[dict]) -> dict[str, list[dict]]
                 return True
         return False
 
-    def rename(fn, args, doc):
-        return False
-
     for name, change in [("int_for_float", int_for_float), ("other_case", other_case), ("wrong_value", wrong_value),
                          ("extra_arg", extra), ("missing_required", missing)]:
         made = one(change)

@@ -162,6 +162,11 @@ def _preference(f: Frames) -> np.ndarray:
     return f.preference
 
 
+def _tries(scores, by: list[str]):
+    """Per group of case scores: n tries and c successes (a try succeeds when every check passed)."""
+    return scores.assign(won=scores.score >= 1 - 1e-9).groupby(by).agg(n=("won", "size"), c=("won", "sum"))
+
+
 def pass_hat_k(n: int, c: int, k: int) -> float:
     """τ-bench's pass^k: with n tries of a task and c successes, the chance that k tries drawn from them
     all succeed, C(c, k) / C(n, k); NaN where fewer than k tries were run."""
@@ -181,8 +186,7 @@ def _consistency(f: Frames) -> np.ndarray:
     s = f.scores
     if s.empty:
         return f.matrix(s.assign(pass_k=pd.Series(dtype=float), repeat=pd.Series(dtype=int)), "pass_k")
-    tries = s.assign(won=s.score >= 1 - 1e-9).groupby(["model_spec", "case_id"]).agg(n=("won", "size"),
-                                                                                     c=("won", "sum"))
+    tries = _tries(s, ["model_spec", "case_id"])
     k = f.pass_k  # None: the repeats run (each model and case's own count); `--pass-k` sets it
     per = tries.reset_index()
     # one repeat is no evidence of consistency: the criterion needs repeats rather than showing pass^1
@@ -196,7 +200,7 @@ def pass_curve(scores, model: str) -> dict[int, float]:
     s = scores[scores.model_spec == model]
     if s.empty:
         return {}
-    tries = s.assign(won=s.score >= 1 - 1e-9).groupby("case_id").agg(n=("won", "size"), c=("won", "sum"))
+    tries = _tries(s, ["case_id"])
     top = int(tries.n.min())
     return {k: float(np.mean([pass_hat_k(int(n), int(c), k) for n, c in zip(tries.n, tries.c)]))
             for k in range(1, top + 1)}

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import ast
 import copy
+import functools
 import json
 import re
 import time
@@ -87,6 +88,7 @@ def environment_functions(code: str, source: str) -> set[str]:
 SHARED_PACKAGES = ("duckdb",)
 
 
+@functools.lru_cache(maxsize=64)
 def _packages(code: str) -> tuple[str, ...]:
     """The files of the shared packages the environment imports."""
     import importlib.util

@@ -375,14 +375,13 @@ def test_an_environment_that_does_not_load_says_so_in_each_call(tmp_path, store)
     assert "does not load: ModuleNotFoundError" in err and not c.passed.any()
 
 
+@needs_sandbox
 def test_max_steps_ends_a_model_that_never_stops_calling(tmp_path, store):
     from engine.backends import fake
 
     fake.clear()
     fake.enqueue("loop", *[{"calls": [{"name": "lookup", "arguments": {"order_id": "A1"}}]}] * 5)
     path = _scenario(tmp_path, case_extra="max_steps: 3")
-    if not __import__("shutil").which("bwrap") and not os.environ.get("CI"):
-        pytest.skip("environments run in the sandbox: `sudo apt-get install bubblewrap` enables this")
     run_id = Runner(store).run(RunConfig(load_scenario(path), ["fake/loop"], warmup=False))
     row = _rows(store, run_id)[0].iloc[0]
     assert row.ok and row.tool_steps == 3 and "max_steps (3) reached" in row.tools_note

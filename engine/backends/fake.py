@@ -14,6 +14,7 @@ Behaviour comes from the model name:
 """
 from __future__ import annotations
 
+import json
 import time
 from collections import defaultdict, deque
 from collections.abc import Iterator
@@ -77,8 +78,6 @@ class FakeBackend(Backend):
             yield word if i == 0 else " " + word
         pieces = 0
         for n, call in enumerate(calls):
-            import json
-
             args = call.get("arguments", {})
             text = args if isinstance(args, str) else json.dumps(args)
             yield ToolCallDelta(n, f"fake_{self.calls}_{n}", call["name"], "")
